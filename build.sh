@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# RoceUio build script. Needs only the .NET 10 SDK, a C compiler (cc/gcc) and iproute2.
+#   ./build.sh          restore and build everything (Release), compile native/
+#   ./build.sh test     build, then run every test; ends with "N passed, N failed[, N skipped]"
+#   ./build.sh run      the main job on an embedded default (see README.md)
+#   ./build.sh bench    a quick benchmark run; results under perf/results/
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$root"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+need() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  echo "build.sh: '$1' is missing. $2" >&2
+  exit 1
+}
+
+build_native() {
+  need cc "Install a C compiler (Debian: apt-get install gcc)."
+  mkdir -p artifacts/native
+  cc -O2 -Wall -Werror -o artifacts/native/layout native/*.c
+}
+
+build() {
+  need dotnet "Install the .NET 10 SDK (https://learn.microsoft.com/dotnet/core/install/linux-debian)."
+  build_native
+  dotnet build RoceUio.sln -c Release -nologo -clp:NoSummary -v:q
+  mkdir -p bin
+  cat > bin/roceuio <<'WRAP'
+#!/usr/bin/env bash
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+exec dotnet "$here/src/RoceUio.Cli/bin/Release/net10.0/roceuio.dll" "$@"
+WRAP
+  chmod +x bin/roceuio
+}
+
+run_tests() {
+  build
+  local log rc=0
+  log="$(mktemp)"
+  dotnet test RoceUio.sln -c Release --no-build -nologo "$@" 2>&1 | tee "$log" || rc=$?
+  # VSTest prints one summary per test assembly: "Passed!  - Failed: 0, Passed: 12, Skipped: 0, Total: 12, ...".
+  local passed failed skipped
+  passed=$(grep -oE 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+  failed=$(grep -oE 'Failed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+  skipped=$(grep -oE 'Skipped: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+  rm -f "$log"
+  if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+    echo "build.sh: the test run failed without a failed test (a test host crashed or a project did not run)" >&2
+    failed=1
+  fi
+  echo "$passed passed, $failed failed, $skipped skipped"
+  [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+}
+
+run_bench() {
+  build
+  mkdir -p perf/results
+  # --job short keeps the whole run to a few minutes; perf/RESULTS.md records a full run.
+  dotnet perf/RoceUio.Perf/bin/Release/net10.0/RoceUio.Perf.dll --filter '*' --job short \
+    --artifacts perf/results --exporters github "$@"
+  echo "results: perf/results/results/"
+}
+
+case "${1:-}" in
+  "") build ;;
+  test) shift; run_tests "$@" ;;
+  run) shift; build; exec bin/roceuio run "$@" ;;
+  bench) shift; run_bench "$@" ;;
+  -h|--help|help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' ;;
+  *) echo "build.sh: unknown subcommand '$1' (use: test, run, bench, or nothing to build)" >&2; exit 2 ;;
+esac

@@ -1,0 +1,36 @@
+namespace RoceUio.Cli;
+
+/// <summary>
+/// <c>roceuio model KIND --dir DIR</c>: runs a device model over the emulated device files in DIR
+/// (docs/emulated-devices.md) until SIGTERM or Ctrl-C. Tests start it as a second process; so can a user who wants
+/// to drive it with <c>roceuio run --attach</c>.
+/// </summary>
+internal static class ModelCommand
+{
+    /// <summary>One entry per NIC family: its model's entry point (directory, stop token) → exit status.</summary>
+    private static readonly Dictionary<string, Func<string, CancellationToken, int>> s_models = new()
+    {
+        // "mlx4" and "ocrdma" are added by their driver modules.
+    };
+
+    public static int Run(string[] args)
+    {
+        if (args.Length == 0 || args[0] is "-h" or "--help")
+        {
+            Console.WriteLine("Usage: roceuio model KIND --dir DIR");
+            Console.WriteLine($"KIND: {string.Join(", ", s_models.Keys.Order())}");
+            return 0;
+        }
+        string kind = args[0];
+        if (!s_models.TryGetValue(kind, out var model))
+            throw new UsageException($"unknown device model '{kind}' (known: {string.Join(", ", s_models.Keys.Order())})");
+        int i = Array.IndexOf(args, "--dir");
+        if (i < 0 || i + 1 >= args.Length)
+            throw new UsageException("--dir DIR is required");
+        using var stop = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
+        using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(
+            System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+        return model(args[i + 1], stop.Token);
+    }
+}
