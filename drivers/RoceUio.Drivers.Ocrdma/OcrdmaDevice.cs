@@ -1,0 +1,322 @@
+using RoceUio.Gids;
+using RoceUio.Hardware;
+using RoceUio.Roce;
+using static RoceUio.Drivers.Ocrdma.OcrdmaLayout;
+
+namespace RoceUio.Drivers.Ocrdma;
+
+/// <summary>How to bring up an <see cref="OcrdmaDevice"/>.</summary>
+public sealed class OcrdmaDeviceOptions
+{
+    /// <summary>The name shown to users (ocrdma0, ...).</summary>
+    public string Name { get; init; } = "ocrdma0";
+    /// <summary>How long an MQ command may take (the kernel waits 30 s).</summary>
+    public TimeSpan CommandTimeout { get; init; } = OcrdmaMq.DefaultTimeout;
+    /// <summary>How long each bootstrap-mailbox step may take.</summary>
+    public TimeSpan MailboxTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>Who keeps a GID entry alive while a QP or AH uses its index. Default: the driver's own shadow table.</summary>
+    public ISgidReferences? References { get; init; }
+    /// <summary>
+    /// SYNTHETIC side channel for device models (see <see cref="IOcrdmaShadowOracle"/>). Default over an emulated device:
+    /// <see cref="SgidShadowFile"/> in its directory. Set <see cref="NoOracle"/> to publish nothing.
+    /// </summary>
+    public IOcrdmaShadowOracle? Oracle { get; init; }
+    public bool NoOracle { get; init; }
+    /// <summary>The VLAN id of a netdev (by ifindex), 0 when it is not a VLAN device (rdma_read_gid_l2_fields).</summary>
+    public Func<int, ushort>? VlanOfNetdev { get; init; }
+    /// <summary>The port's MAC address (the AVs' source MAC), as a 48-bit number.</summary>
+    public ulong MacAddress { get; init; } = 0x0000c9_a1b2c3UL;
+}
+
+/// <summary>
+/// An Emulex Skyhawk-R RoCE function (ocrdma) driven from user space: the bring-up of ocrdma_hw.c (bootstrap mailbox →
+/// MQ's CQ and MQ, then CREATE_AH_TBL once), the host SGID table behind the core's, and its two consumers: MODIFY_QP
+/// with a path built from an sgid index, and address vectors in the AV table.
+/// </summary>
+/// <remarks>
+/// <para>GIDs: <see cref="AddGid"/> and <see cref="DeleteGid"/> change the host shadow only, with no device I/O, as the
+/// kernel (<c>ocrdma_add_gid</c> returns 0; current kernels have no such op). <see cref="Commit"/> does nothing.</para>
+/// <para>Locking: <see cref="IRoceDevice"/> calls come from one thread; the consumers (<see cref="ModifyQpPath"/>,
+/// <see cref="CreateAddressHandle"/>, <see cref="DestroyAddressHandle"/>, <see cref="ReleaseQpPath"/>) may come from any thread
+/// and are serialised by <c>_consumerLock</c>; the MQ has its own lock; the shadow table its own.</para>
+/// <para>Not modelled: EQs (the MQ's CQ names EQ 0), PDs, CREATE_QP/DELETE_QP (a QP id is taken as given), DCBX
+/// (<c>dev->sl</c> = 0, no PFC), neighbour resolution (the caller gives the destination MAC).</para>
+/// </remarks>
+public sealed class OcrdmaDevice : IRoceDevice
+{
+    private readonly EmulatedDevice? _owned;
+    private readonly MmioRegion _db;
+    private readonly OcrdmaMailbox _mailbox;
+    private readonly OcrdmaMq _mq;
+    private readonly DmaBuffer _avTable;
+    private readonly OcrdmaSgidTable _shadow;
+    private readonly ISgidReferences _refs;
+    private readonly bool _refsAreShadow;
+    private readonly IOcrdmaShadowOracle? _oracle;
+    private readonly OcrdmaDeviceOptions _options;
+    private readonly object _consumerLock = new();
+    private readonly Dictionary<int, (int Port, int Index)> _qpPaths = new();
+    private readonly (int Port, int Index)[] _ahs = new (int, int)[MaxAh];
+    private readonly bool[] _ahInUse = new bool[MaxAh];
+    private long _generation;
+    private bool _disposed;
+
+    private OcrdmaDevice(EmulatedDevice device, OcrdmaDeviceOptions options, bool ownsDevice)
+    {
+        _options = options;
+        if (!OcrdmaPci.IsSupported(device.VendorId, device.DeviceId))
+            throw new RoceDeviceException($"{options.Name}: {device.Directory}: PCI {device.VendorId:x4}:{device.DeviceId:x4} is not a Skyhawk RoCE function (want vendor 10df or 19a2, device 0720 or 0728)");
+        _owned = ownsDevice ? device : null;
+        Device = device;
+        DoorbellBar = OcrdmaPci.DoorbellBar(device.DeviceId);
+        _db = new MmioRegion(device.Bar(DoorbellBar), DoorbellBar, RegisterByteOrder.LittleEndian);
+        _shadow = new OcrdmaSgidTable(PortCount);
+        _refs = options.References ?? _shadow;
+        _refsAreShadow = ReferenceEquals(_refs, _shadow);
+        _oracle = options.NoOracle ? null : options.Oracle ?? new SgidShadowFile(Path.Combine(device.Directory, SgidShadowFile.FileName));
+        _shadow.Changed += Publish;
+        Publish();
+
+        IDmaAllocator dma = device.Dma;
+        DmaBuffer mbox = dma.Allocate(MailboxSize, PageSize4K);
+        DmaBuffer cq = dma.Allocate(MqCqLength * McqeSize, PageSize4K);
+        DmaBuffer ring = dma.Allocate(MqLength * MqeSize, PageSize4K);
+        DmaBuffer pbl = dma.Allocate(PageSize4K, PageSize4K);
+        _avTable = dma.Allocate(MaxAh * AvSize, PageSize4K);
+
+        // Bring-up (ocrdma_create_mq): CREATE_CQ then CREATE_MQ_EXT through be2net's bootstrap mailbox.
+        _mailbox = new OcrdmaMailbox(_db, mbox, options.MailboxTimeout);
+        Span<byte> wrb = stackalloc byte[MailboxWrbSize];
+        int cqPages = MqCqLength * McqeSize / PageSize4K;
+        OcrdmaCommands.EncodeCreateMqCq(wrb, cq.DeviceAddress, cqPages);
+        _mailbox.Execute(wrb, "CREATE_CQ");
+        int cqId = (int)(DmaAccess.Read32(wrb, CreateCqRspId) & 0xFFFF);
+        int mqPages = MqLength * MqeSize / PageSize4K;
+        OcrdmaCommands.EncodeCreateMqExt(wrb, ring.DeviceAddress, mqPages, cqId, MqLength);
+        _mailbox.Execute(wrb, "CREATE_MQ_EXT");
+        int mqId = (int)(DmaAccess.Read32(wrb, CreateMqRspId) & 0xFFFF);
+        _mq = new OcrdmaMq(_db, ring, cq, mqId, cqId, options.CommandTimeout);
+
+        // ocrdma_init_hw → ocrdma_mbx_create_ah_tbl: register the AV table once.
+        OcrdmaCommands.EncodeAhTablePbl(pbl.Span, _avTable.DeviceAddress, AhTablePages);
+        Span<byte> mqe = stackalloc byte[MqeSize];
+        OcrdmaCommands.EncodeCreateAhTbl(mqe, pbl.DeviceAddress);
+        _mq.Execute(mqe, "CREATE_AH_TBL");
+        AhTableId = (int)(DmaAccess.Read32(mqe, CreateAhTblRspAhid) & 0xFFFF);
+    }
+
+    /// <summary>Brings up the function behind an emulated device (the device is not disposed with the driver).</summary>
+    public static OcrdmaDevice Open(EmulatedDevice device, OcrdmaDeviceOptions? options = null)
+        => new(device, options ?? new OcrdmaDeviceOptions(), ownsDevice: false);
+
+    /// <summary>Opens the emulated device in <paramref name="directory"/> and brings it up; disposing the driver closes it.</summary>
+    public static OcrdmaDevice Open(string directory, OcrdmaDeviceOptions? options = null)
+    {
+        EmulatedDevice dev = EmulatedDevice.Open(directory);
+        try
+        {
+            return new OcrdmaDevice(dev, options ?? new OcrdmaDeviceOptions(), ownsDevice: true);
+        }
+        catch
+        {
+            dev.Dispose();
+            throw;
+        }
+    }
+
+    public EmulatedDevice Device { get; }
+    public int DoorbellBar { get; }
+    /// <summary>The doorbell page (for an MMIO tracer).</summary>
+    public MmioRegion Doorbells => _db;
+    public OcrdmaMq Mq => _mq;
+    public OcrdmaSgidTable Sgids => _shadow;
+    public int AhTableId { get; }
+
+    public string Name => _options.Name;
+    public string DriverName => "ocrdma";
+    public int PortCount => 1;
+    public int GidTableSize(int port) => OcrdmaSgidTable.Capacity;
+    /// <summary>Skyhawk-R carries RoCE v1 and, with UDP encapsulation, v2.</summary>
+    public GidTypes SupportedGidTypes(int port) => GidTypes.Roce;
+
+    // ---- IRoceDevice: host shadow only ----
+
+    public void AddGid(int port, int index, in GidEntry entry)
+    {
+        ushort vlan = _options.VlanOfNetdev?.Invoke(entry.NetdevIndex) ?? 0;
+        try
+        {
+            _shadow.Add(port, index, new OcrdmaSgid(entry.Gid, entry.Type, entry.NetdevIndex, vlan));
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            throw new RoceDeviceException($"{Name}: add_gid port {port} index {index} ({entry}): {e.Message}", e);
+        }
+    }
+
+    public void DeleteGid(int port, int index, in GidEntry entry)
+    {
+        try
+        {
+            _shadow.Delete(port, index, entry.Gid);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            throw new RoceDeviceException($"{Name}: del_gid port {port} index {index} ({entry}): {e.Message}", e);
+        }
+    }
+
+    /// <summary>Nothing to push: ocrdma has no GID table in the device.</summary>
+    public void Commit(int port) { }
+
+    // ---- consumers ----
+
+    /// <summary>
+    /// MODIFY_QP with the path built from sgid index <paramref name="sgidIndex"/> (IB_QP_STATE | IB_QP_AV). The QP holds a
+    /// reference on that entry until its path changes again or <see cref="ReleaseQpPath"/>; on failure nothing changes.
+    /// </summary>
+    public void ModifyQpPath(int qpId, int port, int sgidIndex, in OcrdmaPath path)
+    {
+        lock (_consumerLock)
+        {
+            ThrowIfDisposed();
+            OcrdmaSgid sgid = Hold(port, sgidIndex, $"MODIFY_QP qp {qpId}");
+            bool hadOld = _qpPaths.TryGetValue(qpId, out var old);
+            _qpPaths[qpId] = (port, sgidIndex);
+            try
+            {
+                Publish();
+                Span<byte> mqe = stackalloc byte[MqeSize];
+                OcrdmaCommands.EncodeModifyQpPath(mqe, qpId, sgid, path);
+                _mq.Execute(mqe, $"MODIFY_QP (qp {qpId}, sgid index {sgidIndex})");
+            }
+            catch
+            {
+                if (hadOld) _qpPaths[qpId] = old; else _qpPaths.Remove(qpId);
+                Release(port, sgidIndex);
+                Publish();
+                throw;
+            }
+            if (hadOld)
+                Release(old.Port, old.Index);
+            Publish();
+        }
+    }
+
+    /// <summary>The QP is gone (destroyed by its owner): drop its reference on the sgid entry.</summary>
+    public void ReleaseQpPath(int qpId)
+    {
+        lock (_consumerLock)
+        {
+            if (!_qpPaths.Remove(qpId, out var b))
+                throw new RoceDeviceException($"{Name}: qp {qpId} has no path set by this driver");
+            Publish();
+            Release(b.Port, b.Index);
+        }
+    }
+
+    /// <summary>
+    /// ocrdma_create_ah: takes a free AV (valid bit clear) in the table registered by CREATE_AH_TBL, fills it from sgid
+    /// index <paramref name="sgidIndex"/>, sets its valid bit last. Returns the AH id (the AV's index, what a UD WQE names).
+    /// </summary>
+    public int CreateAddressHandle(int port, int sgidIndex, in OcrdmaAhAttr attr)
+    {
+        lock (_consumerLock)
+        {
+            ThrowIfDisposed();
+            int id = Array.IndexOf(_ahInUse, false);
+            if (id < 0)
+                throw new RoceDeviceException($"{Name}: create_ah: all {MaxAh} address vectors are in use (-EAGAIN)");
+            OcrdmaSgid sgid = Hold(port, sgidIndex, "create_ah");
+            Span<byte> av = stackalloc byte[AvSize];
+            OcrdmaCommands.EncodeAv(av, sgid, attr, _options.MacAddress);
+            Span<byte> slot = _avTable.Span.Slice(id * AvSize, AvSize);
+            av[..AvValid].CopyTo(slot);
+            MmioRegion.WriteBarrier();
+            DmaAccess.WriteVolatile32(slot, AvValid, DmaAccess.Read32(av, AvValid));
+            _ahInUse[id] = true;
+            _ahs[id] = (port, sgidIndex);
+            Publish();
+            return id;
+        }
+    }
+
+    /// <summary>ocrdma_destroy_ah → ocrdma_free_av: clears the valid bit and drops the sgid reference.</summary>
+    public void DestroyAddressHandle(int ahId)
+    {
+        lock (_consumerLock)
+        {
+            if ((uint)ahId >= MaxAh || !_ahInUse[ahId])
+                throw new RoceDeviceException($"{Name}: destroy_ah: address handle {ahId} does not exist");
+            _ahInUse[ahId] = false;
+            Publish();
+            DmaAccess.WriteVolatile32(_avTable.Span.Slice(ahId * AvSize, AvSize), AvValid, 0);
+            var (port, index) = _ahs[ahId];
+            Release(port, index);
+        }
+    }
+
+    /// <summary>The 64 bytes of an AV as the device reads them.</summary>
+    public ReadOnlySpan<byte> AddressVector(int ahId) => _avTable.Span.Slice(ahId * AvSize, AvSize);
+
+    private OcrdmaSgid Hold(int port, int index, string what)
+    {
+        if (_refsAreShadow)
+        {
+            if (!_shadow.TryPin(port, index, out OcrdmaSgid s))
+                throw NotValid(port, index, what);
+            return s;
+        }
+        if (!_refs.TryHold(port, index, out GidEntry e))
+            throw NotValid(port, index, what);
+        if (!_shadow.TryPin(port, index, out OcrdmaSgid sgid) || sgid.Gid != e.Gid)
+        {
+            if (sgid.Gid != default && sgid.Gid != e.Gid)
+                _shadow.Unpin(port, index);
+            _refs.Release(port, index);
+            throw new RoceDeviceException($"{Name}: {what}: port {port} sgid index {index}: the core holds {e.Gid} but the driver's shadow has {(sgid.Gid.IsZero ? "nothing" : sgid.Gid.ToString())}");
+        }
+        return sgid;
+    }
+
+    private void Release(int port, int index)
+    {
+        if (!_refsAreShadow)
+            _refs.Release(port, index);
+        _shadow.Unpin(port, index);
+    }
+
+    private RoceDeviceException NotValid(int port, int index, string what)
+        => new($"{Name}: {what}: port {port} sgid index {index} is not a valid GID (free, pending delete or out of range 0..{OcrdmaSgidTable.Capacity - 1})");
+
+    private void Publish()
+    {
+        if (_oracle == null)
+            return;
+        lock (_consumerLock) // bindings change under this lock; Monitor is re-entrant for consumers that publish
+        {
+            var gids = new List<ShadowGid>();
+            foreach (var (p, i, state, s) in _shadow.Snapshot())
+                gids.Add(new ShadowGid(p, i, state == OcrdmaSgidState.PendingDelete, s.Gid, s.L3Type, s.VlanId));
+            var qps = new List<ShadowBinding>();
+            var ahs = new List<ShadowBinding>();
+            foreach (var (qp, b) in _qpPaths)
+                qps.Add(new ShadowBinding(qp, b.Port, b.Index));
+            for (int i = 0; i < MaxAh; i++)
+                if (_ahInUse[i])
+                    ahs.Add(new ShadowBinding(i, _ahs[i].Port, _ahs[i].Index));
+            _oracle.Publish(new OcrdmaShadowSnapshot(++_generation, gids, qps, ahs));
+        }
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    public void Dispose()
+    {
+        if (_disposed)
+            return;
+        _disposed = true;
+        _shadow.Changed -= Publish;
+        _owned?.Dispose();
+    }
+}
