@@ -11,6 +11,7 @@ internal static class ModelCommand
     private static readonly Dictionary<string, Func<string, CancellationToken, int>> s_models = new()
     {
         // "mlx4" and "ocrdma" are added by their driver modules.
+        ["ocrdma"] = RoceUio.Drivers.Ocrdma.Model.OcrdmaDeviceModel.Main,
     };
 
     public static int Run(string[] args)

@@ -1,0 +1,566 @@
+using System.Globalization;
+using RoceUio.Gids;
+using RoceUio.Hardware;
+using static RoceUio.Drivers.Ocrdma.OcrdmaLayout;
+
+namespace RoceUio.Drivers.Ocrdma.Model;
+
+/// <summary>
+/// A device model of a Skyhawk-R RoCE function over an emulated device directory, for tests and for
+/// <c>roceuio model ocrdma --dir DIR</c>. It polls the doorbell BAR and reacts as the firmware does:
+/// <list type="bullet">
+/// <item>bootstrap mailbox (BAR+0x160): takes the two address writes, runs CREATE_CQ / CREATE_MQ_EXT, writes the
+/// completion into the mailbox, sets RDY;</item>
+/// <item>MQ doorbell (BAR+0x140): parses each posted 256-byte MQE, runs CREATE_AH_TBL / MODIFY_QP, writes the response
+/// into the same ring slot and an MCQE (valid bit, tag) into the MQ's CQ;</item>
+/// <item>CQ doorbell (BAR+0x120): consumed.</item>
+/// </list>
+/// Doorbells are write-only on the hardware; the model clears each after taking it, so that a repeated value is seen.
+/// </summary>
+/// <remarks>
+/// <para>Checks, reported in <c>model.violations</c> (one line each) and, for commands, as an error status:
+/// every MODIFY_QP that carries a path and every valid, bound AV must carry the sgid and L3 type (and VLAN) of the host
+/// table's entry at the sgid index it was built from, at that moment. The model learns the host table and which index each
+/// QP and AV uses only through the SYNTHETIC side channel <see cref="SgidShadowFile"/> (hw-layouts.md P2), never through a
+/// register or a command. Any BAR write other than the three doorbells is a violation (so a GID add or delete that touches
+/// the device is caught).</para>
+/// <para>Fault injection: a file <c>fault</c> in the device directory, taken (and deleted) by the next MQ command:
+/// <c>no-completion</c>, <c>wrong-tag</c>, <c>cqe-status STATUS EXT</c>, <c>mbx-status STATUS ADDITIONAL</c>.</para>
+/// <para>Stricter than hardware is known to be (decided here): MQ and AV-table pages must be contiguous; QPs are not
+/// created by this driver, so any QP id is accepted.</para>
+/// Threading: one thread runs <see cref="Run"/>; nothing else touches the model.
+/// </remarks>
+public sealed class OcrdmaDeviceModel : IDisposable
+{
+    public const string ViolationsFileName = "model.violations";
+    public const string FaultFileName = "fault";
+    private const int FirstCqId = 7, FirstMqId = 3, AhTableId = 1;
+
+    private readonly EmulatedDevice _dev;
+    private readonly MmioRegion _db;
+    private readonly string _dir;
+    private readonly List<(int Bar, byte[] Snapshot)> _bars = new();
+    private readonly HashSet<string> _reportedAv = new();
+    private uint? _mboxHi;
+    private ulong _cqAddr;
+    private int _cqId = -1, _cqProducer;
+    private ulong _mqAddr;
+    private int _mqId = -1, _mqConsumer;
+    private ulong[]? _ahPages;
+    private long _lastAvCheck;
+
+    public OcrdmaDeviceModel(string directory)
+    {
+        _dir = directory;
+        _dev = EmulatedDevice.Open(directory);
+        if (!OcrdmaPci.IsSupported(_dev.VendorId, _dev.DeviceId))
+            throw new InvalidOperationException($"{directory}: PCI {_dev.VendorId:x4}:{_dev.DeviceId:x4} is not a Skyhawk RoCE function");
+        int dbBar = OcrdmaPci.DoorbellBar(_dev.DeviceId);
+        _db = new MmioRegion(_dev.Bar(dbBar), dbBar, RegisterByteOrder.LittleEndian);
+        foreach (int bar in new[] { 0, 1, 2, 3, 4, 5 })
+            if (HasBar(bar))
+                _bars.Add((bar, Array.Empty<byte>()));
+        _db.Write32(MpuMailboxDbOffset, MpuMailboxDbReady); // firmware ready for the first mailbox command
+        for (int i = 0; i < _bars.Count; i++)
+            _bars[i] = (_bars[i].Bar, BarBytes(_bars[i].Bar).ToArray());
+    }
+
+    /// <summary>Every violation seen so far, in order.</summary>
+    public List<string> Violations { get; } = new();
+
+    // ---- hosting ----
+
+    /// <summary>The entry point of <c>roceuio model ocrdma --dir DIR</c>: serves until cancelled; 0 on a clean stop.</summary>
+    public static int Main(string directory, CancellationToken stop)
+    {
+        string conf = Path.Combine(directory, "device.conf");
+        long deadline = Environment.TickCount64 + 10_000;
+        while (!File.Exists(conf))
+        {
+            if (Environment.TickCount64 > deadline || stop.IsCancellationRequested)
+            {
+                Console.Error.WriteLine($"ocrdma model: {conf} did not appear");
+                return 1;
+            }
+            Thread.Sleep(10);
+        }
+        using var model = new OcrdmaDeviceModel(directory);
+        Console.Out.WriteLine($"ocrdma model: serving {directory}");
+        Console.Out.Flush();
+        return model.Run(stop);
+    }
+
+    /// <summary>Runs the model on a background thread of this process.</summary>
+    public static OcrdmaModelThread StartThread(string directory) => new(new OcrdmaDeviceModel(directory));
+
+    /// <summary>Creates the files of an emulated Skyhawk PF (BAR0 CSR, BAR4 doorbells) or VF (BAR0 doorbells).</summary>
+    public static EmulatedDevice CreateDevice(string directory, bool virtualFunction = false, ushort vendor = VendorEmulex)
+    {
+        var bars = virtualFunction
+            ? new Dictionary<int, long> { [0] = 64 * 1024 }
+            : new Dictionary<int, long> { [0] = 16 * 1024, [4] = 64 * 1024 };
+        foreach (string f in new[] { ViolationsFileName, FaultFileName, SgidShadowFile.FileName })
+            File.Delete(Path.Combine(directory, f));
+        return EmulatedDevice.Create(directory, vendor, virtualFunction ? DeviceSkyhawkVf : DeviceSkyhawk, bars, 256 * 1024);
+    }
+
+    /// <summary>The violations a model (in any process) has written for <paramref name="directory"/>.</summary>
+    public static string[] ReadViolations(string directory)
+    {
+        string p = Path.Combine(directory, ViolationsFileName);
+        return File.Exists(p) ? File.ReadAllLines(p) : Array.Empty<string>();
+    }
+
+    /// <summary>Arms a one-shot fault for the next MQ command (see the remarks).</summary>
+    public static void InjectFault(string directory, string fault)
+    {
+        string p = Path.Combine(directory, FaultFileName);
+        File.WriteAllText(p + ".tmp", fault);
+        File.Move(p + ".tmp", p, overwrite: true);
+    }
+
+    public int Run(CancellationToken stop)
+    {
+        try
+        {
+            while (!stop.IsCancellationRequested)
+                if (!Step())
+                    Thread.Sleep(1);
+            return 0;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Violation($"model stopped: {e.GetType().Name}: {e.Message}");
+            return 1;
+        }
+    }
+
+    /// <summary>One pass over the registers; true if anything was done.</summary>
+    public bool Step()
+    {
+        bool busy = false;
+        uint mbox = _db.Read32(MpuMailboxDbOffset);
+        if ((mbox & MpuMailboxDbReady) == 0)
+        {
+            HandleMailboxWrite(mbox);
+            busy = true;
+        }
+        uint mq = _db.Read32(DbMqOffset);
+        if (mq != 0)
+        {
+            _db.Write32(DbMqOffset, 0);
+            HandleMqDoorbell(mq);
+            busy = true;
+        }
+        uint cq = _db.Read32(DbCqOffset);
+        if (cq != 0)
+        {
+            _db.Write32(DbCqOffset, 0);
+            if (_cqId < 0 || (int)((cq & DbCqRingIdMask) | (cq >> 1 & DbCqRingIdExtMask)) != _cqId)
+                Violation($"CQ doorbell {cq:#x} names no CQ this model created (MQ's CQ is {_cqId})");
+        }
+        CheckStrayWrites();
+        if (Environment.TickCount64 - _lastAvCheck >= 5)
+        {
+            _lastAvCheck = Environment.TickCount64;
+            CheckAddressVectors();
+        }
+        return busy;
+    }
+
+    // ---- bootstrap mailbox ----
+
+    private void HandleMailboxWrite(uint value)
+    {
+        if ((value & MpuMailboxDbHi) != 0)
+        {
+            _mboxHi = value;
+            _db.Write32(MpuMailboxDbOffset, value | MpuMailboxDbReady);
+            return;
+        }
+        if (_mboxHi is not uint hi)
+        {
+            Violation($"bootstrap mailbox: address-low write {value:#x} without an address-high write before it");
+            _db.Write32(MpuMailboxDbOffset, value | MpuMailboxDbReady);
+            return;
+        }
+        _mboxHi = null;
+        ulong addr = MailboxAddress(hi, value);
+        if (!_dev.Dma.TryResolve(addr, MailboxSize, out Span<byte> m))
+            Violation($"bootstrap mailbox at {addr:#x} is outside DMA memory");
+        else
+            RunMailboxCommand(m);
+        _db.Write32(MpuMailboxDbOffset, value | MpuMailboxDbReady);
+    }
+
+    private void RunMailboxCommand(Span<byte> m)
+    {
+        uint status = 0;
+        byte subsys = m[MbxSubsysOp + 1], op = m[MbxSubsysOp];
+        string? error = (DmaAccess.Read32(m, MqeHdrFlags) & MqeEmbedded) == 0 ? "only embedded commands are modelled" : null;
+        if (error == null)
+        {
+            error = (subsys, op) switch
+            {
+                (SubsysCommon, CmdCommonCreateCq) => CreateCq(m),
+                (SubsysCommon, CmdCommonCreateMqExt) => CreateMq(m),
+                _ => $"{CommandName(subsys, op)} is not modelled on the bootstrap mailbox",
+            };
+        }
+        if (error != null)
+        {
+            Violation($"bootstrap mailbox {CommandName(subsys, op)}: {error}");
+            status = (subsys, op) is (SubsysCommon, CmdCommonCreateCq) or (SubsysCommon, CmdCommonCreateMqExt) ? 3u : 2u; // ILLEGAL_FIELD / ILLEGAL_REQUEST
+        }
+        DmaAccess.Write32(m, MailboxComplOffset + McqeStatus, status);
+        DmaAccess.Write32(m, MailboxComplOffset + McqeTagLo, DmaAccess.Read32(m, MqeHdrTagLo));
+        DmaAccess.Write32(m, MailboxComplOffset + McqeTagHi, DmaAccess.Read32(m, MqeHdrTagHi));
+        Interlocked.MemoryBarrier();
+        DmaAccess.WriteVolatile32(m, MailboxComplOffset + McqeFlags, McqeValid | McqeCompleted);
+    }
+
+    private string? CreateCq(Span<byte> m)
+    {
+        int pages = (int)(DmaAccess.Read32(m, CreateCqPgszPgcnt) & 0xFFFF);
+        if (pages != MqCqLength * McqeSize / PageSize4K)
+            return $"{pages} pages where the MQ's CQ of {MqCqLength} entries needs {MqCqLength * McqeSize / PageSize4K}";
+        if ((DmaAccess.Read32(m, CreateCqEvCntFlags) & CreateCqFlagsValid) == 0)
+            return "OCRDMA_CREATE_CQ_FLAGS_VALID is clear";
+        ulong pa = DmaAccess.ReadPa(m, CreateCqPa);
+        if (!_dev.Dma.TryResolve(pa, PageSize4K * pages, out _))
+            return $"CQ page {pa:#x} is outside DMA memory";
+        _cqAddr = pa;
+        _cqId = FirstCqId;
+        _cqProducer = 0;
+        DmaAccess.Write32(m, CreateCqRspId, (uint)_cqId);
+        return null;
+    }
+
+    private string? CreateMq(Span<byte> m)
+    {
+        if (DmaAccess.Read32(m, MbxVersion) != 1)
+            return $"CREATE_MQ_EXT version {DmaAccess.Read32(m, MbxVersion)} (Skyhawk takes version 1)";
+        uint cqidPages = DmaAccess.Read32(m, CreateMqCqidPages);
+        int pages = (int)(cqidPages & 0xFFFF), cq = (int)(cqidPages >> CreateMqCqIdShift);
+        if (_cqId < 0 || cq != _cqId)
+            return $"MQ on CQ {cq}, but the MQ's CQ is {_cqId}";
+        if ((DmaAccess.Read32(m, CreateMqValid) & CreateMqValidBit) == 0)
+            return "OCRDMA_CREATE_MQ_VALID is clear";
+        uint ring = DmaAccess.Read32(m, CreateMqAsyncCqidRingsize) >> CreateMqRingSizeShift & 0xF;
+        if (ring != EncodedQueueLength(MqLength) || pages * PageSize4K != MqLength * MqeSize)
+            return $"ring size code {ring} with {pages} pages; the model serves {MqLength} entries of {MqeSize} bytes";
+        ulong pa0 = DmaAccess.ReadPa(m, CreateMqPa);
+        for (int i = 1; i < pages; i++)
+            if (DmaAccess.ReadPa(m, CreateMqPa + 8 * i) != pa0 + (ulong)(i * PageSize4K))
+                return $"MQ page {i} is not contiguous with page 0";
+        if (!_dev.Dma.TryResolve(pa0, pages * PageSize4K, out _))
+            return $"MQ ring {pa0:#x} is outside DMA memory";
+        _mqAddr = pa0;
+        _mqId = FirstMqId;
+        _mqConsumer = 0;
+        DmaAccess.Write32(m, CreateMqRspId, (uint)_mqId);
+        return null;
+    }
+
+    // ---- MQ ----
+
+    private void HandleMqDoorbell(uint value)
+    {
+        int id = (int)(value & MqIdMask), num = (int)(value >> MqNumMqeShift & 0x3FFF);
+        if (_mqId < 0 || id != _mqId)
+        {
+            Violation($"MQ doorbell {value:#x} for MQ {id}, but the MQ is {_mqId}");
+            return;
+        }
+        if (num == 0)
+            Violation($"MQ doorbell {value:#x} posts no MQE");
+        for (int i = 0; i < num; i++)
+        {
+            RunMqe(_mqConsumer);
+            _mqConsumer = (_mqConsumer + 1) & (MqLength - 1);
+        }
+    }
+
+    private void RunMqe(int slot)
+    {
+        _dev.Dma.TryResolve(_mqAddr + (ulong)(slot * MqeSize), MqeSize, out Span<byte> mqe);
+        string fault = TakeFault();
+        uint tagLo = DmaAccess.Read32(mqe, MqeHdrTagLo), tagHi = DmaAccess.Read32(mqe, MqeHdrTagHi);
+        byte subsys = mqe[MbxSubsysOp + 1], op = mqe[MbxSubsysOp];
+        byte mbx = 0, addl = 0;
+        string? error;
+        if ((DmaAccess.Read32(mqe, MqeHdrFlags) & MqeEmbedded) == 0)
+            error = "only embedded MQEs are modelled";
+        else
+            error = (subsys, op) switch
+            {
+                (SubsysRoce, CmdRoceCreateAhTbl) => CreateAhTable(mqe),
+                (SubsysRoce, CmdRoceDeleteAhTbl) => null,
+                (SubsysRoce, CmdRoceModifyQp) => ModifyQp(mqe),
+                _ => $"{CommandName(subsys, op)} is not modelled",
+            };
+        if (error != null)
+        {
+            Violation($"MQ slot {slot} {CommandName(subsys, op)}: {error}");
+            mbx = (subsys, op) is (SubsysRoce, CmdRoceModifyQp) or (SubsysRoce, CmdRoceCreateAhTbl)
+                ? OcrdmaStatus.MbxIllegalField : OcrdmaStatus.MbxFailed;
+        }
+        uint cqeStatus = 0;
+        string[] f = fault.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (f.Length == 3 && f[0] == "cqe-status")
+            cqeStatus = uint.Parse(f[1], CultureInfo.InvariantCulture) | uint.Parse(f[2], CultureInfo.InvariantCulture) << McqeExtStatusShift;
+        if (f.Length == 3 && f[0] == "mbx-status")
+        {
+            mbx = byte.Parse(f[1], CultureInfo.InvariantCulture);
+            addl = byte.Parse(f[2], CultureInfo.InvariantCulture);
+        }
+        DmaAccess.Write32(mqe, RspStatus, mbx | (uint)addl << 8);
+        DmaAccess.Write32(mqe, RspLength, 0);
+        DmaAccess.Write32(mqe, RspAddLength, 0);
+        if (fault == "no-completion")
+            return;
+        if (fault == "wrong-tag")
+            tagLo = (tagLo + MqLength / 2) & (MqLength - 1);
+        PostCompletion(cqeStatus, tagLo, tagHi);
+    }
+
+    private void PostCompletion(uint status, uint tagLo, uint tagHi)
+    {
+        _dev.Dma.TryResolve(_cqAddr + (ulong)(_cqProducer * McqeSize), McqeSize, out Span<byte> cqe);
+        if ((DmaAccess.ReadVolatile32(cqe, McqeFlags) & McqeValid) != 0)
+            Violation($"MQ's CQ overflow: entry {_cqProducer} is still valid (the driver did not pop it)");
+        DmaAccess.Write32(cqe, McqeStatus, status);
+        DmaAccess.Write32(cqe, McqeTagLo, tagLo);
+        DmaAccess.Write32(cqe, McqeTagHi, tagHi);
+        Interlocked.MemoryBarrier();
+        DmaAccess.WriteVolatile32(cqe, McqeFlags, McqeValid | McqeCompleted);
+        _cqProducer = (_cqProducer + 1) & (MqCqLength - 1);
+    }
+
+    private string TakeFault()
+    {
+        string p = Path.Combine(_dir, FaultFileName);
+        if (!File.Exists(p))
+            return "";
+        try
+        {
+            string text = File.ReadAllText(p).Trim();
+            File.Delete(p);
+            return text;
+        }
+        catch (IOException)
+        {
+            return "";
+        }
+    }
+
+    private string? CreateAhTable(Span<byte> mqe)
+    {
+        if (_ahPages != null)
+            return "the AV table is already registered (CREATE_AH_TBL is sent once)";
+        uint conf = DmaAccess.Read32(mqe, CreateAhTblConf);
+        int pages = (int)((conf & CreateAhNumPagesMask) >> CreateAhNumPagesShift);
+        int pageCode = (int)((conf & CreateAhPageSizeMask) >> CreateAhPageSizeShift);
+        int entry = (int)((conf & CreateAhEntrySizeMask) >> CreateAhEntrySizeShift);
+        if (pages != AhTablePages || pageCode != 0 || entry != AvSize)
+            return $"ah_conf {conf:#x}: {pages} pages, page-size code {pageCode}, entry {entry} (want {AhTablePages}, 0 = 4 KiB, {AvSize})";
+        ulong pbl = DmaAccess.ReadPa(mqe, CreateAhTblAddr);
+        if (!_dev.Dma.TryResolve(pbl, pages * PbeSize, out Span<byte> pbes))
+            return $"the PBL at {pbl:#x} is outside DMA memory";
+        var list = new ulong[pages];
+        for (int i = 0; i < pages; i++)
+        {
+            list[i] = (ulong)DmaAccess.Read32(pbes, i * PbeSize) << 32 | DmaAccess.Read32(pbes, i * PbeSize + 4);
+            if (!_dev.Dma.TryResolve(list[i], PageSize4K, out _))
+                return $"AV table page {i} at {list[i]:#x} is outside DMA memory";
+        }
+        _ahPages = list;
+        DmaAccess.Write32(mqe, CreateAhTblRspAhid, AhTableId);
+        return null;
+    }
+
+    private string? ModifyQp(Span<byte> mqe)
+    {
+        uint flags = DmaAccess.Read32(mqe, QpFlags);
+        if ((flags & QpParaFlowLblValid) == 0)
+            return null; // no path in this MODIFY_QP
+        int qp = (int)(DmaAccess.Read32(mqe, QpId) & 0xFFFF);
+        OcrdmaShadowSnapshot host = ReadHostTable();
+        ShadowBinding? b = null;
+        foreach (ShadowBinding q in host.Qps)
+            if (q.Id == qp) b = q;
+        if (b is not ShadowBinding bind)
+            return $"qp {qp} carries a path but the host names no sgid index for it";
+        if (!host.TryGetGid(bind.Port, bind.Index, out ShadowGid e))
+            return $"qp {qp} uses sgid index {bind.Index} of port {bind.Port}, which is free on the host";
+        Span<byte> want = stackalloc byte[Gid.Size];
+        e.Gid.WriteBytes(want);
+        if (e.L3Type == OcrdmaL3Type.IPv4)
+            want[12..].CopyTo(want);
+        ReadOnlySpan<byte> got = mqe.Slice(QpSgid, Gid.Size);
+        if (!got.SequenceEqual(want))
+            return $"qp {qp} sgid bytes {Convert.ToHexString(got)} != host index {bind.Index} ({e.Gid}) {Convert.ToHexString(want)}";
+        uint l3 = (DmaAccess.Read32(mqe, QpMaxSgeRecvFlags) & QpL3TypeMask) >> QpL3TypeShift;
+        if (l3 != (uint)e.L3Type)
+            return $"qp {qp} L3 type {l3} != host index {bind.Index} L3 type {(int)e.L3Type} ({e.L3Type})";
+        bool vlanEn = (flags & QpParaVlanEnValid) != 0;
+        uint vlan = DmaAccess.Read32(mqe, QpVlanDmacB4ToB5) >> QpVlanShift;
+        if (e.VlanId != 0 && (!vlanEn || vlan != e.VlanId))
+            return $"qp {qp} VLAN {(vlanEn ? vlan.ToString(CultureInfo.InvariantCulture) : "off")} != host index {bind.Index} VLAN {e.VlanId}";
+        if (e.VlanId == 0 && vlanEn)
+            return $"qp {qp} enables VLAN {vlan} but host index {bind.Index} is not on a VLAN";
+        return null;
+    }
+
+    // ---- AV table ----
+
+    private void CheckAddressVectors()
+    {
+        if (_ahPages == null)
+            return;
+        OcrdmaShadowSnapshot before = ReadHostTable();
+        if (before.Ahs.Count == 0)
+            return;
+        var problems = new List<string>();
+        Span<byte> av = stackalloc byte[AvSize];
+        foreach (ShadowBinding b in before.Ahs)
+        {
+            if ((uint)b.Id >= MaxAh)
+            {
+                problems.Add($"AV {b.Id} is outside the {MaxAh}-entry table");
+                continue;
+            }
+            int off = b.Id * AvSize;
+            _dev.Dma.TryResolve(_ahPages[off / PageSize4K] + (ulong)(off % PageSize4K), AvSize, out Span<byte> mem);
+            mem.CopyTo(av);
+            string? p = CheckAv(av, b, before);
+            if (p != null)
+                problems.Add(p);
+        }
+        if (problems.Count == 0 || ReadHostTable().Generation != before.Generation)
+            return; // changed while we read: look again next time
+        foreach (string p in problems)
+            if (_reportedAv.Add($"{before.Generation}:{p}"))
+                Violation(p);
+    }
+
+    private static string? CheckAv(ReadOnlySpan<byte> av, ShadowBinding b, OcrdmaShadowSnapshot host)
+    {
+        uint valid = DmaAccess.Read32(av, AvValid);
+        if ((valid & AvValidBit) == 0)
+            return $"AV {b.Id} is in use by the host but its valid bit is clear";
+        if (!host.TryGetGid(b.Port, b.Index, out ShadowGid e))
+            return $"AV {b.Id} uses sgid index {b.Index} of port {b.Port}, which is free on the host";
+        ushort ethType = (ushort)(av[EthType] << 8 | av[EthType + 1]);
+        bool vlan = ethType == EtherTypeVlan;
+        int ethSize = vlan ? EthVlanSize : EthBasicSize;
+        ushort proto = vlan ? (ushort)(av[EthRoceType] << 8 | av[EthRoceType + 1]) : ethType;
+        if (vlan != ((valid & AvVlanValidBit) != 0))
+            return $"AV {b.Id}: ethertype {ethType:x4} disagrees with OCRDMA_AV_VLAN_VALID";
+        ushort tag = (ushort)((av[EthVlanTag] << 8 | av[EthVlanTag + 1]) & 0xFFF);
+        if (e.VlanId != 0 && (!vlan || tag != e.VlanId))
+            return $"AV {b.Id} VLAN {(vlan ? tag.ToString(CultureInfo.InvariantCulture) : "none")} != host index {b.Index} VLAN {e.VlanId}";
+        if (e.VlanId == 0 && vlan)
+            return $"AV {b.Id} is VLAN-tagged ({tag}) but host index {b.Index} is not on a VLAN";
+        OcrdmaL3Type l3 = proto switch
+        {
+            EtherTypeIboe => OcrdmaL3Type.IbGrh,
+            EtherTypeIPv4 => OcrdmaL3Type.IPv4,
+            EtherTypeIPv6 => OcrdmaL3Type.IPv6,
+            _ => (OcrdmaL3Type)0xFF,
+        };
+        if (l3 != e.L3Type)
+            return $"AV {b.Id} ethertype {proto:x4} (L3 {l3}) != host index {b.Index} L3 type {e.L3Type}";
+        Span<byte> want = stackalloc byte[Gid.Size];
+        e.Gid.WriteBytes(want);
+        ReadOnlySpan<byte> got = l3 == OcrdmaL3Type.IPv4 ? av.Slice(ethSize + Ipv4Saddr, 4) : av.Slice(ethSize + GrhSgid, Gid.Size);
+        ReadOnlySpan<byte> expected = l3 == OcrdmaL3Type.IPv4 ? want[12..] : want;
+        if (!got.SequenceEqual(expected))
+            return $"AV {b.Id} source {Convert.ToHexString(got)} != host index {b.Index} ({e.Gid})";
+        return null;
+    }
+
+    private OcrdmaShadowSnapshot ReadHostTable()
+    {
+        string p = Path.Combine(_dir, SgidShadowFile.FileName);
+        for (int attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return SgidShadowFile.Parse(File.ReadAllText(p));
+            }
+            catch (FileNotFoundException)
+            {
+                return new OcrdmaShadowSnapshot(0, [], [], []);
+            }
+            catch (IOException) when (attempt < 5)
+            {
+                Thread.Sleep(1);
+            }
+        }
+    }
+
+    // ---- stray writes ----
+
+    private void CheckStrayWrites()
+    {
+        for (int i = 0; i < _bars.Count; i++)
+        {
+            var (bar, snap) = _bars[i];
+            Span<byte> now = BarBytes(bar);
+            if (now.SequenceEqual(snap))
+                continue;
+            for (int off = 0; off + 4 <= snap.Length; off += 4)
+            {
+                if (now.Slice(off, 4).SequenceEqual(snap.AsSpan(off, 4)))
+                    continue;
+                bool doorbell = bar == _db.Bar && off is DbCqOffset or DbMqOffset or MpuMailboxDbOffset;
+                if (!doorbell)
+                    Violation($"BAR{bar}+0x{off:x} was written ({DmaAccess.Read32(now, off):#x}): not a doorbell; the driver must not touch the device here (GID add/delete does no device I/O)");
+                now.Slice(off, 4).CopyTo(snap.AsSpan(off, 4));
+            }
+        }
+    }
+
+    private bool HasBar(int bar)
+    {
+        try { _dev.Bar(bar); return true; }
+        catch (ArgumentException) { return false; }
+    }
+
+    private Span<byte> BarBytes(int bar) => _dev.Bar(bar).Span(0, (int)_dev.Bar(bar).Length);
+
+    private void Violation(string text)
+    {
+        lock (Violations)
+            Violations.Add(text);
+        File.AppendAllText(Path.Combine(_dir, ViolationsFileName), text + "\n");
+    }
+
+    public void Dispose() => _dev.Dispose();
+}
+
+/// <summary>An <see cref="OcrdmaDeviceModel"/> running on a background thread; dispose to stop it.</summary>
+public sealed class OcrdmaModelThread : IDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Thread _thread;
+
+    internal OcrdmaModelThread(OcrdmaDeviceModel model)
+    {
+        Model = model;
+        _thread = new Thread(() => ExitCode = model.Run(_stop.Token)) { IsBackground = true, Name = "ocrdma model" };
+        _thread.Start();
+    }
+
+    public OcrdmaDeviceModel Model { get; }
+    public int ExitCode { get; private set; }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _thread.Join();
+        Model.Dispose();
+        _stop.Dispose();
+    }
+}
