@@ -1,0 +1,57 @@
+using System.Diagnostics;
+using NUnit.Framework;
+using RoceUio.Drivers.Ocrdma.Model;
+using RoceUio.Hardware;
+using RoceUio.Testing;
+
+namespace RoceUio.Drivers.Ocrdma.Tests;
+
+/// <summary>A fresh emulated Skyhawk and its model, in another process (roceuio model ocrdma) or on a thread.</summary>
+internal sealed class ModelFixture : IDisposable
+{
+    private readonly Process? _process;
+    private readonly OcrdmaModelThread? _thread;
+
+    public ModelFixture(bool inProcess = false, bool vf = false)
+    {
+        Dir = new TempDirectory("ocrdma");
+        Device = OcrdmaDeviceModel.CreateDevice(Dir.Path, vf);
+        if (inProcess)
+        {
+            _thread = OcrdmaDeviceModel.StartThread(Dir.Path);
+            return;
+        }
+        string dll = Path.Combine(AppContext.BaseDirectory, "roceuio.dll");
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(dll);
+        psi.ArgumentList.Add("model");
+        psi.ArgumentList.Add("ocrdma");
+        psi.ArgumentList.Add("--dir");
+        psi.ArgumentList.Add(Dir.Path);
+        _process = Process.Start(psi)!;
+        string? line = _process.StandardOutput.ReadLine(); // "ocrdma model: serving DIR"
+        if (line == null || !line.Contains("serving"))
+            throw new AssertionException($"the model process did not start: {line} {_process.StandardError.ReadToEnd()}");
+    }
+
+    public TempDirectory Dir { get; }
+    public EmulatedDevice Device { get; }
+
+    public string[] Violations => OcrdmaDeviceModel.ReadViolations(Dir.Path);
+
+    public OcrdmaDevice Open(OcrdmaDeviceOptions? options = null) => OcrdmaDevice.Open(Device, options);
+
+    public void Dispose()
+    {
+        if (_process != null)
+        {
+            if (!_process.HasExited)
+                _process.Kill();
+            _process.WaitForExit();
+            _process.Dispose();
+        }
+        _thread?.Dispose();
+        Device.Dispose();
+        Dir.Dispose();
+    }
+}
