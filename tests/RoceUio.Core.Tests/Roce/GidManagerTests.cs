@@ -261,15 +261,15 @@ public class GidManagerTests
         Start(Dev(), "eth0");
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         var seen = new List<GidChangeEvent>();
+        var stream = _mgr.Changes.Subscribe(cts.Token);   // registered now, before the change
         var reader = Task.Run(async () =>
         {
-            await foreach (GidChangeEvent e in _mgr.Changes.Subscribe(cts.Token))
+            await foreach (GidChangeEvent e in stream)
             {
                 seen.Add(e);
                 if (seen.Count == 2) break;
             }
         });
-        await Task.Delay(50);
         _net.AddAddress("eth0", "192.0.2.1");
         await reader;
         Assert.That(seen.Select(e => (e.Index, e.Old, e.New?.Type)),
