@@ -76,7 +76,7 @@ public sealed record DaemonConfig
                 "index_policy" => cfg with { IndexPolicy = ParsePolicy(v) },
                 "state_dir" => cfg with { StateDir = Str(v, "a directory path") },
                 "control" => cfg with { Control = Str(v, "a socket path") },
-                "devices" => cfg with { Devices = Devices(v) },
+                "devices" => cfg with { Devices = ParseDevices(v) },
                 _ => throw new ConfigException(keyAt, $"unknown key \"{key}\"; expected one of \"devices\", \"index_policy\", \"state_dir\", \"control\""),
             };
         }
@@ -91,7 +91,7 @@ public sealed record DaemonConfig
             _ => throw new ConfigException(v.At, $"expected \"sticky\" or \"kernel\", got {v.Describe()}"),
         };
 
-    private static List<DeviceConfig> Devices(JValue v)
+    private static List<DeviceConfig> ParseDevices(JValue v)
     {
         Expect(v, JsonValueKind.Array, "an array of devices");
         var list = new List<DeviceConfig>();

@@ -24,9 +24,7 @@ public static class ControlFraming
             ReadOnlySequence<byte> buf = rr.Buffer;
             if (buf.Length >= 4)
             {
-                Span<byte> hdr = stackalloc byte[4];
-                buf.Slice(0, 4).CopyTo(hdr);
-                uint len = BinaryPrimitives.ReadUInt32BigEndian(hdr);
+                uint len = ReadLength(buf);
                 if (len > MaxFrame)
                 {
                     reader.AdvanceTo(buf.Start, buf.End);
@@ -48,6 +46,13 @@ public static class ControlFraming
             }
             reader.AdvanceTo(buf.Start, buf.End);
         }
+    }
+
+    private static uint ReadLength(in ReadOnlySequence<byte> buf)
+    {
+        Span<byte> hdr = stackalloc byte[4];
+        buf.Slice(0, 4).CopyTo(hdr);
+        return BinaryPrimitives.ReadUInt32BigEndian(hdr);
     }
 
     public static async ValueTask WriteFrameAsync(PipeWriter writer, JsonNode message, CancellationToken ct)
