@@ -9,6 +9,8 @@ internal static class CommandLine
 
     private static readonly Command[] s_commands =
     [
+        new("show", "show gids, devices or ports of the running daemon", ShowCommand.Run),
+        new("find", "find the GID index of a GID or IP address", FindCommand.Run),
         new("model", "serve an emulated device's model: model KIND --dir DIR", ModelCommand.Run),
     ];
 

@@ -1,0 +1,219 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace RoceUio.Gids;
+
+/// <summary>
+/// The hot-lookup index of a <see cref="GidTable"/>: (gid, type, netdev) to the lowest valid slot index holding it.
+/// A hash table split into stripes; each stripe is a small open-addressed (linear probing) table of its own, guarded
+/// by a sequence counter (a seqlock).
+/// </summary>
+/// <remarks>
+/// Locking:
+/// <list type="bullet">
+/// <item>Writers (<see cref="Set"/>, <see cref="Remove"/>) are serialised by the table's writer lock. A writer makes
+/// its stripe's <see cref="Stripe.Seq"/> odd with <see cref="Interlocked.Increment(ref int)"/> (a full fence: no
+/// bucket store may be seen before it), changes buckets, then stores the next even value with
+/// <see cref="Volatile.Write(ref int, int)"/> (a release: no bucket store may be seen after it).</item>
+/// <item>Readers (<see cref="TryFind"/>) read the stripe's sequence, probe with volatile (acquire) reads, and read the
+/// sequence again; volatile reads keep the final sequence read from moving above the bucket reads in .NET's memory
+/// model (on x64 they are plain loads). A different or odd sequence means a writer touched this stripe: retry. A
+/// reader writes no shared memory, so readers never contend with each other, and a writer in one stripe never
+/// makes a reader of another stripe retry.</item>
+/// <item>A stripe's bucket array is replaced (grown) only inside its odd-sequence window; a reader holding the old
+/// array sees the sequence change and retries. Probing is bounded by the array length, so a torn view can cost a
+/// retry but never a wrong answer or an endless loop.</item>
+/// <item>Stripe headers are 64 bytes apart so that a writer's sequence stores do not evict other stripes'
+/// sequences from readers' caches (no false sharing).</item>
+/// </list>
+/// </remarks>
+internal sealed class GidHashIndex
+{
+    /// <summary>One bucket: the key, the slot index plus one (0 = empty bucket), and the key's hash.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private struct Bucket
+    {
+        public ulong Hi;
+        public ulong Lo;
+        public ulong Tail;      // netdev << 8 | type: one compare for both
+        public int IndexPlus1;
+        public uint Hash;
+    }
+
+    [StructLayout(LayoutKind.Explicit, Size = 64)]
+    private struct Stripe
+    {
+        [FieldOffset(0)] public Bucket[] Buckets;
+        [FieldOffset(8)] public int Seq;
+        [FieldOffset(12)] public int Count;
+    }
+
+    private readonly Stripe[] _stripes;
+    private readonly int _stripeMask;
+
+    /// <param name="capacity">The table's capacity: the most keys the index will ever hold.</param>
+    public GidHashIndex(int capacity)
+    {
+        // About 8 keys per stripe, 4 to 64 stripes; each stripe starts at a load factor of at most 1/2 for an even
+        // spread and grows (doubling) when a skewed spread fills it past 1/2.
+        int stripes = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Clamp(capacity / 8, 4, 64));
+        int buckets = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(8, 2 * capacity / stripes));
+        _stripes = new Stripe[stripes];
+        _stripeMask = stripes - 1;
+        for (int i = 0; i < stripes; i++)
+            _stripes[i].Buckets = new Bucket[buckets];
+    }
+
+    public int StripeCount => _stripes.Length;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong TailOf(int netdev, GidType type) => (ulong)(uint)netdev << 8 | (byte)type;
+
+    /// <summary>A multiply-xorshift mix of the 16-byte GID, the netdev and the type (all 64 bits used).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong HashOf(ulong hi, ulong lo, ulong tail)
+    {
+        ulong x = (hi * 0x9E3779B97F4A7C15UL) ^ lo ^ (tail << 40 | tail >> 24);
+        x *= 0xBF58476D1CE4E5B9UL;
+        return x ^ (x >> 31);
+    }
+
+    /// <summary>The lowest valid index of (gid, type, netdev). Never blocks on a lock, never allocates.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryFind(ulong hi, ulong lo, int netdev, GidType type, out int index)
+    {
+        ulong tail = TailOf(netdev, type);
+        ulong hash = HashOf(hi, lo, tail);
+        ref Stripe stripe = ref _stripes[(int)(hash >> 48) & _stripeMask];
+        while (true)
+        {
+            int seq = Volatile.Read(ref stripe.Seq);
+            if ((seq & 1) == 0)
+            {
+                int found = Probe(Volatile.Read(ref stripe.Buckets), (uint)hash, hi, lo, tail);
+                if (Volatile.Read(ref stripe.Seq) == seq)
+                {
+                    index = found;
+                    return found >= 0;
+                }
+            }
+            Retry(ref stripe, seq);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Probe(Bucket[] buckets, uint hash, ulong hi, ulong lo, ulong tail)
+    {
+        int mask = buckets.Length - 1;
+        int i = (int)hash & mask;
+        for (int n = 0; n <= mask; n++)
+        {
+            ref Bucket b = ref buckets[i];
+            int indexPlus1 = Volatile.Read(ref b.IndexPlus1);
+            if (indexPlus1 == 0)
+                return -1;
+            if (Volatile.Read(ref b.Hi) == hi && Volatile.Read(ref b.Lo) == lo && Volatile.Read(ref b.Tail) == tail)
+                return indexPlus1 - 1;
+            i = (i + 1) & mask;
+        }
+        return -1;
+    }
+
+    /// <summary>A writer is in (or just left) this stripe: wait without writing shared memory.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void Retry(ref Stripe stripe, int seenSeq)
+    {
+        SpinWait spin = default;
+        while (Volatile.Read(ref stripe.Seq) == seenSeq && (seenSeq & 1) != 0)
+            spin.SpinOnce(sleep1Threshold: -1);
+    }
+
+    // ---- writers (table writer lock held) ----
+
+    /// <summary>Maps the key to <paramref name="index"/>, inserting it or updating its index.</summary>
+    public void Set(in GidEntry key, int index)
+    {
+        ulong hi = key.Gid.SubnetPrefix, lo = key.Gid.InterfaceId, tail = TailOf(key.NetdevIndex, key.Type);
+        ulong hash = HashOf(hi, lo, tail);
+        ref Stripe stripe = ref _stripes[(int)(hash >> 48) & _stripeMask];
+        Interlocked.Increment(ref stripe.Seq);
+        try
+        {
+            Bucket[] buckets = stripe.Buckets;
+            int at = FindBucket(buckets, (uint)hash, hi, lo, tail);
+            if (at >= 0)
+            {
+                buckets[at].IndexPlus1 = index + 1;
+                return;
+            }
+            if (2 * (stripe.Count + 1) > buckets.Length)
+            {
+                buckets = Grow(buckets);
+                Volatile.Write(ref stripe.Buckets, buckets);
+            }
+            Insert(buckets, new Bucket { Hi = hi, Lo = lo, Tail = tail, IndexPlus1 = index + 1, Hash = (uint)hash });
+            stripe.Count++;
+        }
+        finally
+        {
+            Volatile.Write(ref stripe.Seq, stripe.Seq + 1);
+        }
+    }
+
+    /// <summary>Removes the key (backward-shift deletion, no tombstones). False if it was not there.</summary>
+    public bool Remove(in GidEntry key)
+    {
+        ulong hi = key.Gid.SubnetPrefix, lo = key.Gid.InterfaceId, tail = TailOf(key.NetdevIndex, key.Type);
+        ulong hash = HashOf(hi, lo, tail);
+        ref Stripe stripe = ref _stripes[(int)(hash >> 48) & _stripeMask];
+        Bucket[] buckets = stripe.Buckets;
+        int hole = FindBucket(buckets, (uint)hash, hi, lo, tail);
+        if (hole < 0)
+            return false;
+        Interlocked.Increment(ref stripe.Seq);
+        int mask = buckets.Length - 1;
+        for (int j = (hole + 1) & mask; buckets[j].IndexPlus1 != 0; j = (j + 1) & mask)
+        {
+            // Move bucket j into the hole unless its home lies cyclically in (hole, j].
+            int home = (int)buckets[j].Hash & mask;
+            bool homeBetween = hole <= j ? hole < home && home <= j : hole < home || home <= j;
+            if (!homeBetween)
+            {
+                buckets[hole] = buckets[j];
+                hole = j;
+            }
+        }
+        buckets[hole] = default;
+        stripe.Count--;
+        Volatile.Write(ref stripe.Seq, stripe.Seq + 1);
+        return true;
+    }
+
+    private static int FindBucket(Bucket[] buckets, uint hash, ulong hi, ulong lo, ulong tail)
+    {
+        int mask = buckets.Length - 1;
+        for (int i = (int)hash & mask, n = 0; n <= mask && buckets[i].IndexPlus1 != 0; i = (i + 1) & mask, n++)
+            if (buckets[i].Hi == hi && buckets[i].Lo == lo && buckets[i].Tail == tail)
+                return i;
+        return -1;
+    }
+
+    private static void Insert(Bucket[] buckets, in Bucket b)
+    {
+        int mask = buckets.Length - 1;
+        int i = (int)b.Hash & mask;
+        while (buckets[i].IndexPlus1 != 0)
+            i = (i + 1) & mask;
+        buckets[i] = b;
+    }
+
+    private static Bucket[] Grow(Bucket[] old)
+    {
+        var grown = new Bucket[old.Length * 2];
+        foreach (ref readonly Bucket b in old.AsSpan())
+            if (b.IndexPlus1 != 0)
+                Insert(grown, b);
+        return grown;
+    }
+}

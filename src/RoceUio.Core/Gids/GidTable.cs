@@ -1,0 +1,596 @@
+// The per-port RoCE GID table, after drivers/infiniband/core/cache.c (see ../shared/reference/kernel-gid.md).
+//
+// Locking rules (the only place they are written down; GidSlot.cs and GidHashIndex.cs describe their halves):
+//
+//  1. Writers (Add, TryAdd, SetDefault, Delete, DeleteDefault, DeleteAllForNetdev, ImportAssignments, and the
+//     slot free after the last Release) are serialised by _writerLock, as the kernel's table->lock mutex.
+//     The programmer (hardware) and the listener are called with it held, so hardware writes and
+//     notifications happen in table order. Neither may call a writer of the same table: that throws.
+//  2. Readers (TryFind, TryGet, StateOf, Count, enumeration) take no lock, write no shared memory and never
+//     allocate. They see each entry whole through sequence counters (seqlocks):
+//       - the hashed index: one counter per stripe (GidHashIndex), used by TryFind(in GidEntry);
+//       - each slot: its own counter (GidSlot.Seq), used by TryGet, StateOf and the enumerator;
+//       - the whole table: _tableSeq, bracketing every published change, used by the masked TryFind scan
+//         so that "lowest matching index" is computed over one consistent view, as find_gid does under the
+//         kernel's rwlock.
+//     A writer makes a counter odd with Interlocked.Increment (a full fence: none of its data stores can be
+//     seen before it) and even again with Volatile.Write (a release: none can be seen after it). A reader
+//     reads the counter, the data and the counter again, all with Volatile.Read (acquire), so in .NET's memory
+//     model the second counter read cannot move above the data reads; an odd or changed counter means retry.
+//     Writers never call out (programmer, listener) inside an odd window, so a reader waits at most for a few
+//     stores (or for a preempted writer, where SpinWait yields).
+//  3. The hardware is programmed before anything is published (AddGid) and before anything is unpublished
+//     (DeleteGid): if the programmer throws, no reader ever saw a change.
+//  4. References: TryHold and Release change only GidSlot.Word (state + count) with compare-and-swap, no lock.
+//     A delete turns Valid into PendingDelete keeping the count (or straight into Free at count 0); the release
+//     that takes a PendingDelete count to 0 frees the slot under _writerLock. Exactly one CAS observes
+//     "PendingDelete, 0 references", so a slot is freed exactly once and never while held.
+//  5. Writer-only state (_nonDefault, _history, the batch buffer) is touched only under _writerLock.
+
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace RoceUio.Gids;
+
+/// <summary>
+/// The GID table of one RoCE port with the kernel's semantics (drivers/infiniband/core/cache.c): default slots at
+/// the lowest indices, de-duplication on (gid, type, netdev), lowest-index find, entries that keep their index
+/// while they exist, pending-delete slots held by references, and a change notification per add, delete and
+/// delete-all batch. Any number of lock-free readers, writers serialised (locking rules at the top of GidTable.cs).
+/// </summary>
+public sealed class GidTable
+{
+    private const int MaxCapacity = 1 << 20;
+
+    private readonly Lock _writerLock = new();
+    private readonly GidSlot[] _slots;
+    private readonly GidHashIndex _index;
+    private readonly StickyIndexHistory _history;
+    private readonly Dictionary<GidEntry, int> _nonDefault = new();   // valid entries outside default slots
+    private readonly int[] _defaultSlotOfType = [-1, -1, -1];          // by GidType
+    private readonly IGidProgrammer? _programmer;
+    private readonly IGidTableListener? _listener;
+    private readonly List<GidChange> _batch = new();
+    private int _tableSeq;
+    private int _count;
+    private bool _inCallback;
+
+    /// <param name="port">The port number (1-based, as the kernel and <see cref="Roce.IRoceDevice"/> count).</param>
+    /// <param name="capacity">Slots in the table (mlx4: 128, ocrdma: 16, rxe: 1024), default slots included.</param>
+    /// <param name="supportedTypes">The GID types the port supports; one default slot is reserved for each.</param>
+    /// <param name="policy">How new GIDs get their index; <see cref="IndexPolicy.Sticky"/> unless told.</param>
+    /// <param name="programmer">Programs the hardware; null for a table with no hardware behind it.</param>
+    /// <param name="listener">Told about every change; null for none.</param>
+    public GidTable(int port, int capacity, GidTypes supportedTypes, IndexPolicy policy = IndexPolicy.Sticky,
+        IGidProgrammer? programmer = null, IGidTableListener? listener = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(port, 1);
+        if ((supportedTypes & ~(GidTypes.Ib | GidTypes.Roce)) != 0 || supportedTypes == GidTypes.None)
+            throw new ArgumentException($"port {port}: supported GID types '{supportedTypes}' must name at least one of Ib, RoceV1, RoceV2", nameof(supportedTypes));
+        int defaults = supportedTypes.Count();
+        if (capacity < defaults || capacity > MaxCapacity)
+            throw new ArgumentOutOfRangeException(nameof(capacity), capacity,
+                $"port {port}: a GID table needs {defaults}..{MaxCapacity} slots ({defaults} default slots for {supportedTypes})");
+        if (!Enum.IsDefined(policy))
+            throw new ArgumentOutOfRangeException(nameof(policy), policy, "unknown index policy");
+
+        Port = port;
+        Capacity = capacity;
+        SupportedTypes = supportedTypes;
+        Policy = policy;
+        DefaultSlotCount = defaults;
+        _programmer = programmer;
+        _listener = listener;
+        _slots = new GidSlot[capacity];
+        _index = new GidHashIndex(capacity);
+        _history = new StickyIndexHistory(capacity);
+        // gid_table_reserve_default: indices 0..hweight(mask)-1, the types in ascending order (v1 at 0, v2 at 1).
+        Span<GidType> types = stackalloc GidType[3];
+        int n = supportedTypes.CopyTo(types);
+        for (int i = 0; i < n; i++)
+            _defaultSlotOfType[(int)types[i]] = i;
+    }
+
+    public int Port { get; }
+    public int Capacity { get; }
+    public GidTypes SupportedTypes { get; }
+    public IndexPolicy Policy { get; }
+
+    /// <summary>Reserved default slots: indices 0..DefaultSlotCount-1, one per supported type.</summary>
+    public int DefaultSlotCount { get; }
+
+    /// <summary>Valid entries (pending-delete slots not counted).</summary>
+    public int Count => Volatile.Read(ref _count);
+
+    /// <summary>The default slot of <paramref name="type"/>, or -1 if the port does not support it.</summary>
+    public int DefaultSlotOf(GidType type) => (uint)type < 3 ? _defaultSlotOfType[(int)type] : -1;
+
+    /// <summary>True if <paramref name="index"/> is a reserved default slot (<c>is_gid_index_default</c>).</summary>
+    public bool IsDefaultSlot(int index) => (uint)index < (uint)DefaultSlotCount;
+
+    // ======================================================================================================
+    // Readers: no lock, no shared-memory writes, no allocation.
+    // ======================================================================================================
+
+    /// <summary>
+    /// The hot lookup: the lowest valid index holding (gid, type, netdev), default slots included (the mask
+    /// GID|GID_TYPE|NETDEV of <c>ib_cache_gid_add</c>'s de-dup). Goes through the striped hash index.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryFind(in GidEntry e, out int index)
+        => _index.TryFind(e.Gid.SubnetPrefix, e.Gid.InterfaceId, e.NetdevIndex, e.Type, out index);
+
+    /// <summary>
+    /// The kernel's <c>find_gid</c>: the lowest valid index whose attributes match on the bits of
+    /// <paramref name="mask"/>; with <see cref="GidFindMask.Default"/>, only slots whose default-ness equals
+    /// <paramref name="defaultSlot"/>. A mask of exactly Gid|GidType|Netdev uses the hash index; any other mask
+    /// scans the slots over one consistent view (the table sequence counter).
+    /// </summary>
+    public bool TryFind(in Gid gid, GidType type, int netdevIndex, GidFindMask mask, bool defaultSlot, out int index)
+    {
+        if (mask == (GidFindMask.Gid | GidFindMask.GidType | GidFindMask.Netdev))
+            return _index.TryFind(gid.SubnetPrefix, gid.InterfaceId, netdevIndex, type, out index);
+        SpinWait spin = default;
+        while (true)
+        {
+            int seq = Volatile.Read(ref _tableSeq);
+            if ((seq & 1) == 0)
+            {
+                int found = Scan(gid.SubnetPrefix, gid.InterfaceId, type, netdevIndex, mask, defaultSlot);
+                if (Volatile.Read(ref _tableSeq) == seq)
+                {
+                    index = found;
+                    return found >= 0;
+                }
+            }
+            spin.SpinOnce(sleep1Threshold: -1);
+        }
+    }
+
+    private int Scan(ulong hi, ulong lo, GidType type, int netdev, GidFindMask mask, bool defaultSlot)
+    {
+        GidSlot[] slots = _slots;
+        for (int i = 0; i < slots.Length; i++)
+        {
+            ref GidSlot s = ref slots[i];
+            if (GidSlot.StateOf(Volatile.Read(ref s.Word)) != GidEntryState.Valid)
+                continue;
+            if ((mask & GidFindMask.Default) != 0 && IsDefaultSlot(i) != defaultSlot)
+                continue;
+            if ((mask & GidFindMask.GidType) != 0 && Volatile.Read(ref Unsafe.As<GidType, byte>(ref s.Type)) != (byte)type)
+                continue;
+            if ((mask & GidFindMask.Gid) != 0 && (Volatile.Read(ref s.Hi) != hi || Volatile.Read(ref s.Lo) != lo))
+                continue;
+            if ((mask & GidFindMask.Netdev) != 0 && Volatile.Read(ref s.Netdev) != netdev)
+                continue;
+            return i;
+        }
+        return -1;
+    }
+
+    /// <summary>The entry at <paramref name="index"/> if it is valid (query by index; <c>rdma_query_gid</c>).</summary>
+    public bool TryGet(int index, out GidEntry entry)
+    {
+        if ((uint)index >= (uint)_slots.Length)
+        {
+            entry = default;
+            return false;
+        }
+        if (GidSlot.Read(ref _slots[index], out entry, out _) == GidEntryState.Valid)
+            return true;
+        entry = default;
+        return false;
+    }
+
+    /// <summary>The state of slot <paramref name="index"/>.</summary>
+    public GidEntryState StateOf(int index)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)_slots.Length, nameof(index));
+        return GidSlot.StateOf(Volatile.Read(ref _slots[index].Word));
+    }
+
+    /// <summary>References held on slot <paramref name="index"/> (valid or pending delete).</summary>
+    public int ReferencesOf(int index)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)_slots.Length, nameof(index));
+        return GidSlot.ReferencesOf(Volatile.Read(ref _slots[index].Word));
+    }
+
+    /// <summary>The valid entries in index order; allocation-free <c>foreach</c>.</summary>
+    public ValidEntryEnumerator GetEnumerator() => new(this);
+
+    /// <summary>The valid entries in index order, as (Index, Entry).</summary>
+    public ValidEntryEnumerator EnumerateValid() => new(this);
+
+    // ======================================================================================================
+    // References (rdma_get_gid_attr / rdma_put_gid_attr): lock-free, compare-and-swap on GidSlot.Word.
+    // ======================================================================================================
+
+    /// <summary>
+    /// Takes a reference on the valid entry at <paramref name="index"/> (a queue pair or address handle using it).
+    /// While held, a delete leaves the slot <see cref="GidEntryState.PendingDelete"/> and it is not reused.
+    /// False (no reference taken) if the slot is not valid (<c>-ENODATA</c>) or out of range (<c>-EINVAL</c>).
+    /// </summary>
+    public bool TryHold(int index, out GidEntry entry)
+    {
+        entry = default;
+        if ((uint)index >= (uint)_slots.Length)
+            return false;
+        ref GidSlot s = ref _slots[index];
+        while (true)
+        {
+            int word = Volatile.Read(ref s.Word);
+            if (GidSlot.StateOf(word) != GidEntryState.Valid)
+                return false;
+            if (GidSlot.ReferencesOf(word) == GidSlot.ReferencesOf(int.MaxValue))
+                throw new InvalidOperationException($"port {Port} GID index {index}: too many references");
+            if (Interlocked.CompareExchange(ref s.Word, word + GidSlot.OneReference, word) == word)
+                break;
+        }
+        // Held: the attributes cannot change until the slot is freed, which needs this reference released. The CAS
+        // is a full fence after the writer's release store of Valid, so the attributes are visible and whole.
+        entry = s.Entry;
+        return true;
+    }
+
+    /// <summary>
+    /// Drops a reference taken by <see cref="TryHold"/>. The last release of a pending-delete entry frees its slot
+    /// (under the writer lock, as the kernel's free_gid_work takes table->lock).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The slot holds no reference (a release without a hold).</exception>
+    public void Release(int index)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)_slots.Length, nameof(index));
+        ref GidSlot s = ref _slots[index];
+        int word, next;
+        do
+        {
+            word = Volatile.Read(ref s.Word);
+            if (GidSlot.ReferencesOf(word) == 0)
+                throw new InvalidOperationException($"port {Port} GID index {index}: Release without a matching TryHold (slot is {GidSlot.StateOf(word)})");
+            next = word - GidSlot.OneReference;
+        } while (Interlocked.CompareExchange(ref s.Word, next, word) != word);
+
+        if (next == GidSlot.MakeWord(GidEntryState.PendingDelete, 0))
+        {
+            lock (_writerLock)
+            {
+                BeginTableWrite();
+                try { Volatile.Write(ref s.Word, GidSlot.MakeWord(GidEntryState.Free, 0)); }
+                finally { EndTableWrite(); }
+            }
+        }
+    }
+
+    // ======================================================================================================
+    // Writers: serialised by _writerLock.
+    // ======================================================================================================
+
+    /// <summary>
+    /// <c>ib_cache_gid_add</c>: adds an ordinary (non-default) GID and returns its index. If (gid, type, netdev) is
+    /// already valid anywhere, default slots included, returns that index and changes nothing (no event).
+    /// </summary>
+    /// <exception cref="ArgumentException">Zero GID, unsupported type, or a RoCE GID without a netdev.</exception>
+    /// <exception cref="GidTableFullException">No free non-default slot; nothing changed.</exception>
+    public int Add(in GidEntry e)
+    {
+        if (TryAdd(e, out int index, out string? error))
+            return index;
+        throw new GidTableFullException(Port, Capacity, error!);
+    }
+
+    /// <summary>As <see cref="Add"/>, but a full table returns false with the reason in <paramref name="error"/>.</summary>
+    public bool TryAdd(in GidEntry e, out int index, out string? error)
+    {
+        Validate(e, nameof(e));
+        using (EnterWriter())
+        {
+            error = null;
+            if (_index.TryFind(e.Gid.SubnetPrefix, e.Gid.InterfaceId, e.NetdevIndex, e.Type, out index))
+                return true;
+            index = ChooseSlot(e);
+            if (index < 0)
+            {
+                error = FullMessage(e);
+                return false;
+            }
+            ProgramAdd(index, e);
+            Publish(index, e, isDefault: false);
+            _history.Remember(e, index);
+            Notify(new GidChange(Port, index, null, e));
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// <c>ib_cache_gid_set_default_gid</c> (SET) for one type: puts <paramref name="e"/> in the default slot of
+    /// <c>e.Type</c>. If that slot already holds a default of the same type and netdev, returns its index without
+    /// comparing the GID value (kernel semantics: on a MAC change, call <see cref="DeleteDefault"/> first).
+    /// </summary>
+    /// <exception cref="GidTableFullException">The slot is held by another netdev's default, or is pending delete.</exception>
+    public int SetDefault(in GidEntry e)
+    {
+        Validate(e, nameof(e));
+        using (EnterWriter())
+        {
+            int slot = _defaultSlotOfType[(int)e.Type];
+            int word = Volatile.Read(ref _slots[slot].Word);
+            switch (GidSlot.StateOf(word))
+            {
+                case GidEntryState.Valid:
+                    GidEntry held = _slots[slot].Entry;
+                    if (held.NetdevIndex == e.NetdevIndex)
+                        return slot;
+                    throw new GidTableFullException(Port, Capacity,
+                        $"port {Port}: cannot set default GID {e}: default slot {slot} for {e.Type} holds {held}; delete it first");
+                case GidEntryState.PendingDelete:
+                    throw new GidTableFullException(Port, Capacity,
+                        $"port {Port}: cannot set default GID {e}: default slot {slot} for {e.Type} is pending delete with {GidSlot.ReferencesOf(word)} reference(s)");
+            }
+            ProgramAdd(slot, e);
+            Publish(slot, e, isDefault: true);
+            Notify(new GidChange(Port, slot, null, e));
+            return slot;
+        }
+    }
+
+    /// <summary>
+    /// <c>ib_cache_gid_set_default_gid</c> (DELETE) for one type: deletes the default of <paramref name="type"/> if it
+    /// belongs to <paramref name="netdevIndex"/>. False if there is none.
+    /// </summary>
+    public bool DeleteDefault(GidType type, int netdevIndex)
+    {
+        using (EnterWriter())
+        {
+            int slot = DefaultSlotOf(type);
+            if (slot < 0 || GidSlot.StateOf(Volatile.Read(ref _slots[slot].Word)) != GidEntryState.Valid)
+                return false;
+            GidEntry held = _slots[slot].Entry;
+            if (held.NetdevIndex != netdevIndex)
+                return false;
+            ProgramDelete(slot, held);
+            Unpublish(slot, held, isDefault: true);
+            Notify(new GidChange(Port, slot, held, null));
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// <c>ib_cache_gid_del</c>: deletes (gid, type, netdev) from the non-default slots. False if it is not there.
+    /// A held entry stays <see cref="GidEntryState.PendingDelete"/> until its last <see cref="Release"/>.
+    /// </summary>
+    public bool Delete(in GidEntry e)
+    {
+        using (EnterWriter())
+        {
+            if (!_nonDefault.TryGetValue(e, out int index))
+                return false;
+            ProgramDelete(index, e);
+            Unpublish(index, e, isDefault: false);
+            Notify(new GidChange(Port, index, e, null));
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// <c>ib_cache_gid_del_all_netdev_gids</c>: deletes every valid entry of the netdev, defaults included, in index
+    /// order, with one listener call for the batch. Returns how many were deleted.
+    /// </summary>
+    /// <remarks>
+    /// If the programmer throws part way, the entries it already deleted stay deleted (the table mirrors the
+    /// hardware), the failing entry and the rest stay valid, the listener hears of the part that was done, and the
+    /// exception propagates.
+    /// </remarks>
+    public int DeleteAllForNetdev(int netdevIndex)
+    {
+        using (EnterWriter())
+        {
+            _batch.Clear();
+            try
+            {
+                for (int i = 0; i < _slots.Length; i++)
+                {
+                    if (GidSlot.StateOf(Volatile.Read(ref _slots[i].Word)) != GidEntryState.Valid || _slots[i].Netdev != netdevIndex)
+                        continue;
+                    GidEntry e = _slots[i].Entry;
+                    ProgramDelete(i, e);
+                    Unpublish(i, e, isDefault: IsDefaultSlot(i));
+                    _batch.Add(new GidChange(Port, i, e, null));
+                }
+            }
+            finally
+            {
+                if (_batch.Count > 0)
+                    Notify(CollectionsMarshal.AsSpan(_batch));
+            }
+            return _batch.Count;
+        }
+    }
+
+    /// <summary>
+    /// What the sticky policy remembers: every (entry, index) assignment it knows, live ones included, in index
+    /// order. Save it before a daemon restart and give it to <see cref="ImportAssignments"/> after.
+    /// </summary>
+    public IReadOnlyList<(GidEntry Entry, int Index)> ExportAssignments()
+    {
+        lock (_writerLock)
+            return _history.Export();
+    }
+
+    /// <summary>
+    /// Loads remembered assignments (from <see cref="ExportAssignments"/>), oldest first. An entry that is valid
+    /// now keeps its index (an index never changes while its entry exists). All are checked before any is taken.
+    /// </summary>
+    /// <exception cref="ArgumentException">An index outside the non-default slots, a zero GID or an unsupported type.</exception>
+    public void ImportAssignments(IEnumerable<(GidEntry Entry, int Index)> assignments)
+    {
+        ArgumentNullException.ThrowIfNull(assignments);
+        var list = assignments.ToList();
+        foreach (var (e, index) in list)
+        {
+            Validate(e, nameof(assignments));
+            if (index < DefaultSlotCount || index >= Capacity)
+                throw new ArgumentException(
+                    $"port {Port}: remembered index {index} of {e} is outside the non-default slots {DefaultSlotCount}..{Capacity - 1}", nameof(assignments));
+        }
+        using (EnterWriter())
+        {
+            foreach (var (e, index) in list)
+                if (!_nonDefault.ContainsKey(e))
+                    _history.Remember(e, index);
+        }
+    }
+
+    // ---- writer helpers (writer lock held) ----
+
+    private Lock.Scope EnterWriter()
+    {
+        Lock.Scope scope = _writerLock.EnterScope();
+        if (_inCallback)
+        {
+            scope.Dispose();
+            throw new InvalidOperationException(
+                $"port {Port}: a GID table writer was called from the table's own programmer or listener; queue the change instead");
+        }
+        return scope;
+    }
+
+    private void Validate(in GidEntry e, string paramName)
+    {
+        if (e.Gid.IsZero)
+            throw new ArgumentException($"port {Port}: the zero GID is never a valid entry (IB spec 4.1.1(6)): {e}", paramName);
+        if (!SupportedTypes.Contains(e.Type))
+            throw new ArgumentException($"port {Port} does not support {e.Type} GIDs (supported: {SupportedTypes}): {e}", paramName);
+        if (e.NetdevIndex < 0 || (e.NetdevIndex == 0 && e.Type != GidType.Ib))
+            throw new ArgumentException($"port {Port}: a RoCE GID needs its netdev's ifindex (> 0): {e}", paramName);
+    }
+
+    private bool IsFree(int index) => GidSlot.StateOf(Volatile.Read(ref _slots[index].Word)) == GidEntryState.Free;
+
+    private bool IsFreeOrdinary(int index) => index >= DefaultSlotCount && index < Capacity && IsFree(index);
+
+    /// <summary>The slot a new ordinary GID takes under the table's policy, or -1 if none is free.</summary>
+    private int ChooseSlot(in GidEntry e)
+    {
+        if (Policy == IndexPolicy.Sticky)
+        {
+            int remembered = _history.IndexOf(e);
+            if (IsFreeOrdinary(remembered))
+                return remembered;
+            remembered = _history.IndexOfAddress(e);
+            if (IsFreeOrdinary(remembered))
+                return remembered;
+            for (int i = DefaultSlotCount; i < Capacity; i++)
+                if (IsFree(i) && !_history.IsRememberedByAnother(i, e))
+                    return i;
+        }
+        // find_gid's pempty: the first NULL slot that is not a default slot.
+        for (int i = DefaultSlotCount; i < Capacity; i++)
+            if (IsFree(i))
+                return i;
+        return -1;
+    }
+
+    private string FullMessage(in GidEntry e)
+    {
+        int pending = 0;
+        for (int i = DefaultSlotCount; i < Capacity; i++)
+            if (GidSlot.StateOf(Volatile.Read(ref _slots[i].Word)) == GidEntryState.PendingDelete)
+                pending++;
+        return $"port {Port}: GID table is full (capacity {Capacity}: {DefaultSlotCount} default slot(s), "
+             + $"{Capacity - DefaultSlotCount - pending} valid, {pending} pending delete); cannot add {e}";
+    }
+
+    private void ProgramAdd(int index, in GidEntry e)
+    {
+        if (_programmer is null)
+            return;
+        _inCallback = true;
+        try { _programmer.AddGid(Port, index, e); }
+        finally { _inCallback = false; }
+    }
+
+    private void ProgramDelete(int index, in GidEntry e)
+    {
+        if (_programmer is null)
+            return;
+        _inCallback = true;
+        try { _programmer.DeleteGid(Port, index, e); }
+        finally { _inCallback = false; }
+    }
+
+    private void Notify(GidChange change) => Notify(new ReadOnlySpan<GidChange>(in change));
+
+    private void Notify(ReadOnlySpan<GidChange> batch)
+    {
+        if (_listener is null)
+            return;
+        _inCallback = true;
+        try { _listener.OnGidChanged(this, batch); }
+        finally { _inCallback = false; }
+    }
+
+    private void BeginTableWrite() => Interlocked.Increment(ref _tableSeq);
+
+    private void EndTableWrite() => Volatile.Write(ref _tableSeq, _tableSeq + 1);
+
+    /// <summary>Makes a programmed entry visible: slot, hash index, count, all inside one table write.</summary>
+    private void Publish(int index, in GidEntry e, bool isDefault)
+    {
+        BeginTableWrite();
+        try
+        {
+            GidSlot.Publish(ref _slots[index], e);
+            if (!isDefault)
+                _nonDefault[e] = index;
+            // The hash index keeps the lowest valid index of the key: a default slot is below any other.
+            if (!_index.TryFind(e.Gid.SubnetPrefix, e.Gid.InterfaceId, e.NetdevIndex, e.Type, out int current) || index < current)
+                _index.Set(e, index);
+            Volatile.Write(ref _count, _count + 1);
+        }
+        finally
+        {
+            EndTableWrite();
+        }
+    }
+
+    /// <summary>
+    /// Takes a deleted entry out of sight: Valid becomes PendingDelete with its references, or Free with none
+    /// (cache.c del_gid); the hash index falls back to the key's other valid slot, if any.
+    /// </summary>
+    private void Unpublish(int index, in GidEntry e, bool isDefault)
+    {
+        BeginTableWrite();
+        try
+        {
+            ref GidSlot s = ref _slots[index];
+            int word, next;
+            do
+            {
+                word = Volatile.Read(ref s.Word);
+                int refs = GidSlot.ReferencesOf(word);
+                next = refs == 0 ? GidSlot.MakeWord(GidEntryState.Free, 0) : GidSlot.MakeWord(GidEntryState.PendingDelete, refs);
+            } while (Interlocked.CompareExchange(ref s.Word, next, word) != word);
+
+            int other = -1;
+            if (isDefault)
+                other = _nonDefault.TryGetValue(e, out int j) ? j : -1;
+            else
+            {
+                _nonDefault.Remove(e);
+                int d = DefaultSlotOf(e.Type);
+                if (d >= 0 && GidSlot.StateOf(Volatile.Read(ref _slots[d].Word)) == GidEntryState.Valid && _slots[d].Entry == e)
+                    other = d;
+            }
+            if (other >= 0)
+                _index.Set(e, other);
+            else
+                _index.Remove(e);
+            Volatile.Write(ref _count, _count - 1);
+        }
+        finally
+        {
+            EndTableWrite();
+        }
+    }
+}

@@ -1,0 +1,430 @@
+using System.Net;
+using RoceUio.Gids;
+
+namespace RoceUio.Roce;
+
+/// <summary>
+/// The RoCE GID manager: applies the kernel's roce_gid_mgmt.c rules to every registered port, turning netdev and
+/// address events into GID table changes, which the tables pass to the drivers.
+/// </summary>
+/// <remarks>
+/// <para>Threading: like the kernel's ordered <c>gid-cache-wq</c>, one worker does everything. Every method of this
+/// class must be called from that one thread (the netlink pump, a replay, or a test), after the netdev graph already
+/// reflects the event. Readers of the tables (lookups) may run on any thread at any time; subscribers get changes
+/// through <see cref="Changes"/>.</para>
+/// <para>Bursts: callers apply a run of events and then call <see cref="EndOfBurst"/>, which commits each changed port
+/// once (mlx4 pushes its whole table with one SET_PORT per burst).</para>
+/// <para>Netlink gives states, not the kernel's netdev notifier events, so <see cref="LinkChanged"/> derives them from the
+/// difference: a new master is NETDEV_CHANGEUPPER (linking), a lost one CHANGEUPPER (unlinking), a new hardware address
+/// CHANGEADDR, a bond's new active slave BONDING_FAILOVER, IFF_UP coming on NETDEV_UP, in the kernel's order
+/// (bond_release unlinks before it restores the slave's MAC).</para>
+/// </remarks>
+public sealed class GidManager : IGidTableListener
+{
+    private readonly INetdevGraph _graph;
+    private readonly List<RocePort> _ports = [];
+    private readonly Dictionary<IRoceDevice, DeviceProgrammer> _programmers = new();
+    private readonly Dictionary<GidTable, RocePort> _portOfTable = new();
+    private string _reason = "";
+
+    public GidManager(INetdevGraph graph, IndexPolicy policy = IndexPolicy.Sticky)
+    {
+        _graph = graph;
+        Policy = policy;
+    }
+
+    public IndexPolicy Policy { get; }
+    public IReadOnlyList<RocePort> Ports => _ports;
+    public GidChangeBroadcaster Changes { get; } = new();
+
+    /// <summary>One line per change and why; null (the default) keeps quiet.</summary>
+    public Action<string>? Log { get; set; }
+
+    /// <summary>Errors that the kernel would only log (a full table, a device that refused a command); never null.</summary>
+    public Action<string> Error { get; set; } = _ => { };
+
+    /// <summary>Errors seen so far (the last 100), for status queries and tests.</summary>
+    public IReadOnlyList<string> RecentErrors => _recentErrors;
+    private readonly List<string> _recentErrors = [];
+
+    // ---------------------------------------------------------------- ports
+
+    /// <summary>Registers every port of a device, each bound to a netdev, and fills the tables from the current state
+    /// (rdma_roce_rescan_device).</summary>
+    public IReadOnlyList<RocePort> AddDevice(IRoceDevice device, IReadOnlyList<PortBinding> bindings)
+    {
+        if (bindings.Count != device.PortCount)
+            throw new ArgumentException($"{device.Name} has {device.PortCount} port(s) but {bindings.Count} netdev binding(s) were given");
+        var programmer = new DeviceProgrammer(device);
+        _programmers[device] = programmer;
+        var added = new List<RocePort>();
+        for (int p = 1; p <= device.PortCount; p++)
+        {
+            var table = new GidTable(p, device.GidTableSize(p), device.SupportedGidTypes(p), Policy, programmer, this);
+            var port = new RocePort(device, p, bindings[p - 1], table);
+            _ports.Add(port);
+            _portOfTable[table] = port;
+            added.Add(port);
+            NetdevInfo? nd = _graph.All.FirstOrDefault(port.Binding.Matches);
+            if (nd is not null)
+                BindAndRescan(port, nd);
+        }
+        EndOfBurst();
+        return added;
+    }
+
+    public RocePort? FindPort(string device, int port)
+        => _ports.FirstOrDefault(p => p.Device.Name == device && p.Port == port);
+
+    /// <summary>enum_all_gids_of_dev_cb for one port: defaults and IPs of every netdev that concerns it, in netdev order.</summary>
+    private void BindAndRescan(RocePort port, NetdevInfo nd)
+    {
+        port.NetdevIndex = nd.Ifindex;
+        Because($"{port} bound to {nd.Name}");
+        foreach (NetdevInfo n in _graph.All)
+        {
+            if (NetdevFilters.IsNdevForDefaultGid(_graph, nd, n))
+                AddDefaultGids(port, n);
+            if (NetdevFilters.IsEthPortOfNetdev(_graph, nd, n))
+                AddNetdevIps(port, n);
+        }
+    }
+
+    // ---------------------------------------------------------------- netdev events
+
+    /// <summary>RTM_NEWLINK for an unknown ifindex: NETDEV_REGISTER (and NETDEV_UP if up, which runs the same commands).</summary>
+    public void LinkAdded(NetdevInfo now)
+    {
+        foreach (RocePort port in _ports)
+            if (port.NetdevIndex == 0 && port.Binding.Matches(now))
+                BindAndRescan(port, now);
+        if (!now.IsEthernet)
+            return;
+        Because($"{now.Name} registered");
+        RegisterOrUp(now);
+    }
+
+    /// <summary>RTM_NEWLINK for a known ifindex: derive the kernel's notifier events from what changed.</summary>
+    public void LinkChanged(NetdevInfo before, NetdevInfo now)
+    {
+        foreach (RocePort port in _ports)
+            if (port.NetdevIndex == 0 && port.Binding.Matches(now))
+                BindAndRescan(port, now);
+        if (!now.IsEthernet)
+            return;
+        bool macChanged = !before.Mac.Span.SequenceEqual(now.Mac.Span) || before.DevId != now.DevId;
+        // bond_enslave sets the slave's MAC before it links the slave under the bond; bond_release unlinks first and
+        // restores the MAC after. Keep that order when one RTM_NEWLINK carries both.
+        if (before.MasterIfindex != 0 && before.MasterIfindex != now.MasterIfindex && _graph.Find(before.MasterIfindex) is { } oldMaster)
+            ChangeUpperUnlink(now, oldMaster);
+        if (macChanged)
+            ChangeAddr(now);
+        if (now.MasterIfindex != 0 && before.MasterIfindex != now.MasterIfindex && _graph.Find(now.MasterIfindex) is { } newMaster)
+            ChangeUpperLink(now, newMaster);
+        if (now.IsBondMaster && before.BondActiveSlave != now.BondActiveSlave)
+            BondingFailover(now);
+        if (!before.IsUp && now.IsUp)
+        {
+            Because($"{now.Name} up");
+            RegisterOrUp(now);
+        }
+    }
+
+    /// <summary>RTM_DELLINK (or a move to another namespace): NETDEV_UNREGISTER deletes everything of the netdev on every port.</summary>
+    public void LinkRemoved(NetdevInfo before)
+    {
+        Because($"{before.Name} unregistered");
+        foreach (RocePort port in _ports)
+        {
+            DelNetdevIps(port, before);
+            if (port.NetdevIndex == before.Ifindex)
+                port.NetdevIndex = 0;
+        }
+    }
+
+    /// <summary>RTM_NEWADDR (inetaddr/inet6addr NETDEV_UP): add the address's GIDs, one per type, on every port it concerns.</summary>
+    public void AddressAdded(int ifindex, IPAddress address)
+        => UpdateAddress(ifindex, address, add: true);
+
+    /// <summary>RTM_DELADDR (NETDEV_DOWN): delete the address's GIDs.</summary>
+    public void AddressRemoved(int ifindex, IPAddress address)
+        => UpdateAddress(ifindex, address, add: false);
+
+    private void UpdateAddress(int ifindex, IPAddress address, bool add)
+    {
+        NetdevInfo? nd = _graph.Find(ifindex);
+        if (nd is null || !nd.IsEthernet)
+            return;
+        Because($"address {address} {(add ? "added to" : "removed from")} {nd.Name}");
+        Gid gid = Gid.FromIPAddress(address);
+        foreach (RocePort port in _ports)
+        {
+            if (Rdma(port) is not { } rdma || !NetdevFilters.IsEthPortOfNetdev(_graph, rdma, nd))
+                continue;
+            if (add)
+                AddGid(port, gid, nd);
+            else
+                DelGid(port, gid, nd);
+        }
+    }
+
+    // ---------------------------------------------------------------- the kernel's command lists (netdevice_event)
+
+    /// <summary>NETDEV_REGISTER / NETDEV_UP: add_default_gid_cmd, add_cmd. (bonding_default_del_cmd_join is left out:
+    /// its filter selects inactive slaves, for which bond_delete_netdev_default_gids returns at once; kernel-gid.md 3.)</summary>
+    private void RegisterOrUp(NetdevInfo ev)
+    {
+        foreach (RocePort port in _ports)
+        {
+            if (Rdma(port) is not { } rdma)
+                continue;
+            if (NetdevFilters.IsNdevForDefaultGid(_graph, rdma, ev))
+                AddDefaultGids(port, ev);
+            if (NetdevFilters.IsEthPortOfNetdev(_graph, rdma, ev))
+                AddNetdevIps(port, ev);
+        }
+    }
+
+    /// <summary>NETDEV_CHANGEADDR: netdev_del_cmd, then add_default_gid_cmd and add_cmd (d12e2eed2743: delete all and re-add).</summary>
+    private void ChangeAddr(NetdevInfo ev)
+    {
+        Because($"{ev.Name} hardware address changed");
+        foreach (RocePort port in _ports)
+            if (Rdma(port) is { } rdma && NetdevFilters.IsEthPortOfNetdev(_graph, rdma, ev))
+                DelNetdevIps(port, ev);
+        RegisterOrUp(ev);
+    }
+
+    /// <summary>NETDEV_CHANGEUPPER linking (ndev_event_link): delete the slave's default GIDs where the upper is a bond master
+    /// over the port, add the bond's default GIDs there, and add the upper's IPs (and its uppers') where they belong.</summary>
+    private void ChangeUpperLink(NetdevInfo ev, NetdevInfo upper)
+    {
+        Because($"{ev.Name} linked under {upper.Name}");
+        foreach (RocePort port in _ports)
+            if (Rdma(port) is { } rdma && NetdevFilters.IsUpperNdevBondMaster(_graph, rdma, upper))
+                DelDefaultGids(port, ev);
+        foreach (RocePort port in _ports)
+            if (Rdma(port) is { } rdma && NetdevFilters.IsUpperNdevBondMaster(_graph, rdma, upper))
+                AddDefaultGids(port, upper);
+        foreach (RocePort port in _ports)
+            if (Rdma(port) is { } rdma && NetdevFilters.IsEthPortOfNetdev(_graph, rdma, upper))
+                AddNetdevUpperIps(port, upper);
+    }
+
+    /// <summary>NETDEV_CHANGEUPPER unlinking (ndev_event_unlink): delete the old upper's IPs (and its uppers') on the ports of
+    /// the released device, then add the released device's own IPs.</summary>
+    private void ChangeUpperUnlink(NetdevInfo ev, NetdevInfo oldUpper)
+    {
+        Because($"{ev.Name} unlinked from {oldUpper.Name}");
+        foreach (RocePort port in _ports)
+            if (Rdma(port) is { } rdma && NetdevFilters.UpperDevice(_graph, rdma, ev))
+                DelNetdevUpperIps(port, oldUpper);
+        foreach (RocePort port in _ports)
+            if (Rdma(port) is { } rdma && NetdevFilters.IsEthPortOfNetdev(_graph, rdma, ev))
+                AddNetdevIps(port, ev);
+    }
+
+    /// <summary>NETDEV_BONDING_FAILOVER on a bond master: delete the bond's IPs everywhere, add its default GIDs on every
+    /// slave's port, and its IPs on the new active slave's port.</summary>
+    private void BondingFailover(NetdevInfo bond)
+    {
+        Because($"{bond.Name} failover to ifindex {bond.BondActiveSlave}");
+        foreach (RocePort port in _ports)
+            if (Rdma(port) is { } rdma && NetdevFilters.UpperDevice(_graph, rdma, bond))
+                DelNetdevUpperIps(port, bond);
+        foreach (RocePort port in _ports)
+            if (Rdma(port) is { } rdma && NetdevFilters.IsUpperNdevBondMaster(_graph, rdma, bond))
+                AddDefaultGids(port, bond);
+        foreach (RocePort port in _ports)
+            if (Rdma(port) is { } rdma && NetdevFilters.IsEthPortOfNetdev(_graph, rdma, bond))
+                AddNetdevUpperIps(port, bond);
+    }
+
+    // ---------------------------------------------------------------- callbacks (roce_gid_mgmt.c)
+
+    /// <summary>add_default_gids: the default GID of <paramref name="nd"/> in the default slot of each type.</summary>
+    private void AddDefaultGids(RocePort port, NetdevInfo nd)
+    {
+        Gid gid = Gid.DefaultFromMac(nd.Mac.Span, nd.DevId);
+        foreach (GidType type in TypesOf(port))
+        {
+            try
+            {
+                port.Table.SetDefault(new GidEntry(gid, type, nd.Ifindex));
+            }
+            catch (Exception e) when (e is GidTableFullException or RoceDeviceException)
+            {
+                Fail(port, $"default GID {gid} {type.ToShortString()} of {nd.Name} not added: {e.Message}");
+            }
+        }
+    }
+
+    /// <summary>del_default_gids.</summary>
+    private void DelDefaultGids(RocePort port, NetdevInfo nd)
+    {
+        foreach (GidType type in TypesOf(port))
+            Guard(port, () => port.Table.DeleteDefault(type, nd.Ifindex));
+    }
+
+    /// <summary>_add_netdev_ips: every IPv4 then IPv6 address of the netdev, in the kernel's order.</summary>
+    private void AddNetdevIps(RocePort port, NetdevInfo nd)
+    {
+        foreach (IPAddress a in _graph.Addresses(nd.Ifindex))
+            AddGid(port, Gid.FromIPAddress(a), nd);
+    }
+
+    /// <summary>add_netdev_upper_ips: the netdev's IPs, then those of all its uppers.</summary>
+    private void AddNetdevUpperIps(RocePort port, NetdevInfo nd)
+    {
+        AddNetdevIps(port, nd);
+        foreach (NetdevInfo upper in NetdevFilters.AllUppers(_graph, nd))
+            AddNetdevIps(port, upper);
+    }
+
+    /// <summary>del_netdev_ips = ib_cache_gid_del_all_netdev_gids: everything of the netdev, defaults included.</summary>
+    private void DelNetdevIps(RocePort port, NetdevInfo nd)
+        => Guard(port, () => port.Table.DeleteAllForNetdev(nd.Ifindex));
+
+    /// <summary>del_netdev_upper_ips: everything of the netdev and of all its uppers.</summary>
+    private void DelNetdevUpperIps(RocePort port, NetdevInfo nd)
+    {
+        DelNetdevIps(port, nd);
+        foreach (NetdevInfo upper in NetdevFilters.AllUppers(_graph, nd))
+            DelNetdevIps(port, upper);
+    }
+
+    /// <summary>update_gid(GID_ADD): one entry per supported type, v1 before v2. A full table is logged, as the kernel's
+    /// -ENOSPC, and the address is not retried later (kernel-gid.md 9.12).</summary>
+    private void AddGid(RocePort port, Gid gid, NetdevInfo nd)
+    {
+        foreach (GidType type in TypesOf(port))
+        {
+            try
+            {
+                if (!port.Table.TryAdd(new GidEntry(gid, type, nd.Ifindex), out _, out string? error))
+                    Fail(port, $"GID {gid} {type.ToShortString()} of {nd.Name} not added: {error}");
+            }
+            catch (RoceDeviceException e)
+            {
+                Fail(port, $"GID {gid} {type.ToShortString()} of {nd.Name} not added: {e.Message}");
+            }
+        }
+    }
+
+    /// <summary>update_gid(GID_DEL): non-default slots only.</summary>
+    private void DelGid(RocePort port, Gid gid, NetdevInfo nd)
+    {
+        foreach (GidType type in TypesOf(port))
+            Guard(port, () => port.Table.Delete(new GidEntry(gid, type, nd.Ifindex)));
+    }
+
+    // ---------------------------------------------------------------- bursts and changes
+
+    /// <summary>Commits every port changed since the last burst. A commit the driver refuses is undone in the core table,
+    /// so the table again equals what the hardware holds; the error is reported.</summary>
+    public void EndOfBurst()
+    {
+        foreach (DeviceProgrammer prog in _programmers.Values)
+        {
+            foreach (int p in prog.DirtyPorts.ToArray())
+            {
+                IReadOnlyList<GidChange> changes = prog.TakeChanges(p);
+                try
+                {
+                    prog.Device.Commit(p);
+                }
+                catch (RoceDeviceException e)
+                {
+                    RocePort port = _ports.First(x => x.Device == prog.Device && x.Port == p);
+                    Fail(port, $"hardware update failed, {changes.Count} change(s) undone: {e.Message}");
+                    Undo(port, prog, changes);
+                }
+            }
+        }
+    }
+
+    private void Undo(RocePort port, DeviceProgrammer prog, IReadOnlyList<GidChange> changes)
+    {
+        prog.Suppressed = true;
+        try
+        {
+            for (int i = changes.Count - 1; i >= 0; i--)
+            {
+                GidChange c = changes[i];
+                bool isDefault = c.Index < port.Table.DefaultSlotCount;
+                if (c.New is { } added && c.Old is null)
+                {
+                    if (isDefault)
+                        port.Table.DeleteDefault(added.Type, added.NetdevIndex);
+                    else
+                        port.Table.Delete(added);
+                }
+                else if (c.Old is { } removed && c.New is null)
+                {
+                    if (isDefault)
+                        port.Table.SetDefault(removed);
+                    else
+                        port.Table.TryAdd(removed, out _, out _);
+                }
+            }
+        }
+        finally
+        {
+            prog.Suppressed = false;
+        }
+    }
+
+    void IGidTableListener.OnGidChanged(GidTable table, ReadOnlySpan<GidChange> batch)
+    {
+        if (!_portOfTable.TryGetValue(table, out RocePort? port))
+            return;
+        DeviceProgrammer prog = _programmers[port.Device];
+        foreach (GidChange c in batch)
+        {
+            prog.Record(c);
+            Changes.Publish(new GidChangeEvent(port.Device.Name, c.Port, c.Index, c.Old, c.New));
+            if (Log is { } log)
+            {
+                string what = c.New is { } n ? $"add {n.Gid} {n.Type.ToShortString()} {NameOf(n.NetdevIndex)}"
+                                             : $"del {c.Old?.Gid} {c.Old?.Type.ToShortString()} {NameOf(c.Old?.NetdevIndex ?? 0)}";
+                log($"{port} index {c.Index}: {what} ({_reason})");
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private NetdevInfo? Rdma(RocePort port) => port.NetdevIndex != 0 ? _graph.Find(port.NetdevIndex) : null;
+
+    private static GidType[] TypesOf(RocePort port)
+    {
+        Span<GidType> buf = stackalloc GidType[3];
+        int n = port.Types.CopyTo(buf);
+        return buf[..n].ToArray();
+    }
+
+    public string NameOf(int ifindex) => _graph.Find(ifindex)?.Name ?? $"ifindex {ifindex}";
+
+    private void Because(string reason) => _reason = reason;
+
+    private void Guard(RocePort port, Action action)
+    {
+        try
+        {
+            action();
+        }
+        catch (RoceDeviceException e)
+        {
+            Fail(port, e.Message);
+        }
+    }
+
+    private void Fail(RocePort port, string message)
+    {
+        string line = $"{port}: {message} ({_reason})";
+        if (_recentErrors.Count == 100)
+            _recentErrors.RemoveAt(0);
+        _recentErrors.Add(line);
+        Error(line);
+    }
+}

@@ -1,0 +1,37 @@
+using RoceUio.Gids;
+
+namespace RoceUio.Roce;
+
+/// <summary>How a RoCE port finds its Ethernet netdev: by name, or by MAC (the PCI function's netdev has the port's MAC).</summary>
+public sealed record PortBinding(string? NetdevName = null, ReadOnlyMemory<byte> Mac = default)
+{
+    public bool Matches(NetdevInfo n)
+        => NetdevName is not null ? n.Name == NetdevName
+           : !Mac.IsEmpty && n.Mac.Span.SequenceEqual(Mac.Span);
+
+    public override string ToString() => NetdevName ?? Convert.ToHexString(Mac.Span);
+}
+
+/// <summary>
+/// One port of one RoCE device: the driver, the core GID table, and the netdev the port is bound to
+/// (<c>ib_device_get_netdev(port)</c>). 0 while the bound netdev does not exist.
+/// </summary>
+public sealed class RocePort
+{
+    internal RocePort(IRoceDevice device, int port, PortBinding binding, GidTable table)
+    {
+        Device = device;
+        Port = port;
+        Binding = binding;
+        Table = table;
+    }
+
+    public IRoceDevice Device { get; }
+    public int Port { get; }
+    public PortBinding Binding { get; }
+    public GidTable Table { get; }
+    public int NetdevIndex { get; internal set; }
+    public GidTypes Types => Table.SupportedTypes;
+
+    public override string ToString() => $"{Device.Name} port {Port}";
+}

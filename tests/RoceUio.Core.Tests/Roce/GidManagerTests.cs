@@ -1,0 +1,278 @@
+using NUnit.Framework;
+using RoceUio.Gids;
+using RoceUio.Roce;
+
+namespace RoceUio.Core.Tests.Roce;
+
+/// <summary>The kernel's roce_gid_mgmt.c rules, step by step, against a hand-made netdev graph (kernel-gid.md 3 and 9).</summary>
+public class GidManagerTests
+{
+    private const string Mac0 = "24:8a:07:aa:bb:cc";
+    private const string Mac1 = "24:8a:07:aa:bb:dd";
+    private const string Ll0 = "fe80::268a:7ff:feaa:bbcc";   // EUI-64 of Mac0
+    private FakeNetdevs _net = null!;
+    private GidManager _mgr = null!;
+    private List<string> _errors = null!;
+
+    private void Start(IRoceDevice device, params string[] netdevs)
+    {
+        _mgr = new GidManager(_net, IndexPolicy.Kernel);
+        _errors = [];
+        _mgr.Error = _errors.Add;
+        _net.Manager = _mgr;
+        _mgr.AddDevice(device, netdevs.Select(n => new PortBinding(n)).ToList());
+    }
+
+    [SetUp]
+    public void SetUp() => _net = new FakeNetdevs();
+
+    /// <summary>The port's valid entries as "index gid v1|v2 ndev", in index order.</summary>
+    private List<string> Table(int port = 1)
+    {
+        var rows = new List<string>();
+        foreach (var (index, e) in _mgr.Ports[port - 1].Table.EnumerateValid())
+            rows.Add($"{index} {e.Gid.ToCompressedString()} {e.Type.ToShortString()} {_mgr.NameOf(e.NetdevIndex)}");
+        return rows;
+    }
+
+    private static RecordingDevice Dev(int ports = 1, int capacity = 16, GidTypes types = GidTypes.Roce)
+        => new("mlx4_0", ports, capacity, types);
+
+    /// <summary>The driver holds exactly what the core table holds (after each burst is committed).</summary>
+    private static void AssertDriverMatches(GidManager mgr, RecordingDevice dev)
+    {
+        foreach (RocePort p in mgr.Ports)
+        {
+            var core = new Dictionary<int, GidEntry>();
+            foreach (var (i, e) in p.Table.EnumerateValid())
+                core[i] = e;
+            var hw = dev.Hardware.Where(kv => kv.Key.Port == p.Port).ToDictionary(kv => kv.Key.Index, kv => kv.Value);
+            Assert.That(hw, Is.EquivalentTo(core), $"driver and core table of port {p.Port} differ");
+        }
+    }
+
+    [Test]
+    public void BoundPort_GetsDefaultGids_V1AtZero_V2AtOne()
+    {
+        _net.Add(2, "eth0", Mac0);
+        var dev = Dev();
+        Start(dev, "eth0");
+        Assert.That(Table(), Is.EqualTo(new[] { $"0 {Ll0} v1 eth0", $"1 {Ll0} v2 eth0" }));
+        AssertDriverMatches(_mgr, dev);
+    }
+
+    [Test]
+    public void V2OnlyPort_HasOneDefaultSlot_AndOneEntryPerAddress()
+    {
+        _net.Add(2, "eth0", Mac0);
+        Start(Dev(types: GidTypes.RoceV2), "eth0");
+        _net.AddAddress("eth0", "192.0.2.1");
+        Assert.That(Table(), Is.EqualTo(new[] { $"0 {Ll0} v2 eth0", "1 ::ffff:192.0.2.1 v2 eth0" }));
+    }
+
+    [Test]
+    public void Addresses_GetOneEntryPerType_V1First_AndLeaveOnDelete()
+    {
+        _net.Add(2, "eth0", Mac0);
+        var dev = Dev();
+        Start(dev, "eth0");
+        _net.AddAddress("eth0", "192.0.2.1");
+        _net.AddAddress("eth0", "2001:db8::1");
+        Assert.That(Table(), Is.EqualTo(new[]
+        {
+            $"0 {Ll0} v1 eth0", $"1 {Ll0} v2 eth0",
+            "2 ::ffff:192.0.2.1 v1 eth0", "3 ::ffff:192.0.2.1 v2 eth0",
+            "4 2001:db8::1 v1 eth0", "5 2001:db8::1 v2 eth0",
+        }));
+        _net.RemoveAddress("eth0", "192.0.2.1");
+        Assert.That(Table(), Has.Count.EqualTo(4).And.No.Contains("2 ::ffff:192.0.2.1 v1 eth0"));
+        AssertDriverMatches(_mgr, dev);
+    }
+
+    [Test]
+    public void OwnEui64LinkLocal_CollapsesOntoTheDefaultGid()
+    {
+        _net.Add(2, "eth0", Mac0);
+        Start(Dev(), "eth0");
+        _net.AddAddress("eth0", Ll0);
+        Assert.That(Table(), Has.Count.EqualTo(2), "de-dup on (gid, type, ndev) also matches the default slots");
+    }
+
+    [Test]
+    public void LinkDown_RemovesNothing()
+    {
+        _net.Add(2, "eth0", Mac0);
+        Start(Dev(), "eth0");
+        _net.AddAddress("eth0", "192.0.2.1");
+        var before = Table();
+        _net.Change("eth0", n => n with { IsUp = false });
+        Assert.That(Table(), Is.EqualTo(before));
+    }
+
+    [Test]
+    public void MacChange_DeletesAndReAddsDefaultsAndAddresses()
+    {
+        _net.Add(2, "eth0", Mac0);
+        var dev = Dev();
+        Start(dev, "eth0");
+        _net.AddAddress("eth0", "192.0.2.1");
+        _net.Change("eth0", n => n with { Mac = FakeNetdevs.Mac(Mac1) });
+        Assert.That(Table(), Is.EqualTo(new[]
+        {
+            "0 fe80::268a:7ff:feaa:bbdd v1 eth0", "1 fe80::268a:7ff:feaa:bbdd v2 eth0",
+            "2 ::ffff:192.0.2.1 v1 eth0", "3 ::ffff:192.0.2.1 v2 eth0",
+        }));
+        AssertDriverMatches(_mgr, dev);
+    }
+
+    [Test]
+    public void MacvlanAndVlanUppers_AddTheirAddresses_WithoutDefaultGids()
+    {
+        _net.Add(2, "eth0", Mac0);
+        Start(Dev(), "eth0");
+        _net.Add(5, "mv0", "02:00:00:00:00:05", NetdevKind.Macvlan, lower: 2);
+        _net.Add(6, "eth0.7", Mac0, NetdevKind.Vlan, lower: 2);
+        _net.AddAddress("mv0", "198.51.100.5");
+        _net.AddAddress("eth0.7", Ll0);   // the same value as the default GID, but on the VLAN
+        Assert.That(Table(), Is.EqualTo(new[]
+        {
+            $"0 {Ll0} v1 eth0", $"1 {Ll0} v2 eth0",
+            "2 ::ffff:198.51.100.5 v1 mv0", "3 ::ffff:198.51.100.5 v2 mv0",
+            $"4 {Ll0} v1 eth0.7", $"5 {Ll0} v2 eth0.7",
+        }));
+    }
+
+    [Test]
+    public void OtherNetdevs_AndNonEthernet_NeverAppear()
+    {
+        _net.Add(2, "eth0", Mac0);
+        _net.Add(3, "eth1", Mac1);
+        Start(Dev(), "eth0");
+        _net.Add(4, "ipip0", "00:00:00:00:00:00", NetdevKind.Other, ethernet: false);
+        _net.AddAddress("eth1", "192.0.2.9");
+        _net.AddAddress("ipip0", "192.0.2.10");
+        Assert.That(Table(), Has.Count.EqualTo(2));
+    }
+
+    [Test]
+    public void Unregister_DeletesEverythingOfTheNetdev_AndRebindsWhenItReturns()
+    {
+        _net.Add(2, "eth0", Mac0);
+        var dev = Dev();
+        Start(dev, "eth0");
+        _net.Add(5, "mv0", "02:00:00:00:00:05", NetdevKind.Macvlan, lower: 2);
+        _net.AddAddress("mv0", "198.51.100.5");
+        _net.Remove("mv0");
+        Assert.That(Table(), Has.Count.EqualTo(2));
+        _net.Remove("eth0");
+        Assert.That(Table(), Is.Empty);
+        Assert.That(_mgr.Ports[0].NetdevIndex, Is.Zero);
+        _net.Add(9, "eth0", Mac0);
+        Assert.That(Table(), Is.EqualTo(new[] { $"0 {Ll0} v1 eth0", $"1 {Ll0} v2 eth0" }));
+        AssertDriverMatches(_mgr, dev);
+    }
+
+    [Test]
+    public void Bond_DefaultsOnEverySlavePort_AddressesOnlyOnTheActiveSlave_FailoverMovesThem()
+    {
+        const string bondMac = "02:00:00:00:00:b0";
+        const string bondLl = "fe80::ff:fe00:b0";
+        _net.Add(2, "eth0", Mac0);
+        _net.Add(3, "eth1", Mac1);
+        var dev = Dev(ports: 2);
+        Start(dev, "eth0", "eth1");
+        _net.Add(10, "bond0", bondMac, NetdevKind.Bond);
+        _net.AddAddress("bond0", "192.0.2.50");
+        // Enslave: the slave takes the bond's MAC and the bond as master (one RTM_NEWLINK each).
+        _net.Change("eth0", n => n with { Mac = FakeNetdevs.Mac(bondMac), MasterIfindex = 10 });
+        _net.Change("bond0", n => n with { BondActiveSlave = 2 });
+        _net.Change("eth1", n => n with { Mac = FakeNetdevs.Mac(bondMac), MasterIfindex = 10 });
+        Assert.That(Table(1), Is.EqualTo(new[]
+        {
+            $"0 {bondLl} v1 bond0", $"1 {bondLl} v2 bond0",
+            "2 ::ffff:192.0.2.50 v1 bond0", "3 ::ffff:192.0.2.50 v2 bond0",
+        }));
+        Assert.That(Table(2), Is.EqualTo(new[] { $"0 {bondLl} v1 bond0", $"1 {bondLl} v2 bond0" }));
+
+        _net.Change("bond0", n => n with { BondActiveSlave = 3 });
+        Assert.That(Table(1), Is.EqualTo(new[] { $"0 {bondLl} v1 bond0", $"1 {bondLl} v2 bond0" }));
+        Assert.That(Table(2), Is.EqualTo(new[]
+        {
+            $"0 {bondLl} v1 bond0", $"1 {bondLl} v2 bond0",
+            "2 ::ffff:192.0.2.50 v1 bond0", "3 ::ffff:192.0.2.50 v2 bond0",
+        }));
+
+        // Release eth1 (the active one): bond GIDs leave its port, and its own MAC and default GIDs come back.
+        _net.Change("bond0", n => n with { BondActiveSlave = 2 });
+        _net.Change("eth1", n => n with { Mac = FakeNetdevs.Mac(Mac1), MasterIfindex = 0 });
+        Assert.That(Table(2), Is.EqualTo(new[] { "0 fe80::268a:7ff:feaa:bbdd v1 eth1", "1 fe80::268a:7ff:feaa:bbdd v2 eth1" }));
+        Assert.That(Table(1), Has.Count.EqualTo(4));
+        AssertDriverMatches(_mgr, dev);
+    }
+
+    [Test]
+    public void FullTable_IsReported_AndKeepsWhatWasThere()
+    {
+        _net.Add(2, "eth0", Mac0);
+        Start(Dev(capacity: 6), "eth0");
+        _net.AddAddress("eth0", "192.0.2.1");
+        _net.AddAddress("eth0", "192.0.2.2");
+        _net.AddAddress("eth0", "192.0.2.3");
+        Assert.That(Table(), Has.Count.EqualTo(6));
+        Assert.That(_errors, Has.Some.Contains("192.0.2.3").And.Some.Contains("mlx4_0 port 1"));
+        Assert.That(Table(), Does.Contain("2 ::ffff:192.0.2.1 v1 eth0"));
+    }
+
+    [Test]
+    public void RefusedCommit_UndoesTheBurstInTheCoreTable()
+    {
+        _net.Add(2, "eth0", Mac0);
+        var dev = Dev();
+        Start(dev, "eth0");
+        _net.AddAddress("eth0", "192.0.2.1");
+        var before = Table();
+        dev.FailNextCommit = true;
+        _net.AddAddress("eth0", "192.0.2.2");
+        Assert.That(Table(), Is.EqualTo(before));
+        Assert.That(_errors.Single(), Does.Contain("BAD_PARAM").And.Contain("undone"));
+        AssertDriverMatches(_mgr, dev);
+        _net.AddAddress("eth0", "192.0.2.3");
+        Assert.That(Table(), Has.Count.EqualTo(6), "the next burst works");
+        AssertDriverMatches(_mgr, dev);
+    }
+
+    [Test]
+    public void OneCommitPerBurst()
+    {
+        _net.Add(2, "eth0", Mac0);
+        var dev = Dev();
+        Start(dev, "eth0");
+        dev.Calls.Clear();
+        _net.Change("eth0", n => n with { Mac = FakeNetdevs.Mac(Mac1) });
+        Assert.That(dev.Calls.Count(c => c.StartsWith("commit")), Is.EqualTo(1));
+        Assert.That(dev.Calls.Count(c => c.StartsWith("del")), Is.EqualTo(2));
+        Assert.That(dev.Calls.Count(c => c.StartsWith("add")), Is.EqualTo(2));
+    }
+
+    [Test]
+    public async Task Subscribers_SeeEachChange()
+    {
+        _net.Add(2, "eth0", Mac0);
+        Start(Dev(), "eth0");
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var seen = new List<GidChangeEvent>();
+        var stream = _mgr.Changes.Subscribe(cts.Token);   // registered now, before the change
+        var reader = Task.Run(async () =>
+        {
+            await foreach (GidChangeEvent e in stream)
+            {
+                seen.Add(e);
+                if (seen.Count == 2) break;
+            }
+        });
+        _net.AddAddress("eth0", "192.0.2.1");
+        await reader;
+        Assert.That(seen.Select(e => (e.Index, e.Old, e.New?.Type)),
+            Is.EqualTo(new[] { (2, (GidEntry?)null, (GidType?)GidType.RoceV1), (3, null, GidType.RoceV2) }));
+    }
+}
