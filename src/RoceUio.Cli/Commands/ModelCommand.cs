@@ -10,7 +10,7 @@ internal static class ModelCommand
     /// <summary>One entry per NIC family: its model's entry point (directory, stop token) → exit status.</summary>
     private static readonly Dictionary<string, Func<string, CancellationToken, int>> s_models = new()
     {
-        // "mlx4" and "ocrdma" are added by their driver modules.
+        ["mlx4"] = RoceUio.Drivers.Mlx4.Model.Mlx4DeviceModel.Serve,
         ["ocrdma"] = RoceUio.Drivers.Ocrdma.Model.OcrdmaDeviceModel.Main,
     };
 

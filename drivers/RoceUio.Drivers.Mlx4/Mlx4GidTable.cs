@@ -1,0 +1,228 @@
+using RoceUio.Gids;
+using RoceUio.Roce;
+
+namespace RoceUio.Drivers.Mlx4;
+
+/// <summary>One hardware GID slot of the shadow: empty when <see cref="RefCount"/> is 0.</summary>
+public readonly record struct Mlx4GidSlot(int Index, Gid Gid, GidType Type, int RefCount)
+{
+    public bool IsEmpty => RefCount == 0;
+}
+
+/// <summary>
+/// The shadow of one port's 128 hardware GID slots, as drivers/infiniband/hw/mlx4/main.c keeps
+/// <c>iboe-&gt;gids[port - 1]</c>: <c>mlx4_ib_add_gid</c> reuses the slot of an identical (gid, type) entry and counts
+/// references, or takes the first all-zero slot; <c>mlx4_ib_del_gid</c> clears the slot when the count drops to 0.
+/// The core's table index maps to the hardware slot (<c>ctx-&gt;real_index</c>, <c>mlx4_ib_gid_index_to_real_index</c>).
+/// <para>
+/// Changes are batched: the first change after a push saves the table, <see cref="PushSucceeded"/> drops the saved copy,
+/// <see cref="RollBack"/> restores it (the kernel rolls back one change at a time; a batch is one push here).
+/// </para>
+/// Locking: one writer (the device's caller, see IRoceDevice). <see cref="TryGetRealIndex"/> may run on any thread:
+/// it reads one int, so it sees the index before or after a change, never a torn one.
+/// </summary>
+public sealed class Mlx4GidTable
+{
+    private struct Slot
+    {
+        public Gid Gid;
+        public GidType Type;
+        public int RefCount;
+    }
+
+    private readonly Slot[] _slots = new Slot[Mlx4Layout.MaxPortGids];
+    private readonly int[] _coreToReal;
+    private readonly Slot[] _savedSlots = new Slot[Mlx4Layout.MaxPortGids];
+    private readonly int[] _savedCoreToReal;
+    private bool _saved;
+    private bool _hardwareUnknown;
+
+    public Mlx4GidTable(string deviceName, int port, Mlx4GidFormat format, int coreTableSize = Mlx4Layout.MaxPortGids)
+    {
+        DeviceName = deviceName;
+        Port = port;
+        Format = format;
+        _coreToReal = new int[coreTableSize];
+        _savedCoreToReal = new int[coreTableSize];
+        Array.Fill(_coreToReal, -1);
+    }
+
+    public string DeviceName { get; }
+    public int Port { get; }
+    public Mlx4GidFormat Format { get; }
+    public int CoreTableSize => _coreToReal.Length;
+
+    /// <summary>True when the shadow differs from what was last pushed, or the hardware's table is unknown (a push timed out).</summary>
+    public bool NeedsPush => _saved || _hardwareUnknown;
+
+    /// <summary>Number of changes (adds and deletes) since the last push.</summary>
+    public int PendingChanges { get; private set; }
+
+    /// <summary>The hardware slot of a core index (<c>mlx4_ib_gid_index_to_real_index</c>); allocation-free.</summary>
+    public bool TryGetRealIndex(int coreIndex, out int realIndex)
+    {
+        realIndex = -1;
+        if ((uint)coreIndex >= (uint)_coreToReal.Length)
+            return false;
+        realIndex = Volatile.Read(ref _coreToReal[coreIndex]);
+        return realIndex >= 0;
+    }
+
+    public Mlx4GidSlot this[int hwIndex]
+    {
+        get
+        {
+            Slot s = _slots[hwIndex];
+            return new Mlx4GidSlot(hwIndex, s.Gid, s.Type, s.RefCount);
+        }
+    }
+
+    /// <summary>The occupied hardware slots, in index order (a copy, for diagnostics and tests).</summary>
+    public IReadOnlyList<Mlx4GidSlot> OccupiedSlots()
+    {
+        var list = new List<Mlx4GidSlot>();
+        for (int i = 0; i < _slots.Length; i++)
+            if (_slots[i].RefCount > 0)
+                list.Add(this[i]);
+        return list;
+    }
+
+    /// <summary>
+    /// <c>mlx4_ib_add_gid</c>: records core index <paramref name="coreIndex"/> → the slot of (gid, type), sharing an
+    /// identical entry's slot or taking the first empty one. Returns the hardware index. On error nothing changes.
+    /// </summary>
+    public int Add(int coreIndex, Gid gid, GidType type)
+    {
+        CheckCoreIndex(coreIndex);
+        if (gid.IsZero)
+            throw new RoceDeviceException($"{Where}: cannot add the zero GID at core index {coreIndex} (it marks an empty slot)");
+        if (_coreToReal[coreIndex] >= 0)
+            throw new RoceDeviceException(
+                $"{Where}: core index {coreIndex} already holds hardware slot {_coreToReal[coreIndex]} ({_slots[_coreToReal[coreIndex]].Gid}); delete it first");
+        int found = -1, free = -1;
+        for (int i = 0; i < _slots.Length; i++)
+        {
+            if (_slots[i].RefCount > 0 && _slots[i].Gid == gid && _slots[i].Type == type)
+            {
+                found = i;
+                break;
+            }
+            if (free < 0 && _slots[i].RefCount == 0)
+                free = i;
+        }
+        if (found < 0 && free < 0)
+            throw new RoceDeviceException(
+                $"{Where}: all {Mlx4Layout.MaxPortGids} hardware GID slots are in use (-ENOSPC); cannot add {gid} {type.ToShortString()} at core index {coreIndex}");
+        SaveBeforeChange();
+        int real = found >= 0 ? found : free;
+        if (found < 0)
+            _slots[real] = new Slot { Gid = gid, Type = type, RefCount = 1 };
+        else
+            _slots[real].RefCount++;
+        Volatile.Write(ref _coreToReal[coreIndex], real);
+        PendingChanges++;
+        return real;
+    }
+
+    /// <summary>
+    /// <c>mlx4_ib_del_gid</c>: drops core index <paramref name="coreIndex"/>'s reference; the slot empties at 0.
+    /// The entry must be the one that was added there. Returns the hardware index it held.
+    /// </summary>
+    public int Delete(int coreIndex, Gid gid, GidType type)
+    {
+        CheckCoreIndex(coreIndex);
+        int real = _coreToReal[coreIndex];
+        if (real < 0)
+            throw new RoceDeviceException($"{Where}: core index {coreIndex} holds no GID; nothing to delete");
+        ref Slot s = ref _slots[real];
+        if (s.Gid != gid || s.Type != type)
+            throw new RoceDeviceException(
+                $"{Where}: core index {coreIndex} holds {s.Gid} {s.Type.ToShortString()} in hardware slot {real}, not {gid} {type.ToShortString()}");
+        SaveBeforeChange();
+        Volatile.Write(ref _coreToReal[coreIndex], -1);
+        if (--s.RefCount == 0)
+            s = default;
+        PendingChanges++;
+        return real;
+    }
+
+    /// <summary>Writes the whole table in the port's format into a zeroed mailbox (<c>mlx4_ib_update_gids_v1/_v1_v2</c>).</summary>
+    public void WriteMailbox(Span<byte> mailbox)
+    {
+        int size = Mlx4Layout.TableBytes(Format);
+        if (mailbox.Length < size)
+            throw new ArgumentException($"{Where}: the mailbox has {mailbox.Length} bytes, the table needs {size}", nameof(mailbox));
+        int stride = Format == Mlx4GidFormat.RoceAddr ? Mlx4Layout.GidEntrySizeV1V2 : Mlx4Layout.GidEntrySizeV1;
+        for (int i = 0; i < _slots.Length; i++)
+        {
+            Span<byte> entry = mailbox.Slice(i * stride, stride);
+            if (_slots[i].RefCount == 0)
+                entry.Clear();
+            else
+                WriteEntry(Format, entry, _slots[i].Gid, _slots[i].Type);
+        }
+    }
+
+    /// <summary>
+    /// One mailbox entry. GID_TABLE: the 16 raw bytes. ROCE_ADDR: raw GID at 0..15, reserved 16..25 and 28..31 zero,
+    /// byte 26 <c>type</c> = 1 iff RoCE v2 and not v4-mapped, byte 27 <c>version</c> = 2 iff RoCE v2 (else 0).
+    /// </summary>
+    public static void WriteEntry(Mlx4GidFormat format, Span<byte> entry, Gid gid, GidType type)
+    {
+        int stride = format == Mlx4GidFormat.RoceAddr ? Mlx4Layout.GidEntrySizeV1V2 : Mlx4Layout.GidEntrySizeV1;
+        if (entry.Length != stride)
+            throw new ArgumentException($"a {format} entry is {stride} bytes, got {entry.Length}", nameof(entry));
+        entry.Clear();
+        gid.WriteBytes(entry);
+        if (format == Mlx4GidFormat.RoceAddr && type == GidType.RoceV2)
+        {
+            entry[Mlx4Layout.V1V2Version] = Mlx4Layout.V1V2VersionRoceV2;
+            entry[Mlx4Layout.V1V2Type] = gid.IsIPv4Mapped ? Mlx4Layout.V1V2TypeIPv4 : Mlx4Layout.V1V2TypeIPv6;
+        }
+    }
+
+    /// <summary>The push reached the hardware: the shadow is what the hardware holds.</summary>
+    public void PushSucceeded()
+    {
+        _saved = false;
+        _hardwareUnknown = false;
+        PendingChanges = 0;
+    }
+
+    /// <summary>
+    /// The push failed: restores the table (and the core index map) to the last pushed state. With
+    /// <paramref name="hardwareUnknown"/> (a timeout: the device may or may not have taken it) the next push is forced.
+    /// Returns the number of changes undone.
+    /// </summary>
+    public int RollBack(bool hardwareUnknown)
+    {
+        int undone = PendingChanges;
+        if (_saved)
+        {
+            _savedSlots.CopyTo(_slots, 0);
+            for (int i = 0; i < _coreToReal.Length; i++)
+                Volatile.Write(ref _coreToReal[i], _savedCoreToReal[i]);
+            _saved = false;
+        }
+        PendingChanges = 0;
+        _hardwareUnknown |= hardwareUnknown;
+        return undone;
+    }
+
+    private void SaveBeforeChange()
+    {
+        if (_saved)
+            return;
+        _slots.CopyTo(_savedSlots, 0);
+        _coreToReal.CopyTo(_savedCoreToReal, 0);
+        _saved = true;
+    }
+
+    private void CheckCoreIndex(int coreIndex)
+    {
+        if ((uint)coreIndex >= (uint)_coreToReal.Length)
+            throw new RoceDeviceException($"{Where}: core index {coreIndex} is outside the table (0..{_coreToReal.Length - 1})");
+    }
+
+    private string Where => $"{DeviceName} port {Port}";
+}

@@ -1,0 +1,454 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using RoceUio.Gids;
+using RoceUio.Hardware;
+
+namespace RoceUio.Drivers.Mlx4.Model;
+
+/// <summary>
+/// A device model of a ConnectX-3 physical function's command interface: it polls BAR0's HCR as the firmware does and
+/// answers QUERY_FW, QUERY_DEV_CAP and SET_PORT GID_TABLE / ROCE_ADDR, validating each command as
+/// hw-layouts.md section 4 P0 proposes and answering BAD_OP / BAD_PARAM where the device would refuse.
+/// <list type="bullet">
+/// <item>Reset state: dw0..dw6 zero (GO = 0, T = 0). A command is taken when dw6 has GO set; on completion the model
+/// writes dw6 once with GO clear, T and the rest as written, and the status in bits 31:24 (hw-layouts.md 1.3.4).</item>
+/// <item>Mailboxes are read through <see cref="SharedDmaMemory.TryResolve"/>: an address outside the DMA memory is BAD_PARAM.</item>
+/// <item>Each port keeps the table of the last accepted SET_PORT; <see cref="Snapshot"/> reads it in-process, the state
+/// file (<see cref="Mlx4ModelState"/>) from another process.</item>
+/// <item>Faults (<see cref="Mlx4ModelFaults"/>): GO never clears, an error status, a slow completion.</item>
+/// </list>
+/// Not emulated: the firmware start sequence (MAP_FA, RUN_FW, INIT_HCA, INIT_PORT) that real hardware needs before
+/// QUERY_DEV_CAP and SET_PORT, event mode (E = 1 is answered BAD_PARAM), the ownership and reset registers, the UAR.
+/// Locking: one thread polls (<see cref="PollOnce"/>/<see cref="Run"/>); <see cref="Snapshot"/> and
+/// <see cref="SetFaults"/> may be called from others and take <c>_lock</c>.
+/// </summary>
+public sealed class Mlx4DeviceModel : IDisposable
+{
+    private sealed class PortTable
+    {
+        public Mlx4GidFormat? Format;
+        public Mlx4ModelEntry[] Entries = [];
+    }
+
+    private readonly EmulatedDevice _device;
+    private readonly bool _ownsDevice;
+    private readonly MmioRegion _hcr;
+    private readonly string? _stateDirectory;
+    private readonly object _lock = new();
+    private readonly PortTable[] _ports;
+    private Mlx4ModelFaults _faults = Mlx4ModelFaults.None;
+    private int _statusFaultsLeft;
+    private bool _holding;
+    private long _accepted, _rejected;
+    private byte _lastStatus;
+    private string _lastError = "";
+    private long _nextControlCheck;
+
+    /// <summary>
+    /// A model over <paramref name="device"/>'s BAR0 and DMA memory. With <paramref name="stateDirectory"/> it writes its
+    /// state file there and reads <c>mlx4.fault</c> from there (the cross-process side channel). Resets the HCR.
+    /// </summary>
+    public Mlx4DeviceModel(EmulatedDevice device, Mlx4ModelConfig config, string? stateDirectory = null, bool ownsDevice = false)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        if (config.Ports is < 1 or > Mlx4Layout.MaxPorts)
+            throw new ArgumentOutOfRangeException(nameof(config), $"mlx4 has 1 or 2 ports, not {config.Ports}");
+        _device = device;
+        _ownsDevice = ownsDevice;
+        Config = config;
+        _stateDirectory = stateDirectory;
+        _hcr = new MmioRegion(device.Bar(Mlx4Layout.DcsBar), Mlx4Layout.DcsBar, RegisterByteOrder.BigEndian, Mlx4Layout.HcrBase, Mlx4Layout.HcrSize);
+        _ports = new PortTable[config.Ports];
+        for (int i = 0; i < _ports.Length; i++)
+            _ports[i] = new PortTable();
+        Reset();
+    }
+
+    public Mlx4ModelConfig Config { get; }
+
+    /// <summary>The reset state of the HCR: every dword 0, so GO = 0 and T = 0. Tables are kept.</summary>
+    public void Reset()
+    {
+        for (int off = 0; off < Mlx4Layout.HcrSize; off += 4)
+            _hcr.Write32(off, 0);
+        lock (_lock)
+            _holding = false;
+        WriteStateFile();
+    }
+
+    public void SetFaults(Mlx4ModelFaults faults)
+    {
+        lock (_lock)
+        {
+            _faults = faults;
+            _statusFaultsLeft = faults.Status != 0 ? Math.Max(1, faults.StatusCount) : 0;
+        }
+    }
+
+    /// <summary>The model's counters and tables now.</summary>
+    public Mlx4ModelState Snapshot()
+    {
+        lock (_lock)
+        {
+            var tables = new Mlx4ModelPortTable[_ports.Length];
+            for (int i = 0; i < _ports.Length; i++)
+                tables[i] = new Mlx4ModelPortTable(i + 1, _ports[i].Format, _ports[i].Entries);
+            return new Mlx4ModelState(Config.Ports, Config.RoceV1V2, _accepted, _rejected, _lastStatus, _lastError, tables);
+        }
+    }
+
+    /// <summary>Polls until <paramref name="stop"/>: spins briefly after each command, then sleeps 1 ms between polls.</summary>
+    public void Run(CancellationToken stop)
+    {
+        int idle = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            if (PollOnce())
+                idle = 0;
+            else if (++idle < 2000)
+                Thread.Yield();
+            else
+                Thread.Sleep(1);
+        }
+    }
+
+    /// <summary>One look at the HCR: takes and completes a command if GO is set. True when a command completed.</summary>
+    public bool PollOnce()
+    {
+        CheckFaultFile();
+        uint dw6 = _hcr.Read32(Mlx4Layout.HcrStatus);
+        if ((dw6 & Mlx4Layout.HcrGo) == 0)
+            return false;
+        Mlx4ModelFaults faults;
+        lock (_lock)
+        {
+            faults = _faults;
+            if (faults.GoStuck)
+            {
+                _holding = true;
+                return false;
+            }
+            if (_holding)
+            {
+                _holding = false;
+                faults = Mlx4ModelFaults.None;
+                Complete(dw6, (byte)Mlx4Status.InternalErr, $"{Describe(dw6)}: abandoned after GO was held (go_stuck); not applied");
+                return true;
+            }
+        }
+        if (faults.DelayMs > 0)
+            Thread.Sleep(faults.DelayMs);
+        lock (_lock)
+        {
+            if (_statusFaultsLeft > 0)
+            {
+                _statusFaultsLeft--;
+                Complete(dw6, _faults.Status, $"{Describe(dw6)}: injected status 0x{_faults.Status:x2} {Mlx4StatusText.Name(_faults.Status)}; not applied");
+                return true;
+            }
+        }
+        byte status = Execute(dw6, out string error);
+        lock (_lock)
+            Complete(dw6, status, error);
+        return true;
+    }
+
+    // ---- commands ----
+
+    private byte Execute(uint dw6, out string error)
+    {
+        ulong inParam = (ulong)_hcr.Read32(Mlx4Layout.HcrInParamHigh) << 32 | _hcr.Read32(Mlx4Layout.HcrInParamLow);
+        uint inMod = _hcr.Read32(Mlx4Layout.HcrInModifier);
+        ulong outParam = (ulong)_hcr.Read32(Mlx4Layout.HcrOutParamHigh) << 32 | _hcr.Read32(Mlx4Layout.HcrOutParamLow);
+        ushort opcode = (ushort)(dw6 & Mlx4Layout.HcrOpcodeMask);
+        byte opMod = (byte)((dw6 >> Mlx4Layout.HcrOpModShift) & 0xf);
+        string what = Mlx4Hcr.Describe(opcode, opMod, inMod);
+        error = "";
+        if ((dw6 & Mlx4Layout.HcrEvent) != 0)
+            return Reject(out error, Mlx4Status.BadParam, $"{what}: E = 1 asks for an event-mode completion; the model has no EQ (poll mode only)");
+        switch (opcode)
+        {
+            case Mlx4Layout.CmdQueryFw:
+            case Mlx4Layout.CmdQueryDevCap:
+                return Query(opcode, opMod, inMod, inParam, outParam, what, out error);
+            case Mlx4Layout.CmdSetPort:
+                return SetPort(opMod, inMod, inParam, outParam, what, out error);
+            default:
+                return Reject(out error, Mlx4Status.BadOp, $"{what}: the model knows QUERY_DEV_CAP (0x003), QUERY_FW (0x004) and SET_PORT (0x00c)");
+        }
+    }
+
+    private byte Query(ushort opcode, byte opMod, uint inMod, ulong inParam, ulong outParam, string what, out string error)
+    {
+        error = "";
+        if (opMod != 0 || inMod != 0 || inParam != 0)
+            return Reject(out error, Mlx4Status.BadParam, $"{what}: op_mod, in_modifier and in_param must be 0 (in_param 0x{inParam:x})");
+        if (!TryMailbox(outParam, Mlx4Layout.QueryFwOutSize, what, "out_param (outbox)", out Span<byte> outbox, out error))
+            return (byte)Mlx4Status.BadParam;
+        outbox.Clear();
+        if (opcode == Mlx4Layout.CmdQueryFw)
+        {
+            Config.Firmware.WriteTo(outbox);
+        }
+        else
+        {
+            outbox[Mlx4Layout.QueryDevCapVlPort] = (byte)Config.Ports;
+            BinaryPrimitives.WriteUInt32BigEndian(outbox[Mlx4Layout.QueryDevCapBmmeFlags..], Config.RoceV1V2 ? Mlx4Layout.BmmeFlagRoceV1V2 : 0);
+        }
+        return 0;
+    }
+
+    private byte SetPort(byte opMod, uint inMod, ulong inParam, ulong outParam, string what, out string error)
+    {
+        error = "";
+        if (opMod != Mlx4Layout.SetPortEthOpcode)
+            return Reject(out error, Mlx4Status.BadParam, $"{what}: op_mod {opMod}: only the ETH SET_PORT (op_mod 1) is emulated");
+        if (inMod >> 16 != 0)
+            return Reject(out error, Mlx4Status.BadParam, $"{what}: in_modifier bits 31:16 must be 0");
+        byte sub = (byte)(inMod >> 8);
+        int port = (int)(inMod & 0xff);
+        if (sub != Mlx4Layout.SetPortGidTable && sub != Mlx4Layout.SetPortRoceAddr)
+            return Reject(out error, Mlx4Status.BadParam, $"{what}: sub-op 0x{sub:x2} is neither GID_TABLE (0x05) nor ROCE_ADDR (0x0d)");
+        if (port < 1 || port > Config.Ports)
+            return Reject(out error, Mlx4Status.BadParam, $"{what}: port {port} does not exist (1..{Config.Ports})");
+        if (sub == Mlx4Layout.SetPortRoceAddr && !Config.RoceV1V2)
+            return Reject(out error, Mlx4Status.BadParam, $"{what}: ROCE_ADDR needs the RoCE v1_v2 capability, which QUERY_DEV_CAP does not advertise (bmme bit 19 clear)");
+        if (outParam != 0)
+            return Reject(out error, Mlx4Status.BadParam, $"{what}: out_param must be 0, is 0x{outParam:x}");
+        var format = sub == Mlx4Layout.SetPortRoceAddr ? Mlx4GidFormat.RoceAddr : Mlx4GidFormat.GidTable;
+        if (!TryMailbox(inParam, Mlx4Layout.TableBytes(format), what, "in_param (inbox)", out Span<byte> inbox, out error))
+            return (byte)Mlx4Status.BadParam;
+        var entries = new List<Mlx4ModelEntry>();
+        int stride = format == Mlx4GidFormat.RoceAddr ? Mlx4Layout.GidEntrySizeV1V2 : Mlx4Layout.GidEntrySizeV1;
+        for (int i = 0; i < Mlx4Layout.MaxPortGids; i++)
+        {
+            Span<byte> e = inbox.Slice(i * stride, stride);
+            var gid = new Gid(e[..Gid.Size]);
+            byte type = 0, version = 0;
+            if (format == Mlx4GidFormat.RoceAddr)
+            {
+                string? bad = CheckRoceAddrEntry(e, gid, out type, out version);
+                if (bad != null)
+                    return Reject(out error, Mlx4Status.BadParam, $"{what}: entry {i} (mailbox +0x{i * stride:x3}): {bad}");
+            }
+            if (!gid.IsZero)
+                entries.Add(new Mlx4ModelEntry(i, gid, type, version));
+        }
+        lock (_lock)
+        {
+            _ports[port - 1].Format = format;
+            _ports[port - 1].Entries = entries.ToArray();
+        }
+        return 0;
+    }
+
+    /// <summary>hw-layouts.md 1.9 / P0: reserved bytes zero, version 0 or 2, type 0 or 1, type consistent with the GID.</summary>
+    private static string? CheckRoceAddrEntry(ReadOnlySpan<byte> e, Gid gid, out byte type, out byte version)
+    {
+        type = e[Mlx4Layout.V1V2Type];
+        version = e[Mlx4Layout.V1V2Version];
+        int r1 = e.Slice(Mlx4Layout.V1V2Reserved1, Mlx4Layout.V1V2Reserved1Length).IndexOfAnyExcept((byte)0);
+        if (r1 >= 0)
+            return $"reserved byte {Mlx4Layout.V1V2Reserved1 + r1} is 0x{e[Mlx4Layout.V1V2Reserved1 + r1]:x2}, must be 0";
+        int r3 = e.Slice(Mlx4Layout.V1V2Reserved3, Mlx4Layout.V1V2Reserved3Length).IndexOfAnyExcept((byte)0);
+        if (r3 >= 0)
+            return $"reserved byte {Mlx4Layout.V1V2Reserved3 + r3} is 0x{e[Mlx4Layout.V1V2Reserved3 + r3]:x2}, must be 0";
+        if (version != Mlx4Layout.V1V2VersionRoceV1 && version != Mlx4Layout.V1V2VersionRoceV2)
+            return $"byte 27 (version) is {version}; RoCE v1 is 0 and v2 is 2";
+        if (type != Mlx4Layout.V1V2TypeIPv4 && type != Mlx4Layout.V1V2TypeIPv6)
+            return $"byte 26 (type) is {type}; 0 is IPv4, 1 is IPv6";
+        if (gid.IsZero)
+            return type != 0 || version != 0 ? $"an empty (zero) GID with type {type} version {version}; both must be 0" : null;
+        if (version == Mlx4Layout.V1V2VersionRoceV1 && type != 0)
+            return $"type {type} with version 0: only a RoCE v2 entry has a type";
+        if (version == Mlx4Layout.V1V2VersionRoceV2)
+        {
+            byte expected = gid.IsIPv4Mapped ? Mlx4Layout.V1V2TypeIPv4 : Mlx4Layout.V1V2TypeIPv6;
+            if (type != expected)
+                return $"RoCE v2 GID {gid} has type {type}; a {(gid.IsIPv4Mapped ? "v4-mapped GID is IPv4 (0)" : "non-v4-mapped GID is IPv6 (1)")}";
+        }
+        return null;
+    }
+
+    private bool TryMailbox(ulong address, int length, string what, string which, out Span<byte> memory, out string error)
+    {
+        memory = default;
+        error = "";
+        if (address == 0)
+        {
+            Reject(out error, Mlx4Status.BadParam, $"{what}: {which} is 0: no mailbox");
+            return false;
+        }
+        if (address % Mlx4Layout.MailboxAlignment != 0)
+        {
+            Reject(out error, Mlx4Status.BadParam, $"{what}: {which} 0x{address:x} is not 4096-aligned (the mailbox pool's alignment)");
+            return false;
+        }
+        if (!_device.Dma.TryResolve(address, length, out memory))
+        {
+            Reject(out error, Mlx4Status.BadParam, $"{what}: {which} [0x{address:x}, +{length}) is outside the device's DMA memory");
+            return false;
+        }
+        return true;
+    }
+
+    private static byte Reject(out string error, Mlx4Status status, string why)
+    {
+        error = $"{Mlx4StatusText.Name((byte)status)}: {why}";
+        return (byte)status;
+    }
+
+    /// <summary>Completes the command: counters, state file, then dw6 with GO clear, T kept, status in bits 31:24. Holds _lock.</summary>
+    private void Complete(uint dw6, byte status, string error)
+    {
+        if (status == 0)
+            _accepted++;
+        else
+        {
+            _rejected++;
+            _lastError = error;
+        }
+        _lastStatus = status;
+        WriteStateFileLocked();
+        _hcr.Write32(Mlx4Layout.HcrStatus, (uint)status << Mlx4Layout.HcrStatusShift | (dw6 & 0x00ffffffu & ~Mlx4Layout.HcrGo));
+    }
+
+    private static string Describe(uint dw6)
+        => Mlx4Layout.OpcodeName((ushort)(dw6 & Mlx4Layout.HcrOpcodeMask));
+
+    // ---- the side channel (files in the device directory) ----
+
+    private void WriteStateFile()
+    {
+        lock (_lock)
+            WriteStateFileLocked();
+    }
+
+    private void WriteStateFileLocked()
+    {
+        if (_stateDirectory == null)
+            return;
+        string path = Path.Combine(_stateDirectory, Mlx4ModelState.FileName);
+        string tmp = path + ".tmp";
+        var tables = new Mlx4ModelPortTable[_ports.Length];
+        for (int i = 0; i < _ports.Length; i++)
+            tables[i] = new Mlx4ModelPortTable(i + 1, _ports[i].Format, _ports[i].Entries);
+        File.WriteAllText(tmp, new Mlx4ModelState(Config.Ports, Config.RoceV1V2, _accepted, _rejected, _lastStatus, _lastError, tables).ToText());
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    private void CheckFaultFile()
+    {
+        if (_stateDirectory == null)
+            return;
+        long now = Stopwatch.GetTimestamp();
+        if (now < _nextControlCheck)
+            return;
+        _nextControlCheck = now + Stopwatch.Frequency / 200; // every 5 ms
+        string path = Path.Combine(_stateDirectory, Mlx4ModelFaults.FileName);
+        if (!File.Exists(path))
+            return;
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (FileNotFoundException)
+        {
+            return;
+        }
+        SetFaults(Mlx4ModelFaults.Parse(text, path));
+        File.Delete(path);
+    }
+
+    public void Dispose()
+    {
+        if (_ownsDevice)
+            _device.Dispose();
+    }
+
+    // ---- hosting ----
+
+    /// <summary>
+    /// The <c>roceuio model mlx4 --dir DIR</c> entry point: opens the emulated device in DIR, reads its mlx4 keys, and
+    /// serves it until <paramref name="stop"/>, with the state file and fault file in DIR. Returns the exit status.
+    /// </summary>
+    public static int Serve(string dir, CancellationToken stop)
+    {
+        Mlx4DeviceModel model;
+        try
+        {
+            model = Open(dir);
+        }
+        catch (Exception e) when (e is IOException or FormatException or ArgumentException)
+        {
+            Console.Error.WriteLine($"roceuio model mlx4: {e.Message}");
+            return 1;
+        }
+        using (model)
+            model.Run(stop);
+        return 0;
+    }
+
+    /// <summary>A model over the emulated device in <paramref name="dir"/> (config from its device.conf, side channel in dir).</summary>
+    public static Mlx4DeviceModel Open(string dir)
+    {
+        var device = EmulatedDevice.Open(dir);
+        try
+        {
+            if (!Mlx4PciIds.TryFind(device.VendorId, device.DeviceId, out _))
+                throw new ArgumentException($"{dir}: PCI id {device.VendorId:x4}:{device.DeviceId:x4} is not an mlx4 device");
+            return new Mlx4DeviceModel(device, Mlx4ModelConfig.Read(dir), dir, ownsDevice: true);
+        }
+        catch
+        {
+            device.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Runs the model over <paramref name="dir"/> on a background thread of this process (for <c>--emulate</c> and tests).</summary>
+    public static Mlx4ModelThread StartThread(string dir) => new(Open(dir));
+
+    /// <summary>Runs a model on a background thread of this process.</summary>
+    public static Mlx4ModelThread StartThread(Mlx4DeviceModel model) => new(model);
+}
+
+/// <summary>A device model polling on a thread of this process; <see cref="Dispose"/> stops and joins it.</summary>
+public sealed class Mlx4ModelThread : IDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Thread _thread;
+    private Exception? _failure;
+
+    internal Mlx4ModelThread(Mlx4DeviceModel model)
+    {
+        Model = model;
+        _thread = new Thread(() =>
+        {
+            try
+            {
+                model.Run(_stop.Token);
+            }
+            catch (Exception e)
+            {
+                _failure = e;
+            }
+        })
+        { IsBackground = true, Name = "mlx4-model" };
+        _thread.Start();
+    }
+
+    public Mlx4DeviceModel Model { get; }
+
+    /// <summary>Set if the model's loop died (e.g. a bad fault file).</summary>
+    public Exception? Failure => _failure;
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _thread.Join();
+        _stop.Dispose();
+        Model.Dispose();
+    }
+}

@@ -1,0 +1,99 @@
+using System.Diagnostics;
+using NUnit.Framework;
+using RoceUio.Drivers.Mlx4;
+using RoceUio.Drivers.Mlx4.Model;
+using RoceUio.Gids;
+using static RoceUio.Drivers.Mlx4.Tests.Tables;
+
+namespace RoceUio.Drivers.Mlx4.Tests;
+
+/// <summary>Every fault the model injects, with the model in another process: the driver reports it and stays usable.</summary>
+[TestFixture]
+[Parallelizable(ParallelScope.None)]
+public class FaultTests
+{
+    private static readonly Mlx4DeviceOptions FastTimeout = new() { CommandTimeout = TimeSpan.FromMilliseconds(300), BusyTimeout = TimeSpan.FromSeconds(5) };
+
+    [Test]
+    public void A_stalled_command_times_out_naming_SET_PORT_rolls_back_and_the_next_command_works()
+    {
+        using var rig = ProcessRig.Start(options: FastTimeout);
+        Mlx4Device d = rig.Driver;
+        d.AddGid(1, 0, E("fe80::1", GidType.RoceV1));
+        d.Commit(1);
+
+        rig.Client.SetFaults(new Mlx4ModelFaults { GoStuck = true });
+        d.AddGid(1, 1, E("2001:db8::1", GidType.RoceV2));
+        var sw = Stopwatch.StartNew();
+        var e = Assert.Throws<Mlx4CommandException>(() => d.Commit(1))!;
+        sw.Stop();
+        Assert.That(e.TimedOut, Is.True);
+        Assert.That(e.Message, Does.Contain("mlx4_0: SET_PORT ROCE_ADDR port 1").And.Contain("timed out after 300 ms").And.Contain("rolled back"));
+        Assert.That(sw.Elapsed, Is.LessThan(TimeSpan.FromSeconds(3)));
+        Assert.That(d.TryGetRealIndex(1, 1, out _), Is.False, "the add was rolled back");
+        Assert.That(d.Table(1).NeedsPush, Is.True, "the hardware's table is unknown after a timeout");
+
+        // The device recovers (the held command fails with INTERNAL_ERR); the next command waits for that and works.
+        rig.Client.SetFaults(Mlx4ModelFaults.None);
+        d.Commit(1);
+        AssertModelEqualsShadow(d, rig.State);
+        d.AddGid(1, 1, E("2001:db8::1", GidType.RoceV2));
+        d.Commit(1);
+        AssertModelEqualsShadow(d, rig.State);
+        Assert.That(rig.State.Table(1).Entries, Has.Count.EqualTo(2));
+    }
+
+    [Test]
+    public void An_error_status_is_reported_by_its_kernel_name_and_rolls_the_shadow_back_to_what_the_model_holds()
+    {
+        using var rig = ProcessRig.Start();
+        Mlx4Device d = rig.Driver;
+        d.AddGid(2, 0, E("fe80::1", GidType.RoceV1));
+        d.Commit(2);
+
+        rig.Client.SetFaults(new Mlx4ModelFaults { Status = (byte)Mlx4Status.ExceedLim, StatusCount = 1 });
+        d.AddGid(2, 1, E("2001:db8::1", GidType.RoceV2));
+        d.DeleteGid(2, 0, E("fe80::1", GidType.RoceV1));
+        var e = Assert.Throws<Mlx4CommandException>(() => d.Commit(2))!;
+        Assert.That(e.Status, Is.EqualTo((byte)0x08));
+        Assert.That(e.TimedOut, Is.False);
+        Assert.That(e.Message, Does.Contain("SET_PORT ROCE_ADDR port 2").And.Contain("status 0x08 EXCEED_LIM (-ENOMEM)").And.Contain("2 GID change(s) on port 2 were rolled back"));
+
+        Assert.That(d.Table(2).NeedsPush, Is.False, "the device refused: it holds the old table, as the shadow now does");
+        AssertModelEqualsShadow(d, rig.State);
+        Assert.That(d.TryGetRealIndex(2, 0, out int r) && r == 0, "the deleted entry is back");
+
+        d.AddGid(2, 1, E("2001:db8::1", GidType.RoceV2));
+        d.Commit(2);
+        AssertModelEqualsShadow(d, rig.State);
+    }
+
+    [Test]
+    public void A_slow_completion_within_the_timeout_succeeds()
+    {
+        using var rig = ProcessRig.Start(options: new Mlx4DeviceOptions { CommandTimeout = TimeSpan.FromSeconds(5) });
+        Mlx4Device d = rig.Driver;
+        rig.Client.SetFaults(new Mlx4ModelFaults { DelayMs = 250 });
+        d.AddGid(1, 0, E("2001:db8::9", GidType.RoceV2));
+        var sw = Stopwatch.StartNew();
+        d.Commit(1);
+        Assert.That(sw.ElapsedMilliseconds, Is.GreaterThanOrEqualTo(240), "the model held the command");
+        AssertModelEqualsShadow(d, rig.State);
+    }
+
+    [Test]
+    public void A_slow_completion_beyond_the_timeout_times_out_and_the_late_completion_does_not_break_the_next_command()
+    {
+        using var rig = ProcessRig.Start(options: new Mlx4DeviceOptions { CommandTimeout = TimeSpan.FromMilliseconds(100), BusyTimeout = TimeSpan.FromSeconds(5) });
+        Mlx4Device d = rig.Driver;
+        rig.Client.SetFaults(new Mlx4ModelFaults { DelayMs = 400 });
+        d.AddGid(1, 0, E("2001:db8::9", GidType.RoceV2));
+        Assert.That(() => d.Commit(1), Throws.TypeOf<Mlx4CommandException>().With.Property(nameof(Mlx4CommandException.TimedOut)).True);
+
+        rig.Client.SetFaults(Mlx4ModelFaults.None);
+        // The late completion applied the table the driver rolled back; the forced push puts the shadow back.
+        d.Commit(1);
+        AssertModelEqualsShadow(d, rig.State);
+        Assert.That(rig.State.Table(1).Entries, Is.Empty);
+    }
+}
