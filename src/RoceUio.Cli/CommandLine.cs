@@ -9,6 +9,7 @@ internal static class CommandLine
 
     private static readonly Command[] s_commands =
     [
+        new("bind", "move a PCI function to vfio-pci, uio_pci_generic or back: bind BDF --vfio|--uio|--kernel", BindCommand.Run),
         new("model", "serve an emulated device's model: model KIND --dir DIR", ModelCommand.Run),
     ];
 

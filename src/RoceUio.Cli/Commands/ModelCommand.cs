@@ -11,6 +11,7 @@ internal static class ModelCommand
     private static readonly Dictionary<string, Func<string, CancellationToken, int>> s_models = new()
     {
         // "mlx4" and "ocrdma" are added by their driver modules.
+        ["echo"] = RoceUio.Hardware.Emulation.EchoModel.Run,   // the generic handshake model (docs/emulated-devices.md)
     };
 
     public static int Run(string[] args)
