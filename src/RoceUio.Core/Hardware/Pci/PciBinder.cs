@@ -61,7 +61,7 @@ public sealed class PciBinder(SysfsRoot? sysfs = null)
                 string module = want.Replace('-', '_');
                 string msg = $"{want} is not loaded: run `modprobe {module}` first";
                 if (!dryRun)
-                    throw new HardwareAccessException($"cannot bind {address} to {msg}");
+                    throw new HardwareAccessException($"cannot bind {address}: {msg}");
                 notes.Add(msg);
             }
             if (target == BindTarget.Vfio && f.IommuGroup == null && !NoIommuModeEnabled())
