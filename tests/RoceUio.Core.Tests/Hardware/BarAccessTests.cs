@@ -71,6 +71,26 @@ public class BarAccessTests
     }
 
     [Test]
+    public void Resource_map_failures_say_why()
+    {
+        var a = PciAddress.Parse("0000:03:00.0");
+        Assert.That(SysfsDeviceAccess.DescribeMapFailure(a, 0, 1), Does.StartWith("resource0 could not be mapped: kernel lockdown"));
+        Assert.That(SysfsDeviceAccess.DescribeMapFailure(a, 2, 22), Does.StartWith("resource2 could not be mapped: the kernel refused it (a driver holds the region exclusively: unbind it)"));
+        Assert.That(SysfsDeviceAccess.DescribeMapFailure(a, 0, 13), Does.Contain("run as root"));
+
+        string dir = _sys.AddFunction("0000:03:00.0", 0x10df, 0x0720, barSizes: [4096, 4096]);
+        File.WriteAllBytes(Path.Combine(dir, "resource1"), []);
+        using IPciDeviceAccess dev = PciDeviceAccess.Open(Get("0000:03:00.0"), sysfs: Root);
+        var e = Assert.Throws<HardwareAccessException>(() => dev.MapBar(1));
+        Assert.That(e!.Message, Does.Contain("resource1 has size 0: BAR1 is not assigned"));
+        // Something that is not a BAR file where resource0 should be is reported as missing, not mapped.
+        File.Delete(Path.Combine(dir, "resource0"));
+        Directory.CreateDirectory(Path.Combine(dir, "resource0"));
+        e = Assert.Throws<HardwareAccessException>(() => dev.MapBar(0));
+        Assert.That(e!.Message, Does.Contain("resource0"));
+    }
+
+    [Test]
     public void Uio_maps_are_parsed_and_bars_come_from_dev_uio_at_index_times_page_size()
     {
         string dir = _sys.AddFunction("0000:03:00.0", 0x15b3, 0x1003, driver: "uio_pci_generic", barSizes: [8192, 0, 4096]);

@@ -41,15 +41,18 @@ public sealed class SysfsDeviceAccess : IPciDeviceAccess
         }
         catch (MappedFileException e)
         {
-            throw new HardwareAccessException(e.ErrorNumber switch
-            {
-                1 /* EPERM */ => $"{name} could not be mapped: kernel lockdown (see /sys/kernel/security/lockdown) or missing CAP_SYS_RAWIO ({function.Address})",
-                13 /* EACCES */ => $"{name} could not be mapped: permission denied: run as root ({function.Address})",
-                22 /* EINVAL */ => $"{name} could not be mapped: the kernel refused it (a driver holds the region exclusively: unbind it) ({function.Address})",
-                _ => $"{name} could not be mapped: {Errno.Describe(e.ErrorNumber)} ({function.Address})",
-            }, e);
+            throw new HardwareAccessException(DescribeMapFailure(function.Address, index, e.ErrorNumber), e);
         }
     }
+
+    /// <summary>Why mmap of <c>resourceN</c> failed, in terms of what to do (drivers/pci/pci-sysfs.c pci_mmap_resource).</summary>
+    public static string DescribeMapFailure(PciAddress address, int index, int errorNumber) => errorNumber switch
+    {
+        1 /* EPERM */ => $"resource{index} could not be mapped: kernel lockdown (see /sys/kernel/security/lockdown) or missing CAP_SYS_RAWIO ({address})",
+        13 /* EACCES */ => $"resource{index} could not be mapped: permission denied: run as root ({address})",
+        22 /* EINVAL */ => $"resource{index} could not be mapped: the kernel refused it (a driver holds the region exclusively: unbind it) ({address})",
+        _ => $"resource{index} could not be mapped: {Errno.Describe(errorNumber)} ({address})",
+    };
 
     public void EnableBusMaster() => Config.EnableMemoryAndBusMaster();
 
