@@ -11,6 +11,7 @@ internal static class CommandLine
     [
         new("show", "show gids, devices or ports of the running daemon", ShowCommand.Run),
         new("find", "find the GID index of a GID or IP address", FindCommand.Run),
+        new("bind", "move a PCI function to vfio-pci, uio_pci_generic or back: bind BDF --vfio|--uio|--kernel", BindCommand.Run),
         new("model", "serve an emulated device's model: model KIND --dir DIR", ModelCommand.Run),
     ];
 

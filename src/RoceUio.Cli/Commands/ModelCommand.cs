@@ -12,6 +12,7 @@ internal static class ModelCommand
     {
         ["mlx4"] = RoceUio.Drivers.Mlx4.Model.Mlx4DeviceModel.Serve,
         ["ocrdma"] = RoceUio.Drivers.Ocrdma.Model.OcrdmaDeviceModel.Main,
+        ["echo"] = RoceUio.Hardware.Emulation.EchoModel.Run,   // the generic handshake model (docs/emulated-devices.md)
     };
 
     public static int Run(string[] args)

@@ -41,7 +41,10 @@ public sealed unsafe class MappedFile : IDisposable
         fixed (byte* pp = p)
             fd = open(pp, flags, 0x1b6 /* 0666 */);
         if (fd < 0)
-            throw new IOException($"{path}: cannot open: {Errno.Describe(errno)}");
+        {
+            int e = errno;
+            throw new MappedFileException($"{path}: cannot open: {Errno.Describe(e)}", e);
+        }
         try
         {
             if (create && ftruncate(fd, offset + length) != 0)
@@ -52,7 +55,7 @@ public sealed unsafe class MappedFile : IDisposable
             {
                 int e = errno;
                 string hint = e == 1 /* EPERM */ ? " (kernel lockdown or a missing CAP_SYS_RAWIO forbids mapping it)" : "";
-                throw new IOException($"{path}: could not be mapped ({length} bytes at offset {offset}): {Errno.Describe(e)}{hint}");
+                throw new MappedFileException($"{path}: could not be mapped ({length} bytes at offset {offset}): {Errno.Describe(e)}{hint}", e);
             }
             return new MappedFile(path, (byte*)m, length);
         }
@@ -61,6 +64,14 @@ public sealed unsafe class MappedFile : IDisposable
             close(fd);
         }
     }
+
+    /// <summary>
+    /// Takes ownership of an anonymous mapping made elsewhere (DMA memory); it is munmapped on <see cref="Dispose"/>.
+    /// </summary>
+    internal static MappedFile Adopt(string name, byte* mapping, long length) => new(name, mapping, length);
+
+    /// <summary>The mapping's address in this process, for pagemap and IOMMU mapping.</summary>
+    public nint Address => (nint)Pointer;
 
     /// <summary>A span over part of the mapping, for bulk copies (not for register access: use <see cref="MmioRegion"/>).</summary>
     public Span<byte> Span(long offset, int length)
@@ -78,6 +89,12 @@ public sealed unsafe class MappedFile : IDisposable
             _base = null;
         }
     }
+}
+
+/// <summary>A file could not be opened or mapped; <see cref="ErrorNumber"/> is the errno, for callers that explain it.</summary>
+public sealed class MappedFileException(string message, int errorNumber) : IOException(message)
+{
+    public int ErrorNumber { get; } = errorNumber;
 }
 
 /// <summary>errno text for error messages.</summary>
