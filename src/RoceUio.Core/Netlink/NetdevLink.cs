@@ -30,7 +30,11 @@ public sealed class NetdevLink
     public uint Flags { get; internal set; }
     public OperState OperState { get; internal set; }
     public uint Mtu { get; internal set; }
-    /// <summary>IFLA_LINK: lower device (vlan, macvlan), peer (veth), 0 when none.</summary>
+    /// <summary>
+    /// IFLA_LINK: lower device (vlan, macvlan), peer (veth), 0 when none. For a veth this is only as fresh as its last
+    /// RTM_NEWLINK: the end created first is announced before its peer has an ifindex (0), and no event follows when
+    /// the peer appears [obs: Linux 6.1]. Use <see cref="NetdevCache.GetLinkLower"/> for the upper/lower relation.
+    /// </summary>
     public int Link { get; internal set; }
     /// <summary>IFLA_LINK_NETNSID, or -1 when IFLA_LINK is in this namespace.</summary>
     public int LinkNetNsId { get; internal set; } = -1;
