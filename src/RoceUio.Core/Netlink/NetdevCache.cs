@@ -1,0 +1,400 @@
+using System.Runtime.InteropServices;
+
+namespace RoceUio.Netlink;
+
+/// <summary>
+/// The netdev state of one network namespace, kept from rtnetlink messages (events and dumps): every link by ifindex
+/// with its addresses. Each applied message that changes something emits <see cref="NetdevEvent"/>s to the observers,
+/// synchronously, after the cache shows the new state.
+/// </summary>
+/// <remarks>
+/// Locking: none. One thread owns the cache (the monitor's loop, or a replay); observers run on it and must not call
+/// Apply/BeginResync/EndResync themselves.
+/// Rules (userspace-mechanics.md section 3):
+/// <list type="bullet">
+/// <item>Link lifecycle from ifi_family AF_UNSPEC only; AF_BRIDGE NEWLINK/DELLINK of bridge ports are ignored.</item>
+/// <item>Every family-0 RTM_NEWLINK is the device's full state (rtnl_fill_ifinfo): a missing IFLA_MASTER, IFLA_LINK
+/// or IFLA_LINKINFO means none. Identical duplicates change nothing and emit nothing.</item>
+/// <item>RTM_DELLINK, and any link message with IFLA_NEW_NETNSID or IFLA_NET_NS_PID/FD (moved to another
+/// namespace), removes the link: AddressRemoved for each address it still had, then LinkRemoved.</item>
+/// <item>A malformed message is counted (<see cref="MalformedMessages"/>), logged with its type and offset, and
+/// changes nothing.</item>
+/// <item>Resync: BeginResync, apply complete dumps, EndResync: whatever the dumps did not show is removed, so the
+/// events of a resync are exactly the changes that were missed.</item>
+/// </list>
+/// Applying a message that changes nothing allocates nothing; a new link allocates its object and name.
+/// </remarks>
+public sealed class NetdevCache
+{
+    /// <summary>netdev nesting limit (MAX_NEST_DEV in include/linux/netdevice.h).</summary>
+    private const int MaxNestDepth = 8;
+
+    private readonly Dictionary<int, NetdevLink> _links = new();
+    private readonly List<INetdevObserver> _observers = new();
+    private readonly List<NetdevLink> _scratch = new();
+    private uint _generation;
+
+    /// <summary>Where problems are reported; stderr by default. Never null-checked on the hot path: only errors log.</summary>
+    public Action<string> Log { get; set; } = static m => Console.Error.WriteLine(m);
+
+    /// <summary>Reads a link's dev_id when it appears or is renamed (e.g. <see cref="SysfsDevId.Read"/>); null: 0.</summary>
+    public Func<string, ushort>? DevIdProvider { get; set; }
+
+    /// <summary>Messages rejected by the parser.</summary>
+    public long MalformedMessages { get; private set; }
+    /// <summary>The last rejection and the type of message it hit.</summary>
+    public NetlinkParseFailure LastFailure { get; private set; }
+    public ushort LastFailureMessageType { get; private set; }
+    /// <summary>RTM_NEWADDR for an ifindex the cache does not know (dropped).</summary>
+    public long OrphanAddresses { get; private set; }
+    /// <summary>Messages applied (link and address, family 0/IP).</summary>
+    public long AppliedMessages { get; private set; }
+    public bool IsResyncing { get; private set; }
+
+    /// <summary>All links; enumerate with foreach (struct enumerator, no allocation).</summary>
+    public Dictionary<int, NetdevLink>.ValueCollection Links => _links.Values;
+    public int Count => _links.Count;
+
+    public void Subscribe(INetdevObserver observer) => _observers.Add(observer);
+    public void Unsubscribe(INetdevObserver observer) => _observers.Remove(observer);
+
+    public bool TryGetLink(int ifIndex, out NetdevLink link)
+    {
+        bool found = _links.TryGetValue(ifIndex, out NetdevLink? l);
+        link = l!;
+        return found;
+    }
+
+    public NetdevLink? FindByName(string name)
+    {
+        foreach (NetdevLink l in _links.Values)
+            if (l.Name == name)
+                return l;
+        return null;
+    }
+
+    /// <summary>Applies every message of a datagram or an rtmon capture (timestamps and non-link/address types skipped).
+    /// Returns the number of link and address messages applied. A framing error is counted and stops the walk.</summary>
+    public int ApplyAll(ReadOnlySpan<byte> messages)
+    {
+        var reader = new NetlinkMessageReader(messages);
+        int applied = 0;
+        while (reader.TryRead(out NetlinkMessage m))
+            if (Apply(m))
+                applied++;
+        if (reader.Failure.IsError)
+            Reject(0, reader.Failure);
+        return applied;
+    }
+
+    /// <summary>
+    /// Applies one message. True when it was a well-formed link (family 0) or IP address message; false when it was
+    /// ignored (other types, AF_BRIDGE, non-IP families) or malformed (counted and logged).
+    /// </summary>
+    public bool Apply(in NetlinkMessage message)
+    {
+        switch (message.Type)
+        {
+            case NlMsgType.RTM_NEWLINK:
+            case NlMsgType.RTM_DELLINK:
+                return ApplyLink(message);
+            case NlMsgType.RTM_NEWADDR:
+            case NlMsgType.RTM_DELADDR:
+                return ApplyAddress(message);
+            default:
+                return false;
+        }
+    }
+
+    /// <summary>Sets a link's dev_id (from sysfs or configuration); emits LinkChanged(DevId) when it changed.</summary>
+    public void SetDevId(int ifIndex, ushort devId)
+    {
+        if (!_links.TryGetValue(ifIndex, out NetdevLink? link) || link.DevId == devId)
+            return;
+        NetdevEvent e = ChangedEvent(link, NetdevChanges.DevId, link.Name, link.Mac, link.Master, link.BondActiveSlave,
+                                     link.Flags, link.OperState);
+        link.DevId = devId;
+        Emit(e);
+    }
+
+    /// <summary>Starts a resync: the dumps applied until <see cref="EndResync"/> are taken as the complete state.</summary>
+    public void BeginResync()
+    {
+        _generation++;
+        IsResyncing = true;
+    }
+
+    /// <summary>Removes every address and link the dumps since <see cref="BeginResync"/> did not show, with events.</summary>
+    public void EndResync()
+    {
+        if (!IsResyncing)
+            throw new InvalidOperationException("EndResync without BeginResync");
+        IsResyncing = false;
+        _scratch.Clear();
+        foreach (NetdevLink link in _links.Values)
+        {
+            if (link.LinkSeen != _generation)
+            {
+                _scratch.Add(link);
+                continue;
+            }
+            for (int i = link.AddressList.Count - 1; i >= 0; i--)
+                if (link.AddressSeen[i] != _generation)
+                    RemoveAddressAt(link, i);
+        }
+        foreach (NetdevLink gone in _scratch)
+            RemoveLink(gone);
+        _scratch.Clear();
+    }
+
+    // ---- upper/lower relations (the kernel's adjacency lists, include/linux/netdevice.h) ----
+
+    /// <summary>
+    /// The device directly below <paramref name="ifIndex"/> through IFLA_LINK: the real device of a vlan, the lower of
+    /// a macvlan/ipvlan; 0 for other kinds (a veth's IFLA_LINK is its peer, not a lower device) or when it is in
+    /// another namespace.
+    /// </summary>
+    public int GetLinkLower(int ifIndex)
+        => _links.TryGetValue(ifIndex, out NetdevLink? l) && l.LinkNetNsId < 0 && l.Link != 0 && l.Link != l.IfIndex
+           && NetdevKinds.LinkIsLower(l.Kind, l.KindName) ? l.Link : 0;
+
+    /// <summary>
+    /// True when <paramref name="upper"/> is an upper device of <paramref name="lower"/> at any depth (the kernel's
+    /// netdev_has_upper_dev_all_rcu, used by rdma_is_upper_dev_rcu): through IFLA_MASTER (bond, bridge) and the
+    /// IFLA_LINK of vlan/macvlan devices. A device is not its own upper.
+    /// </summary>
+    public bool IsUpperOf(int upper, int lower) => upper != lower && IsBelow(lower, upper, 0);
+
+    // Is `target` reachable downwards from `from` (from = target counts)?
+    private bool IsBelow(int target, int from, int depth)
+    {
+        if (from == target)
+            return true;
+        if (depth >= MaxNestDepth || !_links.ContainsKey(from))
+            return false;
+        int lower = GetLinkLower(from);
+        if (lower != 0 && IsBelow(target, lower, depth + 1))
+            return true;
+        foreach (NetdevLink l in _links.Values)
+            if (l.Master == from && l.IfIndex != from && IsBelow(target, l.IfIndex, depth + 1))
+                return true;
+        return false;
+    }
+
+    /// <summary>
+    /// vlan_dev_real_dev (net/8021q/vlan_core.c): for a vlan device, the first non-vlan device below it (through nested
+    /// vlans); 0 when <paramref name="ifIndex"/> is not a vlan (rdma_vlan_dev_real_dev returns NULL then).
+    /// </summary>
+    public int GetVlanRealDevice(int ifIndex)
+    {
+        if (!_links.TryGetValue(ifIndex, out NetdevLink? l) || l.Kind != NetdevKind.Vlan)
+            return 0;
+        for (int depth = 0; depth < MaxNestDepth; depth++)
+        {
+            int lower = GetLinkLower(l.IfIndex);
+            if (lower == 0 || !_links.TryGetValue(lower, out NetdevLink? next))
+                return lower;
+            if (next.Kind != NetdevKind.Vlan)
+                return next.IfIndex;
+            l = next;
+        }
+        return 0;
+    }
+
+    /// <summary>The bond <paramref name="ifIndex"/> is enslaved to, or 0 (its master is absent or not a bond).</summary>
+    public int GetBondMaster(int ifIndex)
+        => _links.TryGetValue(ifIndex, out NetdevLink? l) && l.Master != 0
+           && _links.TryGetValue(l.Master, out NetdevLink? m) && m.Kind == NetdevKind.Bond ? m.IfIndex : 0;
+
+    // ---- applying ----
+
+    private bool ApplyLink(in NetlinkMessage message)
+    {
+        if (!LinkMessage.TryParse(message, out LinkMessage msg, out NetlinkParseFailure failure))
+            return Reject(message, failure);
+        if (msg.Family != AddressFamilies.AF_UNSPEC)
+            return false; // AF_BRIDGE port notifications: not the device's lifecycle
+        if (msg.IfIndex <= 0)
+            return Reject(message, new NetlinkParseFailure(NetlinkParseError.InvalidIfIndex, NlMsgHdr.Size + IfInfoMsg.OffsetIndex));
+        AppliedMessages++;
+        if (msg.IsDelete || msg.IsNamespaceMove)
+        {
+            if (_links.TryGetValue(msg.IfIndex, out NetdevLink? gone))
+                RemoveLink(gone);
+            return true;
+        }
+        UpsertLink(msg);
+        return true;
+    }
+
+    private void UpsertLink(in LinkMessage msg)
+    {
+        ref NetdevLink? slot = ref CollectionsMarshal.GetValueRefOrAddDefault(_links, msg.IfIndex, out bool exists);
+        slot ??= new NetdevLink(msg.IfIndex);
+        NetdevLink link = slot;
+        link.LinkSeen = _generation;
+
+        string prevName = link.Name;
+        HardwareAddress prevMac = link.Mac;
+        int prevMaster = link.Master, prevActive = link.BondActiveSlave;
+        uint prevFlags = link.Flags;
+        OperState prevOper = link.OperState;
+        NetdevChanges changes = NetdevChanges.None;
+
+        if (msg.Has(LinkAttributes.Name) && link.SetName(msg.Name))
+            changes |= NetdevChanges.Name;
+        if (msg.Has(LinkAttributes.Address) && !link.Mac.Equals(msg.Address))
+        {
+            link.Mac = new HardwareAddress(msg.Address);
+            changes |= NetdevChanges.Mac;
+        }
+        if (link.ArphrdType != msg.ArphrdType) { link.ArphrdType = msg.ArphrdType; changes |= NetdevChanges.ArphrdType; }
+        if (link.Flags != msg.Flags) { link.Flags = msg.Flags; changes |= NetdevChanges.Flags; }
+        if (msg.Has(LinkAttributes.OperState) && link.OperState != msg.OperState)
+        {
+            link.OperState = msg.OperState;
+            changes |= NetdevChanges.OperState;
+        }
+        if (msg.Has(LinkAttributes.Mtu) && link.Mtu != msg.Mtu) { link.Mtu = msg.Mtu; changes |= NetdevChanges.Mtu; }
+
+        int lower = msg.Has(LinkAttributes.Link) ? msg.Link : 0;
+        int lowerNs = msg.Has(LinkAttributes.LinkNetNsId) ? msg.LinkNetNsId : -1;
+        if (link.Link != lower || link.LinkNetNsId != lowerNs)
+        {
+            link.Link = lower;
+            link.LinkNetNsId = lowerNs;
+            changes |= NetdevChanges.Link;
+        }
+        int master = msg.Has(LinkAttributes.Master) ? msg.Master : 0;
+        if (link.Master != master) { link.Master = master; changes |= NetdevChanges.Master; }
+
+        NetdevKind kind = NetdevKinds.FromInfoKind(msg.Kind);
+        ushort vlanId = kind == NetdevKind.Vlan ? msg.VlanId : (ushort)0;
+        byte bondMode = kind == NetdevKind.Bond ? msg.BondMode : (byte)0;
+        if (link.Kind != kind || link.VlanId != vlanId || link.BondMode != bondMode
+            || !link.KindName.AsSpan().SequenceEqual(Latin(msg.Kind, stackalloc char[32]))
+            || !link.SlaveKindName.AsSpan().SequenceEqual(Latin(msg.SlaveKind, stackalloc char[32])))
+        {
+            link.Kind = kind;
+            link.VlanId = vlanId;
+            link.BondMode = bondMode;
+            link.SetKindName(msg.Kind);
+            link.SetSlaveKindName(msg.SlaveKind);
+            changes |= NetdevChanges.Kind;
+        }
+        int active = kind == NetdevKind.Bond && msg.Has(LinkAttributes.BondActiveSlave) ? msg.BondActiveSlave : 0;
+        if (link.BondActiveSlave != active) { link.BondActiveSlave = active; changes |= NetdevChanges.BondActiveSlave; }
+
+        if ((!exists || (changes & NetdevChanges.Name) != 0) && DevIdProvider is { } devIds)
+            link.DevId = devIds(link.Name);
+
+        if (!exists)
+            Emit(new NetdevEvent { Type = NetdevEventType.LinkAdded, IfIndex = link.IfIndex, Link = link, PreviousName = "" });
+        else if (changes != NetdevChanges.None)
+            Emit(ChangedEvent(link, changes, prevName, prevMac, prevMaster, prevActive, prevFlags, prevOper));
+    }
+
+    // Kind names are ASCII (rtnl_link_ops->kind); widen for comparison with the cached string without allocating.
+    private static ReadOnlySpan<char> Latin(ReadOnlySpan<byte> utf8, Span<char> buffer)
+    {
+        int n = Math.Min(utf8.Length, buffer.Length);
+        for (int i = 0; i < n; i++)
+            buffer[i] = (char)utf8[i];
+        return utf8.Length <= buffer.Length ? buffer[..n] : "\uffff".AsSpan();
+    }
+
+    private static NetdevEvent ChangedEvent(NetdevLink link, NetdevChanges changes, string prevName, HardwareAddress prevMac,
+                                            int prevMaster, int prevActive, uint prevFlags, OperState prevOper)
+        => new()
+        {
+            Type = NetdevEventType.LinkChanged, IfIndex = link.IfIndex, Link = link, Changes = changes,
+            PreviousName = prevName, PreviousMac = prevMac, PreviousMaster = prevMaster,
+            PreviousBondActiveSlave = prevActive, PreviousFlags = prevFlags, PreviousOperState = prevOper,
+        };
+
+    private bool ApplyAddress(in NetlinkMessage message)
+    {
+        if (!AddressMessage.TryParse(message, out AddressMessage msg, out NetlinkParseFailure failure))
+            return Reject(message, failure);
+        if (!msg.IsIp)
+            return false;
+        if (msg.IfIndex <= 0)
+            return Reject(message, new NetlinkParseFailure(NetlinkParseError.InvalidIfIndex, NlMsgHdr.Size + IfAddrMsg.OffsetIndex));
+        AppliedMessages++;
+        var addr = new NetdevAddress(msg.IfIndex, msg.Family, msg.PrefixLength, msg.Scope, msg.Flags, msg.Address, msg.Local);
+        if (!_links.TryGetValue(msg.IfIndex, out NetdevLink? link))
+        {
+            if (!msg.IsDelete)
+            {
+                OrphanAddresses++;
+                Log($"netlink: RTM_NEWADDR for unknown ifindex {msg.IfIndex} at offset {message.Offset} dropped ({addr})");
+            }
+            return true;
+        }
+        int i = link.FindAddress(addr);
+        if (msg.IsDelete)
+        {
+            if (i >= 0)
+                RemoveAddressAt(link, i);
+            return true;
+        }
+        if (i < 0)
+        {
+            link.AddressList.Add(addr);
+            link.AddressSeen.Add(_generation);
+            Emit(new NetdevEvent { Type = NetdevEventType.AddressAdded, IfIndex = link.IfIndex, Link = link, Address = addr, PreviousName = link.Name });
+            return true;
+        }
+        link.AddressSeen[i] = _generation;
+        NetdevAddress old = link.AddressList[i];
+        if (old.Equals(addr))
+            return true;
+        link.AddressList[i] = addr;
+        Emit(new NetdevEvent
+        {
+            Type = NetdevEventType.AddressChanged, IfIndex = link.IfIndex, Link = link, Address = addr,
+            PreviousAddressFlags = old.Flags, PreviousName = link.Name,
+        });
+        return true;
+    }
+
+    private void RemoveAddressAt(NetdevLink link, int i)
+    {
+        NetdevAddress addr = link.AddressList[i];
+        link.AddressList.RemoveAt(i);
+        link.AddressSeen.RemoveAt(i);
+        Emit(new NetdevEvent { Type = NetdevEventType.AddressRemoved, IfIndex = link.IfIndex, Link = link, Address = addr, PreviousName = link.Name });
+    }
+
+    private void RemoveLink(NetdevLink link)
+    {
+        for (int i = link.AddressList.Count - 1; i >= 0; i--)
+            RemoveAddressAt(link, i);
+        _links.Remove(link.IfIndex);
+        Emit(new NetdevEvent { Type = NetdevEventType.LinkRemoved, IfIndex = link.IfIndex, Link = link, PreviousName = link.Name });
+    }
+
+    private void Emit(in NetdevEvent e)
+    {
+        foreach (INetdevObserver o in _observers)
+            o.OnNetdevEvent(e);
+    }
+
+    private bool Reject(in NetlinkMessage message, NetlinkParseFailure failure)
+    {
+        MalformedMessages++;
+        LastFailure = failure;
+        LastFailureMessageType = message.Type;
+        Log($"netlink: malformed {NetlinkNames.MessageType(message.Type)} ({message.Length} bytes) at offset {message.Offset}: "
+            + $"{failure.Error} at byte {failure.Offset} of the message");
+        return false;
+    }
+
+    private void Reject(int type, NetlinkParseFailure failure)
+    {
+        MalformedMessages++;
+        LastFailure = failure;
+        LastFailureMessageType = (ushort)type;
+        Log($"netlink: malformed framing: {failure.Error} at offset {failure.Offset}; the rest of the buffer was dropped");
+    }
+}

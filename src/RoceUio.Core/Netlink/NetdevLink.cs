@@ -1,0 +1,105 @@
+using System.Text;
+
+namespace RoceUio.Netlink;
+
+/// <summary>
+/// The cached state of one netdev (one ifindex in this namespace), as the last family-0 RTM_NEWLINK described it, plus
+/// its IP addresses. Owned and mutated only by <see cref="NetdevCache"/>; read it from the cache's thread.
+/// </summary>
+public sealed class NetdevLink
+{
+    private readonly List<NetdevAddress> _addresses = new(4);
+    // The resync generation in which each address (same index as _addresses) was last seen in a dump.
+    internal readonly List<uint> AddressSeen = new(4);
+    private byte[] _nameUtf8 = [];
+
+    internal NetdevLink(int ifIndex) => IfIndex = ifIndex;
+
+    public int IfIndex { get; }
+    public string Name { get; private set; } = "";
+    /// <summary>IFLA_ADDRESS.</summary>
+    public HardwareAddress Mac { get; internal set; }
+    /// <summary>
+    /// dev_id (sysfs /sys/class/net/NAME/dev_id; rtnetlink does not carry it): distinguishes ports that share a MAC
+    /// (mlx4 sets port-1). 0 unless the cache's <see cref="NetdevCache.DevIdProvider"/> or SetDevId says otherwise.
+    /// </summary>
+    public ushort DevId { get; internal set; }
+    /// <summary>ifi_type: ARPHRD_ETHER (1) for Ethernet.</summary>
+    public ushort ArphrdType { get; internal set; }
+    /// <summary>ifi_flags: IFF_UP, IFF_RUNNING, IFF_LOWER_UP, IFF_MASTER, IFF_SLAVE, ...</summary>
+    public uint Flags { get; internal set; }
+    public OperState OperState { get; internal set; }
+    public uint Mtu { get; internal set; }
+    /// <summary>
+    /// IFLA_LINK: lower device (vlan, macvlan), peer (veth), 0 when none. For a veth this is only as fresh as its last
+    /// RTM_NEWLINK: the end created first is announced before its peer has an ifindex (0), and no event follows when
+    /// the peer appears [obs: Linux 6.1]. Use <see cref="NetdevCache.GetLinkLower"/> for the upper/lower relation.
+    /// </summary>
+    public int Link { get; internal set; }
+    /// <summary>IFLA_LINK_NETNSID, or -1 when IFLA_LINK is in this namespace.</summary>
+    public int LinkNetNsId { get; internal set; } = -1;
+    /// <summary>IFLA_MASTER: the bond or bridge this device is enslaved to, 0 when none.</summary>
+    public int Master { get; internal set; }
+    public NetdevKind Kind { get; internal set; }
+    /// <summary>IFLA_INFO_KIND as sent ("veth", "vxlan", ...), "" without IFLA_LINKINFO.</summary>
+    public string KindName { get; internal set; } = "";
+    /// <summary>IFLA_INFO_SLAVE_KIND ("bond", "bridge") of a port, "" otherwise.</summary>
+    public string SlaveKindName { get; internal set; } = "";
+    /// <summary>IFLA_VLAN_ID of a vlan device.</summary>
+    public ushort VlanId { get; internal set; }
+    /// <summary>IFLA_BOND_MODE of a bond (1 = active-backup).</summary>
+    public byte BondMode { get; internal set; }
+    /// <summary>IFLA_BOND_ACTIVE_SLAVE of a bond: the active slave's ifindex, 0 when none (the kernel omits it then).</summary>
+    public int BondActiveSlave { get; internal set; }
+
+    public bool IsEthernet => ArphrdType == Arphrd.ARPHRD_ETHER;
+    public bool IsAdminUp => (Flags & Iff.IFF_UP) != 0;
+    public bool IsBondMaster => Kind == NetdevKind.Bond;
+    /// <summary>Every IPv4 and IPv6 address, in arrival order (dump order first).</summary>
+    public IReadOnlyList<NetdevAddress> Addresses => _addresses;
+
+    internal List<NetdevAddress> AddressList => _addresses;
+    internal uint LinkSeen;
+
+    /// <summary>Sets the name from IFLA_IFNAME bytes; allocates only when it changed. True when it changed.</summary>
+    internal bool SetName(ReadOnlySpan<byte> utf8)
+    {
+        if (utf8.SequenceEqual(_nameUtf8))
+            return false;
+        _nameUtf8 = utf8.ToArray();
+        Name = Encoding.UTF8.GetString(utf8);
+        return true;
+    }
+
+    /// <summary>Sets KindName from IFLA_INFO_KIND bytes; allocates only on change.</summary>
+    internal void SetKindName(ReadOnlySpan<byte> utf8)
+    {
+        if (!Utf8Equals(KindName, utf8))
+            KindName = Encoding.UTF8.GetString(utf8);
+    }
+
+    internal void SetSlaveKindName(ReadOnlySpan<byte> utf8)
+    {
+        if (!Utf8Equals(SlaveKindName, utf8))
+            SlaveKindName = Encoding.UTF8.GetString(utf8);
+    }
+
+    private static bool Utf8Equals(string s, ReadOnlySpan<byte> utf8)
+    {
+        if (s.Length != utf8.Length) return false;
+        for (int i = 0; i < utf8.Length; i++)
+            if (s[i] != utf8[i]) return false;
+        return true;
+    }
+
+    internal int FindAddress(in NetdevAddress key)
+    {
+        for (int i = 0; i < _addresses.Count; i++)
+            if (_addresses[i].SameKey(key))
+                return i;
+        return -1;
+    }
+
+    public override string ToString()
+        => $"{IfIndex}: {Name} {Kind} mac {Mac} flags 0x{Flags:x} {OperState} link {Link} master {Master} addrs {_addresses.Count}";
+}

@@ -1,0 +1,237 @@
+using System.Buffers.Binary;
+
+namespace RoceUio.Netlink;
+
+/// <summary>Settings of a <see cref="NetlinkMonitor"/>.</summary>
+public sealed class NetlinkMonitorOptions
+{
+    /// <summary>Receive buffer requested at start (SO_RCVBUFFORCE, else SO_RCVBUF). 0: leave the default.</summary>
+    public int ReceiveBufferBytes { get; init; } = 1 << 20;
+    /// <summary>Upper bound when an overrun makes the monitor double the receive buffer.</summary>
+    public int MaxReceiveBufferBytes { get; init; } = 16 << 20;
+    /// <summary>How often a dump interrupted by a concurrent change (NLM_F_DUMP_INTR) is retried before giving up.</summary>
+    public int MaxDumpAttempts { get; init; } = 10;
+    /// <summary>Size of the reusable receive buffer (a datagram never exceeds it: dumps use at most 32 KiB skbs).</summary>
+    public int DatagramBufferBytes { get; init; } = 64 * 1024;
+}
+
+/// <summary>
+/// Follows rtnetlink for a <see cref="NetdevCache"/>: an event socket subscribed to RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR
+/// and RTNLGRP_IPV6_IFADDR <em>before</em> the initial dump, and a separate request socket for RTM_GETLINK and
+/// RTM_GETADDR dumps (a dump on the event socket would make events arriving meanwhile look like stray replies).
+/// </summary>
+/// <remarks>
+/// Locking: none; one thread calls Start, Poll and Resync (the cache's owner thread).
+/// Overrun (ENOBUFS) recipe, userspace-mechanics.md section 3: keep the socket, drain what is queued, double the
+/// receive buffer (up to the maximum), re-dump links then addresses inside a cache resync (the diff becomes events),
+/// count it in <see cref="Overruns"/>/<see cref="Resyncs"/> and log it. NETLINK_NO_ENOBUFS is never set.
+/// Once started, processing events allocates nothing beyond what the cache allocates for new links.
+/// </remarks>
+public sealed class NetlinkMonitor : IDisposable
+{
+    private readonly NetlinkMonitorOptions _options;
+    private readonly byte[] _buffer;
+    private NetlinkSocket? _events;
+    private NetlinkSocket? _requests;
+    private uint _seq;
+    private int _rcvbuf;
+
+    public NetlinkMonitor(NetdevCache cache, NetlinkMonitorOptions? options = null)
+    {
+        Cache = cache;
+        _options = options ?? new NetlinkMonitorOptions();
+        _buffer = new byte[_options.DatagramBufferBytes];
+    }
+
+    public NetdevCache Cache { get; }
+    /// <summary>ENOBUFS seen on the event socket.</summary>
+    public long Overruns { get; private set; }
+    /// <summary>Full re-dumps done after the initial one (each after an overrun or a truncated datagram).</summary>
+    public long Resyncs { get; private set; }
+    /// <summary>Dumps restarted because the kernel flagged NLM_F_DUMP_INTR.</summary>
+    public long InterruptedDumps { get; private set; }
+    /// <summary>Event datagrams larger than the buffer.</summary>
+    public long TruncatedDatagrams { get; private set; }
+    /// <summary>Effective SO_RCVBUF of the event socket.</summary>
+    public int ReceiveBufferBytes => _rcvbuf;
+    /// <summary>When set, every message received (events and dumps) is recorded, rtmon style.</summary>
+    public RtmonCaptureWriter? Capture { get; set; }
+    public Action<string> Log { get; set; } = static m => Console.Error.WriteLine(m);
+
+    /// <summary>The event socket (for callers that poll it with others); null before Start.</summary>
+    public NetlinkSocket? EventSocket => _events;
+
+    /// <summary>
+    /// Opens both sockets in the calling thread's network namespace, subscribes, and loads the cache with a full dump
+    /// (events: LinkAdded/AddressAdded for everything present).
+    /// </summary>
+    public void Start()
+    {
+        if (_events != null)
+            throw new InvalidOperationException("already started");
+        _events = NetlinkSocket.Open();
+        _events.JoinGroup(RtnlGroup.RTNLGRP_LINK);
+        _events.JoinGroup(RtnlGroup.RTNLGRP_IPV4_IFADDR);
+        _events.JoinGroup(RtnlGroup.RTNLGRP_IPV6_IFADDR);
+        _rcvbuf = _options.ReceiveBufferBytes > 0 ? _events.SetReceiveBufferSize(_options.ReceiveBufferBytes) : _events.ReceiveBufferSize;
+        _requests = NetlinkSocket.Open();
+        DumpAll();
+    }
+
+    /// <summary>Test hook: shrink the event socket's receive buffer (plain SO_RCVBUF) to provoke overruns.</summary>
+    public int SetEventReceiveBuffer(int bytes, bool force)
+    {
+        NetlinkSocket s = _events ?? throw new InvalidOperationException("not started");
+        _rcvbuf = force ? s.SetReceiveBufferSize(bytes) : s.SetReceiveBufferSizeUnforced(bytes);
+        return _rcvbuf;
+    }
+
+    /// <summary>
+    /// Waits up to <paramref name="timeoutMs"/> for events, then applies every queued datagram. Returns the number of
+    /// link/address messages applied. Handles overruns (resync) itself.
+    /// </summary>
+    public int Poll(int timeoutMs)
+    {
+        NetlinkSocket s = _events ?? throw new InvalidOperationException("not started");
+        if (!s.WaitReadable(timeoutMs))
+            return 0;
+        int applied = 0;
+        bool lostSync = false;
+        while (true)
+        {
+            NetlinkReceiveStatus st = s.Receive(_buffer, wait: false, out int n);
+            if (st == NetlinkReceiveStatus.WouldBlock)
+                break;
+            if (st == NetlinkReceiveStatus.Overrun)
+            {
+                Overruns++;
+                lostSync = true;
+                continue; // keep the socket and drain what is still queued
+            }
+            if (st == NetlinkReceiveStatus.Truncated)
+            {
+                TruncatedDatagrams++;
+                lostSync = true;
+            }
+            applied += ApplyDatagram(_buffer.AsSpan(0, n));
+        }
+        if (lostSync)
+        {
+            GrowReceiveBuffer();
+            Log($"netlink: event socket overrun (ENOBUFS {Overruns}, truncated {TruncatedDatagrams}): events were lost; "
+                + $"resyncing by dump (SO_RCVBUF now {_rcvbuf})");
+            Resync();
+        }
+        return applied;
+    }
+
+    /// <summary>Runs <see cref="Poll"/> until cancelled.</summary>
+    public void Run(CancellationToken cancel)
+    {
+        while (!cancel.IsCancellationRequested)
+            Poll(100);
+    }
+
+    /// <summary>Re-dumps links and addresses and applies the differences to the cache as events.</summary>
+    public void Resync()
+    {
+        Resyncs++;
+        DumpAll();
+    }
+
+    private void GrowReceiveBuffer()
+    {
+        int target = (int)Math.Min(_options.MaxReceiveBufferBytes, Math.Max(_rcvbuf, 4096) * 2L);
+        if (target > _rcvbuf)
+            _rcvbuf = _events!.SetReceiveBufferSize(target);
+    }
+
+    private int ApplyDatagram(ReadOnlySpan<byte> datagram)
+    {
+        var reader = new NetlinkMessageReader(datagram);
+        int applied = 0;
+        while (reader.TryRead(out NetlinkMessage m))
+        {
+            Capture?.WriteEvent(m.Bytes);
+            if (Cache.Apply(m))
+                applied++;
+        }
+        if (reader.Failure.IsError)
+            Cache.ApplyAll(datagram[reader.Failure.Offset..]); // counts and logs the framing error
+        return applied;
+    }
+
+    private void DumpAll()
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            Cache.BeginResync();
+            bool interrupted = Dump(NlMsgType.RTM_GETLINK) | Dump(NlMsgType.RTM_GETADDR);
+            if (!interrupted)
+            {
+                Cache.EndResync();
+                return;
+            }
+            InterruptedDumps++;
+            if (attempt >= _options.MaxDumpAttempts)
+            {
+                Cache.EndResync();
+                Log($"netlink: dump still interrupted (NLM_F_DUMP_INTR) after {attempt} attempts; the cache may lag until the next event");
+                return;
+            }
+        }
+    }
+
+    // Sends a dump request and applies the replies; true when any part carried NLM_F_DUMP_INTR.
+    private bool Dump(ushort type)
+    {
+        NetlinkSocket s = _requests!;
+        uint seq = ++_seq;
+        Span<byte> req = stackalloc byte[NlMsgHdr.Size + IfInfoMsg.Size];
+        req.Clear();
+        int len = type == NlMsgType.RTM_GETLINK ? NlMsgHdr.Size + IfInfoMsg.Size : NlMsgHdr.Size + IfAddrMsg.Size;
+        BinaryPrimitives.WriteUInt32LittleEndian(req, (uint)len);
+        BinaryPrimitives.WriteUInt16LittleEndian(req[NlMsgHdr.OffsetType..], type);
+        BinaryPrimitives.WriteUInt16LittleEndian(req[NlMsgHdr.OffsetFlags..], NlMsgFlags.NLM_F_REQUEST | NlMsgFlags.NLM_F_DUMP);
+        BinaryPrimitives.WriteUInt32LittleEndian(req[NlMsgHdr.OffsetSeq..], seq);
+        s.Send(req[..len]);
+        bool interrupted = false;
+        while (true)
+        {
+            NetlinkReceiveStatus st = s.Receive(_buffer, wait: true, out int n);
+            if (st == NetlinkReceiveStatus.Truncated)
+                throw new NetlinkException($"{NetlinkNames.MessageType(type)} dump reply larger than {_buffer.Length} bytes", 0);
+            if (st != NetlinkReceiveStatus.Ok)
+                continue; // a request socket has no groups: no overrun; EAGAIN cannot happen when blocking
+            var reader = new NetlinkMessageReader(_buffer.AsSpan(0, n));
+            while (reader.TryRead(out NetlinkMessage m))
+            {
+                if (m.Sequence != seq)
+                    continue; // a stale reply of an abandoned request
+                interrupted |= m.IsDumpInterrupted;
+                switch (m.Type)
+                {
+                    case NlMsgType.NLMSG_DONE:
+                        if (m.TryGetError(out int doneErr) && doneErr < 0)
+                            throw new NetlinkException($"{NetlinkNames.MessageType(type)} dump", -doneErr);
+                        return interrupted;
+                    case NlMsgType.NLMSG_ERROR:
+                        m.TryGetError(out int err);
+                        throw new NetlinkException($"{NetlinkNames.MessageType(type)} dump request", -err);
+                    default:
+                        Capture?.WriteMessage(m.Bytes);
+                        Cache.Apply(m);
+                        break;
+                }
+            }
+            if (reader.Failure.IsError)
+                throw new NetlinkException($"{NetlinkNames.MessageType(type)} dump reply malformed: {reader.Failure}", 0);
+        }
+    }
+
+    public void Dispose()
+    {
+        _events?.Dispose();
+        _requests?.Dispose();
+    }
+}

@@ -1,0 +1,173 @@
+using static Tmds.Linux.LibC;
+
+namespace RoceUio.Netlink;
+
+/// <summary>Outcome of one receive.</summary>
+public enum NetlinkReceiveStatus : byte
+{
+    /// <summary>A datagram was read.</summary>
+    Ok,
+    /// <summary>Nothing queued (non-blocking receive).</summary>
+    WouldBlock,
+    /// <summary>ENOBUFS: the kernel dropped multicast messages for this socket; the state may be out of sync.</summary>
+    Overrun,
+    /// <summary>The datagram was larger than the buffer; its tail is lost.</summary>
+    Truncated,
+}
+
+/// <summary>
+/// A NETLINK_ROUTE socket (socket(AF_NETLINK, SOCK_RAW|SOCK_CLOEXEC, NETLINK_ROUTE)) through Tmds.LibC.
+/// The socket belongs to the network namespace of the thread that opens it, for its whole life.
+/// Locking: none; one thread uses a socket at a time.
+/// </summary>
+public sealed unsafe class NetlinkSocket : IDisposable
+{
+    private const int ENOBUFS_ = 105, EAGAIN_ = 11, EINTR_ = 4;
+    private int _fd;
+
+    private NetlinkSocket(int fd) => _fd = fd;
+
+    /// <summary>Opens and binds (nl_pid 0: the kernel assigns the port id; no legacy groups).</summary>
+    public static NetlinkSocket Open()
+    {
+        int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NetlinkSocketConstants.NETLINK_ROUTE);
+        if (fd < 0)
+            throw new NetlinkException("socket(AF_NETLINK, NETLINK_ROUTE)", errno);
+        var s = new NetlinkSocket(fd);
+        var addr = new SockaddrNl { nl_family = AddressFamilies.AF_NETLINK };
+        if (bind(fd, (Tmds.Linux.sockaddr*)&addr, sizeof(SockaddrNl)) < 0)
+        {
+            int e = errno;
+            s.Dispose();
+            throw new NetlinkException("bind(AF_NETLINK)", e);
+        }
+        return s;
+    }
+
+    public int Handle => _fd;
+
+    /// <summary>The port id the kernel assigned (getsockname nl_pid): dump replies carry it.</summary>
+    public uint PortId
+    {
+        get
+        {
+            SockaddrNl addr;
+            Tmds.Linux.socklen_t len = sizeof(SockaddrNl);
+            if (getsockname(_fd, (Tmds.Linux.sockaddr*)&addr, &len) < 0)
+                throw new NetlinkException("getsockname(AF_NETLINK)", errno);
+            return addr.nl_pid;
+        }
+    }
+
+    /// <summary>Subscribes to a multicast group (NETLINK_ADD_MEMBERSHIP; works for any group number).</summary>
+    public void JoinGroup(int group) => SetInt(NetlinkSocketConstants.SOL_NETLINK, NetlinkSocketConstants.NETLINK_ADD_MEMBERSHIP, group, $"NETLINK_ADD_MEMBERSHIP {group}");
+
+    /// <summary>NETLINK_GET_STRICT_CHK: the kernel validates and filters dump requests strictly.</summary>
+    public void EnableStrictCheck() => SetInt(NetlinkSocketConstants.SOL_NETLINK, NetlinkSocketConstants.NETLINK_GET_STRICT_CHK, 1, "NETLINK_GET_STRICT_CHK");
+
+    /// <summary>NETLINK_EXT_ACK: errors carry extended-ack TLVs.</summary>
+    public void EnableExtendedAck() => SetInt(NetlinkSocketConstants.SOL_NETLINK, NetlinkSocketConstants.NETLINK_EXT_ACK, 1, "NETLINK_EXT_ACK");
+
+    /// <summary>
+    /// Sets the receive buffer: SO_RCVBUFFORCE (needs CAP_NET_ADMIN, ignores rmem_max), else SO_RCVBUF (capped at
+    /// rmem_max). The kernel doubles the value for bookkeeping. Returns the effective size (getsockopt).
+    /// </summary>
+    public int SetReceiveBufferSize(int bytes)
+    {
+        if (!TrySetInt(SOL_SOCKET, SO_RCVBUFFORCE, bytes))
+            SetInt(SOL_SOCKET, SO_RCVBUF, bytes, $"SO_RCVBUF {bytes}");
+        return ReceiveBufferSize;
+    }
+
+    /// <summary>Sets SO_RCVBUF only (capped at rmem_max; the kernel doubles it, minimum 2 * SOCK_MIN_RCVBUF).</summary>
+    public int SetReceiveBufferSizeUnforced(int bytes)
+    {
+        SetInt(SOL_SOCKET, SO_RCVBUF, bytes, $"SO_RCVBUF {bytes}");
+        return ReceiveBufferSize;
+    }
+
+    public int ReceiveBufferSize
+    {
+        get
+        {
+            int v;
+            Tmds.Linux.socklen_t len = sizeof(int);
+            if (getsockopt(_fd, SOL_SOCKET, SO_RCVBUF, &v, &len) < 0)
+                throw new NetlinkException("getsockopt(SO_RCVBUF)", errno);
+            return v;
+        }
+    }
+
+    /// <summary>Sends one request to the kernel.</summary>
+    public void Send(ReadOnlySpan<byte> message)
+    {
+        fixed (byte* p = message)
+        {
+            while (true)
+            {
+                long n = send(_fd, p, message.Length, 0);
+                if (n == message.Length) return;
+                int e = errno;
+                if (n < 0 && e == EINTR_) continue;
+                throw new NetlinkException($"send({message.Length} bytes) on netlink", n < 0 ? e : 0);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Receives one datagram into <paramref name="buffer"/>. <paramref name="wait"/> false: MSG_DONTWAIT.
+    /// Uses MSG_TRUNC so a datagram larger than the buffer is reported as Truncated. Allocation-free.
+    /// </summary>
+    public NetlinkReceiveStatus Receive(Span<byte> buffer, bool wait, out int length)
+    {
+        int flags = MSG_TRUNC | (wait ? 0 : MSG_DONTWAIT);
+        fixed (byte* p = buffer)
+        {
+            while (true)
+            {
+                long n = recv(_fd, p, buffer.Length, flags);
+                if (n >= 0)
+                {
+                    length = (int)Math.Min(n, buffer.Length);
+                    return n > buffer.Length ? NetlinkReceiveStatus.Truncated : NetlinkReceiveStatus.Ok;
+                }
+                int e = errno;
+                length = 0;
+                if (e == EINTR_) continue;
+                if (e == EAGAIN_) return NetlinkReceiveStatus.WouldBlock;
+                if (e == ENOBUFS_) return NetlinkReceiveStatus.Overrun;
+                throw new NetlinkException("recv on netlink", e);
+            }
+        }
+    }
+
+    /// <summary>Waits until a datagram (or an error such as ENOBUFS) is pending, up to <paramref name="timeoutMs"/> (-1: forever).</summary>
+    public bool WaitReadable(int timeoutMs)
+    {
+        Tmds.Linux.pollfd pfd = default;
+        pfd.fd = _fd;
+        pfd.events = (short)POLLIN;
+        while (true)
+        {
+            int n = poll(&pfd, 1, timeoutMs);
+            if (n >= 0) return n > 0;
+            int e = errno;
+            if (e != EINTR_) throw new NetlinkException("poll on netlink", e);
+        }
+    }
+
+    public void Dispose()
+    {
+        int fd = Interlocked.Exchange(ref _fd, -1);
+        if (fd >= 0)
+            close(fd);
+    }
+
+    private void SetInt(int level, int name, int value, string what)
+    {
+        if (!TrySetInt(level, name, value))
+            throw new NetlinkException($"setsockopt({what})", errno);
+    }
+
+    private bool TrySetInt(int level, int name, int value) => setsockopt(_fd, level, name, &value, sizeof(int)) == 0;
+}
