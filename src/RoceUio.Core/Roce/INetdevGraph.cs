@@ -1,17 +1,7 @@
 using System.Net;
+using RoceUio.Netlink;
 
 namespace RoceUio.Roce;
-
-/// <summary>What kind of net device a link is (IFLA_INFO_KIND), as far as the GID rules care.</summary>
-public enum NetdevKind
-{
-    Other,
-    Veth,
-    Vlan,
-    Macvlan,
-    Bond,
-    Bridge,
-}
 
 /// <summary>
 /// One net device as the GID manager sees it: identity, hardware address, and its place among the uppers and lowers
@@ -30,7 +20,8 @@ public sealed record NetdevInfo
     /// <summary>IFF_UP (administrative state).</summary>
     public bool IsUp { get; init; }
     public NetdevKind Kind { get; init; }
-    /// <summary>The lower device of a VLAN or macvlan (IFLA_LINK); 0 for none. Ignored for other kinds (a veth's IFLA_LINK is its peer).</summary>
+    /// <summary>The lower device (IFLA_LINK) of a kind that is an upper of it (VLAN, macvlan, ipvlan); 0 for none and for
+    /// kinds whose IFLA_LINK is something else (a veth's peer, a tunnel's underlay).</summary>
     public int LowerIfindex { get; init; }
     /// <summary>The master (IFLA_MASTER): a bond or bridge this device is enslaved to; 0 for none.</summary>
     public int MasterIfindex { get; init; }
@@ -40,8 +31,7 @@ public sealed record NetdevInfo
 
     public bool IsBondMaster => Kind == NetdevKind.Bond;
     public bool IsVlan => Kind == NetdevKind.Vlan;
-    /// <summary>Kinds whose IFLA_LINK names a lower device that this one is an upper of.</summary>
-    public bool HasLower => LowerIfindex != 0 && Kind is NetdevKind.Vlan or NetdevKind.Macvlan;
+    public bool HasLower => LowerIfindex != 0;
 }
 
 /// <summary>

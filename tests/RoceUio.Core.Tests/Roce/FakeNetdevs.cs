@@ -1,5 +1,6 @@
 using System.Net;
 using RoceUio.Gids;
+using RoceUio.Netlink;
 using RoceUio.Roce;
 
 namespace RoceUio.Core.Tests.Roce;

@@ -1,0 +1,107 @@
+using System.Net;
+using RoceUio.Netlink;
+
+namespace RoceUio.Roce;
+
+/// <summary>
+/// Joins the netlink side to the GID manager: observes the <see cref="NetdevCache"/>, keeps a <see cref="NetdevInfo"/>
+/// snapshot per link (so that a change has a "before"), answers the manager's <see cref="INetdevGraph"/> questions, and
+/// forwards every link and address event to the manager. Runs on the cache's thread, which is the manager's worker.
+/// </summary>
+public sealed class NetlinkNetdevGraph : INetdevGraph, INetdevObserver
+{
+    private readonly NetdevCache _cache;
+    private readonly SortedDictionary<int, NetdevInfo> _snapshots = new();
+
+    public NetlinkNetdevGraph(NetdevCache cache)
+    {
+        _cache = cache;
+        foreach (NetdevLink l in cache.Links)
+            _snapshots[l.IfIndex] = Snapshot(l);
+        cache.Subscribe(this);
+    }
+
+    /// <summary>Where events go; set it after the manager is made (the manager needs the graph first).</summary>
+    public GidManager? Manager { get; set; }
+
+    public NetdevInfo? Find(int ifindex) => _snapshots.GetValueOrDefault(ifindex);
+
+    public IEnumerable<NetdevInfo> All => _snapshots.Values;
+
+    /// <summary>IPv4 in the kernel's list order (primary before secondary), then IPv6 global before link-local, newest
+    /// first (kernel-gid.md 9.6).</summary>
+    public IReadOnlyList<IPAddress> Addresses(int ifindex)
+    {
+        if (!_cache.TryGetLink(ifindex, out NetdevLink link))
+            return [];
+        var v4 = new List<IPAddress>();
+        var v6 = new List<(byte Scope, int Order, IPAddress Address)>();
+        int order = 0;
+        foreach (NetdevAddress a in link.Addresses)
+        {
+            if (a.IsIPv4)
+                v4.Add(RoceAddress(a));
+            else if (a.IsIPv6)
+                v6.Add((a.Scope, order++, RoceAddress(a)));
+        }
+        return [.. v4, .. v6.OrderBy(x => x.Scope).ThenByDescending(x => x.Order).Select(x => x.Address)];
+    }
+
+    private static IPAddress RoceAddress(in NetdevAddress a)
+    {
+        Span<byte> b = stackalloc byte[16];
+        a.CopyRoceAddressTo(b);
+        return new IPAddress(b[..a.ByteLength]);
+    }
+
+    public static NetdevInfo Snapshot(NetdevLink l) => new()
+    {
+        Ifindex = l.IfIndex,
+        Name = l.Name,
+        Mac = l.Mac.ToArray(),
+        DevId = l.DevId,
+        IsEthernet = l.IsEthernet,
+        IsUp = l.IsAdminUp,
+        Kind = l.Kind,
+        LowerIfindex = NetdevKinds.LinkIsLower(l.Kind, l.KindName) ? l.Link : 0,
+        MasterIfindex = l.Master,
+        BondActiveSlave = l.BondActiveSlave,
+        VlanId = l.VlanId,
+    };
+
+    public void OnNetdevEvent(in NetdevEvent e)
+    {
+        switch (e.Type)
+        {
+            case NetdevEventType.LinkAdded:
+            {
+                NetdevInfo now = Snapshot(e.Link);
+                _snapshots[e.IfIndex] = now;
+                Manager?.LinkAdded(now);
+                break;
+            }
+            case NetdevEventType.LinkChanged:
+            {
+                NetdevInfo now = Snapshot(e.Link);
+                NetdevInfo before = _snapshots.GetValueOrDefault(e.IfIndex) ?? now;
+                _snapshots[e.IfIndex] = now;
+                Manager?.LinkChanged(before, now);
+                break;
+            }
+            case NetdevEventType.LinkRemoved:
+            {
+                NetdevInfo before = _snapshots.GetValueOrDefault(e.IfIndex) ?? Snapshot(e.Link);
+                _snapshots.Remove(e.IfIndex);
+                Manager?.LinkRemoved(before);
+                break;
+            }
+            case NetdevEventType.AddressAdded:
+                Manager?.AddressAdded(e.IfIndex, RoceAddress(e.Address));
+                break;
+            case NetdevEventType.AddressRemoved:
+                Manager?.AddressRemoved(e.IfIndex, RoceAddress(e.Address));
+                break;
+            // AddressChanged (flags, lifetimes, DAD completion) does not touch the table (kernel-gid.md 9.3).
+        }
+    }
+}
