@@ -55,10 +55,10 @@ internal sealed class GidHashIndex
     /// <param name="capacity">The table's capacity: the most keys the index will ever hold.</param>
     public GidHashIndex(int capacity)
     {
-        // About 8 keys per stripe, 4 to 64 stripes; each stripe starts at a load factor of at most 1/2 for an even
-        // spread and grows (doubling) when a skewed spread fills it past 1/2.
+        // About 8 keys per stripe, 4 to 64 stripes; each stripe starts at a load factor of at most 1/4 for an even
+        // spread (short probes: most hits are the first bucket) and grows (doubling) when a skewed spread fills it past 1/2.
         int stripes = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Clamp(capacity / 8, 4, 64));
-        int buckets = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(8, 2 * capacity / stripes));
+        int buckets = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(8, 4 * capacity / stripes));
         _stripes = new Stripe[stripes];
         _stripeMask = stripes - 1;
         for (int i = 0; i < stripes; i++)
@@ -85,7 +85,8 @@ internal sealed class GidHashIndex
     {
         ulong tail = TailOf(netdev, type);
         ulong hash = HashOf(hi, lo, tail);
-        ref Stripe stripe = ref _stripes[(int)(hash >> 48) & _stripeMask];
+        // _stripes.Length - 1 == _stripeMask: masked, so always in range.
+        ref Stripe stripe = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_stripes), (int)(hash >> 48) & _stripeMask);
         while (true)
         {
             int seq = Volatile.Read(ref stripe.Seq);
@@ -102,14 +103,19 @@ internal sealed class GidHashIndex
         }
     }
 
+    /// <summary>
+    /// Linear probe from the key's home bucket. The index is masked by <c>Length - 1</c> (a power of two), so it is
+    /// always inside the array and the bounds check can be skipped (Unsafe.Add on the array's first element).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int Probe(Bucket[] buckets, uint hash, ulong hi, ulong lo, ulong tail)
     {
         int mask = buckets.Length - 1;
+        ref Bucket first = ref MemoryMarshal.GetArrayDataReference(buckets);
         int i = (int)hash & mask;
         for (int n = 0; n <= mask; n++)
         {
-            ref Bucket b = ref buckets[i];
+            ref Bucket b = ref Unsafe.Add(ref first, i);
             int indexPlus1 = Volatile.Read(ref b.IndexPlus1);
             if (indexPlus1 == 0)
                 return -1;

@@ -102,6 +102,9 @@ public sealed class GidTable
     /// <summary>Valid entries (pending-delete slots not counted).</summary>
     public int Count => Volatile.Read(ref _count);
 
+    /// <summary>The slot array itself, for tests that play a writer caught half way (InternalsVisibleTo).</summary>
+    internal GidSlot[] SlotsForTest => _slots;
+
     /// <summary>The default slot of <paramref name="type"/>, or -1 if the port does not support it.</summary>
     public int DefaultSlotOf(GidType type) => (uint)type < 3 ? _defaultSlotOfType[(int)type] : -1;
 
