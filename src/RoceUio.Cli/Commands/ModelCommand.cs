@@ -33,6 +33,15 @@ internal static class ModelCommand
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
         using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(
             System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
-        return model(args[i + 1], stop.Token);
+        try
+        {
+            return model(args[i + 1], stop.Token);
+        }
+        catch (Exception e) when (e is IOException or FormatException or ArgumentException or UnauthorizedAccessException)
+        {
+            // A wrong directory or a damaged device.conf: say which, without a stack trace.
+            Console.Error.WriteLine($"roceuio model {kind}: {e.Message}");
+            return 1;
+        }
     }
 }
