@@ -1,6 +1,7 @@
 using NUnit.Framework;
 using RoceUio.Gids;
 using RoceUio.Roce;
+using RoceUio.Testing;
 
 namespace RoceUio.Core.Tests.Roce;
 
