@@ -279,11 +279,13 @@ public sealed class OcrdmaDevice : IRoceDevice
         return sgid;
     }
 
+    // The shadow lets go first, then the core: while the core slot is still PendingDelete the core cannot reuse the
+    // index, so its next AddGid there never meets a shadow slot that is still pending (which it would refuse).
     private void Release(int port, int index)
     {
+        _shadow.Unpin(port, index);
         if (!_refsAreShadow)
             _refs.Release(port, index);
-        _shadow.Unpin(port, index);
     }
 
     private RoceDeviceException NotValid(int port, int index, string what)

@@ -2,6 +2,7 @@ using NUnit.Framework;
 using RoceUio.Gids;
 using RoceUio.Netlink;
 using RoceUio.Roce;
+using RoceUio.Testing;
 
 namespace RoceUio.Core.Tests.Roce;
 
