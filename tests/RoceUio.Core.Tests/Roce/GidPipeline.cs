@@ -97,18 +97,46 @@ internal sealed class GidPipeline : IDisposable
     /// <summary>Commits since the last <see cref="TakeCalls"/> are not counted there; this counts all commits so far.</summary>
     public int Commits => Device.Calls.Count(c => c.StartsWith("commit", StringComparison.Ordinal));
 
-    /// <summary>A second manager over the same cache, filled by a fresh rescan (AddDevice), for comparison.</summary>
+    /// <summary>The port's entries as "gid type ifindex" (names can repeat in a fuzzed cache; ifindexes cannot), sorted.</summary>
+    public List<string> TableContentByIfindex(int port = 1)
+        => Entries(Port(port).Table)
+            .Select(x => $"{x.Entry.Gid.ToCompressedString()} {x.Entry.Type.ToShortString()} #{x.Entry.NetdevIndex}")
+            .Order(StringComparer.Ordinal).ToList();
+
+    /// <summary>
+    /// A second manager over the same cache, filled by a fresh rescan (AddDevice: rdma_roce_rescan_device), as
+    /// "gid type #ifindex" sorted. Its ports are bound to the same netdevs as ours (by ifindex: the kernel holds the
+    /// device, so a rename or a second device of the same name does not rebind a port).
+    /// </summary>
     public List<string> FreshRescanContent(int port = 1)
     {
         var graph = new NetlinkNetdevGraph(Cache);
-        var mgr = new GidManager(graph, Manager.Policy);
-        var dev = new RecordingDevice(Device.Name + "-fresh", Device.PortCount, Device.GidTableSize(1), Device.SupportedGidTypes(1));
-        mgr.AddDevice(dev, Manager.Ports.Select(p => p.Binding).ToList());
         Cache.Unsubscribe(graph);
-        var rows = new List<string>();
-        foreach (var (_, e) in mgr.Ports[port - 1].Table.EnumerateValid())
-            rows.Add($"{e.Gid.ToCompressedString()} {e.Type.ToShortString()} {mgr.NameOf(e.NetdevIndex)}");
-        return rows.Order(StringComparer.Ordinal).ToList();
+        var bound = Manager.Ports.Where(p => p.NetdevIndex != 0).ToDictionary(p => p.NetdevIndex, p => $"#bound-{p.Port}");
+        var view = new BoundNameGraph(graph, bound);
+        var mgr = new GidManager(view, Manager.Policy);
+        var dev = new RecordingDevice(Device.Name + "-fresh", Device.PortCount, Device.GidTableSize(1), Device.SupportedGidTypes(1));
+        mgr.AddDevice(dev, Manager.Ports.Select(p => new PortBinding(p.NetdevIndex != 0 ? bound[p.NetdevIndex] : "#unbound")).ToList());
+        return Entries(mgr.Ports[port - 1].Table)
+            .Select(x => $"{x.Entry.Gid.ToCompressedString()} {x.Entry.Type.ToShortString()} #{x.Entry.NetdevIndex}")
+            .Order(StringComparer.Ordinal).ToList();
+    }
+
+    private static List<(int Index, GidEntry Entry)> Entries(GidTable table)
+    {
+        var list = new List<(int, GidEntry)>();
+        foreach (var x in table.EnumerateValid())
+            list.Add(x);
+        return list;
+    }
+
+    /// <summary>The graph with the bound netdevs renamed to unique names, so that a rescan binds to exactly them.</summary>
+    private sealed class BoundNameGraph(INetdevGraph inner, Dictionary<int, string> names) : INetdevGraph
+    {
+        private NetdevInfo Rename(NetdevInfo n) => names.TryGetValue(n.Ifindex, out string? name) ? n with { Name = name } : n;
+        public NetdevInfo? Find(int ifindex) => inner.Find(ifindex) is { } n ? Rename(n) : null;
+        public IEnumerable<NetdevInfo> All => inner.All.Select(Rename).ToList();
+        public IReadOnlyList<System.Net.IPAddress> Addresses(int ifindex) => inner.Addresses(ifindex);
     }
 
     /// <summary>Expected rows of one address: one per supported type, v1 before v2, from <paramref name="index"/> on.</summary>
