@@ -110,6 +110,11 @@ public sealed class GidManager : IGidTableListener
         foreach (RocePort port in _ports)
             if (port.NetdevIndex == 0 && port.Binding.Matches(now))
                 BindAndRescan(port, now);
+        if (IdentityChanged(before, now))
+        {
+            Relink(now);
+            return;
+        }
         if (!now.IsEthernet)
             return;
         bool macChanged = !before.Mac.Span.SequenceEqual(now.Mac.Span) || before.DevId != now.DevId;
@@ -130,6 +135,28 @@ public sealed class GidManager : IGidTableListener
         }
     }
 
+    /// <summary>
+    /// A device's kind, lower device or link type never changes in a kernel (no notifier says so), but a netlink message
+    /// can claim it (corrupted, hand-made, or a replayed capture of another machine). The cache then holds the new state,
+    /// so the table must follow it.
+    /// </summary>
+    private static bool IdentityChanged(NetdevInfo before, NetdevInfo now)
+        => before.Kind != now.Kind || before.LowerIfindex != now.LowerIfindex || before.IsEthernet != now.IsEthernet;
+
+    /// <summary>Not a kernel path (see <see cref="IdentityChanged"/>): as if the device and everything above it were
+    /// unregistered and registered again: their GIDs deleted on every port, then re-added where the filters now say.</summary>
+    private void Relink(NetdevInfo now)
+    {
+        Because($"{now.Name} changed kind, lower device or link type");
+        List<NetdevInfo> subtree = [now, .. NetdevFilters.AllUppers(_graph, now)];
+        foreach (RocePort port in _ports)
+            foreach (NetdevInfo n in subtree)
+                DelNetdevIps(port, n);
+        foreach (NetdevInfo n in subtree)
+            if (n.IsEthernet)
+                RegisterOrUp(n);
+    }
+
     /// <summary>RTM_DELLINK (or a move to another namespace): NETDEV_UNREGISTER deletes everything of the netdev on every port.</summary>
     public void LinkRemoved(NetdevInfo before)
     {
@@ -140,6 +167,11 @@ public sealed class GidManager : IGidTableListener
             if (port.NetdevIndex == before.Ifindex)
                 port.NetdevIndex = 0;
         }
+        // A resync (after ENOBUFS) can show the port's netdev re-registered under a new ifindex before it removes the old
+        // one: the new one was then added while the port was still bound, so bind it now.
+        foreach (RocePort port in _ports)
+            if (port.NetdevIndex == 0 && _graph.All.FirstOrDefault(port.Binding.Matches) is { } again)
+                BindAndRescan(port, again);
     }
 
     /// <summary>RTM_NEWADDR (inetaddr/inet6addr NETDEV_UP): add the address's GIDs, one per type, on every port it concerns.</summary>
@@ -297,6 +329,14 @@ public sealed class GidManager : IGidTableListener
     /// -ENOSPC, and the address is not retried later (kernel-gid.md 9.12).</summary>
     private void AddGid(RocePort port, Gid gid, NetdevInfo nd)
     {
+        // An RTM_NEWADDR for "::" (never assigned by a kernel; a corrupted or hand-made message) is the zero GID, which
+        // __ib_cache_gid_add refuses with -EINVAL (IB spec 4.1.1(6)). Report it like the kernel's failed add; the table
+        // would throw, and that must not escape into the netlink loop.
+        if (gid.IsZero)
+        {
+            Fail(port, $"GID {gid.ToCompressedString()} of {nd.Name} not added: the zero GID is never a valid entry (IB spec 4.1.1(6))");
+            return;
+        }
         foreach (GidType type in TypesOf(port))
         {
             try
