@@ -63,7 +63,8 @@ public sealed class NetlinkNetdevGraph : INetdevGraph, INetdevObserver
         IsEthernet = l.IsEthernet,
         IsUp = l.IsAdminUp,
         Kind = l.Kind,
-        LowerIfindex = NetdevKinds.LinkIsLower(l.Kind, l.KindName) ? l.Link : 0,
+        // A lower device in another namespace (IFLA_LINK_NETNSID set) is not a local ifindex: no lower here.
+        LowerIfindex = NetdevKinds.LinkIsLower(l.Kind, l.KindName) && l.LinkNetNsId < 0 ? l.Link : 0,
         MasterIfindex = l.Master,
         BondActiveSlave = l.BondActiveSlave,
         VlanId = l.VlanId,
