@@ -220,6 +220,58 @@ public class DaemonEndToEndTests
         Assert.That(d.Terminate(), Is.EqualTo(0));
     }
 
+    [Test]
+    public void Attach_ToAModelInAnotherProcess_HardwareKeepsItsTable_UnlessClearOnExit()
+    {
+        string dev = _dir["dev"];
+        using var model = RoceuioProcess.Start("model", "mlx4", "--dir", dev, "--create", "--ports", "1");
+        try
+        {
+            string stateFile = Path.Combine(dev, RoceUio.Drivers.Mlx4.Model.Mlx4ModelState.FileName);
+            WaitUntil(() => File.Exists(stateFile), "the model to start");
+            Func<string[]> hardware = () => RoceUio.Drivers.Mlx4.Model.Mlx4ModelState.Parse(File.ReadAllText(stateFile)).Table(1).Entries
+                .Select(e => $"{e.Gid} {e.GidType}").Order().ToArray();
+            string[] expected = [$"{V4a} RoceV1", $"{V4a} RoceV2", $"{Default1} RoceV1", $"{Default1} RoceV2"]; // sorted: 0000... first
+
+            _ns.Ip("addr add 10.0.0.1/24 dev veth0");
+            using (var d = DaemonProcess.Start(_ns, _dir.Path, "--attach", $"mlx4:{dev}=veth0"))
+            {
+                d.WaitForGids(Table([.. Pair(0, Default1, "veth0"), .. Pair(2, V4a, "veth0")]), "attach");
+                var info = (System.Text.Json.Nodes.JsonArray)d.Call("show-devices")!;
+                Assert.That(((string?)info[0]!["mapping"], (string?)info[0]!["pci"]), Is.EqualTo(("attached", $"emulated:{dev}")));
+                WaitUntil(() => hardware().SequenceEqual(expected), "the model's table to hold the four GIDs");
+                Assert.That(d.Terminate(), Is.EqualTo(0), d.Stderr);
+            }
+            Assert.That(hardware(), Is.EqualTo(expected), "without --clear-on-exit the hardware keeps its table");
+
+            using (var d = DaemonProcess.Start(_ns, _dir.Path, "--attach", $"mlx4:{dev}=veth0", "--clear-on-exit"))
+            {
+                d.WaitForGids(Table([.. Pair(0, Default1, "veth0"), .. Pair(2, V4a, "veth0")]), "the second attach");
+                Assert.That(d.Terminate(), Is.EqualTo(0), d.Stderr);
+                Assert.That(d.Stdout, Does.Contain("hardware tables cleared"));
+            }
+            Assert.That(hardware(), Is.Empty, "--clear-on-exit deleted every entry from the hardware");
+            Assert.That(model.HasExited, Is.False, "the model keeps serving");
+        }
+        finally
+        {
+            if (!model.HasExited)
+                model.Kill();
+            model.WaitForExit(5_000);
+        }
+    }
+
+    private static void WaitUntil(Func<bool> condition, string what)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (sw.Elapsed > TimeSpan.FromSeconds(10))
+                Assert.Fail($"timed out waiting for {what}");
+            Thread.Sleep(20);
+        }
+    }
+
     private static string Exchange(Socket s, string body)
     {
         byte[] b = Encoding.UTF8.GetBytes(body);
