@@ -90,7 +90,7 @@ public class DaemonEndToEndTests
     {
         using var d = DaemonProcess.Start(_ns, _dir.Path, "--emulate", "mlx4:veth0", "--index-policy", "kernel");
         int veth = Ifindex("veth0");
-        Assert.That(d.Stdout, Does.Contain(Table(Pair(0, Default1, "veth0"))), "the tables printed at start");
+        WaitUntil(() => d.Stdout.Contains(Table(Pair(0, Default1, "veth0"))), "the tables printed at start");
 
         _ns.Ip("addr add 10.0.0.1/24 dev veth0");
         var rows = d.WaitForGids(Table([.. Pair(0, Default1, "veth0"), .. Pair(2, V4a, "veth0")]), "adding 10.0.0.1");
@@ -98,6 +98,8 @@ public class DaemonEndToEndTests
             (2, V4a, 1, "veth0", veth, "10.0.0.1"), (3, V4a, 2, "veth0", veth, "10.0.0.1"));
         Assert.That(Find(d, "10.0.0.1"), Is.EqualTo(new[] { 2, 3 }));
         Assert.That(Find(d, "10.0.0.1", "v2"), Is.EqualTo(new[] { 3 }));
+        // One log line per change, with why (stdout reaches this process through a pipe: a bounded wait).
+        WaitUntil(() => d.Stdout.Contains($"mlx4_0 port 1 index 3: add {V4a} v2 veth0 (address 10.0.0.1 added to veth0)\n"), "the change's log line");
 
         _ns.Ip("addr add 2001:db8::1/64 dev veth0 nodad");
         d.WaitForGids(Table([.. Pair(0, Default1, "veth0"), .. Pair(2, V4a, "veth0"), .. Pair(4, V6, "veth0")]), "adding 2001:db8::1");

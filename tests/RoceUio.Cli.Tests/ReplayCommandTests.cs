@@ -110,6 +110,10 @@ public class ReplayCommandTests
         Assert.That(bad.Exit, Is.EqualTo(1), "a malformed capture is an error");
         Assert.That(bad.Err, Does.Contain("bad.rtmon"));
 
+        var traced = RoceuioProcess.Run("replay", dir["capture.rtmon"], "--emulate", "ocrdma:eth0", "--mmio-trace", dir["ocrdma.trace"]);
+        Assert.That(traced.Exit, Is.EqualTo(0), traced.Err);
+        Assert.That(File.ReadAllLines(dir["ocrdma.trace"]).Count(l => l.Contains(" W32 bar4+")), Is.GreaterThan(0), "ocrdma's bring-up rings its doorbells (BAR4) in the trace");
+
         var usage = RoceuioProcess.Run("replay", dir["capture.rtmon"]);
         Assert.That((usage.Exit, usage.Err), Is.EqualTo((2, "roceuio replay: --emulate KIND:NETDEV[,NETDEV...] is required (the devices the capture's netdevs feed)\nTry 'roceuio replay --help'.\n")));
     }
