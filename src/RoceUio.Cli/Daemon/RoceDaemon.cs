@@ -148,9 +148,11 @@ public sealed class RoceDaemon
                 {
                     monitor.Poll(20);
                 }
-                catch (NetlinkException) when (stop.IsCancellationRequested)
+                catch (NetlinkException e) when (stop.IsCancellationRequested || e.Errno is 0 or 4)
                 {
-                    break; // the stop signal interrupted poll(2) (NetlinkSocket reports that EINTR as errno 0)
+                    // A signal (SIGTERM/SIGINT, delivered to any thread) interrupted poll(2): NetlinkSocket reports that
+                    // EINTR as errno 0, and the stop token may be set a moment later. Nothing was lost; poll again.
+                    continue;
                 }
                 catch (NetlinkException e)
                 {
