@@ -65,7 +65,7 @@ run_bench() {
 case "${1:-}" in
   "") build ;;
   test) shift; run_tests "$@" ;;
-  run) shift; build; exec bin/roceuio run "$@" ;;
+  run) shift; build; exec bin/roceuio run --emulate mlx4:auto "$@" ;;
   bench) shift; run_bench "$@" ;;
   -h|--help|help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' ;;
   *) echo "build.sh: unknown subcommand '$1' (use: test, run, bench, or nothing to build)" >&2; exit 2 ;;

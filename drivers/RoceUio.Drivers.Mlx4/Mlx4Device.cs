@@ -14,6 +14,8 @@ public sealed class Mlx4DeviceOptions
     public TimeSpan CommandTimeout { get; init; } = Mlx4Layout.CommandTimeClass;
     /// <summary>How long a post waits for a busy HCR (<c>GO_BIT_TIMEOUT_MSECS</c>: 10 s).</summary>
     public TimeSpan BusyTimeout { get; init; } = Mlx4Layout.GoBitTimeout;
+    /// <summary>Records every HCR access from bring-up on (<c>roceuio run --mmio-trace</c>); null: no tracing.</summary>
+    public IMmioTracer? Tracer { get; init; }
 }
 
 /// <summary>
@@ -70,7 +72,9 @@ public sealed class Mlx4Device : IRoceDevice
         if (bar0.Length < Mlx4Layout.HcrBase + Mlx4Layout.HcrSize)
             throw new RoceDeviceException($"{name}: BAR0 ({bar0.Path}) is {bar0.Length:#x} bytes; the HCR at {Mlx4Layout.HcrBase:#x} does not fit (a ConnectX-3 BAR0 is 1 MiB)");
 
-        var hcr = new Mlx4Hcr(bar0, name) { BusyTimeout = options.BusyTimeout };
+        // The tracer goes on the region before Mlx4Hcr's constructor reads the toggle, so bring-up is traced whole.
+        var regs = new MmioRegion(bar0, Mlx4Layout.DcsBar, RegisterByteOrder.BigEndian, Mlx4Layout.HcrBase, Mlx4Layout.HcrSize) { Tracer = options.Tracer };
+        var hcr = new Mlx4Hcr(regs, name) { BusyTimeout = options.BusyTimeout };
         DmaBuffer mailbox = dma.Allocate(Mlx4Layout.MailboxSize, Mlx4Layout.MailboxAlignment);
         if (mailbox.Length < Mlx4Layout.MailboxSize || mailbox.DeviceAddress % Mlx4Layout.MailboxAlignment != 0)
             throw new RoceDeviceException($"{name}: the DMA allocator gave a mailbox of {mailbox.Length} bytes at {mailbox.DeviceAddress:#x}; mlx4 needs 4096 bytes aligned to 4096");

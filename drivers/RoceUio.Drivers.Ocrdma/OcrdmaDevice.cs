@@ -26,6 +26,8 @@ public sealed class OcrdmaDeviceOptions
     public Func<int, ushort>? VlanOfNetdev { get; init; }
     /// <summary>The port's MAC address (the AVs' source MAC), as a 48-bit number.</summary>
     public ulong MacAddress { get; init; } = 0x0000c9_a1b2c3UL;
+    /// <summary>Records every doorbell access from bring-up on (<c>roceuio run --mmio-trace</c>); null: no tracing.</summary>
+    public IMmioTracer? Tracer { get; init; }
 }
 
 /// <summary>
@@ -69,7 +71,7 @@ public sealed class OcrdmaDevice : IRoceDevice
         _owned = ownsDevice ? device : null;
         Device = device;
         DoorbellBar = OcrdmaPci.DoorbellBar(device.DeviceId);
-        _db = new MmioRegion(device.Bar(DoorbellBar), DoorbellBar, RegisterByteOrder.LittleEndian);
+        _db = new MmioRegion(device.Bar(DoorbellBar), DoorbellBar, RegisterByteOrder.LittleEndian) { Tracer = options.Tracer };
         _shadow = new OcrdmaSgidTable(PortCount);
         _refs = options.References ?? _shadow;
         _refsAreShadow = ReferenceEquals(_refs, _shadow);

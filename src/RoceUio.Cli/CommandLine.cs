@@ -9,9 +9,13 @@ internal static class CommandLine
 
     private static readonly Command[] s_commands =
     [
+        new("run", "the daemon: follow netlink, keep the GID tables and the NICs in step, serve the control socket", RunCommand.Run),
         new("show", "show gids, devices or ports of the running daemon", ShowCommand.Run),
         new("find", "find the GID index of a GID or IP address", FindCommand.Run),
         new("bind", "move a PCI function to vfio-pci, uio_pci_generic or back: bind BDF --vfio|--uio|--kernel", BindCommand.Run),
+        new("replay", "replay an rtmon capture through the GID manager and print the tables: replay FILE --emulate KIND:NETDEV", ReplayCommand.Run),
+        new("status", "the running daemon's counters and recent errors", SaveStateCommand.Status),
+        new("save-state", "make the running daemon write its sticky index state now (root)", SaveStateCommand.SaveState),
         new("model", "serve an emulated device's model: model KIND --dir DIR", ModelCommand.Run),
     ];
 

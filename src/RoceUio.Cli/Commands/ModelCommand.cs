@@ -19,8 +19,10 @@ internal static class ModelCommand
     {
         if (args.Length == 0 || args[0] is "-h" or "--help")
         {
-            Console.WriteLine("Usage: roceuio model KIND --dir DIR");
+            Console.WriteLine("Usage: roceuio model KIND --dir DIR [--create [--ports N]]");
             Console.WriteLine($"KIND: {string.Join(", ", s_models.Keys.Order())}");
+            Console.WriteLine("--create makes the device files first (mlx4: --ports 1 or 2, default 2); then drive them with");
+            Console.WriteLine("roceuio run --attach KIND:DIR=NETDEV[,NETDEV]");
             return 0;
         }
         string kind = args[0];
@@ -29,6 +31,8 @@ internal static class ModelCommand
         int i = Array.IndexOf(args, "--dir");
         if (i < 0 || i + 1 >= args.Length)
             throw new UsageException("--dir DIR is required");
+        if (args.Contains("--create"))
+            CreateFiles(kind, args[i + 1], args);
         using var stop = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
         using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(
@@ -43,5 +47,21 @@ internal static class ModelCommand
             Console.Error.WriteLine($"roceuio model {kind}: {e.Message}");
             return 1;
         }
+    }
+
+    /// <summary><c>--create</c>: the device files of a fresh device, so that a user can serve and attach without code.</summary>
+    private static void CreateFiles(string kind, string dir, string[] args)
+    {
+        int p = Array.IndexOf(args, "--ports");
+        int ports = p >= 0 && p + 1 < args.Length && int.TryParse(args[p + 1], out int n) ? n : 2;
+        Directory.CreateDirectory(dir);
+        IDisposable files = kind switch
+        {
+            "mlx4" => ports is 1 or 2 ? new RoceUio.Drivers.Mlx4.Model.Mlx4ModelConfig { Ports = ports }.CreateDevice(dir)
+                                      : throw new UsageException($"--ports {ports}: mlx4 has 1 or 2 ports"),
+            "ocrdma" => RoceUio.Drivers.Ocrdma.Model.OcrdmaDeviceModel.CreateDevice(dir),
+            _ => throw new UsageException($"--create is not supported for '{kind}'"),
+        };
+        files.Dispose(); // the model maps them again
     }
 }

@@ -7,8 +7,7 @@ namespace RoceUio.Cli.Control;
 /// <summary>Sends one request to the daemon's control socket and returns its result, or throws with the daemon's error.</summary>
 public static class ControlClient
 {
-    public static string DefaultPath
-        => Environment.GetEnvironmentVariable("ROCEUIO_CONTROL") is { Length: > 0 } p ? p : Config.DaemonConfig.DefaultControl;
+    public static string DefaultPath => Config.DefaultPaths.ClientControl();
 
     public static async Task<JsonNode?> CallAsync(string path, string command, JsonObject? args = null, CancellationToken ct = default)
     {

@@ -51,7 +51,11 @@ public sealed class GidManager : IGidTableListener
 
     /// <summary>Registers every port of a device, each bound to a netdev, and fills the tables from the current state
     /// (rdma_roce_rescan_device).</summary>
-    public IReadOnlyList<RocePort> AddDevice(IRoceDevice device, IReadOnlyList<PortBinding> bindings)
+    /// <param name="device">The opened driver.</param>
+    /// <param name="bindings">One netdev binding per port.</param>
+    /// <param name="prepare">Called for each port after its table exists and before it is filled: the daemon loads the
+    /// remembered sticky index assignment there, so the first fill already gives every GID the index it had.</param>
+    public IReadOnlyList<RocePort> AddDevice(IRoceDevice device, IReadOnlyList<PortBinding> bindings, Action<RocePort>? prepare = null)
     {
         if (bindings.Count != device.PortCount)
             throw new ArgumentException($"{device.Name} has {device.PortCount} port(s) but {bindings.Count} netdev binding(s) were given");
@@ -65,12 +69,31 @@ public sealed class GidManager : IGidTableListener
             _ports.Add(port);
             _portOfTable[table] = port;
             added.Add(port);
+            prepare?.Invoke(port);
             NetdevInfo? nd = _graph.All.FirstOrDefault(port.Binding.Matches);
             if (nd is not null)
                 BindAndRescan(port, nd);
         }
         EndOfBurst();
         return added;
+    }
+
+    /// <summary>
+    /// Deletes every entry of every port, defaults included, and commits, as the kernel does when a device goes away
+    /// (<c>roceuio run --clear-on-exit</c>). The drivers get each delete; the sticky history keeps the indexes.
+    /// </summary>
+    public void ClearAll(string reason)
+    {
+        Because(reason);
+        foreach (RocePort port in _ports)
+        {
+            var netdevs = new SortedSet<int>();
+            foreach (var (_, e) in port.Table.EnumerateValid())
+                netdevs.Add(e.NetdevIndex);
+            foreach (int ifindex in netdevs)
+                Guard(port, () => port.Table.DeleteAllForNetdev(ifindex));
+        }
+        EndOfBurst();
     }
 
     public RocePort? FindPort(string device, int port)

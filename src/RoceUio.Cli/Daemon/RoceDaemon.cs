@@ -1,0 +1,336 @@
+using System.Collections.Concurrent;
+using System.Text.Json.Nodes;
+using RoceUio.Cli.Config;
+using RoceUio.Cli.Control;
+using RoceUio.Cli.Output;
+using RoceUio.Gids;
+using RoceUio.Hardware;
+using RoceUio.Netlink;
+using RoceUio.Roce;
+
+namespace RoceUio.Cli.Daemon;
+
+/// <summary>How much the daemon prints.</summary>
+public enum Verbosity { Quiet, Normal, Verbose }
+
+/// <summary>What <c>roceuio run</c> resolved from its config file and command line.</summary>
+public sealed record DaemonOptions
+{
+    public required DaemonConfig Config { get; init; }
+    /// <summary>Where emulated devices get their files (default STATE_DIR/emulated).</summary>
+    public string? EmulationRoot { get; init; }
+    public string? MmioTrace { get; init; }
+    public bool ClearOnExit { get; init; }
+    public Verbosity Verbosity { get; init; } = Verbosity.Normal;
+    /// <summary>How long after a table change the state file is written (changes in between are written together).</summary>
+    public TimeSpan SaveDelay { get; init; } = TimeSpan.FromMilliseconds(200);
+    public TextWriter Out { get; init; } = Console.Out;
+    public TextWriter Err { get; init; } = Console.Error;
+}
+
+/// <summary>
+/// The <c>roceuio run</c> daemon: one worker thread (the caller of <see cref="Run"/>) owns the netdev cache, the
+/// netlink monitor, the netdev graph, the GID manager and the drivers, like the kernel's ordered gid-cache-wq.
+/// </summary>
+/// <remarks>
+/// <para>Threading: everything that touches the manager, the tables' writers or the drivers runs on the worker. The
+/// control server's connection tasks hand their handlers to the worker through <see cref="Invoke"/> (a queue the
+/// worker drains between netlink polls), so a handler sees a consistent state and never races an event. The netlink
+/// sockets are opened by the worker and so belong to its network namespace.</para>
+/// <para>Loop: poll netlink (short timeout) → apply every queued message → <see cref="GidManager.EndOfBurst"/> (one
+/// hardware commit per changed port) → run queued control requests → write the sticky state if the tables changed
+/// (debounced, atomic).</para>
+/// <para>Stop (SIGTERM, Ctrl-C: the token): the control socket closes, queued requests are refused, the state is
+/// saved, with <see cref="DaemonOptions.ClearOnExit"/> every entry is deleted through the tables (the drivers get the
+/// deletes), otherwise the hardware keeps its tables for a quick restart.</para>
+/// </remarks>
+public sealed class RoceDaemon
+{
+    private readonly DaemonOptions _o;
+    private readonly ConcurrentQueue<(Func<JsonNode?> Work, TaskCompletionSource<JsonNode?> Done)> _queue = new();
+    private readonly Dictionary<int, string> _names = new();
+    private volatile bool _accepting;
+    private bool _dirty;
+    private bool _started; // the initial fill is shown as a table, not line by line
+    private long _dirtySince;
+
+    public RoceDaemon(DaemonOptions options) => _o = options;
+
+    /// <summary>The manager, once <see cref="Run"/> has started it (for tests in-process).</summary>
+    public GidManager? Manager { get; private set; }
+
+    /// <summary>Set when the control socket is up and the tables are filled.</summary>
+    public ManualResetEventSlim Ready { get; } = new();
+
+    /// <summary>Runs <paramref name="work"/> on the worker and completes with its result (or its exception).</summary>
+    public Task<JsonNode?> Invoke(Func<JsonNode?> work)
+    {
+        var done = new TaskCompletionSource<JsonNode?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_accepting)
+            done.SetException(new ControlException("the daemon is stopping"));
+        else
+            _queue.Enqueue((work, done));
+        return done.Task;
+    }
+
+    /// <summary>Runs the daemon on the calling thread until <paramref name="stop"/>; returns the exit status.</summary>
+    public int Run(CancellationToken stop)
+    {
+        DaemonConfig cfg = _o.Config;
+        var store = new StickyStateStore(cfg.StateDir);
+        IReadOnlyList<StickyStateStore.Assignment> remembered;
+        try
+        {
+            remembered = cfg.IndexPolicy == IndexPolicy.Sticky ? store.Load() : [];
+        }
+        catch (InvalidDataException e)
+        {
+            _o.Err.WriteLine($"roceuio run: {e.Message}");
+            return 1;
+        }
+
+        var cache = new NetdevCache { Log = m => _o.Err.WriteLine($"netlink: {m}"), DevIdProvider = n => SysfsDevId.Read(n) };
+        var graph = new NetlinkNetdevGraph(cache);
+        var manager = new GidManager(graph, cfg.IndexPolicy)
+        {
+            Log = line =>
+            {
+                MarkDirty();
+                if (_started && _o.Verbosity != Verbosity.Quiet)
+                    _o.Out.WriteLine(line);
+            },
+            Error = line => _o.Err.WriteLine($"error: {line}"),
+        };
+        graph.Manager = manager;
+        Manager = manager;
+        if (_o.Verbosity == Verbosity.Verbose)
+            cache.Subscribe(new EventPrinter(_o.Out));
+
+        using var monitor = new NetlinkMonitor(cache) { Log = m => _o.Err.WriteLine(m) };
+        MmioTraceWriter? trace = null;
+        var devices = new List<OpenedDevice>();
+        ControlServer? server = null;
+        try
+        {
+            monitor.Start();
+            trace = _o.MmioTrace is { } tracePath ? MmioTraceWriter.Open(tracePath) : null;
+            var factory = new DeviceFactory
+            {
+                EmulationRoot = _o.EmulationRoot ?? Path.Combine(cfg.StateDir, "emulated"),
+                Tracer = trace,
+                VlanOfNetdev = i => graph.Find(i)?.VlanId ?? 0,
+            };
+            foreach (DeviceConfig d in ResolveAuto(cfg.Devices, cache))
+                devices.AddRange(factory.Open(d));
+            RememberNames(graph);
+            foreach (OpenedDevice d in devices)
+                manager.AddDevice(d.Device, d.Netdevs.Select(n => new PortBinding(n)).ToList(), port => Import(port, remembered, cache));
+            if (_o.Verbosity != Verbosity.Quiet)
+                PrintStart(devices, manager);
+
+            var handlers = new ControlHandlers(manager, devices.Select(d => d.ToDaemonDevice()).ToList(), () => Save(store, manager, graph));
+            _accepting = true;
+            server = new ControlServer(cfg.Control, handlers.Commands) { Dispatch = Invoke };
+            if (_o.Verbosity != Verbosity.Quiet)
+            {
+                _o.Out.Write(ShowGidsFormat.Text(handlers.Rows()));
+                _o.Out.WriteLine($"roceuio: serving {cfg.Control}, state in {store.FilePath}; Ctrl-C stops");
+                _o.Out.Flush();
+            }
+            _started = true;
+            Ready.Set();
+            _dirty = true; // the first fill: write the state once it settled
+            _dirtySince = Environment.TickCount64;
+
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    monitor.Poll(20);
+                }
+                catch (NetlinkException e) when (stop.IsCancellationRequested || e.Errno is 0 or 4)
+                {
+                    // A signal (SIGTERM/SIGINT, delivered to any thread) interrupted poll(2): NetlinkSocket reports that
+                    // EINTR as errno 0, and the stop token may be set a moment later. Nothing was lost; poll again.
+                    continue;
+                }
+                catch (NetlinkException e)
+                {
+                    _o.Err.WriteLine($"error: netlink: {e.Message}; resyncing");
+                    Thread.Sleep(100);
+                    TryResync(monitor);
+                }
+                manager.EndOfBurst();
+                RunQueued();
+                if (_dirty && Environment.TickCount64 - _dirtySince >= _o.SaveDelay.TotalMilliseconds)
+                    Save(store, manager, graph);
+            }
+            _accepting = false;
+            server.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            server = null;
+            return Stop(store, manager, graph);
+        }
+        catch (Exception e) when (e is RoceDeviceException or HardwareAccessException or IOException or ArgumentException
+                                      or FormatException or NetlinkException or UnauthorizedAccessException)
+        {
+            _o.Err.WriteLine($"roceuio run: {e.Message}");
+            return 1;
+        }
+        finally
+        {
+            _accepting = false;
+            if (server is not null)
+                server.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            FailQueued();
+            foreach (OpenedDevice d in devices.AsEnumerable().Reverse())
+                d.Dispose();
+            trace?.Dispose();
+            Manager?.Changes.Complete();
+        }
+    }
+
+    private int Stop(StickyStateStore store, GidManager manager, NetlinkNetdevGraph graph)
+    {
+        FailQueued();
+        manager.EndOfBurst();
+        Save(store, manager, graph);
+        if (_o.ClearOnExit)
+        {
+            manager.ClearAll("--clear-on-exit: device going away");
+            Save(store, manager, graph); // the sticky history still holds every index
+        }
+        if (_o.Verbosity != Verbosity.Quiet)
+            _o.Out.WriteLine($"roceuio: stopped; state saved to {store.FilePath}{(_o.ClearOnExit ? ", hardware tables cleared" : ", hardware tables left as they are")}");
+        return 0;
+    }
+
+    private void TryResync(NetlinkMonitor monitor)
+    {
+        try
+        {
+            monitor.Resync();
+        }
+        catch (NetlinkException e)
+        {
+            _o.Err.WriteLine($"error: netlink resync failed: {e.Message}");
+        }
+    }
+
+    private void MarkDirty()
+    {
+        if (!_dirty)
+            _dirtySince = Environment.TickCount64;
+        _dirty = true;
+    }
+
+    private void RunQueued()
+    {
+        while (_queue.TryDequeue(out var item))
+        {
+            try
+            {
+                item.Done.SetResult(item.Work());
+            }
+            catch (Exception e)
+            {
+                item.Done.SetException(e);
+            }
+        }
+    }
+
+    private void FailQueued()
+    {
+        while (_queue.TryDequeue(out var item))
+            item.Done.TrySetException(new ControlException("the daemon is stopping"));
+    }
+
+    /// <summary><c>KIND:auto</c> → the machine's Ethernet netdevs (<see cref="DeviceFactory.AutoNetdevs"/>).</summary>
+    private IEnumerable<DeviceConfig> ResolveAuto(IReadOnlyList<DeviceConfig> devices, NetdevCache cache)
+    {
+        foreach (DeviceConfig d in devices)
+        {
+            if (d.Netdevs is not ["auto"])
+            {
+                yield return d;
+                continue;
+            }
+            IReadOnlyList<string> found = DeviceFactory.AutoNetdevs(cache);
+            if (found.Count == 0)
+                throw new ArgumentException($"{d.Driver}:auto found no Ethernet netdev (ARPHRD_ETHER, not loopback, no link kind or veth); name the netdevs: --emulate {d.Driver}:eth0");
+            if (_o.Verbosity != Verbosity.Quiet)
+                _o.Out.WriteLine($"roceuio: {d.Driver}:auto binds to {string.Join(", ", found)}");
+            yield return d with { Netdevs = found };
+        }
+    }
+
+    private void PrintStart(List<OpenedDevice> devices, GidManager manager)
+    {
+        foreach (OpenedDevice d in devices)
+        {
+            string ports = string.Join(", ", Enumerable.Range(1, d.Device.PortCount).Select(p =>
+            {
+                RocePort rp = manager.FindPort(d.Device.Name, p)!;
+                return $"port {p} {d.Netdevs[p - 1]}{(rp.NetdevIndex == 0 ? " (absent)" : "")}";
+            }));
+            _o.Out.WriteLine($"roceuio: {d.Device.Name} ({d.Device.DriverName}, {d.Mapping} {d.PciAddress}): {ports}; index policy {manager.Policy.ToString().ToLowerInvariant()}");
+        }
+    }
+
+    // ---- sticky state ----
+
+    /// <summary>Loads the remembered assignment of one port before its first fill. Netdevs are stored by name and
+    /// resolved to today's ifindex; an assignment whose netdev does not exist now is dropped (its index is free).</summary>
+    private void Import(RocePort port, IReadOnlyList<StickyStateStore.Assignment> remembered, NetdevCache cache)
+    {
+        if (port.Table.Policy != IndexPolicy.Sticky)
+            return;
+        var list = new List<(GidEntry, int)>();
+        foreach (StickyStateStore.Assignment a in remembered)
+        {
+            if (a.Dev != port.Device.Name || a.Port != port.Port || a.Index < port.Table.DefaultSlotCount
+                || a.Index >= port.Table.Capacity || !port.Types.Contains(a.Type))
+                continue;
+            if (cache.FindByName(a.Ndev) is { } link)
+                list.Add((new GidEntry(a.Gid, a.Type, link.IfIndex), a.Index));
+        }
+        try
+        {
+            port.Table.ImportAssignments(list);
+        }
+        catch (ArgumentException e)
+        {
+            _o.Err.WriteLine($"error: {port}: the remembered indexes were not loaded: {e.Message}");
+        }
+    }
+
+    private void RememberNames(NetlinkNetdevGraph graph)
+    {
+        foreach (NetdevInfo n in graph.All)
+            _names[n.Ifindex] = n.Name;
+    }
+
+    private void Save(StickyStateStore store, GidManager manager, NetlinkNetdevGraph graph)
+    {
+        _dirty = false;
+        RememberNames(graph);
+        var list = new List<StickyStateStore.Assignment>();
+        foreach (RocePort port in manager.Ports)
+            foreach (var (e, index) in port.Table.ExportAssignments())
+                if (_names.TryGetValue(e.NetdevIndex, out string? ndev))
+                    list.Add(new StickyStateStore.Assignment(port.Device.Name, port.Port, e.Gid, e.Type, ndev, index));
+        try
+        {
+            store.Save(list);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _o.Err.WriteLine($"error: cannot save the sticky indexes to {store.FilePath}: {e.Message}");
+        }
+    }
+
+    /// <summary><c>-v</c>: one line per netdev event as the cache applies it.</summary>
+    private sealed class EventPrinter(TextWriter w) : INetdevObserver
+    {
+        public void OnNetdevEvent(in NetdevEvent e) => w.WriteLine($"netlink: {e}");
+    }
+}
