@@ -148,10 +148,9 @@ public sealed class RoceDaemon
                 {
                     monitor.Poll(20);
                 }
-                catch (NetlinkException e) when (stop.IsCancellationRequested || e.Errno is 0 or 4)
+                catch (NetlinkException) when (stop.IsCancellationRequested)
                 {
-                    // A signal (SIGTERM/SIGINT, delivered to any thread) interrupted poll(2): NetlinkSocket reports that
-                    // EINTR as errno 0, and the stop token may be set a moment later. Nothing was lost; poll again.
+                    // Stopping: whatever interrupted the poll does not matter any more.
                     continue;
                 }
                 catch (NetlinkException e)

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using static Tmds.Linux.LibC;
 
 namespace RoceUio.Netlink;
@@ -20,7 +21,7 @@ public enum NetlinkReceiveStatus : byte
 /// The socket belongs to the network namespace of the thread that opens it, for its whole life.
 /// Locking: none; one thread uses a socket at a time.
 /// </summary>
-public sealed unsafe class NetlinkSocket : IDisposable
+public sealed unsafe partial class NetlinkSocket : IDisposable
 {
     private const int ENOBUFS_ = 105, EAGAIN_ = 11, EINTR_ = 4;
     private int _fd;
@@ -149,12 +150,17 @@ public sealed unsafe class NetlinkSocket : IDisposable
         pfd.events = (short)POLLIN;
         while (true)
         {
-            int n = poll(&pfd, 1, timeoutMs);
+            int n = PollWithErrno(&pfd, 1, timeoutMs);
             if (n >= 0) return n > 0;
-            int e = errno;
+            int e = Marshal.GetLastPInvokeError();
             if (e != EINTR_) throw new NetlinkException("poll on netlink", e);
         }
     }
+
+    /// <summary>poll(2) with errno captured: Tmds.LibC's <c>poll</c> lacks SetLastError, so an EINTR read back as 0
+    /// (userspace-mechanics.md 4) and could not be told from a real failure.</summary>
+    [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
+    private static partial int PollWithErrno(Tmds.Linux.pollfd* fds, ulong nfds, int timeout);
 
     public void Dispose()
     {
