@@ -26,6 +26,10 @@ public sealed class OpenedDevice(IRoceDevice device, IReadOnlyList<string> netde
 
     public DaemonDevice ToDaemonDevice() => new(Device, PciAddress, Mapping);
 
+    /// <summary>Connects the driver to the core tables once the manager made them (ocrdma: queue pairs and address
+    /// handles then hold the core entry, so a deleted GID in use stays pending there too). Null if not needed.</summary>
+    public Action<IEnumerable<RoceUio.Gids.GidTable>>? AttachTables { get; init; }
+
     /// <summary>Closes the driver, then the model and the mappings, newest first.</summary>
     public void Dispose()
     {
@@ -125,7 +129,9 @@ public sealed class DeviceFactory
                 EmulatedDevice dev = OcrdmaDeviceModel.CreateDevice(dir);
                 owned.Add(dev);
                 owned.Add(OcrdmaDeviceModel.StartThread(dir));
-                return new OpenedDevice(OcrdmaDevice.Open(dev, OcrdmaOptions(name)), ports, $"emulated:{dir}", "emulated", owned);
+                var refs = new CoreGidReferences();
+                return new OpenedDevice(OcrdmaDevice.Open(dev, OcrdmaOptions(name, refs)), ports, $"emulated:{dir}", "emulated", owned)
+                    { AttachTables = refs.Attach };
             }
         }
         catch
@@ -142,15 +148,16 @@ public sealed class DeviceFactory
         EmulatedDevice dev = EmulatedDevice.Open(dir);
         try
         {
-            IRoceDevice d = driver == "mlx4"
+            CoreGidReferences? refs = driver == "mlx4" ? null : new CoreGidReferences();
+            IRoceDevice d = refs is null
                 ? Mlx4Device.Open(dev, new Mlx4DeviceOptions { Name = name, Tracer = Tracer })
-                : OcrdmaDevice.Open(dev, OcrdmaOptions(name));
+                : OcrdmaDevice.Open(dev, OcrdmaOptions(name, refs));
             if (d.PortCount != ports.Length)
             {
                 d.Dispose();
                 throw new ArgumentException($"{dir}: the device has {d.PortCount} port(s) but {ports.Length} netdev(s) were given ({string.Join(",", ports)})");
             }
-            return new OpenedDevice(d, ports, $"emulated:{dir}", "attached", [dev]);
+            return new OpenedDevice(d, ports, $"emulated:{dir}", "attached", [dev]) { AttachTables = refs is null ? null : refs.Attach };
         }
         catch
         {
@@ -159,7 +166,8 @@ public sealed class DeviceFactory
         }
     }
 
-    private OcrdmaDeviceOptions OcrdmaOptions(string name) => new() { Name = name, Tracer = Tracer, VlanOfNetdev = VlanOfNetdev };
+    private OcrdmaDeviceOptions OcrdmaOptions(string name, ISgidReferences refs)
+        => new() { Name = name, Tracer = Tracer, VlanOfNetdev = VlanOfNetdev, References = refs };
 
     private OpenedDevice OpenPci(string driver, string bdf, IReadOnlyList<string> ports)
     {
