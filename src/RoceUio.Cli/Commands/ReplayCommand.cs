@@ -89,7 +89,10 @@ internal static class ReplayCommand
             foreach (DeviceConfig c in configs)
                 devices.AddRange(factory.Open(c));
             foreach (OpenedDevice d in devices)
-                d.AttachTables?.Invoke(manager.AddDevice(d.Device, d.Netdevs.Select(n => new PortBinding(n)).ToList()).Select(p => p.Table));
+            {
+                var ports = manager.AddDevice(d.Device, d.Netdevs.Select(n => new PortBinding(n)).ToList());
+                d.AttachTables?.Invoke(ports.Select(p => p.Table));
+            }
 
             int applied = Replay(capture, cache, manager);
             var rows = new ControlHandlers(manager, devices.Select(d => d.ToDaemonDevice()).ToList(), () => { }).Rows().ToList();

@@ -124,7 +124,10 @@ public sealed class RoceDaemon
                 devices.AddRange(factory.Open(d));
             RememberNames(graph);
             foreach (OpenedDevice d in devices)
-                d.AttachTables?.Invoke(manager.AddDevice(d.Device, d.Netdevs.Select(n => new PortBinding(n)).ToList(), port => Import(port, remembered, cache)).Select(p => p.Table));
+            {
+                var ports = manager.AddDevice(d.Device, d.Netdevs.Select(n => new PortBinding(n)).ToList(), port => Import(port, remembered, cache));
+                d.AttachTables?.Invoke(ports.Select(p => p.Table));
+            }
             if (_o.Verbosity != Verbosity.Quiet)
                 PrintStart(devices, manager);
 
