@@ -6,7 +6,7 @@ using static RoceUio.Drivers.Ocrdma.OcrdmaLayout;
 namespace RoceUio.Drivers.Ocrdma;
 
 /// <summary>How to bring up an <see cref="OcrdmaDevice"/>.</summary>
-public sealed class OcrdmaDeviceOptions
+public sealed record OcrdmaDeviceOptions
 {
     /// <summary>The name shown to users (ocrdma0, ...).</summary>
     public string Name { get; init; } = "ocrdma0";
@@ -17,10 +17,12 @@ public sealed class OcrdmaDeviceOptions
     /// <summary>Who keeps a GID entry alive while a QP or AH uses its index. Default: the driver's own shadow table.</summary>
     public ISgidReferences? References { get; init; }
     /// <summary>
-    /// SYNTHETIC side channel for device models (see <see cref="IOcrdmaShadowOracle"/>). Default over an emulated device:
-    /// <see cref="SgidShadowFile"/> in its directory. Set <see cref="NoOracle"/> to publish nothing.
+    /// SYNTHETIC side channel for device models (see <see cref="IOcrdmaShadowOracle"/>). Default over an emulated device
+    /// (<c>Open(EmulatedDevice)</c>, <c>Open(string)</c>): <see cref="SgidShadowFile"/> in its directory. Default over a
+    /// mapped BAR (<c>Open(vendorId, deviceId, bar, dma)</c>, the PCI path): none, as real hardware has no such channel.
     /// </summary>
     public IOcrdmaShadowOracle? Oracle { get; init; }
+    /// <summary>Publish nothing, even over an emulated device (and even if <see cref="Oracle"/> is set).</summary>
     public bool NoOracle { get; init; }
     /// <summary>The VLAN id of a netdev (by ifindex), 0 when it is not a VLAN device (rdma_read_gid_l2_fields).</summary>
     public Func<int, ushort>? VlanOfNetdev { get; init; }
@@ -46,7 +48,7 @@ public sealed class OcrdmaDeviceOptions
 /// </remarks>
 public sealed class OcrdmaDevice : IRoceDevice
 {
-    private readonly EmulatedDevice? _owned;
+    private IDisposable? _owned; // the emulated device Open(string) opened; null when the caller owns the BAR and DMA memory
     private readonly MmioRegion _db;
     private readonly OcrdmaMailbox _mailbox;
     private readonly OcrdmaMq _mq;
@@ -63,28 +65,27 @@ public sealed class OcrdmaDevice : IRoceDevice
     private long _generation;
     private bool _disposed;
 
-    private OcrdmaDevice(EmulatedDevice device, OcrdmaDeviceOptions options, bool ownsDevice)
+    private OcrdmaDevice(ushort vendorId, ushort deviceId, MappedFile doorbellBar, IDmaAllocator dma, OcrdmaDeviceOptions options)
     {
         _options = options;
-        if (!OcrdmaPci.IsSupported(device.VendorId, device.DeviceId))
-            throw new RoceDeviceException($"{options.Name}: {device.Directory}: PCI {device.VendorId:x4}:{device.DeviceId:x4} is not a Skyhawk RoCE function (want vendor 10df or 19a2, device 0720 or 0728)");
-        _owned = ownsDevice ? device : null;
-        Device = device;
-        DoorbellBar = OcrdmaPci.DoorbellBar(device.DeviceId);
-        _db = new MmioRegion(device.Bar(DoorbellBar), DoorbellBar, RegisterByteOrder.LittleEndian) { Tracer = options.Tracer };
+        VendorId = vendorId;
+        DeviceId = deviceId;
+        DoorbellBar = OcrdmaPci.DoorbellBar(deviceId);
+        _db = new MmioRegion(doorbellBar, DoorbellBar, RegisterByteOrder.LittleEndian) { Tracer = options.Tracer };
         _shadow = new OcrdmaSgidTable(PortCount);
         _refs = options.References ?? _shadow;
         _refsAreShadow = ReferenceEquals(_refs, _shadow);
-        _oracle = options.NoOracle ? null : options.Oracle ?? new SgidShadowFile(Path.Combine(device.Directory, SgidShadowFile.FileName));
+        // The oracle is SYNTHETIC (hw-layouts.md P2): real hardware has none, so this path never invents one; the
+        // emulated overloads pass the model's sgid_shadow file in through the options.
+        _oracle = options.NoOracle ? null : options.Oracle;
         _shadow.Changed += Publish;
         Publish();
 
-        IDmaAllocator dma = device.Dma;
-        DmaBuffer mbox = dma.Allocate(MailboxSize, PageSize4K);
-        DmaBuffer cq = dma.Allocate(MqCqLength * McqeSize, PageSize4K);
-        DmaBuffer ring = dma.Allocate(MqLength * MqeSize, PageSize4K);
-        DmaBuffer pbl = dma.Allocate(PageSize4K, PageSize4K);
-        _avTable = dma.Allocate(MaxAh * AvSize, PageSize4K);
+        DmaBuffer mbox = Allocate(dma, MailboxSize, PageSize4K, "bootstrap mailbox");
+        DmaBuffer cq = Allocate(dma, MqCqLength * McqeSize, PageSize4K, "MQ completion queue");
+        DmaBuffer ring = Allocate(dma, MqLength * MqeSize, PageSize4K, "MQ ring");
+        DmaBuffer pbl = Allocate(dma, PageSize4K, PageSize4K, "AH table PBL");
+        _avTable = Allocate(dma, MaxAh * AvSize, PageSize4K, "AV table");
 
         // Bring-up (ocrdma_create_mq): CREATE_CQ then CREATE_MQ_EXT through be2net's bootstrap mailbox.
         _mailbox = new OcrdmaMailbox(_db, mbox, options.MailboxTimeout);
@@ -107,9 +108,41 @@ public sealed class OcrdmaDevice : IRoceDevice
         AhTableId = (int)(DmaAccess.Read32(mqe, CreateAhTblRspAhid) & 0xFFFF);
     }
 
-    /// <summary>Brings up the function behind an emulated device (the device is not disposed with the driver).</summary>
+    /// <summary>
+    /// Brings up a Skyhawk RoCE function: <paramref name="doorbellBar"/> is its doorbell BAR mapped (BAR4 on the PF 0720,
+    /// BAR0 on the VF 0728: <see cref="OcrdmaPci.DoorbellBar"/>; sysfs resource, UIO, VFIO or an emulated file),
+    /// <paramref name="dma"/> gives memory the device can reach. The BAR and the DMA memory stay the caller's (disposing
+    /// the driver leaves them alone). No synthetic oracle is made here: a real device has none, so nothing is written
+    /// anywhere unless <see cref="OcrdmaDeviceOptions.Oracle"/> names one (device models only).
+    /// </summary>
+    public static OcrdmaDevice Open(ushort vendorId, ushort deviceId, MappedFile doorbellBar, IDmaAllocator dma, OcrdmaDeviceOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(doorbellBar);
+        ArgumentNullException.ThrowIfNull(dma);
+        options ??= new OcrdmaDeviceOptions();
+        ThrowIfUnsupported(options.Name, vendorId, deviceId, where: null);
+        int bar = OcrdmaPci.DoorbellBar(deviceId);
+        if (doorbellBar.Length < DoorbellBarMinLength)
+            throw new RoceDeviceException($"{options.Name}: the doorbell BAR{bar} ({doorbellBar.Path}) is 0x{doorbellBar.Length:x} bytes; "
+                + $"the bootstrap mailbox doorbell at 0x{MpuMailboxDbOffset:x} does not fit (is this BAR{bar} of {vendorId:x4}:{deviceId:x4}?)");
+        return new OcrdmaDevice(vendorId, deviceId, doorbellBar, dma, options);
+    }
+
+    /// <summary>
+    /// Brings up the function behind an emulated device (the device is not disposed with the driver): its doorbell BAR
+    /// and DMA memory through <see cref="Open(ushort, ushort, MappedFile, IDmaAllocator, OcrdmaDeviceOptions?)"/>, with
+    /// the SYNTHETIC <see cref="SgidShadowFile"/> in its directory as the oracle unless the options name another or
+    /// say <see cref="OcrdmaDeviceOptions.NoOracle"/>.
+    /// </summary>
     public static OcrdmaDevice Open(EmulatedDevice device, OcrdmaDeviceOptions? options = null)
-        => new(device, options ?? new OcrdmaDeviceOptions(), ownsDevice: false);
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        options ??= new OcrdmaDeviceOptions();
+        ThrowIfUnsupported(options.Name, device.VendorId, device.DeviceId, device.Directory);
+        if (!options.NoOracle && options.Oracle is null)
+            options = options with { Oracle = new SgidShadowFile(Path.Combine(device.Directory, SgidShadowFile.FileName)) };
+        return Open(device.VendorId, device.DeviceId, device.Bar(OcrdmaPci.DoorbellBar(device.DeviceId)), device.Dma, options);
+    }
 
     /// <summary>Opens the emulated device in <paramref name="directory"/> and brings it up; disposing the driver closes it.</summary>
     public static OcrdmaDevice Open(string directory, OcrdmaDeviceOptions? options = null)
@@ -117,7 +150,9 @@ public sealed class OcrdmaDevice : IRoceDevice
         EmulatedDevice dev = EmulatedDevice.Open(directory);
         try
         {
-            return new OcrdmaDevice(dev, options ?? new OcrdmaDeviceOptions(), ownsDevice: true);
+            OcrdmaDevice d = Open(dev, options);
+            d._owned = dev;
+            return d;
         }
         catch
         {
@@ -126,7 +161,31 @@ public sealed class OcrdmaDevice : IRoceDevice
         }
     }
 
-    public EmulatedDevice Device { get; }
+    /// <summary>The doorbell BAR must reach the last register the driver writes (MPU_MAILBOX_DB, 32 bits).</summary>
+    private const int DoorbellBarMinLength = MpuMailboxDbOffset + 4;
+
+    private static void ThrowIfUnsupported(string name, ushort vendorId, ushort deviceId, string? where)
+    {
+        if (!OcrdmaPci.IsSupported(vendorId, deviceId))
+            throw new RoceDeviceException($"{name}: {(where is null ? "" : where + ": ")}PCI {vendorId:x4}:{deviceId:x4} is not a Skyhawk RoCE function "
+                + "(want vendor 10df or 19a2, device 0720 (PF) or 0728 (VF))");
+    }
+
+    private DmaBuffer Allocate(IDmaAllocator dma, int length, int alignment, string what)
+    {
+        DmaBuffer b = dma.Allocate(length, alignment);
+        if (b.Length < length || (b.DeviceAddress & (ulong)(alignment - 1)) != 0)
+            throw new RoceDeviceException($"{Name}: the DMA allocator gave the {what} {b.Length} bytes at 0x{b.DeviceAddress:x}; it needs {length} bytes aligned to {alignment}");
+        return b;
+    }
+
+    /// <summary>The PCI vendor id the function was opened as (10df or 19a2).</summary>
+    public ushort VendorId { get; }
+    /// <summary>The PCI device id (0720 PF, 0728 VF).</summary>
+    public ushort DeviceId { get; }
+    /// <summary>True for the Skyhawk VF (0728).</summary>
+    public bool IsVirtualFunction => OcrdmaPci.IsVirtualFunction(DeviceId);
+    /// <summary>The BAR the doorbells are in (4 on a PF, 0 on a VF).</summary>
     public int DoorbellBar { get; }
     /// <summary>The doorbell page (for an MMIO tracer).</summary>
     public MmioRegion Doorbells => _db;

@@ -12,10 +12,10 @@ internal sealed class ModelFixture : IDisposable
     private readonly Process? _process;
     private readonly OcrdmaModelThread? _thread;
 
-    public ModelFixture(bool inProcess = false, bool vf = false)
+    public ModelFixture(bool inProcess = false, bool vf = false, ushort vendor = OcrdmaLayout.VendorEmulex)
     {
         Dir = new TempDirectory("ocrdma");
-        Device = OcrdmaDeviceModel.CreateDevice(Dir.Path, vf);
+        Device = OcrdmaDeviceModel.CreateDevice(Dir.Path, vf, vendor);
         if (inProcess)
         {
             _thread = OcrdmaDeviceModel.StartThread(Dir.Path);
