@@ -47,8 +47,10 @@ public sealed class OpenedDevice(IRoceDevice device, IReadOnlyList<string> netde
 /// <c>mlx4:a,b,c</c> makes mlx4_0 (a, b) and mlx4_1 (c); ocrdma has one port per device (ocrdma0, ocrdma1, ...).</item>
 /// <item><c>attach</c>: maps the files of a model someone else serves (<c>roceuio model KIND --dir DIR</c>, or a third
 /// party's, docs/emulated-devices.md); the netdevs are split into devices the same way.</item>
-/// <item><c>pci</c>: PCI discovery through <see cref="PciBus"/> (sysfs, or the tree in ROCEUIO_SYSFS), BAR0 mapped by the
-/// method the bound kernel driver allows (<see cref="BarAccessPolicy"/>), DMA memory from that access's allocator.</item>
+/// <item><c>pci</c>: PCI discovery through <see cref="PciBus"/> (sysfs, or the tree in ROCEUIO_SYSFS), the register BAR
+/// (mlx4: BAR0; ocrdma: the doorbell BAR, 4 on a PF and 0 on a VF) mapped by the method the bound kernel driver allows
+/// (<see cref="BarAccessPolicy"/>), DMA memory from that access's allocator. An ocrdma function has one port and no
+/// synthetic oracle (nothing is written next to a real device).</item>
 /// </list>
 /// Names are given in order of creation per driver: mlx4_0, mlx4_1, ... and ocrdma0, ocrdma1, ....
 /// Not thread-safe: the daemon's worker opens its devices (the drivers' single-caller contract starts there).
@@ -171,8 +173,6 @@ public sealed class DeviceFactory
 
     private OpenedDevice OpenPci(string driver, string bdf, IReadOnlyList<string> ports)
     {
-        if (driver != "mlx4")
-            throw new ArgumentException($"{bdf}: driving a real {driver} function is not implemented (only emulated/attached ocrdma devices); use mlx4 or --emulate {driver}:NETDEV");
         PciBus bus = Bus ?? new PciBus(SysfsRoot.Default, PciDriverRegistry.Global);
         PciFunction f = bus.Get(PciAddress.Parse(bdf));
         if (f.DriverModule != driver)
@@ -182,21 +182,32 @@ public sealed class DeviceFactory
         var owned = new List<IDisposable> { access };
         try
         {
-            MappedBar bar = access.MapBar(Mlx4Layout.DcsBar);
+            // mlx4: the HCR is in BAR0 (DCS). ocrdma: the doorbells are in BAR4 on a Skyhawk PF, BAR0 on a VF (db_bar()).
+            int barIndex = driver == "mlx4" ? Mlx4Layout.DcsBar : OcrdmaPci.DoorbellBar(f.DeviceId);
+            MappedBar bar = access.MapBar(barIndex);
             owned.Add(bar);
             if (bar.Offset != 0)
-                throw new HardwareAccessException($"{bdf}: BAR0 starts at offset {bar.Offset:#x} of its mapping; the mlx4 driver needs it page-aligned at 0");
+                throw new HardwareAccessException($"{bdf}: BAR{barIndex} starts at offset 0x{bar.Offset:x} of its mapping; the {driver} driver needs it page-aligned at 0");
             access.EnableBusMaster();
             IDmaAllocator dma = access.CreateDmaAllocator();
             if (dma is IDisposable disposableDma)
                 owned.Add(disposableDma);
-            var dev = Mlx4Device.Open(f.VendorId, f.DeviceId, bar.File, dma, new Mlx4DeviceOptions { Name = name, Tracer = Tracer });
+            IRoceDevice dev;
+            CoreGidReferences? refs = null;
+            if (driver == "mlx4")
+                dev = Mlx4Device.Open(f.VendorId, f.DeviceId, bar.File, dma, new Mlx4DeviceOptions { Name = name, Tracer = Tracer });
+            else
+            {
+                refs = new CoreGidReferences();
+                dev = OcrdmaDevice.Open(f.VendorId, f.DeviceId, bar.File, dma, OcrdmaOptions(name, refs));
+            }
             if (dev.PortCount != ports.Count)
             {
                 dev.Dispose();
                 throw new ArgumentException($"{bdf}: the device has {dev.PortCount} port(s) but {ports.Count} netdev(s) were given ({string.Join(",", ports)})");
             }
-            return new OpenedDevice(dev, [.. ports], f.Address.ToString(), access.Method.ToString().ToLowerInvariant(), owned);
+            return new OpenedDevice(dev, [.. ports], f.Address.ToString(), access.Method.ToString().ToLowerInvariant(), owned)
+                { AttachTables = refs is null ? null : refs.Attach };
         }
         catch
         {
