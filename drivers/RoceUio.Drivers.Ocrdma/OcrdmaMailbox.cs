@@ -20,7 +20,7 @@ public sealed class OcrdmaMailbox
     public OcrdmaMailbox(MmioRegion doorbells, DmaBuffer mailbox, TimeSpan timeout)
     {
         if (mailbox.Length < MailboxSize || (mailbox.DeviceAddress & (MailboxAlignment - 1)) != 0)
-            throw new ArgumentException($"the bootstrap mailbox needs {MailboxSize} bytes aligned to {MailboxAlignment}, got {mailbox.Length} at {mailbox.DeviceAddress:#x}", nameof(mailbox));
+            throw new ArgumentException($"the bootstrap mailbox needs {MailboxSize} bytes aligned to {MailboxAlignment}, got {mailbox.Length} at 0x{mailbox.DeviceAddress:x}", nameof(mailbox));
         _db = doorbells;
         _mbox = mailbox;
         _timeout = timeout;
@@ -46,7 +46,7 @@ public sealed class OcrdmaMailbox
 
         uint flags = DmaAccess.ReadVolatile32(m, MailboxComplOffset + McqeFlags);
         if ((flags & McqeValid) == 0)
-            throw new OcrdmaCommandException($"{_db.Name}: bootstrap mailbox {command}: RDY was set but the completion in the mailbox is not valid (flags {flags:#x})",
+            throw new OcrdmaCommandException($"{_db.Name}: bootstrap mailbox {command}: RDY was set but the completion in the mailbox is not valid (flags 0x{flags:x})",
                 command, 0, 0, 0, 0);
         uint status = DmaAccess.Read32(m, MailboxComplOffset + McqeStatus);
         m.Slice(0, MailboxWrbSize).CopyTo(wrb);

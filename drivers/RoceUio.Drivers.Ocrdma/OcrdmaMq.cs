@@ -92,7 +92,7 @@ public sealed class OcrdmaMq
                 {
                     _abandoned[slot] = true;
                     throw new OcrdmaCommandException(
-                        $"{_db.Name}: MQ {MqId}: {command} posted in slot {slot} but the device completed tag {tagHi:#x}:{tagLo} (status {status:#x}); the command's outcome is unknown",
+                        $"{_db.Name}: MQ {MqId}: {command} posted in slot {slot} but the device completed tag 0x{tagHi:x}:{tagLo} (status 0x{status:x}); the command's outcome is unknown",
                         command, status & McqeStatusMask, status >> McqeExtStatusShift, 0, 0);
                 }
                 _ring.Span.Slice(slot * MqeSize, MqeSize).CopyTo(mqe); // ocrdma_get_mqe_rsp: same slot

@@ -157,7 +157,7 @@ public sealed class OcrdmaDeviceModel : IDisposable
         {
             _db.Write32(DbCqOffset, 0);
             if (_cqId < 0 || (int)((cq & DbCqRingIdMask) | (cq >> 1 & DbCqRingIdExtMask)) != _cqId)
-                Violation($"CQ doorbell {cq:#x} names no CQ this model created (MQ's CQ is {_cqId})");
+                Violation($"CQ doorbell 0x{cq:x} names no CQ this model created (MQ's CQ is {_cqId})");
         }
         CheckStrayWrites();
         if (Environment.TickCount64 - _lastAvCheck >= 5)
@@ -180,14 +180,14 @@ public sealed class OcrdmaDeviceModel : IDisposable
         }
         if (_mboxHi is not uint hi)
         {
-            Violation($"bootstrap mailbox: address-low write {value:#x} without an address-high write before it");
+            Violation($"bootstrap mailbox: address-low write 0x{value:x} without an address-high write before it");
             _db.Write32(MpuMailboxDbOffset, value | MpuMailboxDbReady);
             return;
         }
         _mboxHi = null;
         ulong addr = MailboxAddress(hi, value);
         if (!_dev.Dma.TryResolve(addr, MailboxSize, out Span<byte> m))
-            Violation($"bootstrap mailbox at {addr:#x} is outside DMA memory");
+            Violation($"bootstrap mailbox at 0x{addr:x} is outside DMA memory");
         else
             RunMailboxCommand(m);
         _db.Write32(MpuMailboxDbOffset, value | MpuMailboxDbReady);
@@ -228,7 +228,7 @@ public sealed class OcrdmaDeviceModel : IDisposable
             return "OCRDMA_CREATE_CQ_FLAGS_VALID is clear";
         ulong pa = DmaAccess.ReadPa(m, CreateCqPa);
         if (!_dev.Dma.TryResolve(pa, PageSize4K * pages, out _))
-            return $"CQ page {pa:#x} is outside DMA memory";
+            return $"CQ page 0x{pa:x} is outside DMA memory";
         _cqAddr = pa;
         _cqId = FirstCqId;
         _cqProducer = 0;
@@ -254,7 +254,7 @@ public sealed class OcrdmaDeviceModel : IDisposable
             if (DmaAccess.ReadPa(m, CreateMqPa + 8 * i) != pa0 + (ulong)(i * PageSize4K))
                 return $"MQ page {i} is not contiguous with page 0";
         if (!_dev.Dma.TryResolve(pa0, pages * PageSize4K, out _))
-            return $"MQ ring {pa0:#x} is outside DMA memory";
+            return $"MQ ring 0x{pa0:x} is outside DMA memory";
         _mqAddr = pa0;
         _mqId = FirstMqId;
         _mqConsumer = 0;
@@ -269,11 +269,11 @@ public sealed class OcrdmaDeviceModel : IDisposable
         int id = (int)(value & MqIdMask), num = (int)(value >> MqNumMqeShift & 0x3FFF);
         if (_mqId < 0 || id != _mqId)
         {
-            Violation($"MQ doorbell {value:#x} for MQ {id}, but the MQ is {_mqId}");
+            Violation($"MQ doorbell 0x{value:x} for MQ {id}, but the MQ is {_mqId}");
             return;
         }
         if (num == 0)
-            Violation($"MQ doorbell {value:#x} posts no MQE");
+            Violation($"MQ doorbell 0x{value:x} posts no MQE");
         for (int i = 0; i < num; i++)
         {
             RunMqe(_mqConsumer);
@@ -363,16 +363,16 @@ public sealed class OcrdmaDeviceModel : IDisposable
         int pageCode = (int)((conf & CreateAhPageSizeMask) >> CreateAhPageSizeShift);
         int entry = (int)((conf & CreateAhEntrySizeMask) >> CreateAhEntrySizeShift);
         if (pages != AhTablePages || pageCode != 0 || entry != AvSize)
-            return $"ah_conf {conf:#x}: {pages} pages, page-size code {pageCode}, entry {entry} (want {AhTablePages}, 0 = 4 KiB, {AvSize})";
+            return $"ah_conf 0x{conf:x}: {pages} pages, page-size code {pageCode}, entry {entry} (want {AhTablePages}, 0 = 4 KiB, {AvSize})";
         ulong pbl = DmaAccess.ReadPa(mqe, CreateAhTblAddr);
         if (!_dev.Dma.TryResolve(pbl, pages * PbeSize, out Span<byte> pbes))
-            return $"the PBL at {pbl:#x} is outside DMA memory";
+            return $"the PBL at 0x{pbl:x} is outside DMA memory";
         var list = new ulong[pages];
         for (int i = 0; i < pages; i++)
         {
             list[i] = (ulong)DmaAccess.Read32(pbes, i * PbeSize) << 32 | DmaAccess.Read32(pbes, i * PbeSize + 4);
             if (!_dev.Dma.TryResolve(list[i], PageSize4K, out _))
-                return $"AV table page {i} at {list[i]:#x} is outside DMA memory";
+                return $"AV table page {i} at 0x{list[i]:x} is outside DMA memory";
         }
         _ahPages = list;
         DmaAccess.Write32(mqe, CreateAhTblRspAhid, AhTableId);
@@ -516,7 +516,7 @@ public sealed class OcrdmaDeviceModel : IDisposable
                     continue;
                 bool doorbell = bar == _db.Bar && off is DbCqOffset or DbMqOffset or MpuMailboxDbOffset;
                 if (!doorbell)
-                    Violation($"BAR{bar}+0x{off:x} was written ({DmaAccess.Read32(now, off):#x}): not a doorbell; the driver must not touch the device here (GID add/delete does no device I/O)");
+                    Violation($"BAR{bar}+0x{off:x} was written (0x{DmaAccess.Read32(now, off):x}): not a doorbell; the driver must not touch the device here (GID add/delete does no device I/O)");
                 now.Slice(off, 4).CopyTo(snap.AsSpan(off, 4));
             }
         }
