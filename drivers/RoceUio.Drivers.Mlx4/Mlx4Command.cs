@@ -40,7 +40,7 @@ public sealed class Mlx4Hcr
     {
         ArgumentNullException.ThrowIfNull(hcr);
         if (hcr.Length < Mlx4Layout.HcrSize || hcr.ByteOrder != RegisterByteOrder.BigEndian)
-            throw new ArgumentException($"{hcr.Name}: the mlx4 HCR is {Mlx4Layout.HcrSize:#x} big-endian bytes; got {hcr.Length:#x} {hcr.ByteOrder}", nameof(hcr));
+            throw new ArgumentException($"{hcr.Name}: the mlx4 HCR is 0x{Mlx4Layout.HcrSize:x} big-endian bytes; got 0x{hcr.Length:x} {hcr.ByteOrder}", nameof(hcr));
         _regs = hcr;
         DeviceName = deviceName;
         // mlx4_cmd_init sets toggle = 1 after the reset left T = 0: in general the toggle is the opposite of T.
@@ -82,7 +82,7 @@ public sealed class Mlx4Hcr
     public byte ExecuteForStatus(ulong inParam, ulong outParam, uint inModifier, byte opModifier, ushort opcode, TimeSpan timeout)
     {
         if (opModifier > 0xf || opcode > Mlx4Layout.HcrOpcodeMask)
-            throw new ArgumentOutOfRangeException(nameof(opcode), $"op_mod {opModifier} / opcode {opcode:#x} do not fit dw6 (4 and 12 bits)");
+            throw new ArgumentOutOfRangeException(nameof(opcode), $"op_mod {opModifier} / opcode 0x{opcode:x} do not fit dw6 (4 and 12 bits)");
         lock (_lock)
         {
             if (!WaitWhilePending(BusyTimeout))
@@ -97,7 +97,7 @@ public sealed class Mlx4Hcr
                 uint dw6 = _regs.Read32(Mlx4Layout.HcrStatus);
                 throw new Mlx4CommandException(
                     $"{DeviceName}: {Describe(opcode, opModifier, inModifier)} timed out after {timeout.TotalMilliseconds:0} ms: GO never cleared " +
-                    $"(BAR0+{Mlx4Layout.HcrBase + Mlx4Layout.HcrStatus:#x} reads 0x{dw6:x8}); the next command waits for the HCR to drain",
+                    $"(BAR0+0x{Mlx4Layout.HcrBase + Mlx4Layout.HcrStatus:x} reads 0x{dw6:x8}); the next command waits for the HCR to drain",
                     opcode, opModifier, inModifier, status: null, timedOut: true);
             }
             return (byte)(_regs.Read32(Mlx4Layout.HcrStatus) >> Mlx4Layout.HcrStatusShift);

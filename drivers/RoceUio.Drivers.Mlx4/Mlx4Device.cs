@@ -70,14 +70,14 @@ public sealed class Mlx4Device : IRoceDevice
         if (id.Kind == Mlx4PciKind.VirtualFunction)
             throw new RoceDeviceException($"{name}: {vendorId:x4}:{deviceId:x4} is a virtual function ({id.Name}); VFs post commands through the comm channel, which this driver does not speak");
         if (bar0.Length < Mlx4Layout.HcrBase + Mlx4Layout.HcrSize)
-            throw new RoceDeviceException($"{name}: BAR0 ({bar0.Path}) is {bar0.Length:#x} bytes; the HCR at {Mlx4Layout.HcrBase:#x} does not fit (a ConnectX-3 BAR0 is 1 MiB)");
+            throw new RoceDeviceException($"{name}: BAR0 ({bar0.Path}) is 0x{bar0.Length:x} bytes; the HCR at 0x{Mlx4Layout.HcrBase:x} does not fit (a ConnectX-3 BAR0 is 1 MiB)");
 
         // The tracer goes on the region before Mlx4Hcr's constructor reads the toggle, so bring-up is traced whole.
         var regs = new MmioRegion(bar0, Mlx4Layout.DcsBar, RegisterByteOrder.BigEndian, Mlx4Layout.HcrBase, Mlx4Layout.HcrSize) { Tracer = options.Tracer };
         var hcr = new Mlx4Hcr(regs, name) { BusyTimeout = options.BusyTimeout };
         DmaBuffer mailbox = dma.Allocate(Mlx4Layout.MailboxSize, Mlx4Layout.MailboxAlignment);
         if (mailbox.Length < Mlx4Layout.MailboxSize || mailbox.DeviceAddress % Mlx4Layout.MailboxAlignment != 0)
-            throw new RoceDeviceException($"{name}: the DMA allocator gave a mailbox of {mailbox.Length} bytes at {mailbox.DeviceAddress:#x}; mlx4 needs 4096 bytes aligned to 4096");
+            throw new RoceDeviceException($"{name}: the DMA allocator gave a mailbox of {mailbox.Length} bytes at 0x{mailbox.DeviceAddress:x}; mlx4 needs 4096 bytes aligned to 4096");
 
         Mlx4FirmwareInfo fw = QueryFirmware(hcr, mailbox, options);
         (int ports, uint bmme) = QueryDevCap(hcr, mailbox, options);

@@ -61,7 +61,7 @@ public class EmulatedDeviceProcessTests
         _regs.Write32(EchoModel.RegDmaLen, len);
         MmioRegion.WriteBarrier();
         _regs.Write32(EchoModel.RegCommand, token);
-        WaitFor(() => _regs.Read32(EchoModel.RegCommand) == 0 && _regs.Read32(EchoModel.RegStatus) != 0, $"command {token:#x} to complete");
+        WaitFor(() => _regs.Read32(EchoModel.RegCommand) == 0 && _regs.Read32(EchoModel.RegStatus) != 0, $"command 0x{token:x} to complete");
         Assert.That(_regs.Read32(EchoModel.RegResponse), Is.EqualTo(~token));
         return _regs.Read32(EchoModel.RegStatus);
     }

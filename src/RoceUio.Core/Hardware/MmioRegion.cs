@@ -37,7 +37,7 @@ public sealed unsafe class MmioRegion
         if (length < 0)
             length = file.Length - offset;
         if (offset < 0 || length <= 0 || offset + length > file.Length)
-            throw new ArgumentOutOfRangeException(nameof(offset), $"{file.Path}: region [{offset:#x}, {offset + length:#x}) does not fit the {file.Length:#x}-byte BAR{bar}");
+            throw new ArgumentOutOfRangeException(nameof(offset), $"{file.Path}: region [0x{offset:x}, 0x{offset + length:x}) does not fit the 0x{file.Length:x}-byte BAR{bar}");
         _file = file;
         _base = file.Pointer + offset;
         _swap = (order == RegisterByteOrder.BigEndian) == BitConverter.IsLittleEndian;
@@ -59,7 +59,7 @@ public sealed unsafe class MmioRegion
 
     private void ThrowOutOfRange(long offset, int width)
         => throw new ArgumentOutOfRangeException(nameof(offset),
-            $"{Name}: a {width * 8}-bit access at +{offset:#x} is outside the {Length:#x}-byte region or misaligned");
+            $"{Name}: a {width * 8}-bit access at +0x{offset:x} is outside the 0x{Length:x}-byte region or misaligned");
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public uint Read32(long offset)
@@ -103,7 +103,7 @@ public sealed unsafe class MmioRegion
     public Span<byte> Bytes(long offset, int length)
     {
         if (offset < 0 || length < 0 || offset + length > Length)
-            throw new ArgumentOutOfRangeException(nameof(offset), $"{Name}: [{offset:#x}, {offset + length:#x}) is outside the region");
+            throw new ArgumentOutOfRangeException(nameof(offset), $"{Name}: [0x{offset:x}, 0x{offset + length:x}) is outside the region");
         return new Span<byte>(_base + offset, length);
     }
 }

@@ -20,10 +20,10 @@ public static unsafe class Pagemap
         ulong va = (ulong)virtualAddress;
         ulong entry = ReadEntry(pagemapPath, (long)(va / (ulong)page) * 8);
         if ((entry & Present) == 0)
-            throw new HardwareAccessException($"{pagemapPath}: page at {va:#x} is not present: fault it in and mlock it before asking its physical address");
+            throw new HardwareAccessException($"{pagemapPath}: page at 0x{va:x} is not present: fault it in and mlock it before asking its physical address");
         ulong pfn = entry & PfnMask;
         if (pfn == 0)
-            throw new HardwareAccessException($"{pagemapPath}: the PFN of {va:#x} reads as 0: physical addresses need CAP_SYS_ADMIN (run as root) or VFIO");
+            throw new HardwareAccessException($"{pagemapPath}: the PFN of 0x{va:x} reads as 0: physical addresses need CAP_SYS_ADMIN (run as root) or VFIO");
         return pfn * (ulong)page + va % (ulong)page;
     }
 
@@ -40,7 +40,7 @@ public static unsafe class Pagemap
             ulong entry;
             long n = pread(fd, &entry, 8, offset);   // reads must be 8-byte aligned: offset is a multiple of 8
             if (n != 8)
-                throw new HardwareAccessException($"{path}: reading the entry at {offset:#x} failed: {(n < 0 ? Errno.Describe(errno) : $"{n} bytes")}");
+                throw new HardwareAccessException($"{path}: reading the entry at 0x{offset:x} failed: {(n < 0 ? Errno.Describe(errno) : $"{n} bytes")}");
             return entry;
         }
         finally

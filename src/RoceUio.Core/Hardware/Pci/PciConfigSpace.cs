@@ -75,8 +75,8 @@ public sealed unsafe class PciConfigSpace : IDisposable
         {
             int e = n < 0 ? errno : 0;
             throw new HardwareAccessException(e == 1 /* EPERM */
-                ? $"{Name}: config write at {offset:#x} refused: kernel lockdown (see /sys/kernel/security/lockdown) or not root"
-                : $"{Name}: config write at {offset:#x} failed: {(n < 0 ? Errno.Describe(e) : $"wrote {n} of 2 bytes")}");
+                ? $"{Name}: config write at 0x{offset:x} refused: kernel lockdown (see /sys/kernel/security/lockdown) or not root"
+                : $"{Name}: config write at 0x{offset:x} failed: {(n < 0 ? Errno.Describe(e) : $"wrote {n} of 2 bytes")}");
         }
     }
 
@@ -85,8 +85,8 @@ public sealed unsafe class PciConfigSpace : IDisposable
         long n = pread(Fd, into, (size_t)length, _base + offset);
         if (n != length)
             throw new HardwareAccessException(n < 0
-                ? $"{Name}: config read at {offset:#x} failed: {Errno.Describe(errno)}"
-                : $"{Name}: config read at {offset:#x} returned {n} of {length} bytes (beyond the first 64 bytes config space needs root)");
+                ? $"{Name}: config read at 0x{offset:x} failed: {Errno.Describe(errno)}"
+                : $"{Name}: config read at 0x{offset:x} returned {n} of {length} bytes (beyond the first 64 bytes config space needs root)");
     }
 
     private int Fd => _fd >= 0 ? _fd : throw new ObjectDisposedException(Name);

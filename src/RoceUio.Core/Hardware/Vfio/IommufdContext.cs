@@ -61,13 +61,13 @@ public sealed unsafe class IommufdContext : IIommuDmaMapper, IDisposable
             Length = length,
             Iova = iova,
         };
-        VfioFile.Ioctl(_iommufd, VfioAbi.IommuIoasMap, &map, _iommuPath, $"IOMMU_IOAS_MAP(iova {iova:#x}, {length} bytes)");
+        VfioFile.Ioctl(_iommufd, VfioAbi.IommuIoasMap, &map, _iommuPath, $"IOMMU_IOAS_MAP(iova 0x{iova:x}, {length} bytes)");
     }
 
     public void Unmap(ulong iova, ulong length)
     {
         var unmap = new IommuIoasUnmap { Size = (uint)sizeof(IommuIoasUnmap), IoasId = IoasId, Iova = iova, Length = length };
-        VfioFile.Ioctl(_iommufd, VfioAbi.IommuIoasUnmap, &unmap, _iommuPath, $"IOMMU_IOAS_UNMAP(iova {iova:#x})");
+        VfioFile.Ioctl(_iommufd, VfioAbi.IommuIoasUnmap, &unmap, _iommuPath, $"IOMMU_IOAS_UNMAP(iova 0x{iova:x})");
     }
 
     public void Dispose()

@@ -77,13 +77,13 @@ public sealed unsafe class VfioContainer : IIommuDmaMapper, IDisposable
             Iova = iova,
             Size = length,
         };
-        VfioFile.Ioctl(_container, VfioAbi.IommuMapDma, &map, _containerPath, $"VFIO_IOMMU_MAP_DMA(iova {iova:#x}, {length} bytes)");
+        VfioFile.Ioctl(_container, VfioAbi.IommuMapDma, &map, _containerPath, $"VFIO_IOMMU_MAP_DMA(iova 0x{iova:x}, {length} bytes)");
     }
 
     public void Unmap(ulong iova, ulong length)
     {
         var unmap = new VfioIommuType1DmaUnmap { Argsz = (uint)sizeof(VfioIommuType1DmaUnmap), Iova = iova, Size = length };
-        VfioFile.Ioctl(_container, VfioAbi.IommuUnmapDma, &unmap, _containerPath, $"VFIO_IOMMU_UNMAP_DMA(iova {iova:#x})");
+        VfioFile.Ioctl(_container, VfioAbi.IommuUnmapDma, &unmap, _containerPath, $"VFIO_IOMMU_UNMAP_DMA(iova 0x{iova:x})");
     }
 
     public void Dispose()

@@ -21,7 +21,7 @@ public sealed unsafe class VfioDevice : IDisposable
         var info = new VfioDeviceInfo { Argsz = (uint)sizeof(VfioDeviceInfo) };
         VfioFile.Ioctl(fd, VfioAbi.DeviceGetInfo, &info, name, "VFIO_DEVICE_GET_INFO");
         if ((info.Flags & VfioAbi.DeviceFlagsPci) == 0)
-            throw new HardwareAccessException($"{name}: the VFIO device is not a PCI device (flags {info.Flags:#x})");
+            throw new HardwareAccessException($"{name}: the VFIO device is not a PCI device (flags 0x{info.Flags:x})");
         NumRegions = (int)info.NumRegions;
         CanReset = (info.Flags & VfioAbi.DeviceFlagsReset) != 0;
     }
@@ -63,7 +63,7 @@ public sealed unsafe class VfioDevice : IDisposable
         if (r.Size == 0)
             throw new HardwareAccessException($"{Name}: BAR{bar} is not implemented");
         if (!r.CanMmap)
-            throw new HardwareAccessException($"{Name}: BAR{bar} cannot be mmap'ed through VFIO (flags {r.Flags:#x}); it is reachable only by pread/pwrite");
+            throw new HardwareAccessException($"{Name}: BAR{bar} cannot be mmap'ed through VFIO (flags 0x{r.Flags:x}); it is reachable only by pread/pwrite");
         long len = (long)r.Size;
         if (r.SparseAreas is null || r.MsixMappable)
             return new MappedBar(bar, MappedFile.Adopt($"{Name} BAR{bar}", Mmap(null, len, (long)r.Offset, 0, bar), len), 0, len);
@@ -89,7 +89,7 @@ public sealed unsafe class VfioDevice : IDisposable
     {
         void* m = mmap(at, (size_t)(nuint)length, PROT_READ | PROT_WRITE, MAP_SHARED | extraFlags, _fd, offset);
         if (m == MAP_FAILED)
-            throw new HardwareAccessException($"{Name}: BAR{bar} could not be mapped ({length} bytes at region offset {offset:#x}): {Errno.Describe(errno)}");
+            throw new HardwareAccessException($"{Name}: BAR{bar} could not be mapped ({length} bytes at region offset 0x{offset:x}): {Errno.Describe(errno)}");
         return (byte*)m;
     }
 
