@@ -105,6 +105,9 @@ public sealed class GidTable
     /// <summary>The slot array itself, for tests that play a writer caught half way (InternalsVisibleTo).</summary>
     internal GidSlot[] SlotsForTest => _slots;
 
+    /// <summary>The hash index itself, for the same kind of tests.</summary>
+    internal GidHashIndex IndexForTest => _index;
+
     /// <summary>The default slot of <paramref name="type"/>, or -1 if the port does not support it.</summary>
     public int DefaultSlotOf(GidType type) => (uint)type < 3 ? _defaultSlotOfType[(int)type] : -1;
 
