@@ -30,8 +30,12 @@ namespace RoceUio.Gids;
 /// <item>A stripe's bucket array is replaced (grown) only inside its odd-sequence window; a reader holding the old
 /// array sees the sequence change and retries. Probing is bounded by the array length, so a torn view can cost a
 /// retry but never a wrong answer or an endless loop.</item>
-/// <item>Stripe headers are 64 bytes apart so that a writer's sequence stores do not evict other stripes'
-/// sequences from readers' caches (no false sharing).</item>
+/// <item>Stripe headers are 128 bytes apart so that a writer's sequence stores never invalidate a cache line that
+/// holds another stripe's header (no false sharing), whatever the array's alignment. An array's data starts 16
+/// bytes past its object start and objects are only 8-byte aligned, so the 16-byte header (Buckets, Seq, Count)
+/// can straddle two lines; with the old 64-byte stride and the data at 56 mod 64 (measured), stripe i's Seq and
+/// Count shared a line with stripe i+1's Buckets. At a 128-byte stride a header's (at most two) lines hold only
+/// that header and padding.</item>
 /// </list>
 /// </remarks>
 internal sealed class GidHashIndex
@@ -47,13 +51,24 @@ internal sealed class GidHashIndex
         public uint Hash;
     }
 
-    [StructLayout(LayoutKind.Explicit, Size = 64)]
+    /// <summary>A stripe's header alone on 128 bytes (see the locking rules: no false sharing at any alignment).</summary>
+    [StructLayout(LayoutKind.Explicit, Size = 128)]
     private struct Stripe
     {
         [FieldOffset(0)] public Bucket[] Buckets;
         [FieldOffset(8)] public int Seq;
         [FieldOffset(12)] public int Count;
     }
+
+#if GIDINDEX_STATS
+    /// <summary>Per-thread counts of slow-path calls and retries, for probes that compile this file with
+    /// GIDINDEX_STATS defined (not in the shipped build).</summary>
+    internal static class Stats
+    {
+        [ThreadStatic] public static long SlowCalls;
+        [ThreadStatic] public static long Retries;
+    }
+#endif
 
     private readonly Stripe[] _stripes;
     private readonly int _stripeMask;
@@ -128,6 +143,9 @@ internal sealed class GidHashIndex
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static bool TryFindSlow(ref Stripe stripe, ulong hash, ulong hi, ulong lo, ulong tail, out int index)
     {
+#if GIDINDEX_STATS
+        Stats.SlowCalls++;
+#endif
         while (true)
         {
             int seq = Volatile.Read(ref stripe.Seq);
@@ -172,6 +190,9 @@ internal sealed class GidHashIndex
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void Retry(ref Stripe stripe, int seenSeq)
     {
+#if GIDINDEX_STATS
+        Stats.Retries++;
+#endif
         SpinWait spin = default;
         while (Volatile.Read(ref stripe.Seq) == seenSeq && (seenSeq & 1) != 0)
             spin.SpinOnce(sleep1Threshold: -1);
