@@ -116,11 +116,11 @@ internal sealed class GidHashIndex
         ulong tail = TailOf(netdev, type);
         ulong hash = HashOf(hi, lo, tail);
         // _stripes.Length - 1 == _stripeMask: masked, so always in range.
-        ref Stripe stripe = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_stripes), (int)(hash >> 48) & _stripeMask);
+        ref Stripe stripe = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_stripes), (nint)((uint)(hash >> 48) & (uint)_stripeMask));
         int seq = Volatile.Read(ref stripe.Seq);
         Bucket[] buckets = Volatile.Read(ref stripe.Buckets);
         // Length is a power of two: the masked index is always inside the array.
-        ref Bucket home = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(buckets), (int)hash & (buckets.Length - 1));
+        ref Bucket home = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(buckets), (nint)((uint)hash & (uint)(buckets.Length - 1)));
         int indexPlus1 = Volatile.Read(ref home.IndexPlus1);
         // Zero only when the key matches and the sequence was even (no writer inside). An empty bucket holds zeros
         // and may "match" a zero key, so an empty bucket is told apart by indexPlus1 below.
