@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
@@ -138,6 +139,9 @@ public class GidReadThroughputBenchmarks
                           $"({2 * pairs / seconds:N0} table writes/s) while the readers ran");
     }
 
+    // Not inlined: the baseline (OneReader) and both readers of the pair run this same compiled body, so the ratio
+    // compares threads, not two code layouts of the loop.
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private int Read(int seed)
     {
         GidTable t = _table;
@@ -149,6 +153,7 @@ public class GidReadThroughputBenchmarks
     }
 
     /// <summary>A dependent multiply-add chain in registers: CPU time and nothing else.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private static int RegisterLoop(int seed)
     {
         ulong x = (ulong)seed + 1;
