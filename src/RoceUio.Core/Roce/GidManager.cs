@@ -229,24 +229,15 @@ public sealed class GidManager : IGidTableListener
     /// its filter selects inactive slaves, for which bond_delete_netdev_default_gids returns at once; kernel-gid.md 3.)</summary>
     private void RegisterOrUp(NetdevInfo ev)
     {
-        foreach (RocePort port in _ports)
-        {
-            if (Rdma(port) is not { } rdma)
-                continue;
-            if (NetdevFilters.IsNdevForDefaultGid(_graph, rdma, ev))
-                AddDefaultGids(port, ev);
-            if (NetdevFilters.IsEthPortOfNetdev(_graph, rdma, ev))
-                AddNetdevIps(port, ev);
-        }
+        ForEachPort(NetdevFilters.IsNdevForDefaultGid, ev, port => AddDefaultGids(port, ev));
+        ForEachPort(NetdevFilters.IsEthPortOfNetdev, ev, port => AddNetdevIps(port, ev));
     }
 
     /// <summary>NETDEV_CHANGEADDR: netdev_del_cmd, then add_default_gid_cmd and add_cmd (d12e2eed2743: delete all and re-add).</summary>
     private void ChangeAddr(NetdevInfo ev)
     {
         Because($"{ev.Name} hardware address changed");
-        foreach (RocePort port in _ports)
-            if (Rdma(port) is { } rdma && NetdevFilters.IsEthPortOfNetdev(_graph, rdma, ev))
-                DelNetdevIps(port, ev);
+        ForEachPort(NetdevFilters.IsEthPortOfNetdev, ev, port => DelNetdevIps(port, ev));
         RegisterOrUp(ev);
     }
 
@@ -255,15 +246,9 @@ public sealed class GidManager : IGidTableListener
     private void ChangeUpperLink(NetdevInfo ev, NetdevInfo upper)
     {
         Because($"{ev.Name} linked under {upper.Name}");
-        foreach (RocePort port in _ports)
-            if (Rdma(port) is { } rdma && NetdevFilters.IsUpperNdevBondMaster(_graph, rdma, upper))
-                DelDefaultGids(port, ev);
-        foreach (RocePort port in _ports)
-            if (Rdma(port) is { } rdma && NetdevFilters.IsUpperNdevBondMaster(_graph, rdma, upper))
-                AddDefaultGids(port, upper);
-        foreach (RocePort port in _ports)
-            if (Rdma(port) is { } rdma && NetdevFilters.IsEthPortOfNetdev(_graph, rdma, upper))
-                AddNetdevUpperIps(port, upper);
+        ForEachPort(NetdevFilters.IsUpperNdevBondMaster, upper, port => DelDefaultGids(port, ev));
+        ForEachPort(NetdevFilters.IsUpperNdevBondMaster, upper, port => AddDefaultGids(port, upper));
+        ForEachPort(NetdevFilters.IsEthPortOfNetdev, upper, port => AddNetdevUpperIps(port, upper));
     }
 
     /// <summary>NETDEV_CHANGEUPPER unlinking (ndev_event_unlink): delete the old upper's IPs (and its uppers') on the ports of
@@ -271,12 +256,8 @@ public sealed class GidManager : IGidTableListener
     private void ChangeUpperUnlink(NetdevInfo ev, NetdevInfo oldUpper)
     {
         Because($"{ev.Name} unlinked from {oldUpper.Name}");
-        foreach (RocePort port in _ports)
-            if (Rdma(port) is { } rdma && NetdevFilters.UpperDevice(_graph, rdma, ev))
-                DelNetdevUpperIps(port, oldUpper);
-        foreach (RocePort port in _ports)
-            if (Rdma(port) is { } rdma && NetdevFilters.IsEthPortOfNetdev(_graph, rdma, ev))
-                AddNetdevIps(port, ev);
+        ForEachPort(NetdevFilters.UpperDevice, ev, port => DelNetdevUpperIps(port, oldUpper));
+        ForEachPort(NetdevFilters.IsEthPortOfNetdev, ev, port => AddNetdevIps(port, ev));
     }
 
     /// <summary>NETDEV_BONDING_FAILOVER on a bond master: delete the bond's IPs everywhere, add its default GIDs on every
@@ -284,15 +265,9 @@ public sealed class GidManager : IGidTableListener
     private void BondingFailover(NetdevInfo bond)
     {
         Because($"{bond.Name} failover to ifindex {bond.BondActiveSlave}");
-        foreach (RocePort port in _ports)
-            if (Rdma(port) is { } rdma && NetdevFilters.UpperDevice(_graph, rdma, bond))
-                DelNetdevUpperIps(port, bond);
-        foreach (RocePort port in _ports)
-            if (Rdma(port) is { } rdma && NetdevFilters.IsUpperNdevBondMaster(_graph, rdma, bond))
-                AddDefaultGids(port, bond);
-        foreach (RocePort port in _ports)
-            if (Rdma(port) is { } rdma && NetdevFilters.IsEthPortOfNetdev(_graph, rdma, bond))
-                AddNetdevUpperIps(port, bond);
+        ForEachPort(NetdevFilters.UpperDevice, bond, port => DelNetdevUpperIps(port, bond));
+        ForEachPort(NetdevFilters.IsUpperNdevBondMaster, bond, port => AddDefaultGids(port, bond));
+        ForEachPort(NetdevFilters.IsEthPortOfNetdev, bond, port => AddNetdevUpperIps(port, bond));
     }
 
     // ---------------------------------------------------------------- callbacks (roce_gid_mgmt.c)
@@ -458,6 +433,18 @@ public sealed class GidManager : IGidTableListener
     // ---------------------------------------------------------------- helpers
 
     private NetdevInfo? Rdma(RocePort port) => port.NetdevIndex != 0 ? _graph.Find(port.NetdevIndex) : null;
+
+    /// <summary>
+    /// ib_enum_all_roce_netdevs(filter, cookie, cb): run <paramref name="callback"/> on every bound port whose netdev
+    /// passes <paramref name="filter"/> for the event netdev <paramref name="filterNdev"/>. One entry of the kernel's
+    /// command lists is one call of this.
+    /// </summary>
+    private void ForEachPort(Func<INetdevGraph, NetdevInfo, NetdevInfo, bool> filter, NetdevInfo filterNdev, Action<RocePort> callback)
+    {
+        foreach (RocePort port in _ports)
+            if (Rdma(port) is { } rdma && filter(_graph, rdma, filterNdev))
+                callback(port);
+    }
 
     private static GidType[] TypesOf(RocePort port)
     {
