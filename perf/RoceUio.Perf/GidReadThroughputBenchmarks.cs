@@ -28,6 +28,10 @@ namespace RoceUio.Perf;
 /// far more than netlink produces. Its achieved rate is counted and printed at the end of the run
 /// ("writer churned ..."). Sleeping keeps it from taking a core from the readers on a 2-core machine; the
 /// point is the cost a writer imposes on readers (retries, invalidated cache lines), not a third busy core.</item>
+/// <item>The continuous writer rows (<c>*_WithContinuousWriter</c>) run the same writer without the sleep: it
+/// deletes and re-adds back to back for as long as the readers run, the worst a writer can do. On a 2-core machine
+/// it takes a core of its own, so two readers beside it share the other one with it: the row says what a reader
+/// pays when a writer never stops, not how well two readers scale.</item>
 /// <item>A control in the same run (category MachineControl): the same one-thread/two-thread harness around a pure
 /// register loop that touches no memory. Its ratio is what the machine gave two threads at that moment (on a
 /// shared 2-core VM it has been seen anywhere from 1.0x to 2.0x); the lookups cannot scale better than it.</item>
@@ -52,6 +56,7 @@ public class GidReadThroughputBenchmarks
     private Thread? _second, _writer;
     private readonly Padded[] _counters = new Padded[4];   // 0: start generation, 1: done, 2: result, 3: writer ops
     private volatile bool _stop;
+    private bool _writerSleeps = true;
     private Func<int, int> _secondWork = null!;
     private Stopwatch _writerClock = new();
 
@@ -64,14 +69,26 @@ public class GidReadThroughputBenchmarks
     public void Setup() => (_table, _entries) = GidTableBenchmarks.FullTable();
 
     [GlobalSetup(Target = nameof(TwoReaders_WithChurningWriter))]
-    public void SetupConcurrent()
+    public void SetupConcurrent() => StartReaderAndWriter(writerSleeps: true, secondReader: true);
+
+    [GlobalSetup(Target = nameof(TwoReaders_WithContinuousWriter))]
+    public void SetupContinuous() => StartReaderAndWriter(writerSleeps: false, secondReader: true);
+
+    [GlobalSetup(Target = nameof(OneReader_WithContinuousWriter))]
+    public void SetupOneContinuous() => StartReaderAndWriter(writerSleeps: false, secondReader: false);
+
+    private void StartReaderAndWriter(bool writerSleeps, bool secondReader)
     {
         Setup();
         _stop = false;
+        _writerSleeps = writerSleeps;
         _secondWork = Read;
-        _second = new Thread(SecondReader) { IsBackground = true, Name = "second reader" };
-        _writer = new Thread(Writer) { IsBackground = true, Name = "churning writer" };
-        _second.Start();
+        if (secondReader)
+        {
+            _second = new Thread(SecondReader) { IsBackground = true, Name = "second reader" };
+            _second.Start();
+        }
+        _writer = new Thread(Writer) { IsBackground = true, Name = writerSleeps ? "churning writer" : "continuous writer" };
         _writer.Start();
     }
 
@@ -115,7 +132,8 @@ public class GidReadThroughputBenchmarks
                 _table.Add(e);
             }
             Volatile.Write(ref WriterPairs, n);
-            Thread.Sleep(1);
+            if (_writerSleeps)
+                Thread.Sleep(1);
         }
         _writerClock.Stop();
     }
@@ -127,7 +145,7 @@ public class GidReadThroughputBenchmarks
         _second?.Join();
     }
 
-    [GlobalCleanup(Target = nameof(TwoReaders_WithChurningWriter))]
+    [GlobalCleanup(Targets = [nameof(TwoReaders_WithChurningWriter), nameof(TwoReaders_WithContinuousWriter), nameof(OneReader_WithContinuousWriter)])]
     public void Cleanup()
     {
         _stop = true;
@@ -135,7 +153,7 @@ public class GidReadThroughputBenchmarks
         _writer?.Join();
         double seconds = _writerClock.Elapsed.TotalSeconds;
         long pairs = Volatile.Read(ref WriterPairs);
-        Console.WriteLine($"// writer churned {pairs:N0} delete+add pairs in {seconds:F1} s = {pairs / seconds:N0} pairs/s " +
+        Console.WriteLine($"// {(_writerSleeps ? "1 ms-sleeping" : "continuous")} writer churned {pairs:N0} delete+add pairs in {seconds:F1} s = {pairs / seconds:N0} pairs/s " +
                           $"({2 * pairs / seconds:N0} table writes/s) while the readers ran");
     }
 
@@ -167,6 +185,12 @@ public class GidReadThroughputBenchmarks
 
     [Benchmark(OperationsPerInvoke = 2 * PerReader), BenchmarkCategory("Lookups")]
     public int TwoReaders_WithChurningWriter() => RunTwo(Read);
+
+    [Benchmark(OperationsPerInvoke = PerReader), BenchmarkCategory("Lookups")]
+    public int OneReader_WithContinuousWriter() => Read(0);
+
+    [Benchmark(OperationsPerInvoke = 2 * PerReader), BenchmarkCategory("Lookups")]
+    public int TwoReaders_WithContinuousWriter() => RunTwo(Read);
 
     [Benchmark(Baseline = true, OperationsPerInvoke = PerReader), BenchmarkCategory("MachineControl")]
     public int OneThread_RegisterLoop() => RegisterLoop(0);
