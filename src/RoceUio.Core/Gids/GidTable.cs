@@ -25,7 +25,7 @@
 //     A delete turns Valid into PendingDelete keeping the count (or straight into Free at count 0); the release
 //     that takes a PendingDelete count to 0 frees the slot under _writerLock. Exactly one CAS observes
 //     "PendingDelete, 0 references", so a slot is freed exactly once and never while held.
-//  5. Writer-only state (_nonDefault, _history, the batch buffer) is touched only under _writerLock.
+//  5. Writer-only state (_nonDefault, _history, _freeSlots, the batch buffer) is touched only under _writerLock.
 
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -46,6 +46,7 @@ public sealed class GidTable
     private readonly GidSlot[] _slots;
     private readonly GidHashIndex _index;
     private readonly StickyIndexHistory _history;
+    private readonly FreeSlots _freeSlots;
     private readonly Dictionary<GidEntry, int> _nonDefault = new();   // valid entries outside default slots
     private readonly int[] _defaultSlotOfType = [-1, -1, -1];          // by GidType
     private readonly IGidProgrammer? _programmer;
@@ -83,7 +84,8 @@ public sealed class GidTable
         _listener = listener;
         _slots = new GidSlot[capacity];
         _index = new GidHashIndex(capacity);
-        _history = new StickyIndexHistory(capacity);
+        _freeSlots = new FreeSlots(capacity, firstOrdinary: defaults);
+        _history = new StickyIndexHistory(capacity, _freeSlots);
         // gid_table_reserve_default: indices 0..hweight(mask)-1, the types in ascending order (v1 at 0, v2 at 1).
         Span<GidType> types = stackalloc GidType[3];
         int n = supportedTypes.CopyTo(types);
@@ -264,6 +266,7 @@ public sealed class GidTable
                 BeginTableWrite();
                 try { Volatile.Write(ref s.Word, GidSlot.MakeWord(GidEntryState.Free, 0)); }
                 finally { EndTableWrite(); }
+                _freeSlots.MarkFree(index);
             }
         }
     }
@@ -475,7 +478,8 @@ public sealed class GidTable
 
     private bool IsFreeOrdinary(int index) => index >= DefaultSlotCount && index < Capacity && IsFree(index);
 
-    /// <summary>The slot a new ordinary GID takes under the table's policy, or -1 if none is free.</summary>
+    /// <summary>The slot a new ordinary GID takes under the table's policy, or -1 if none is free. Constant time:
+    /// the lowest free slots come from <see cref="FreeSlots"/>, not from a walk over the table.</summary>
     private int ChooseSlot(in GidEntry e)
     {
         if (Policy == IndexPolicy.Sticky)
@@ -486,15 +490,14 @@ public sealed class GidTable
             remembered = _history.IndexOfAddress(e);
             if (IsFreeOrdinary(remembered))
                 return remembered;
-            for (int i = DefaultSlotCount; i < Capacity; i++)
-                if (IsFree(i) && !_history.IsRememberedByAnother(i, e))
-                    return i;
+            // The first free slot that no other key remembers. e's own remembered slot, if it has one, is not free
+            // (it would have been taken above), so "no other key" is "no key".
+            int unremembered = _freeSlots.LowestFreeUnremembered();
+            if (unremembered >= 0)
+                return unremembered;
         }
         // find_gid's pempty: the first NULL slot that is not a default slot.
-        for (int i = DefaultSlotCount; i < Capacity; i++)
-            if (IsFree(i))
-                return i;
-        return -1;
+        return _freeSlots.LowestFree();
     }
 
     private string FullMessage(in GidEntry e)
@@ -548,7 +551,10 @@ public sealed class GidTable
         {
             GidSlot.Publish(ref _slots[index], e);
             if (!isDefault)
+            {
                 _nonDefault[e] = index;
+                _freeSlots.MarkTaken(index);
+            }
             // The hash index keeps the lowest valid index of the key: a default slot is below any other.
             if (!_index.TryFind(e.Gid.SubnetPrefix, e.Gid.InterfaceId, e.NetdevIndex, e.Type, out int current) || index < current)
                 _index.Set(e, index);
@@ -577,6 +583,8 @@ public sealed class GidTable
                 int refs = GidSlot.ReferencesOf(word);
                 next = refs == 0 ? GidSlot.MakeWord(GidEntryState.Free, 0) : GidSlot.MakeWord(GidEntryState.PendingDelete, refs);
             } while (Interlocked.CompareExchange(ref s.Word, next, word) != word);
+            if (GidSlot.StateOf(next) == GidEntryState.Free)
+                _freeSlots.MarkFree(index);
 
             int other = -1;
             if (isDefault)
