@@ -10,33 +10,8 @@ namespace RoceUio.Gids;
 /// by a sequence counter (a seqlock).
 /// </summary>
 /// <remarks>
-/// Locking:
-/// <list type="bullet">
-/// <item>Writers (<see cref="Set"/>, <see cref="Remove"/>) are serialised by the table's writer lock. A writer makes
-/// its stripe's <see cref="Stripe.Seq"/> odd with <see cref="Interlocked.Increment(ref int)"/> (a full fence: no
-/// bucket store may be seen before it), changes buckets, then stores the next even value with
-/// <see cref="Volatile.Write(ref int, int)"/> (a release: no bucket store may be seen after it).</item>
-/// <item>Readers (<see cref="TryFind"/>) read the stripe's sequence, probe with volatile (acquire) reads, and read the
-/// sequence again; volatile reads keep the final sequence read from moving above the bucket reads in .NET's memory
-/// model (on x64 they are plain loads). A different or odd sequence means a writer touched this stripe: retry. A
-/// reader writes no shared memory, so readers never contend with each other, and a writer in one stripe never
-/// makes a reader of another stripe retry.</item>
-/// <item>The fast path of <see cref="TryFind"/> is the same protocol unrolled for one bucket: it reads the sequence,
-/// the stripe's array, the home bucket's four fields, then the sequence again, every read volatile and in that
-/// program order, and only then looks at the answer. The bucket is read even when the first sequence was odd (the
-/// reads are harmless: the array reference is read whole and the index is masked by that array's own length), but
-/// its contents are used only if the sequence was even and unchanged; anything else (odd, changed, key not in its
-/// home bucket) falls to the looping slow path, which is the original read-probe-reread loop.</item>
-/// <item>A stripe's bucket array is replaced (grown) only inside its odd-sequence window; a reader holding the old
-/// array sees the sequence change and retries. Probing is bounded by the array length, so a torn view can cost a
-/// retry but never a wrong answer or an endless loop.</item>
-/// <item>Stripe headers are 128 bytes apart so that a writer's sequence stores never invalidate a cache line that
-/// holds another stripe's header (no false sharing), whatever the array's alignment. An array's data starts 16
-/// bytes past its object start and objects are only 8-byte aligned, so the 16-byte header (Buckets, Seq, Count)
-/// can straddle two lines; with the old 64-byte stride and the data at 56 mod 64 (measured), stripe i's Seq and
-/// Count shared a line with stripe i+1's Buckets. At a 128-byte stride a header's (at most two) lines hold only
-/// that header and padding.</item>
-/// </list>
+/// The seqlock rules (writers, readers, the order of the fast path's reads, bucket arrays replaced only inside a
+/// stripe's odd window) are stated once, at the top of GidTable.cs.
 /// </remarks>
 internal sealed class GidHashIndex
 {
@@ -51,7 +26,12 @@ internal sealed class GidHashIndex
         public uint Hash;
     }
 
-    /// <summary>A stripe's header alone on 128 bytes (see the locking rules: no false sharing at any alignment).</summary>
+    /// <summary>
+    /// A stripe's header alone on 128 bytes, so that a writer's sequence stores never invalidate a line holding
+    /// another stripe's header (no false sharing), whatever the array's alignment: array data starts 16 bytes past
+    /// the object and objects are only 8-byte aligned, so the 16-byte header can straddle two lines; at a 64-byte
+    /// stride (measured at 56 mod 64) stripe i's Seq shared a line with stripe i+1's Buckets.
+    /// </summary>
     [StructLayout(LayoutKind.Explicit, Size = 128)]
     private struct Stripe
     {
@@ -59,16 +39,6 @@ internal sealed class GidHashIndex
         [FieldOffset(8)] public int Seq;
         [FieldOffset(12)] public int Count;
     }
-
-#if GIDINDEX_STATS
-    /// <summary>Per-thread counts of slow-path calls and retries, for probes that compile this file with
-    /// GIDINDEX_STATS defined (not in the shipped build).</summary>
-    internal static class Stats
-    {
-        [ThreadStatic] public static long SlowCalls;
-        [ThreadStatic] public static long Retries;
-    }
-#endif
 
     private readonly Stripe[] _stripes;
     private readonly int _stripeMask;
@@ -143,9 +113,6 @@ internal sealed class GidHashIndex
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static bool TryFindSlow(ref Stripe stripe, ulong hash, ulong hi, ulong lo, ulong tail, out int index)
     {
-#if GIDINDEX_STATS
-        Stats.SlowCalls++;
-#endif
         while (true)
         {
             int seq = Volatile.Read(ref stripe.Seq);
@@ -190,9 +157,6 @@ internal sealed class GidHashIndex
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void Retry(ref Stripe stripe, int seenSeq)
     {
-#if GIDINDEX_STATS
-        Stats.Retries++;
-#endif
         SpinWait spin = default;
         while (Volatile.Read(ref stripe.Seq) == seenSeq && (seenSeq & 1) != 0)
             spin.SpinOnce(sleep1Threshold: -1);
@@ -213,14 +177,14 @@ internal sealed class GidHashIndex
         ulong hi = key.Gid.SubnetPrefix, lo = key.Gid.InterfaceId, tail = TailOf(key.NetdevIndex, key.Type);
         ulong hash = HashOf(hi, lo, tail);
         ref Stripe stripe = ref _stripes[(int)(hash >> 48) & _stripeMask];
-        Interlocked.Increment(ref stripe.Seq);
+        BeginWrite(ref stripe);
         try
         {
             Bucket[] buckets = stripe.Buckets;
             int at = FindBucket(buckets, (uint)hash, hi, lo, tail);
             if (at >= 0)
             {
-                buckets[at].IndexPlus1 = index + 1;
+                Volatile.Write(ref buckets[at].IndexPlus1, index + 1);
                 return;
             }
             if (2 * (stripe.Count + 1) > buckets.Length)
@@ -233,7 +197,7 @@ internal sealed class GidHashIndex
         }
         finally
         {
-            Volatile.Write(ref stripe.Seq, stripe.Seq + 1);
+            EndWrite(ref stripe);
         }
     }
 
@@ -247,7 +211,7 @@ internal sealed class GidHashIndex
         int hole = FindBucket(buckets, (uint)hash, hi, lo, tail);
         if (hole < 0)
             return false;
-        Interlocked.Increment(ref stripe.Seq);
+        BeginWrite(ref stripe);
         int mask = buckets.Length - 1;
         for (int j = (hole + 1) & mask; buckets[j].IndexPlus1 != 0; j = (j + 1) & mask)
         {
@@ -256,14 +220,30 @@ internal sealed class GidHashIndex
             bool homeBetween = hole <= j ? hole < home && home <= j : hole < home || home <= j;
             if (!homeBetween)
             {
-                buckets[hole] = buckets[j];
+                Store(ref buckets[hole], buckets[j]);
                 hole = j;
             }
         }
-        buckets[hole] = default;
+        Store(ref buckets[hole], default);
         stripe.Count--;
-        Volatile.Write(ref stripe.Seq, stripe.Seq + 1);
+        EndWrite(ref stripe);
         return true;
+    }
+
+    // A writer's window (rule 2 at the top of GidTable.cs): the odd sequence and every bucket store are release
+    // stores, so no bucket store can be seen before the odd value nor after the next even one. Writers are
+    // serialised by the table's lock, so the increments need no atomic instruction (plain stores on x64).
+    private static void BeginWrite(ref Stripe stripe) => Volatile.Write(ref stripe.Seq, stripe.Seq + 1);
+
+    private static void EndWrite(ref Stripe stripe) => Volatile.Write(ref stripe.Seq, stripe.Seq + 1);
+
+    private static void Store(ref Bucket to, in Bucket b)
+    {
+        Volatile.Write(ref to.Hi, b.Hi);
+        Volatile.Write(ref to.Lo, b.Lo);
+        Volatile.Write(ref to.Tail, b.Tail);
+        Volatile.Write(ref to.Hash, b.Hash);
+        Volatile.Write(ref to.IndexPlus1, b.IndexPlus1);
     }
 
     private static int FindBucket(Bucket[] buckets, uint hash, ulong hi, ulong lo, ulong tail)
@@ -281,7 +261,7 @@ internal sealed class GidHashIndex
         int i = (int)b.Hash & mask;
         while (buckets[i].IndexPlus1 != 0)
             i = (i + 1) & mask;
-        buckets[i] = b;
+        Store(ref buckets[i], b);
     }
 
     private static Bucket[] Grow(Bucket[] old)

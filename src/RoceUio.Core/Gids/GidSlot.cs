@@ -65,17 +65,16 @@ internal struct GidSlot
     }
 
     /// <summary>
-    /// Writer only (writer lock held, slot free): stores a new entry and makes it valid with no references.
-    /// The odd <see cref="Seq"/> is set with a full fence (Interlocked) so no attribute store can become visible
-    /// before it; the final even <see cref="Seq"/> is a release store so none can become visible after it.
+    /// Writer only (writer lock held, slot free): stores a new entry and makes it valid with no references, inside
+    /// an odd <see cref="Seq"/> window of release stores (rule 2 at the top of GidTable.cs).
     /// </summary>
     public static void Publish(ref GidSlot slot, in GidEntry e)
     {
-        Interlocked.Increment(ref slot.Seq);
-        slot.Hi = e.Gid.SubnetPrefix;
-        slot.Lo = e.Gid.InterfaceId;
-        slot.Netdev = e.NetdevIndex;
-        slot.Type = e.Type;
+        Volatile.Write(ref slot.Seq, slot.Seq + 1);
+        Volatile.Write(ref slot.Hi, e.Gid.SubnetPrefix);
+        Volatile.Write(ref slot.Lo, e.Gid.InterfaceId);
+        Volatile.Write(ref slot.Netdev, e.NetdevIndex);
+        Volatile.Write(ref Unsafe.As<GidType, byte>(ref slot.Type), (byte)e.Type);
         Volatile.Write(ref slot.Word, MakeWord(GidEntryState.Valid, 0));
         Volatile.Write(ref slot.Seq, slot.Seq + 1);
     }

@@ -13,12 +13,18 @@
 //       - the whole table: _tableSeq, bracketing every published change, used by the masked TryFind scan
 //         so that "lowest matching index" is computed over one consistent view, as find_gid does under the
 //         kernel's rwlock.
-//     A writer makes a counter odd with Interlocked.Increment (a full fence: none of its data stores can be
-//     seen before it) and even again with Volatile.Write (a release: none can be seen after it). A reader
-//     reads the counter, the data and the counter again, all with Volatile.Read (acquire), so in .NET's memory
-//     model the second counter read cannot move above the data reads; an odd or changed counter means retry.
-//     Writers never call out (programmer, listener) inside an odd window, so a reader waits at most for a few
-//     stores (or for a preempted writer, where SpinWait yields).
+//     A writer (one at a time, rule 1) makes a counter odd, stores the data, and makes the counter even again,
+//     every one of those a Volatile.Write (a release store): no data store can be seen before the odd value nor
+//     after the even one, as write_seqcount_begin/end order them with smp_wmb. No atomic instruction is needed
+//     (on x64 these are plain stores). A reader reads the counter, the data and the counter again, all with
+//     Volatile.Read (acquire), so in .NET's memory model the second counter read cannot move above the data
+//     reads; an odd or changed counter means retry. Writers never call out (programmer, listener) inside an
+//     odd window, so a reader waits at most for a few stores (or for a preempted writer, where SpinWait yields).
+//     The hash index's fast path is the same protocol unrolled for the key's home bucket: sequence, bucket
+//     array, the bucket's fields, sequence again, in that program order, and the answer is used only if the
+//     sequence was even and unchanged; anything else goes to the looping probe. A stripe's bucket array is
+//     replaced (grown) only inside its odd window, and a probe is bounded by the array's length, so a torn
+//     view costs a retry, never a wrong answer or an endless loop.
 //  3. The hardware is programmed before anything is published (AddGid) and before anything is unpublished
 //     (DeleteGid): if the programmer throws, no reader ever saw a change.
 //  4. References: TryHold and Release change only GidSlot.Word (state + count) with compare-and-swap, no lock.
@@ -47,7 +53,7 @@ public sealed class GidTable
     private readonly GidHashIndex _index;
     private readonly StickyIndexHistory _history;
     private readonly FreeSlots _freeSlots;
-    private readonly Dictionary<GidEntry, int> _nonDefault = new();   // valid entries outside default slots
+    private readonly Dictionary<GidEntry, int> _nonDefault = new(GidKeyComparer.Instance);   // valid entries outside default slots
     private readonly int[] _defaultSlotOfType = [-1, -1, -1];          // by GidType
     private readonly IGidProgrammer? _programmer;
     private readonly IGidTableListener? _listener;
@@ -539,7 +545,7 @@ public sealed class GidTable
         finally { _inCallback = false; }
     }
 
-    private void BeginTableWrite() => Interlocked.Increment(ref _tableSeq);
+    private void BeginTableWrite() => Volatile.Write(ref _tableSeq, _tableSeq + 1);
 
     private void EndTableWrite() => Volatile.Write(ref _tableSeq, _tableSeq + 1);
 

@@ -57,8 +57,8 @@ internal sealed class StickyIndexHistory
         _nodes = new Node[_limit + 1];
         for (int i = 0; i < _nodes.Length; i++)
             _nodes[i].Newer = i + 1 < _nodes.Length ? i + 1 : -1;
-        _byEntry = new Dictionary<GidEntry, int>(_limit + 1);
-        _byAddress = new Dictionary<(Gid, GidType), (int, int)>(_limit + 1);
+        _byEntry = new Dictionary<GidEntry, int>(_limit + 1, GidKeyComparer.Instance);
+        _byAddress = new Dictionary<(Gid, GidType), (int, int)>(_limit + 1, GidKeyComparer.Instance);
     }
 
     public int Count => _byEntry.Count;
