@@ -58,8 +58,11 @@ run_bench() {
   mkdir -p perf/results
   # --job short keeps the whole run to a few minutes; perf/RESULTS.md records a full run.
   dotnet perf/RoceUio.Perf/bin/Release/net10.0/RoceUio.Perf.dll --filter '*' --job short \
-    --artifacts perf/results --exporters github "$@"
-  echo "results: perf/results/results/"
+    --artifacts perf/results --exporters github csv "$@"
+  # The picture: lookup and update time against table size, every peer (from the CSV report).
+  dotnet perf/RoceUio.Perf/bin/Release/net10.0/RoceUio.Perf.dll --chart perf/results/results \
+    || echo "build.sh: no chart drawn (GidTableScaleBenchmarks was not in this run)"
+  echo "results: perf/results/results/ (chart: perf/results/results/gid-table-scale.svg)"
 }
 
 case "${1:-}" in
