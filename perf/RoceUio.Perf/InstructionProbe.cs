@@ -25,8 +25,14 @@ internal static unsafe class InstructionProbe
 
     private static void Measure(string name, int ops, Action work)
     {
-        work();                          // compiled and warm outside the measurement
-        work();
+        // Compiled and warm outside the measurement: enough calls for tiering to promote every method on the path
+        // to optimised code (the count starts at once: DOTNET_TC_CallCountingDelayMs=0), a pause for the background
+        // compile to land, and a few calls more on the final code.
+        for (int i = 0; i < 40; i++)
+            work();
+        Thread.Sleep(300);
+        for (int i = 0; i < 3; i++)
+            work();
         s_work = work;
         long* one = stackalloc long[2];
         nuint count = 1;
