@@ -149,7 +149,7 @@ public sealed class GidManager : IGidTableListener
             ChangeAddr(now);
         if (now.MasterIfindex != 0 && before.MasterIfindex != now.MasterIfindex && _graph.Find(now.MasterIfindex) is { } newMaster)
             ChangeUpperLink(now, newMaster);
-        if (now.IsBondMaster && before.BondActiveSlave != now.BondActiveSlave)
+        if (IsBondingFailover(before, now))
             BondingFailover(now);
         if (!before.IsUp && now.IsUp)
         {
@@ -262,6 +262,14 @@ public sealed class GidManager : IGidTableListener
 
     /// <summary>NETDEV_BONDING_FAILOVER on a bond master: delete the bond's IPs everywhere, add its default GIDs on every
     /// slave's port, and its IPs on the new active slave's port.</summary>
+    /// <summary>
+    /// NETDEV_BONDING_FAILOVER: bond_change_active_slave (drivers/net/bonding/bond_main.c) sends it only in
+    /// active-backup mode and only when there is a new active slave. When the active slave becomes none (every slave
+    /// down) the bond's GIDs stay where they are; a TLB/ALB active-slave change sends nothing.
+    /// </summary>
+    private static bool IsBondingFailover(NetdevInfo before, NetdevInfo now)
+        => now.IsActiveBackupBond && now.BondActiveSlave != 0 && before.BondActiveSlave != now.BondActiveSlave;
+
     private void BondingFailover(NetdevInfo bond)
     {
         Because($"{bond.Name} failover to ifindex {bond.BondActiveSlave}");

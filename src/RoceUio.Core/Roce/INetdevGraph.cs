@@ -27,9 +27,12 @@ public sealed record NetdevInfo
     public int MasterIfindex { get; init; }
     /// <summary>For a bond: its active slave (IFLA_BOND_ACTIVE_SLAVE); 0 for none.</summary>
     public int BondActiveSlave { get; init; }
+    /// <summary>For a bond: IFLA_BOND_MODE (1 = active-backup, <see cref="IflaBond.BOND_MODE_ACTIVEBACKUP"/>).</summary>
+    public byte BondMode { get; init; }
     public ushort VlanId { get; init; }
 
     public bool IsBondMaster => Kind == NetdevKind.Bond;
+    public bool IsActiveBackupBond => IsBondMaster && BondMode == IflaBond.BOND_MODE_ACTIVEBACKUP;
     public bool IsVlan => Kind == NetdevKind.Vlan;
     public bool HasLower => LowerIfindex != 0;
 }

@@ -67,6 +67,7 @@ public sealed class NetlinkNetdevGraph : INetdevGraph, INetdevObserver
         LowerIfindex = NetdevKinds.LinkIsLower(l.Kind, l.KindName) && l.LinkNetNsId < 0 ? l.Link : 0,
         MasterIfindex = l.Master,
         BondActiveSlave = l.BondActiveSlave,
+        BondMode = l.BondMode,
         VlanId = l.VlanId,
     };
 

@@ -212,6 +212,51 @@ public class GidManagerTests
         AssertDriverMatches(_mgr, dev);
     }
 
+    /// <summary>Two slaves enslaved to bond0 (MAC 02:..:b0) with eth0 active and the bond holding 192.0.2.50.</summary>
+    private RecordingDevice StartBondedPair(byte mode)
+    {
+        _net.Add(2, "eth0", Mac0);
+        _net.Add(3, "eth1", Mac1);
+        var dev = Dev(ports: 2);
+        Start(dev, "eth0", "eth1");
+        _net.Add(10, "bond0", "02:00:00:00:00:b0", NetdevKind.Bond);
+        _net.Change("bond0", n => n with { BondMode = mode });
+        _net.AddAddress("bond0", "192.0.2.50");
+        _net.Change("eth0", n => n with { Mac = FakeNetdevs.Mac("02:00:00:00:00:b0"), MasterIfindex = 10 });
+        _net.Change("eth1", n => n with { Mac = FakeNetdevs.Mac("02:00:00:00:00:b0"), MasterIfindex = 10 });
+        _net.Change("bond0", n => n with { BondActiveSlave = 2 });
+        return dev;
+    }
+
+    [Test]
+    public void BondActiveSlaveBecomesNone_IsNoFailover_GidsStayOnTheLastActivePort()
+    {
+        // bond_change_active_slave (bond_main.c) calls NETDEV_BONDING_FAILOVER only "if (new_active)": all slaves down
+        // leaves curr_active_slave NULL and the bond's GIDs where they were.
+        var dev = StartBondedPair(IflaBond.BOND_MODE_ACTIVEBACKUP);
+        Assert.That(Table(1), Does.Contain("2 ::ffff:192.0.2.50 v1 bond0"));
+        _net.Change("bond0", n => n with { BondActiveSlave = 0 });
+        Assert.That(Table(1), Does.Contain("2 ::ffff:192.0.2.50 v1 bond0").And.Contain("3 ::ffff:192.0.2.50 v2 bond0"));
+        Assert.That(Table(2).Where(r => r.Contains("192.0.2.50")), Is.Empty);
+        // The first new active slave afterwards is a failover again.
+        _net.Change("bond0", n => n with { BondActiveSlave = 3 });
+        Assert.That(Table(1).Where(r => r.Contains("192.0.2.50")), Is.Empty);
+        Assert.That(Table(2), Does.Contain("2 ::ffff:192.0.2.50 v1 bond0"));
+        AssertDriverMatches(_mgr, dev);
+    }
+
+    [Test]
+    public void TlbBondActiveSlaveChange_IsNoFailover()
+    {
+        // Only BOND_MODE_ACTIVEBACKUP sends NETDEV_BONDING_FAILOVER; balance-tlb (5) changes its active slave silently.
+        const byte BalanceTlb = 5;
+        var dev = StartBondedPair(BalanceTlb);
+        List<string> port1 = Table(1), port2 = Table(2);
+        _net.Change("bond0", n => n with { BondActiveSlave = 3 });
+        Assert.That((Table(1), Table(2)), Is.EqualTo((port1, port2)));
+        AssertDriverMatches(_mgr, dev);
+    }
+
     [Test]
     public void FullTable_IsReported_AndKeepsWhatWasThere()
     {
