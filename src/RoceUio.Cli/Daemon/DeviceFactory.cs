@@ -72,7 +72,7 @@ public sealed class DeviceFactory
     public IMmioTracer? Tracer { get; init; }
     /// <summary>PCI discovery for <c>pci</c> devices.</summary>
     public PciBus? Bus { get; init; }
-    /// <summary>The VLAN id of a netdev for ocrdma's address vectors (rdma_read_gid_l2_fields).</summary>
+    /// <summary>The VLAN id of a netdev (rdma_read_gid_l2_fields): ocrdma puts it in its address vectors, mlx4 shares a hardware slot only between entries with the same one.</summary>
     public Func<int, ushort>? VlanOfNetdev { get; init; }
 
     public static readonly string[] Kinds = ["mlx4", "ocrdma"];
@@ -124,7 +124,7 @@ public sealed class DeviceFactory
                 EmulatedDevice dev = new Mlx4ModelConfig { Ports = ports.Length }.CreateDevice(dir);
                 owned.Add(dev);
                 owned.Add(Mlx4DeviceModel.StartThread(dir));
-                return new OpenedDevice(Mlx4Device.Open(dev, new Mlx4DeviceOptions { Name = name, Tracer = Tracer }), ports, $"emulated:{dir}", "emulated", owned);
+                return new OpenedDevice(Mlx4Device.Open(dev, new Mlx4DeviceOptions { Name = name, Tracer = Tracer, VlanOfNetdev = VlanOfNetdev }), ports, $"emulated:{dir}", "emulated", owned);
             }
             else
             {
@@ -152,7 +152,7 @@ public sealed class DeviceFactory
         {
             CoreGidReferences? refs = driver == "mlx4" ? null : new CoreGidReferences();
             IRoceDevice d = refs is null
-                ? Mlx4Device.Open(dev, new Mlx4DeviceOptions { Name = name, Tracer = Tracer })
+                ? Mlx4Device.Open(dev, new Mlx4DeviceOptions { Name = name, Tracer = Tracer, VlanOfNetdev = VlanOfNetdev })
                 : OcrdmaDevice.Open(dev, OcrdmaOptions(name, refs));
             if (d.PortCount != ports.Length)
             {
@@ -195,7 +195,7 @@ public sealed class DeviceFactory
             IRoceDevice dev;
             CoreGidReferences? refs = null;
             if (driver == "mlx4")
-                dev = Mlx4Device.Open(f.VendorId, f.DeviceId, bar.File, dma, new Mlx4DeviceOptions { Name = name, Tracer = Tracer });
+                dev = Mlx4Device.Open(f.VendorId, f.DeviceId, bar.File, dma, new Mlx4DeviceOptions { Name = name, Tracer = Tracer, VlanOfNetdev = VlanOfNetdev });
             else
             {
                 refs = new CoreGidReferences();
