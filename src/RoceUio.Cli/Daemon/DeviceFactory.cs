@@ -2,6 +2,7 @@ using RoceUio.Cli.Config;
 using RoceUio.Drivers.Mlx4;
 using RoceUio.Drivers.Mlx4.Model;
 using RoceUio.Drivers.Ocrdma;
+using RoceUio.Drivers.Rxe;
 using RoceUio.Drivers.Ocrdma.Model;
 using RoceUio.Hardware;
 using RoceUio.Hardware.Pci;
@@ -75,13 +76,15 @@ public sealed class DeviceFactory
     /// <summary>The VLAN id of a netdev (rdma_read_gid_l2_fields): ocrdma puts it in its address vectors, mlx4 shares a hardware slot only between entries with the same one.</summary>
     public Func<int, ushort>? VlanOfNetdev { get; init; }
 
-    public static readonly string[] Kinds = ["mlx4", "ocrdma"];
+    public static readonly string[] Kinds = ["mlx4", "ocrdma", "rxe"];
 
     /// <summary>Opens the devices one config entry describes. On failure, what was opened for it is closed again.</summary>
     public IReadOnlyList<OpenedDevice> Open(DeviceConfig config)
     {
         if (!Kinds.Contains(config.Driver))
             throw new ArgumentException($"unknown device kind '{config.Driver}' (known: {string.Join(", ", Kinds)})");
+        if (config.Driver == "rxe" && (config.Pci is not null || config.AttachDir is not null))
+            throw new ArgumentException("rxe is a software device with nothing to attach to or bind: use it as --emulate rxe:NETDEV");
         var opened = new List<OpenedDevice>();
         try
         {
@@ -114,6 +117,8 @@ public sealed class DeviceFactory
     private OpenedDevice Emulate(string driver, string[] ports)
     {
         string name = NextName(driver);
+        if (driver == "rxe")
+            return new OpenedDevice(new RxeDevice(name), ports, "software", "software", []);
         string dir = Path.Combine(EmulationRoot, name);
         Directory.CreateDirectory(dir);
         var owned = new List<IDisposable>();
