@@ -106,7 +106,8 @@ public sealed class NetdevCache
         }
     }
 
-    /// <summary>Sets a link's dev_id (from sysfs or configuration); emits LinkChanged(DevId) when it changed.</summary>
+    /// <summary>Sets a link's dev_id (from sysfs or configuration); emits LinkChanged(DevId) when it changed. The GID
+    /// manager takes no action on it (the kernel has no dev_id event); the next default GID made uses it.</summary>
     public void SetDevId(int ifIndex, ushort devId)
     {
         if (!_links.TryGetValue(ifIndex, out NetdevLink? link) || link.DevId == devId)

@@ -140,7 +140,10 @@ public sealed class GidManager : IGidTableListener
         }
         if (!now.IsEthernet)
             return;
-        bool macChanged = !before.Mac.Span.SequenceEqual(now.Mac.Span) || before.DevId != now.DevId;
+        // Only a new hardware address is NETDEV_CHANGEADDR. dev_id has no notifier (a driver sets it before
+        // register_netdevice); a new value read later is used by the next default GID made, as make_default_gid
+        // reads dev->dev_id when it runs.
+        bool macChanged = !before.Mac.Span.SequenceEqual(now.Mac.Span);
         // bond_enslave sets the slave's MAC before it links the slave under the bond; bond_release unlinks first and
         // restores the MAC after. Keep that order when one RTM_NEWLINK carries both.
         if (before.MasterIfindex != 0 && before.MasterIfindex != now.MasterIfindex && _graph.Find(before.MasterIfindex) is { } oldMaster)

@@ -212,6 +212,21 @@ public class GidManagerTests
         AssertDriverMatches(_mgr, dev);
     }
 
+    [Test]
+    public void DevIdChange_IsNoEvent_TheNextDefaultGidUsesIt()
+    {
+        // The kernel has no notifier for dev_id; make_default_gid reads it when a default is next made (CHANGEADDR).
+        _net.Add(2, "eth0", Mac0);
+        var dev = Dev();
+        Start(dev, "eth0");
+        _net.Change("eth0", n => n with { DevId = 1 });
+        Assert.That(Table(), Is.EqualTo(new[] { $"0 {Ll0} v1 eth0", $"1 {Ll0} v2 eth0" }), "dev_id alone changes nothing");
+        _net.Change("eth0", n => n with { Mac = FakeNetdevs.Mac(Mac1) });
+        // 24:8a:07:aa:bb:dd with dev_id 1: bytes 3-4 are the dev_id, no U/L flip.
+        Assert.That(Table(), Is.EqualTo(new[] { "0 fe80::248a:700:1aa:bbdd v1 eth0", "1 fe80::248a:700:1aa:bbdd v2 eth0" }));
+        AssertDriverMatches(_mgr, dev);
+    }
+
     /// <summary>Two slaves enslaved to bond0 (MAC 02:..:b0) with eth0 active and the bond holding 192.0.2.50.</summary>
     private RecordingDevice StartBondedPair(byte mode)
     {
