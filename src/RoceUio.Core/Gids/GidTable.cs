@@ -199,6 +199,73 @@ public sealed class GidTable
         return false;
     }
 
+    /// <summary>
+    /// <c>rdma_get_gid_attr</c>'s answers without taking a reference (<c>rdma_query_gid</c> plus the error):
+    /// <see cref="GidQueryError.InvalidArgument"/> for an index outside the table, <see cref="GidQueryError.NoData"/>
+    /// for an empty or pending-delete slot.
+    /// </summary>
+    public GidQueryError Query(int index, out GidEntry entry)
+    {
+        entry = default;
+        if ((uint)index >= (uint)_slots.Length)
+            return GidQueryError.InvalidArgument;
+        if (GidSlot.Read(ref _slots[index], out entry, out _) == GidEntryState.Valid)
+            return GidQueryError.None;
+        entry = default;
+        return GidQueryError.NoData;
+    }
+
+    /// <summary>
+    /// <c>rdma_read_gid_attr_ndev_rcu</c> for the entry a holder took at <paramref name="index"/>: its netdev while the
+    /// entry is valid. Once the entry is deleted (pending delete while the holder keeps it) the kernel has detached
+    /// the netdev and answers <see cref="GidQueryError.InvalidArgument"/>; so does this, however long the hold lasts.
+    /// </summary>
+    public GidQueryError ReadNetdev(int index, out int netdevIndex)
+    {
+        netdevIndex = 0;
+        if ((uint)index >= (uint)_slots.Length || GidSlot.Read(ref _slots[index], out GidEntry e, out _) != GidEntryState.Valid)
+            return GidQueryError.InvalidArgument;
+        netdevIndex = e.NetdevIndex;
+        return GidQueryError.None;
+    }
+
+    /// <summary>
+    /// <c>rdma_find_gid_by_filter</c>: the lowest valid entry holding <paramref name="gid"/> for which the caller's
+    /// <paramref name="filter"/> says yes, with a reference taken on it (release it with <see cref="Release"/>), or
+    /// <see cref="GidQueryError.NotFound"/>. Allocation-free with a static lambda and a struct or cached state.
+    /// </summary>
+    public GidQueryError FindByFilter<TState>(in Gid gid, GidFilter<TState> filter, TState state, out int index, out GidEntry entry)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        while (true)
+        {
+            index = -1;
+            for (int i = 0; i < _slots.Length; i++)
+            {
+                if (GidSlot.Read(ref _slots[i], out GidEntry e, out _) != GidEntryState.Valid || e.Gid != gid)
+                    continue;
+                if (filter(e, i, state))
+                {
+                    index = i;
+                    break;
+                }
+            }
+            if (index < 0)
+            {
+                entry = default;
+                return GidQueryError.NotFound;
+            }
+            // The entry may have been deleted since it was read: then look again (the kernel reads and takes the
+            // reference under one read lock; here the hold's compare-and-swap tells).
+            if (TryHold(index, out entry))
+            {
+                if (entry.Gid == gid && filter(entry, index, state))
+                    return GidQueryError.None;
+                Release(index);
+            }
+        }
+    }
+
     /// <summary>The state of slot <paramref name="index"/>.</summary>
     public GidEntryState StateOf(int index)
     {
