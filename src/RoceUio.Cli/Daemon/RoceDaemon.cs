@@ -188,6 +188,7 @@ public sealed class RoceDaemon
                 d.Dispose();
             trace?.Dispose();
             Manager?.Changes.Complete();
+            Manager?.PortChanges.Complete();
         }
     }
 

@@ -37,6 +37,10 @@ public sealed class GidManager : IGidTableListener
     public IReadOnlyList<RocePort> Ports => _ports;
     public GidChangeBroadcaster Changes { get; } = new();
 
+    /// <summary>One <c>IB_EVENT_GID_CHANGE</c> per port and table batch (dispatch_gid_change_event), after the batch's
+    /// entry changes on <see cref="Changes"/>.</summary>
+    public GidPortChangeBroadcaster PortChanges { get; } = new();
+
     /// <summary>One line per change and why; null (the default) keeps quiet.</summary>
     public Action<string>? Log { get; set; }
 
@@ -438,6 +442,11 @@ public sealed class GidManager : IGidTableListener
                                              : $"del {c.Old?.Gid} {c.Old?.Type.ToShortString()} {NameOf(c.Old?.NetdevIndex ?? 0)}";
                 log($"{port} index {c.Index}: {what} ({_reason})");
             }
+        }
+        if (batch.Length > 0)
+        {
+            PortChanges.Publish(new GidPortChangeEvent(port.Device.Name, port.Port, batch.Length));
+            Log?.Invoke($"{port}: GID_CHANGE ({batch.Length} entr{(batch.Length == 1 ? "y" : "ies")})");
         }
     }
 

@@ -337,4 +337,34 @@ public class GidManagerTests
         Assert.That(seen.Select(e => (e.Index, e.Old, e.New?.Type)),
             Is.EqualTo(new[] { (2, (GidEntry?)null, (GidType?)GidType.RoceV1), (3, null, GidType.RoceV2) }));
     }
+
+    [Test]
+    public async Task PortChanges_OneGidChangePerAdd_AndOnePerDeleteAllBatch()
+    {
+        // cache.c dispatch_gid_change_event: after each add and each single delete, and once for a netdev's delete-all.
+        _net.Add(2, "eth0", Mac0);
+        Start(Dev(ports: 1), "eth0");
+        _net.Add(5, "mv0", "02:00:00:00:00:05", NetdevKind.Macvlan, lower: 2);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var seen = new List<GidPortChangeEvent>();
+        var stream = _mgr.PortChanges.Subscribe(cts.Token);
+        var reader = Task.Run(async () =>
+        {
+            await foreach (GidPortChangeEvent e in stream)
+            {
+                seen.Add(e);
+                if (seen.Count == 5) break;
+            }
+        });
+        _net.AddAddress("mv0", "192.0.2.1");      // v1 add, v2 add: two events
+        _net.AddAddress("mv0", "192.0.2.2");      // two more
+        _net.Remove("mv0");                        // NETDEV_UNREGISTER: one delete-all batch of 4
+        await reader;
+        Assert.That(seen, Is.EqualTo(new[]
+        {
+            new GidPortChangeEvent("mlx4_0", 1, 1), new GidPortChangeEvent("mlx4_0", 1, 1),
+            new GidPortChangeEvent("mlx4_0", 1, 1), new GidPortChangeEvent("mlx4_0", 1, 1),
+            new GidPortChangeEvent("mlx4_0", 1, 4),
+        }));
+    }
 }
