@@ -16,6 +16,9 @@ public sealed class Mlx4DeviceOptions
     public TimeSpan BusyTimeout { get; init; } = Mlx4Layout.GoBitTimeout;
     /// <summary>Records every HCR access from bring-up on (<c>roceuio run --mmio-trace</c>); null: no tracing.</summary>
     public IMmioTracer? Tracer { get; init; }
+    /// <summary>The VLAN id of a netdev (by ifindex), 0 when it is not on a VLAN (rdma_read_gid_l2_fields); part of
+    /// the key under which mlx4_ib_add_gid shares a hardware slot. Null: no VLANs.</summary>
+    public Func<int, ushort>? VlanOfNetdev { get; init; }
 }
 
 /// <summary>
@@ -128,7 +131,7 @@ public sealed class Mlx4Device : IRoceDevice
         if (!SupportedGidTypes(port).Contains(entry.Type))
             throw new RoceDeviceException(
                 $"{Name} port {port}: GID type {entry.Type} is not supported (the device {(GidFormat == Mlx4GidFormat.RoceAddr ? "speaks RoCE v1 and v2" : "has no RoCE v1_v2 capability: RoCE v1 only")})");
-        t.Add(index, entry.Gid, entry.Type);
+        t.Add(index, entry.Gid, entry.Type, _options.VlanOfNetdev?.Invoke(entry.NetdevIndex) ?? 0);
     }
 
     public void DeleteGid(int port, int index, in GidEntry entry) => Table(port).Delete(index, entry.Gid, entry.Type);

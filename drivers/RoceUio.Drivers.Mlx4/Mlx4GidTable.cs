@@ -11,8 +11,8 @@ public readonly record struct Mlx4GidSlot(int Index, Gid Gid, GidType Type, int 
 
 /// <summary>
 /// The shadow of one port's 128 hardware GID slots, as drivers/infiniband/hw/mlx4/main.c keeps
-/// <c>iboe-&gt;gids[port - 1]</c>: <c>mlx4_ib_add_gid</c> reuses the slot of an identical (gid, type) entry and counts
-/// references, or takes the first all-zero slot; <c>mlx4_ib_del_gid</c> clears the slot when the count drops to 0.
+/// <c>iboe-&gt;gids[port - 1]</c>: <c>mlx4_ib_add_gid</c> reuses the slot of an identical (gid, type, VLAN id) entry
+/// (the VLAN id from <c>rdma_read_gid_l2_fields</c>) and counts references, or takes the first all-zero slot; <c>mlx4_ib_del_gid</c> clears the slot when the count drops to 0.
 /// The core's table index maps to the hardware slot (<c>ctx-&gt;real_index</c>, <c>mlx4_ib_gid_index_to_real_index</c>).
 /// <para>
 /// Changes are batched: the first change after a push saves the table, <see cref="PushSucceeded"/> drops the saved copy,
@@ -27,6 +27,7 @@ public sealed class Mlx4GidTable
     {
         public Gid Gid;
         public GidType Type;
+        public ushort VlanId;   // gid_entry.vlan_id (mlx4_ib.h): part of the sharing key
         public int RefCount;
     }
 
@@ -88,10 +89,12 @@ public sealed class Mlx4GidTable
     }
 
     /// <summary>
-    /// <c>mlx4_ib_add_gid</c>: records core index <paramref name="coreIndex"/> → the slot of (gid, type), sharing an
-    /// identical entry's slot or taking the first empty one. Returns the hardware index. On error nothing changes.
+    /// <c>mlx4_ib_add_gid</c>: records core index <paramref name="coreIndex"/> → the slot of (gid, type, VLAN id),
+    /// sharing an identical entry's slot or taking the first empty one. So the port's default fe80 GID and the same
+    /// fe80 GID on a VLAN netdev take two slots. Returns the hardware index. On error nothing changes.
     /// </summary>
-    public int Add(int coreIndex, Gid gid, GidType type)
+    /// <param name="vlanId">The VLAN id of the entry's netdev (0 when it is not on a VLAN).</param>
+    public int Add(int coreIndex, Gid gid, GidType type, ushort vlanId = 0)
     {
         CheckCoreIndex(coreIndex);
         if (gid.IsZero)
@@ -102,7 +105,7 @@ public sealed class Mlx4GidTable
         int found = -1, free = -1;
         for (int i = 0; i < _slots.Length; i++)
         {
-            if (_slots[i].RefCount > 0 && _slots[i].Gid == gid && _slots[i].Type == type)
+            if (_slots[i].RefCount > 0 && _slots[i].Gid == gid && _slots[i].Type == type && _slots[i].VlanId == vlanId)
             {
                 found = i;
                 break;
@@ -116,7 +119,7 @@ public sealed class Mlx4GidTable
         SaveBeforeChange();
         int real = found >= 0 ? found : free;
         if (found < 0)
-            _slots[real] = new Slot { Gid = gid, Type = type, RefCount = 1 };
+            _slots[real] = new Slot { Gid = gid, Type = type, VlanId = vlanId, RefCount = 1 };
         else
             _slots[real].RefCount++;
         Volatile.Write(ref _coreToReal[coreIndex], real);

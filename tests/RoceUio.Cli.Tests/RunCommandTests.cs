@@ -56,7 +56,7 @@ public class RunCommandTests
         Assert.That(r.Err, Does.StartWith($"roceuio run: {dir["bad.json"]}:3:28: unknown driver \"mlx5\""));
 
         var kind = RoceuioProcess.Run("run", "--emulate", "mlx5:eth0");
-        Assert.That((kind.Exit, kind.Err), Is.EqualTo((1, "roceuio run: unknown device kind 'mlx5' (known: mlx4, ocrdma)\n")));
+        Assert.That((kind.Exit, kind.Err), Is.EqualTo((1, "roceuio run: unknown device kind 'mlx5' (known: mlx4, ocrdma, rxe)\n")));
     }
 
     [TestCase("run"), TestCase("replay"), TestCase("show"), TestCase("find"), TestCase("bind"), TestCase("model"), TestCase("status"), TestCase("save-state")]

@@ -76,6 +76,20 @@ public class GidTableTests
     }
 
     [Test]
+    public void The_same_gid_and_type_on_another_VLAN_takes_its_own_slot()
+    {
+        // mlx4_ib_add_gid (drivers/infiniband/hw/mlx4/main.c) shares a slot only when gid, gid_type and vlan_id
+        // (from rdma_read_gid_l2_fields) all match: the port's default fe80 GID and a VLAN netdev's equal EUI-64
+        // link-local take two slots.
+        var t = new Mlx4GidTable("mlx4_0", 1, Mlx4GidFormat.RoceAddr);
+        Assert.That(t.Add(0, G("fe80::268a:7ff:feaa:bbcc"), GidType.RoceV1), Is.EqualTo(0));
+        Assert.That(t.Add(2, G("fe80::268a:7ff:feaa:bbcc"), GidType.RoceV1, vlanId: 100), Is.EqualTo(1), "VLAN 100: its own slot");
+        Assert.That(t.Add(3, G("fe80::268a:7ff:feaa:bbcc"), GidType.RoceV1, vlanId: 100), Is.EqualTo(1), "same VLAN: shared");
+        Assert.That(t.Add(4, G("fe80::268a:7ff:feaa:bbcc"), GidType.RoceV1, vlanId: 200), Is.EqualTo(2), "another VLAN");
+        Assert.That((t[0].RefCount, t[1].RefCount, t[2].RefCount), Is.EqualTo((1, 2, 1)));
+    }
+
+    [Test]
     public void A_full_table_refuses_the_129th_GID_with_ENOSPC_and_changes_nothing()
     {
         var t = new Mlx4GidTable("mlx4_0", 2, Mlx4GidFormat.RoceAddr, coreTableSize: 256);

@@ -31,7 +31,12 @@ public sealed class FakeNetdevs : INetdevGraph
 
     public NetdevInfo Add(int ifindex, string name, string mac, NetdevKind kind = NetdevKind.Veth, int lower = 0, bool ethernet = true)
     {
-        var n = new NetdevInfo { Ifindex = ifindex, Name = name, Mac = Mac(mac), Kind = kind, LowerIfindex = lower, IsEthernet = ethernet, IsUp = true };
+        // A bond here is active-backup (the mode RoCE bonding is used with) unless a test edits BondMode.
+        var n = new NetdevInfo
+        {
+            Ifindex = ifindex, Name = name, Mac = Mac(mac), Kind = kind, LowerIfindex = lower, IsEthernet = ethernet, IsUp = true,
+            BondMode = kind == NetdevKind.Bond ? IflaBond.BOND_MODE_ACTIVEBACKUP : (byte)0,
+        };
         _links[ifindex] = n;
         Manager?.LinkAdded(n);
         Manager?.EndOfBurst();

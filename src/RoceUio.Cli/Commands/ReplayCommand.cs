@@ -85,7 +85,7 @@ internal static class ReplayCommand
             graph.Manager = manager;
             if (verbose)
                 cache.Subscribe(new StderrEvents());
-            var factory = new DeviceFactory { EmulationRoot = emulation, Tracer = trace, VlanOfNetdev = i => graph.Find(i)?.VlanId ?? 0 };
+            var factory = new DeviceFactory { EmulationRoot = emulation, Tracer = trace, VlanOfNetdev = i => GidL2Fields.VlanIdOf(graph, i) };
             foreach (DeviceConfig c in configs)
                 devices.AddRange(factory.Open(c));
             foreach (OpenedDevice d in devices)

@@ -15,7 +15,8 @@ internal static class RunCommand
                            [--clear-on-exit] [--quiet | -v]
         Follows netlink, keeps every RoCE port's GID table as Linux would, programs the NICs, serves the control socket.
           --config FILE         JSON config (comments allowed; docs/roceuio.example.json)
-          --emulate KIND:NDEVS  a device model (mlx4, ocrdma) run in-process in place of a NIC, one port per netdev
+          --emulate KIND:NDEVS  a device model (mlx4, ocrdma) run in-process in place of a NIC, one port per netdev,
+                                or rxe: a software device shaped like Linux's rdma_rxe (one port, RoCE v2, 1024 GIDs)
                                 (mlx4: 2 ports per device; KIND:auto = the machine's Ethernet netdevs: ARPHRD_ETHER,
                                 not loopback, no link kind or veth, by ifindex)
           --attach KIND:DIR=NDEVS  drive the device files in DIR served by a model elsewhere (roceuio model KIND --dir DIR)

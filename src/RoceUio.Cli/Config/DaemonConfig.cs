@@ -49,7 +49,7 @@ public sealed record DaemonConfig
     public string Control { get; init; } = Environment.GetEnvironmentVariable("ROCEUIO_CONTROL") is { Length: > 0 } c ? c : DefaultControl;
     public IReadOnlyList<DeviceConfig> Devices { get; init; } = [];
 
-    public static readonly string[] KnownDrivers = ["mlx4", "ocrdma"];
+    public static readonly string[] KnownDrivers = ["mlx4", "ocrdma", "rxe"];
 
     public static DaemonConfig Load(string path)
     {

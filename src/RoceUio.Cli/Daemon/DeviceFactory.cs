@@ -2,6 +2,7 @@ using RoceUio.Cli.Config;
 using RoceUio.Drivers.Mlx4;
 using RoceUio.Drivers.Mlx4.Model;
 using RoceUio.Drivers.Ocrdma;
+using RoceUio.Drivers.Rxe;
 using RoceUio.Drivers.Ocrdma.Model;
 using RoceUio.Hardware;
 using RoceUio.Hardware.Pci;
@@ -72,16 +73,18 @@ public sealed class DeviceFactory
     public IMmioTracer? Tracer { get; init; }
     /// <summary>PCI discovery for <c>pci</c> devices.</summary>
     public PciBus? Bus { get; init; }
-    /// <summary>The VLAN id of a netdev for ocrdma's address vectors (rdma_read_gid_l2_fields).</summary>
+    /// <summary>The VLAN id of a netdev (rdma_read_gid_l2_fields): ocrdma puts it in its address vectors, mlx4 shares a hardware slot only between entries with the same one.</summary>
     public Func<int, ushort>? VlanOfNetdev { get; init; }
 
-    public static readonly string[] Kinds = ["mlx4", "ocrdma"];
+    public static readonly string[] Kinds = ["mlx4", "ocrdma", "rxe"];
 
     /// <summary>Opens the devices one config entry describes. On failure, what was opened for it is closed again.</summary>
     public IReadOnlyList<OpenedDevice> Open(DeviceConfig config)
     {
         if (!Kinds.Contains(config.Driver))
             throw new ArgumentException($"unknown device kind '{config.Driver}' (known: {string.Join(", ", Kinds)})");
+        if (config.Driver == "rxe" && (config.Pci is not null || config.AttachDir is not null))
+            throw new ArgumentException("rxe is a software device with nothing to attach to or bind: use it as --emulate rxe:NETDEV");
         var opened = new List<OpenedDevice>();
         try
         {
@@ -114,6 +117,8 @@ public sealed class DeviceFactory
     private OpenedDevice Emulate(string driver, string[] ports)
     {
         string name = NextName(driver);
+        if (driver == "rxe")
+            return new OpenedDevice(new RxeDevice(name), ports, "software", "software", []);
         string dir = Path.Combine(EmulationRoot, name);
         Directory.CreateDirectory(dir);
         var owned = new List<IDisposable>();
@@ -124,7 +129,7 @@ public sealed class DeviceFactory
                 EmulatedDevice dev = new Mlx4ModelConfig { Ports = ports.Length }.CreateDevice(dir);
                 owned.Add(dev);
                 owned.Add(Mlx4DeviceModel.StartThread(dir));
-                return new OpenedDevice(Mlx4Device.Open(dev, new Mlx4DeviceOptions { Name = name, Tracer = Tracer }), ports, $"emulated:{dir}", "emulated", owned);
+                return new OpenedDevice(Mlx4Device.Open(dev, new Mlx4DeviceOptions { Name = name, Tracer = Tracer, VlanOfNetdev = VlanOfNetdev }), ports, $"emulated:{dir}", "emulated", owned);
             }
             else
             {
@@ -152,7 +157,7 @@ public sealed class DeviceFactory
         {
             CoreGidReferences? refs = driver == "mlx4" ? null : new CoreGidReferences();
             IRoceDevice d = refs is null
-                ? Mlx4Device.Open(dev, new Mlx4DeviceOptions { Name = name, Tracer = Tracer })
+                ? Mlx4Device.Open(dev, new Mlx4DeviceOptions { Name = name, Tracer = Tracer, VlanOfNetdev = VlanOfNetdev })
                 : OcrdmaDevice.Open(dev, OcrdmaOptions(name, refs));
             if (d.PortCount != ports.Length)
             {
@@ -195,7 +200,7 @@ public sealed class DeviceFactory
             IRoceDevice dev;
             CoreGidReferences? refs = null;
             if (driver == "mlx4")
-                dev = Mlx4Device.Open(f.VendorId, f.DeviceId, bar.File, dma, new Mlx4DeviceOptions { Name = name, Tracer = Tracer });
+                dev = Mlx4Device.Open(f.VendorId, f.DeviceId, bar.File, dma, new Mlx4DeviceOptions { Name = name, Tracer = Tracer, VlanOfNetdev = VlanOfNetdev });
             else
             {
                 refs = new CoreGidReferences();

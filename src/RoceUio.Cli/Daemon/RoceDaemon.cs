@@ -118,7 +118,7 @@ public sealed class RoceDaemon
             {
                 EmulationRoot = _o.EmulationRoot ?? Path.Combine(cfg.StateDir, "emulated"),
                 Tracer = trace,
-                VlanOfNetdev = i => graph.Find(i)?.VlanId ?? 0,
+                VlanOfNetdev = i => GidL2Fields.VlanIdOf(graph, i),
             };
             foreach (DeviceConfig d in ResolveAuto(cfg.Devices, cache))
                 devices.AddRange(factory.Open(d));
@@ -188,6 +188,7 @@ public sealed class RoceDaemon
                 d.Dispose();
             trace?.Dispose();
             Manager?.Changes.Complete();
+            Manager?.PortChanges.Complete();
         }
     }
 

@@ -54,7 +54,6 @@ public sealed class GidTable
     private readonly StickyIndexHistory _history;
     private readonly FreeSlots _freeSlots;
     private readonly Dictionary<GidEntry, int> _nonDefault = new(GidKeyComparer.Instance);   // valid entries outside default slots
-    private readonly int[] _defaultSlotOfType = [-1, -1, -1];          // by GidType
     private readonly IGidProgrammer? _programmer;
     private readonly IGidTableListener? _listener;
     private readonly List<GidChange> _batch = new();
@@ -92,11 +91,6 @@ public sealed class GidTable
         _index = new GidHashIndex(capacity);
         _freeSlots = new FreeSlots(capacity, firstOrdinary: defaults);
         _history = new StickyIndexHistory(capacity, _freeSlots);
-        // gid_table_reserve_default: indices 0..hweight(mask)-1, the types in ascending order (v1 at 0, v2 at 1).
-        Span<GidType> types = stackalloc GidType[3];
-        int n = supportedTypes.CopyTo(types);
-        for (int i = 0; i < n; i++)
-            _defaultSlotOfType[(int)types[i]] = i;
     }
 
     public int Port { get; }
@@ -116,8 +110,25 @@ public sealed class GidTable
     /// <summary>The hash index itself, for the same kind of tests.</summary>
     internal GidHashIndex IndexForTest => _index;
 
-    /// <summary>The default slot of <paramref name="type"/>, or -1 if the port does not support it.</summary>
-    public int DefaultSlotOf(GidType type) => (uint)type < 3 ? _defaultSlotOfType[(int)type] : -1;
+    /// <summary>The default slot holding the valid default GID of <paramref name="type"/> for
+    /// <paramref name="netdevIndex"/>, or -1 (find_gid with GID_TYPE | DEFAULT | NETDEV and default = true).</summary>
+    public int FindDefault(GidType type, int netdevIndex)
+    {
+        for (int i = 0; i < DefaultSlotCount; i++)
+            if (GidSlot.StateOf(Volatile.Read(ref _slots[i].Word)) == GidEntryState.Valid
+                && _slots[i].Entry.Type == type && _slots[i].Entry.NetdevIndex == netdevIndex)
+                return i;
+        return -1;
+    }
+
+    /// <summary>The first free default slot whatever the type (find_gid's <c>empty</c> with default = true), or -1.</summary>
+    private int FirstFreeDefaultSlot()
+    {
+        for (int i = 0; i < DefaultSlotCount; i++)
+            if (IsFree(i))
+                return i;
+        return -1;
+    }
 
     /// <summary>True if <paramref name="index"/> is a reserved default slot (<c>is_gid_index_default</c>).</summary>
     public bool IsDefaultSlot(int index) => (uint)index < (uint)DefaultSlotCount;
@@ -194,6 +205,73 @@ public sealed class GidTable
             return true;
         entry = default;
         return false;
+    }
+
+    /// <summary>
+    /// <c>rdma_get_gid_attr</c>'s answers without taking a reference (<c>rdma_query_gid</c> plus the error):
+    /// <see cref="GidQueryError.InvalidArgument"/> for an index outside the table, <see cref="GidQueryError.NoData"/>
+    /// for an empty or pending-delete slot.
+    /// </summary>
+    public GidQueryError Query(int index, out GidEntry entry)
+    {
+        entry = default;
+        if ((uint)index >= (uint)_slots.Length)
+            return GidQueryError.InvalidArgument;
+        if (GidSlot.Read(ref _slots[index], out entry, out _) == GidEntryState.Valid)
+            return GidQueryError.None;
+        entry = default;
+        return GidQueryError.NoData;
+    }
+
+    /// <summary>
+    /// <c>rdma_read_gid_attr_ndev_rcu</c> for the entry a holder took at <paramref name="index"/>: its netdev while the
+    /// entry is valid. Once the entry is deleted (pending delete while the holder keeps it) the kernel has detached
+    /// the netdev and answers <see cref="GidQueryError.InvalidArgument"/>; so does this, however long the hold lasts.
+    /// </summary>
+    public GidQueryError ReadNetdev(int index, out int netdevIndex)
+    {
+        netdevIndex = 0;
+        if ((uint)index >= (uint)_slots.Length || GidSlot.Read(ref _slots[index], out GidEntry e, out _) != GidEntryState.Valid)
+            return GidQueryError.InvalidArgument;
+        netdevIndex = e.NetdevIndex;
+        return GidQueryError.None;
+    }
+
+    /// <summary>
+    /// <c>rdma_find_gid_by_filter</c>: the lowest valid entry holding <paramref name="gid"/> for which the caller's
+    /// <paramref name="filter"/> says yes, with a reference taken on it (release it with <see cref="Release"/>), or
+    /// <see cref="GidQueryError.NotFound"/>. Allocation-free with a static lambda and a struct or cached state.
+    /// </summary>
+    public GidQueryError FindByFilter<TState>(in Gid gid, GidFilter<TState> filter, TState state, out int index, out GidEntry entry)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        while (true)
+        {
+            index = -1;
+            for (int i = 0; i < _slots.Length; i++)
+            {
+                if (GidSlot.Read(ref _slots[i], out GidEntry e, out _) != GidEntryState.Valid || e.Gid != gid)
+                    continue;
+                if (filter(e, i, state))
+                {
+                    index = i;
+                    break;
+                }
+            }
+            if (index < 0)
+            {
+                entry = default;
+                return GidQueryError.NotFound;
+            }
+            // The entry may have been deleted since it was read: then look again (the kernel reads and takes the
+            // reference under one read lock; here the hold's compare-and-swap tells).
+            if (TryHold(index, out entry))
+            {
+                if (entry.Gid == gid && filter(entry, index, state))
+                    return GidQueryError.None;
+                Release(index);
+            }
+        }
     }
 
     /// <summary>The state of slot <paramref name="index"/>.</summary>
@@ -318,30 +396,26 @@ public sealed class GidTable
     }
 
     /// <summary>
-    /// <c>ib_cache_gid_set_default_gid</c> (SET) for one type: puts <paramref name="e"/> in the default slot of
-    /// <c>e.Type</c>. If that slot already holds a default of the same type and netdev, returns its index without
-    /// comparing the GID value (kernel semantics: on a MAC change, call <see cref="DeleteDefault"/> first).
+    /// <c>ib_cache_gid_set_default_gid</c> (SET) for one type. If a default slot already holds a default of
+    /// <c>e.Type</c> for the same netdev, returns its index without comparing the GID value (kernel semantics: on a
+    /// MAC change, call <see cref="DeleteDefault"/> first). Otherwise <paramref name="e"/> takes the first free
+    /// default slot, whatever type the slot held before (cache.c find_gid's <c>empty</c>: a NULL slot whose
+    /// default-ness matches; slots are not tied to a type). So while a default slot is pending delete (held by a QP
+    /// across a MAC change) the new v1 default can land at 1 and the v2 default find no slot, as in the kernel.
     /// </summary>
-    /// <exception cref="GidTableFullException">The slot is held by another netdev's default, or is pending delete.</exception>
+    /// <exception cref="GidTableFullException">No default slot is free (held by other defaults or pending delete).</exception>
     public int SetDefault(in GidEntry e)
     {
         Validate(e, nameof(e));
         using (EnterWriter())
         {
-            int slot = _defaultSlotOfType[(int)e.Type];
-            int word = Volatile.Read(ref _slots[slot].Word);
-            switch (GidSlot.StateOf(word))
-            {
-                case GidEntryState.Valid:
-                    GidEntry held = _slots[slot].Entry;
-                    if (held.NetdevIndex == e.NetdevIndex)
-                        return slot;
-                    throw new GidTableFullException(Port, Capacity,
-                        $"port {Port}: cannot set default GID {e}: default slot {slot} for {e.Type} holds {held}; delete it first");
-                case GidEntryState.PendingDelete:
-                    throw new GidTableFullException(Port, Capacity,
-                        $"port {Port}: cannot set default GID {e}: default slot {slot} for {e.Type} is pending delete with {GidSlot.ReferencesOf(word)} reference(s)");
-            }
+            int slot = FindDefault(e.Type, e.NetdevIndex);
+            if (slot >= 0)
+                return slot;
+            slot = FirstFreeDefaultSlot();
+            if (slot < 0)
+                throw new GidTableFullException(Port, Capacity,
+                    $"port {Port}: cannot set default GID {e}: no free default slot ({DescribeDefaultSlots()})");
             ProgramAdd(slot, e);
             Publish(slot, e, isDefault: true);
             Notify(new GidChange(Port, slot, null, e));
@@ -357,12 +431,10 @@ public sealed class GidTable
     {
         using (EnterWriter())
         {
-            int slot = DefaultSlotOf(type);
-            if (slot < 0 || GidSlot.StateOf(Volatile.Read(ref _slots[slot].Word)) != GidEntryState.Valid)
+            int slot = FindDefault(type, netdevIndex);
+            if (slot < 0)
                 return false;
             GidEntry held = _slots[slot].Entry;
-            if (held.NetdevIndex != netdevIndex)
-                return false;
             ProgramDelete(slot, held);
             Unpublish(slot, held, isDefault: true);
             Notify(new GidChange(Port, slot, held, null));
@@ -482,6 +554,22 @@ public sealed class GidTable
 
     private bool IsFree(int index) => GidSlot.StateOf(Volatile.Read(ref _slots[index].Word)) == GidEntryState.Free;
 
+    private string DescribeDefaultSlots()
+    {
+        var parts = new List<string>();
+        for (int i = 0; i < DefaultSlotCount; i++)
+        {
+            int word = Volatile.Read(ref _slots[i].Word);
+            parts.Add(GidSlot.StateOf(word) switch
+            {
+                GidEntryState.Valid => $"{i}: {_slots[i].Entry}",
+                GidEntryState.PendingDelete => $"{i}: pending delete, {GidSlot.ReferencesOf(word)} reference(s)",
+                _ => $"{i}: free",
+            });
+        }
+        return string.Join("; ", parts);
+    }
+
     private bool IsFreeOrdinary(int index) => index >= DefaultSlotCount && index < Capacity && IsFree(index);
 
     /// <summary>The slot a new ordinary GID takes under the table's policy, or -1 if none is free. Constant time:
@@ -598,9 +686,9 @@ public sealed class GidTable
             else
             {
                 _nonDefault.Remove(e);
-                int d = DefaultSlotOf(e.Type);
-                if (d >= 0 && GidSlot.StateOf(Volatile.Read(ref _slots[d].Word)) == GidEntryState.Valid && _slots[d].Entry == e)
-                    other = d;
+                for (int d = 0; d < DefaultSlotCount && other < 0; d++)
+                    if (GidSlot.StateOf(Volatile.Read(ref _slots[d].Word)) == GidEntryState.Valid && _slots[d].Entry == e)
+                        other = d;
             }
             if (other >= 0)
                 _index.Set(e, other);

@@ -106,7 +106,8 @@ public sealed class NetdevCache
         }
     }
 
-    /// <summary>Sets a link's dev_id (from sysfs or configuration); emits LinkChanged(DevId) when it changed.</summary>
+    /// <summary>Sets a link's dev_id (from sysfs or configuration); emits LinkChanged(DevId) when it changed. The GID
+    /// manager takes no action on it (the kernel has no dev_id event); the next default GID made uses it.</summary>
     public void SetDevId(int ifIndex, ushort devId)
     {
         if (!_links.TryGetValue(ifIndex, out NetdevLink? link) || link.DevId == devId)
@@ -340,8 +341,14 @@ public sealed class NetdevCache
         }
         if (i < 0)
         {
-            link.AddressList.Add(addr);
-            link.AddressSeen.Add(_generation);
+            // Keep each link's list in the kernel's order. A dump (NLM_F_MULTI) walks the kernel's lists, so its
+            // addresses are appended as they come. A new IPv6 address is linked in front of those of its scope
+            // (ipv6_link_dev_addr, net/ipv6/addrconf.c: newest first), so an event puts it at the head; IPv4
+            // (__inet_insert_ifa) appends, as an event does here.
+            bool fromDump = (message.Flags & NlMsgFlags.NLM_F_MULTI) != 0;
+            int at = addr.IsIPv6 && !fromDump ? 0 : link.AddressList.Count;
+            link.AddressList.Insert(at, addr);
+            link.AddressSeen.Insert(at, _generation);
             Emit(new NetdevEvent { Type = NetdevEventType.AddressAdded, IfIndex = link.IfIndex, Link = link, Address = addr, PreviousName = link.Name });
             return true;
         }
@@ -368,6 +375,9 @@ public sealed class NetdevCache
 
     private void RemoveLink(NetdevLink link)
     {
+        // IPv6 first, newest first (the head of the list), then IPv4 from the last one added.
+        while (link.AddressList.Count > 0 && link.AddressList[0].IsIPv6)
+            RemoveAddressAt(link, 0);
         for (int i = link.AddressList.Count - 1; i >= 0; i--)
             RemoveAddressAt(link, i);
         _links.Remove(link.IfIndex);

@@ -21,7 +21,7 @@ public sealed class NetdevLink
     public HardwareAddress Mac { get; internal set; }
     /// <summary>
     /// dev_id (sysfs /sys/class/net/NAME/dev_id; rtnetlink does not carry it): distinguishes ports that share a MAC
-    /// (mlx4 sets port-1). 0 unless the cache's <see cref="NetdevCache.DevIdProvider"/> or SetDevId says otherwise.
+    /// (a few drivers set it; mlx4_en sets dev_port, not dev_id). 0 unless the cache's <see cref="NetdevCache.DevIdProvider"/> or SetDevId says otherwise.
     /// </summary>
     public ushort DevId { get; internal set; }
     /// <summary>ifi_type: ARPHRD_ETHER (1) for Ethernet.</summary>

@@ -37,6 +37,10 @@ public sealed class GidManager : IGidTableListener
     public IReadOnlyList<RocePort> Ports => _ports;
     public GidChangeBroadcaster Changes { get; } = new();
 
+    /// <summary>One <c>IB_EVENT_GID_CHANGE</c> per port and table batch (dispatch_gid_change_event), after the batch's
+    /// entry changes on <see cref="Changes"/>.</summary>
+    public GidPortChangeBroadcaster PortChanges { get; } = new();
+
     /// <summary>One line per change and why; null (the default) keeps quiet.</summary>
     public Action<string>? Log { get; set; }
 
@@ -140,7 +144,10 @@ public sealed class GidManager : IGidTableListener
         }
         if (!now.IsEthernet)
             return;
-        bool macChanged = !before.Mac.Span.SequenceEqual(now.Mac.Span) || before.DevId != now.DevId;
+        // Only a new hardware address is NETDEV_CHANGEADDR. dev_id has no notifier (a driver sets it before
+        // register_netdevice); a new value read later is used by the next default GID made, as make_default_gid
+        // reads dev->dev_id when it runs.
+        bool macChanged = !before.Mac.Span.SequenceEqual(now.Mac.Span);
         // bond_enslave sets the slave's MAC before it links the slave under the bond; bond_release unlinks first and
         // restores the MAC after. Keep that order when one RTM_NEWLINK carries both.
         if (before.MasterIfindex != 0 && before.MasterIfindex != now.MasterIfindex && _graph.Find(before.MasterIfindex) is { } oldMaster)
@@ -149,7 +156,7 @@ public sealed class GidManager : IGidTableListener
             ChangeAddr(now);
         if (now.MasterIfindex != 0 && before.MasterIfindex != now.MasterIfindex && _graph.Find(now.MasterIfindex) is { } newMaster)
             ChangeUpperLink(now, newMaster);
-        if (now.IsBondMaster && before.BondActiveSlave != now.BondActiveSlave)
+        if (IsBondingFailover(before, now))
             BondingFailover(now);
         if (!before.IsUp && now.IsUp)
         {
@@ -262,6 +269,14 @@ public sealed class GidManager : IGidTableListener
 
     /// <summary>NETDEV_BONDING_FAILOVER on a bond master: delete the bond's IPs everywhere, add its default GIDs on every
     /// slave's port, and its IPs on the new active slave's port.</summary>
+    /// <summary>
+    /// NETDEV_BONDING_FAILOVER: bond_change_active_slave (drivers/net/bonding/bond_main.c) sends it only in
+    /// active-backup mode and only when there is a new active slave. When the active slave becomes none (every slave
+    /// down) the bond's GIDs stay where they are; a TLB/ALB active-slave change sends nothing.
+    /// </summary>
+    private static bool IsBondingFailover(NetdevInfo before, NetdevInfo now)
+        => now.IsActiveBackupBond && now.BondActiveSlave != 0 && before.BondActiveSlave != now.BondActiveSlave;
+
     private void BondingFailover(NetdevInfo bond)
     {
         Because($"{bond.Name} failover to ifindex {bond.BondActiveSlave}");
@@ -427,6 +442,11 @@ public sealed class GidManager : IGidTableListener
                                              : $"del {c.Old?.Gid} {c.Old?.Type.ToShortString()} {NameOf(c.Old?.NetdevIndex ?? 0)}";
                 log($"{port} index {c.Index}: {what} ({_reason})");
             }
+        }
+        if (batch.Length > 0)
+        {
+            PortChanges.Publish(new GidPortChangeEvent(port.Device.Name, port.Port, batch.Length));
+            Log?.Invoke($"{port}: GID_CHANGE ({batch.Length} entr{(batch.Length == 1 ? "y" : "ies")})");
         }
     }
 

@@ -13,7 +13,9 @@ public sealed record NetdevInfo
     public required string Name { get; init; }
     /// <summary>The hardware address (IFLA_ADDRESS); 6 bytes on Ethernet.</summary>
     public ReadOnlyMemory<byte> Mac { get; init; }
-    /// <summary><c>dev->dev_id</c> (sysfs <c>dev_id</c>): mlx4 sets port - 1; it replaces ff:fe in the EUI-64.</summary>
+    /// <summary><c>dev->dev_id</c> (sysfs <c>dev_id</c>): when non-zero it replaces ff:fe in the EUI-64
+    /// (addrconf_ifid_eui48). mlx4_en sets <c>dev_port = port - 1</c> since 2014 (en_netdev.c), not dev_id, so an
+    /// mlx4 netdev's dev_id is 0 and its default GID is the plain flipped EUI-64.</summary>
     public ushort DevId { get; init; }
     /// <summary><c>dev->type == ARPHRD_ETHER</c>: only Ethernet netdevs count (roce_gid_mgmt.c netdevice_event).</summary>
     public bool IsEthernet { get; init; } = true;
@@ -27,9 +29,12 @@ public sealed record NetdevInfo
     public int MasterIfindex { get; init; }
     /// <summary>For a bond: its active slave (IFLA_BOND_ACTIVE_SLAVE); 0 for none.</summary>
     public int BondActiveSlave { get; init; }
+    /// <summary>For a bond: IFLA_BOND_MODE (1 = active-backup, <see cref="IflaBond.BOND_MODE_ACTIVEBACKUP"/>).</summary>
+    public byte BondMode { get; init; }
     public ushort VlanId { get; init; }
 
     public bool IsBondMaster => Kind == NetdevKind.Bond;
+    public bool IsActiveBackupBond => IsBondMaster && BondMode == IflaBond.BOND_MODE_ACTIVEBACKUP;
     public bool IsVlan => Kind == NetdevKind.Vlan;
     public bool HasLower => LowerIfindex != 0;
 }

@@ -29,22 +29,22 @@ public sealed class NetlinkNetdevGraph : INetdevGraph, INetdevObserver
     public IEnumerable<NetdevInfo> All => _snapshots.Values;
 
     /// <summary>IPv4 in the kernel's list order (primary before secondary), then IPv6 global before link-local, newest
-    /// first (kernel-gid.md 9.6).</summary>
+    /// first (ipv6_link_dev_addr). The cache keeps each list in the kernel's order whether an address came from a dump
+    /// or an event, so this only groups by scope (a stable sort).</summary>
     public IReadOnlyList<IPAddress> Addresses(int ifindex)
     {
         if (!_cache.TryGetLink(ifindex, out NetdevLink link))
             return [];
         var v4 = new List<IPAddress>();
-        var v6 = new List<(byte Scope, int Order, IPAddress Address)>();
-        int order = 0;
+        var v6 = new List<(byte Scope, IPAddress Address)>();
         foreach (NetdevAddress a in link.Addresses)
         {
             if (a.IsIPv4)
                 v4.Add(RoceAddress(a));
             else if (a.IsIPv6)
-                v6.Add((a.Scope, order++, RoceAddress(a)));
+                v6.Add((a.Scope, RoceAddress(a)));
         }
-        return [.. v4, .. v6.OrderBy(x => x.Scope).ThenByDescending(x => x.Order).Select(x => x.Address)];
+        return [.. v4, .. v6.OrderBy(x => x.Scope).Select(x => x.Address)];
     }
 
     private static IPAddress RoceAddress(in NetdevAddress a)
@@ -67,6 +67,7 @@ public sealed class NetlinkNetdevGraph : INetdevGraph, INetdevObserver
         LowerIfindex = NetdevKinds.LinkIsLower(l.Kind, l.KindName) && l.LinkNetNsId < 0 ? l.Link : 0,
         MasterIfindex = l.Master,
         BondActiveSlave = l.BondActiveSlave,
+        BondMode = l.BondMode,
         VlanId = l.VlanId,
     };
 

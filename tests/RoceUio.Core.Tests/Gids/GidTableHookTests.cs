@@ -93,10 +93,10 @@ public class GidTableHookTests
         Assert.That(listener.Batches.Select(b => b.Length), Is.EqualTo(new[] { 1, 1, 1, 1 }));
         Assert.That(listener.Batches.Select(b => b[0]), Is.EqualTo(new[]
         {
-            new GidChange(1, 1, null, def),
+            new GidChange(1, 0, null, def),
             new GidChange(1, 2, null, V2("192.0.2.1")),
             new GidChange(1, 2, V2("192.0.2.1"), null),
-            new GidChange(1, 1, def, null),
+            new GidChange(1, 0, def, null),
         }));
     }
 

@@ -12,16 +12,44 @@ public class GidTableTests
     {
         var both = new GidTable(1, 128, GidTypes.Roce);
         Assert.That(both.DefaultSlotCount, Is.EqualTo(2));
-        Assert.That(both.DefaultSlotOf(GidType.RoceV1), Is.EqualTo(0));
-        Assert.That(both.DefaultSlotOf(GidType.RoceV2), Is.EqualTo(1));
-        Assert.That(both.SetDefault(new GidEntry(DefaultGid, GidType.RoceV2, Eth0)), Is.EqualTo(1));
+        // The kernel sets the types in ascending order, so v1 lands at 0 and v2 at 1 ...
         Assert.That(both.SetDefault(new GidEntry(DefaultGid, GidType.RoceV1, Eth0)), Is.EqualTo(0));
+        Assert.That(both.SetDefault(new GidEntry(DefaultGid, GidType.RoceV2, Eth0)), Is.EqualTo(1));
+        Assert.That((both.FindDefault(GidType.RoceV1, Eth0), both.FindDefault(GidType.RoceV2, Eth0)), Is.EqualTo((0, 1)));
+        // ... but a slot is not tied to a type: a default takes the first free default slot (find_gid's empty).
+        var v2First = new GidTable(1, 128, GidTypes.Roce);
+        Assert.That(v2First.SetDefault(new GidEntry(DefaultGid, GidType.RoceV2, Eth0)), Is.EqualTo(0));
 
         // rxe: v2 only, one default slot at index 0 (kernel-gid.md 9.1).
         var v2Only = new GidTable(1, 1024, GidTypes.RoceV2);
         Assert.That(v2Only.DefaultSlotCount, Is.EqualTo(1));
         Assert.That(v2Only.SetDefault(new GidEntry(DefaultGid, GidType.RoceV2, Eth0)), Is.EqualTo(0));
         Assert.That(v2Only.Add(V2("192.0.2.1")), Is.EqualTo(1));
+    }
+
+    [Test]
+    public void MacChange_WhileTheV1DefaultIsHeld_NewV1DefaultTakesSlot1_AndV2FindsNoSlot_AsInTheKernel()
+    {
+        // cache.c: ib_cache_gid_set_default_gid(DELETE) puts slot 0 in PENDING_DEL (a QP holds it) and frees slot 1;
+        // SET then adds v1 into the first free default slot, 1, and v2 gets -ENOSPC. The kernel never retries it.
+        var t = RoceTable();
+        t.SetDefault(new GidEntry(DefaultGid, GidType.RoceV1, Eth0));
+        t.SetDefault(new GidEntry(DefaultGid, GidType.RoceV2, Eth0));
+        Assert.That(t.TryHold(0, out _), Is.True);
+        Assert.That(t.DeleteDefault(GidType.RoceV1, Eth0) && t.DeleteDefault(GidType.RoceV2, Eth0), Is.True);
+        Assert.That((t.StateOf(0), t.StateOf(1)), Is.EqualTo((GidEntryState.PendingDelete, GidEntryState.Free)));
+
+        Gid newDefault = Gid.DefaultFromMac([0x24, 0x8a, 0x07, 0x11, 0x22, 0x33]);
+        Assert.That(t.SetDefault(new GidEntry(newDefault, GidType.RoceV1, Eth0)), Is.EqualTo(1));
+        var full = Assert.Throws<GidTableFullException>(() => t.SetDefault(new GidEntry(newDefault, GidType.RoceV2, Eth0)));
+        Assert.That(full!.Message, Does.Contain("no free default slot").And.Contain("0: pending delete, 1 reference(s)"));
+        Assert.That(t.TryGet(1, out GidEntry at1) ? (at1.Gid, at1.Type) : default, Is.EqualTo((newDefault, GidType.RoceV1)));
+        Assert.That(t.FindDefault(GidType.RoceV2, Eth0), Is.EqualTo(-1));
+
+        // Setting v1 again is a no-op at its slot; deleting it finds it at 1.
+        Assert.That(t.SetDefault(new GidEntry(newDefault, GidType.RoceV1, Eth0)), Is.EqualTo(1));
+        Assert.That(t.DeleteDefault(GidType.RoceV1, Eth0), Is.True);
+        Assert.That(t.StateOf(1), Is.EqualTo(GidEntryState.Free));
     }
 
     [Test]
@@ -59,8 +87,8 @@ public class GidTableTests
         // link-local never gets a second entry (kernel-gid.md 9.4); on a VLAN it does.
         var t = RoceTable();
         var def = new GidEntry(DefaultGid, GidType.RoceV2, Eth0);
-        Assert.That(t.SetDefault(def), Is.EqualTo(1));
-        Assert.That(t.Add(def), Is.EqualTo(1));
+        Assert.That(t.SetDefault(def), Is.EqualTo(0), "the first free default slot");
+        Assert.That(t.Add(def), Is.EqualTo(0));
         Assert.That(t.Count, Is.EqualTo(1));
         Assert.That(t.Add(def with { NetdevIndex = Vlan10 }), Is.EqualTo(2));
     }
@@ -90,20 +118,20 @@ public class GidTableTests
         var def = new GidEntry(DefaultGid, GidType.RoceV2, Eth0);
         // The same (gid, type, netdev) in a non-default slot first, then as the default: both exist.
         Assert.That(t.Add(def), Is.EqualTo(2));
-        Assert.That(t.SetDefault(def), Is.EqualTo(1));
+        Assert.That(t.SetDefault(def), Is.EqualTo(0));
         Assert.That(t.TryFind(def, out int i), Is.True);
-        Assert.That(i, Is.EqualTo(1));
+        Assert.That(i, Is.EqualTo(0));
         Assert.That(t.TryFind(def.Gid, def.Type, def.NetdevIndex, GidFindMask.Gid | GidFindMask.GidType | GidFindMask.Netdev, false, out i), Is.True);
-        Assert.That(i, Is.EqualTo(1));
+        Assert.That(i, Is.EqualTo(0));
         // With the DEFAULT bit, only the matching class of slot.
         Assert.That(t.TryFind(def.Gid, def.Type, def.NetdevIndex, GidFindMask.Gid | GidFindMask.Default, false, out i), Is.True);
         Assert.That(i, Is.EqualTo(2));
         // Deleting the default leaves the ordinary entry findable, and vice versa.
         Assert.That(t.DeleteDefault(GidType.RoceV2, Eth0), Is.True);
-        Assert.That(t.TryFind(def, out i) && i == 2, Is.True);
+        Assert.That(t.TryFind(def, out i) ? i : -1, Is.EqualTo(2));
         t.SetDefault(def);
         Assert.That(t.Delete(def), Is.True);
-        Assert.That(t.TryFind(def, out i) && i == 1, Is.True);
+        Assert.That(t.TryFind(def, out i) ? i : -1, Is.EqualTo(0));
     }
 
     [Test]
@@ -132,10 +160,10 @@ public class GidTableTests
         t.Add(V2("192.0.2.2"));
         t.Add(V2("192.0.2.3"));
         t.Delete(V2("192.0.2.2"));
-        Assert.That(Snapshot(t), Is.EqualTo(new[] { (1, def), (2, V2("192.0.2.1")), (4, V2("192.0.2.3")) }));
+        Assert.That(Snapshot(t), Is.EqualTo(new[] { (0, def), (2, V2("192.0.2.1")), (4, V2("192.0.2.3")) }));
         Assert.That(t.TryGet(4, out var e) && e == V2("192.0.2.3"), Is.True);
         Assert.That(t.TryGet(3, out _), Is.False, "deleted slot: ENODATA");
-        Assert.That(t.TryGet(0, out _), Is.False, "empty default slot");
+        Assert.That(t.TryGet(1, out _), Is.False, "empty default slot");
         Assert.That(t.TryGet(-1, out _), Is.False);
         Assert.That(t.TryGet(16, out _), Is.False);
         Assert.That(t.Count, Is.EqualTo(3));
@@ -173,7 +201,7 @@ public class GidTableTests
         var def = new GidEntry(DefaultGid, GidType.RoceV2, Eth0);
         t.SetDefault(def);
         Assert.That(t.Delete(def), Is.False, "ib_cache_gid_del never deletes a default GID");
-        Assert.That(t.StateOf(1), Is.EqualTo(GidEntryState.Valid));
+        Assert.That(t.StateOf(0), Is.EqualTo(GidEntryState.Valid));
         Assert.That(t.Delete(V2("192.0.2.1")), Is.False, "not there: false");
         t.Add(V2("192.0.2.1"));
         Assert.That(t.Delete(V2("192.0.2.1", Vlan10)), Is.False, "other netdev");
@@ -190,15 +218,16 @@ public class GidTableTests
         var oldDef = new GidEntry(DefaultGid, GidType.RoceV2, Eth0);
         var newDef = new GidEntry(Gid.DefaultFromMac([0x24, 0x8a, 0x07, 0x00, 0x00, 0x01]), GidType.RoceV2, Eth0);
         t.SetDefault(oldDef);
-        Assert.That(t.SetDefault(newDef), Is.EqualTo(1));
-        Assert.That(t.TryGet(1, out var e) && e == oldDef, Is.True, "same (type, netdev): kept as it was");
+        Assert.That(t.SetDefault(newDef), Is.EqualTo(0));
+        Assert.That(t.TryGet(0, out var e) ? e : default, Is.EqualTo(oldDef), "same (type, netdev): kept as it was");
         Assert.That(t.DeleteDefault(GidType.RoceV2, Vlan10), Is.False, "another netdev's default is not deleted");
         Assert.That(t.DeleteDefault(GidType.RoceV2, Eth0), Is.True);
-        Assert.That(t.SetDefault(newDef), Is.EqualTo(1));
-        Assert.That(t.TryGet(1, out e) && e == newDef, Is.True);
-        // The slot belongs to Eth0's default now; a bond's default needs it deleted first.
-        var ex = Assert.Throws<GidTableFullException>(() => t.SetDefault(newDef with { NetdevIndex = Bond0 }));
-        Assert.That(ex!.Message, Does.Contain("default slot 1").And.Contain("delete it first"));
+        Assert.That(t.SetDefault(newDef), Is.EqualTo(0));
+        Assert.That(t.TryGet(0, out e) ? e : default, Is.EqualTo(newDef));
+        // Another netdev's default takes the other free default slot; with both taken a third finds none.
+        Assert.That(t.SetDefault(newDef with { NetdevIndex = Bond0 }), Is.EqualTo(1));
+        var ex = Assert.Throws<GidTableFullException>(() => t.SetDefault(newDef with { NetdevIndex = Vlan10 }));
+        Assert.That(ex!.Message, Does.Contain("no free default slot").And.Contain("1: " + (newDef with { NetdevIndex = Bond0 })));
     }
 
     [Test]
@@ -273,9 +302,13 @@ public class GidTableTests
     public void HeldDefault_BlocksSettingANewDefaultUntilReleased()
     {
         var t = RoceTable();
+        var def1 = new GidEntry(DefaultGid, GidType.RoceV1, Eth0);
         var def = new GidEntry(DefaultGid, GidType.RoceV2, Eth0);
+        t.SetDefault(def1);
         t.SetDefault(def);
+        t.TryHold(0, out _);
         t.TryHold(1, out _);
+        t.DeleteDefault(GidType.RoceV1, Eth0);
         t.DeleteDefault(GidType.RoceV2, Eth0);
         Assert.That(Assert.Throws<GidTableFullException>(() => t.SetDefault(def))!.Message, Does.Contain("pending delete"));
         t.Release(1);

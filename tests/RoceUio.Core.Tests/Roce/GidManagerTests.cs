@@ -213,6 +213,66 @@ public class GidManagerTests
     }
 
     [Test]
+    public void DevIdChange_IsNoEvent_TheNextDefaultGidUsesIt()
+    {
+        // The kernel has no notifier for dev_id; make_default_gid reads it when a default is next made (CHANGEADDR).
+        _net.Add(2, "eth0", Mac0);
+        var dev = Dev();
+        Start(dev, "eth0");
+        _net.Change("eth0", n => n with { DevId = 1 });
+        Assert.That(Table(), Is.EqualTo(new[] { $"0 {Ll0} v1 eth0", $"1 {Ll0} v2 eth0" }), "dev_id alone changes nothing");
+        _net.Change("eth0", n => n with { Mac = FakeNetdevs.Mac(Mac1) });
+        // 24:8a:07:aa:bb:dd with dev_id 1: bytes 3-4 are the dev_id, no U/L flip.
+        Assert.That(Table(), Is.EqualTo(new[] { "0 fe80::248a:700:1aa:bbdd v1 eth0", "1 fe80::248a:700:1aa:bbdd v2 eth0" }));
+        AssertDriverMatches(_mgr, dev);
+    }
+
+    /// <summary>Two slaves enslaved to bond0 (MAC 02:..:b0) with eth0 active and the bond holding 192.0.2.50.</summary>
+    private RecordingDevice StartBondedPair(byte mode)
+    {
+        _net.Add(2, "eth0", Mac0);
+        _net.Add(3, "eth1", Mac1);
+        var dev = Dev(ports: 2);
+        Start(dev, "eth0", "eth1");
+        _net.Add(10, "bond0", "02:00:00:00:00:b0", NetdevKind.Bond);
+        _net.Change("bond0", n => n with { BondMode = mode });
+        _net.AddAddress("bond0", "192.0.2.50");
+        _net.Change("eth0", n => n with { Mac = FakeNetdevs.Mac("02:00:00:00:00:b0"), MasterIfindex = 10 });
+        _net.Change("eth1", n => n with { Mac = FakeNetdevs.Mac("02:00:00:00:00:b0"), MasterIfindex = 10 });
+        _net.Change("bond0", n => n with { BondActiveSlave = 2 });
+        return dev;
+    }
+
+    [Test]
+    public void BondActiveSlaveBecomesNone_IsNoFailover_GidsStayOnTheLastActivePort()
+    {
+        // bond_change_active_slave (bond_main.c) calls NETDEV_BONDING_FAILOVER only "if (new_active)": all slaves down
+        // leaves curr_active_slave NULL and the bond's GIDs where they were.
+        var dev = StartBondedPair(IflaBond.BOND_MODE_ACTIVEBACKUP);
+        Assert.That(Table(1), Does.Contain("2 ::ffff:192.0.2.50 v1 bond0"));
+        _net.Change("bond0", n => n with { BondActiveSlave = 0 });
+        Assert.That(Table(1), Does.Contain("2 ::ffff:192.0.2.50 v1 bond0").And.Contain("3 ::ffff:192.0.2.50 v2 bond0"));
+        Assert.That(Table(2).Where(r => r.Contains("192.0.2.50")), Is.Empty);
+        // The first new active slave afterwards is a failover again.
+        _net.Change("bond0", n => n with { BondActiveSlave = 3 });
+        Assert.That(Table(1).Where(r => r.Contains("192.0.2.50")), Is.Empty);
+        Assert.That(Table(2), Does.Contain("2 ::ffff:192.0.2.50 v1 bond0"));
+        AssertDriverMatches(_mgr, dev);
+    }
+
+    [Test]
+    public void TlbBondActiveSlaveChange_IsNoFailover()
+    {
+        // Only BOND_MODE_ACTIVEBACKUP sends NETDEV_BONDING_FAILOVER; balance-tlb (5) changes its active slave silently.
+        const byte BalanceTlb = 5;
+        var dev = StartBondedPair(BalanceTlb);
+        List<string> port1 = Table(1), port2 = Table(2);
+        _net.Change("bond0", n => n with { BondActiveSlave = 3 });
+        Assert.That((Table(1), Table(2)), Is.EqualTo((port1, port2)));
+        AssertDriverMatches(_mgr, dev);
+    }
+
+    [Test]
     public void FullTable_IsReported_AndKeepsWhatWasThere()
     {
         _net.Add(2, "eth0", Mac0);
@@ -276,5 +336,35 @@ public class GidManagerTests
         await reader;
         Assert.That(seen.Select(e => (e.Index, e.Old, e.New?.Type)),
             Is.EqualTo(new[] { (2, (GidEntry?)null, (GidType?)GidType.RoceV1), (3, null, GidType.RoceV2) }));
+    }
+
+    [Test]
+    public async Task PortChanges_OneGidChangePerAdd_AndOnePerDeleteAllBatch()
+    {
+        // cache.c dispatch_gid_change_event: after each add and each single delete, and once for a netdev's delete-all.
+        _net.Add(2, "eth0", Mac0);
+        Start(Dev(ports: 1), "eth0");
+        _net.Add(5, "mv0", "02:00:00:00:00:05", NetdevKind.Macvlan, lower: 2);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var seen = new List<GidPortChangeEvent>();
+        var stream = _mgr.PortChanges.Subscribe(cts.Token);
+        var reader = Task.Run(async () =>
+        {
+            await foreach (GidPortChangeEvent e in stream)
+            {
+                seen.Add(e);
+                if (seen.Count == 5) break;
+            }
+        });
+        _net.AddAddress("mv0", "192.0.2.1");      // v1 add, v2 add: two events
+        _net.AddAddress("mv0", "192.0.2.2");      // two more
+        _net.Remove("mv0");                        // NETDEV_UNREGISTER: one delete-all batch of 4
+        await reader;
+        Assert.That(seen, Is.EqualTo(new[]
+        {
+            new GidPortChangeEvent("mlx4_0", 1, 1), new GidPortChangeEvent("mlx4_0", 1, 1),
+            new GidPortChangeEvent("mlx4_0", 1, 1), new GidPortChangeEvent("mlx4_0", 1, 1),
+            new GidPortChangeEvent("mlx4_0", 1, 4),
+        }));
     }
 }

@@ -1,0 +1,33 @@
+using NUnit.Framework;
+using RoceUio.Netlink;
+using RoceUio.Roce;
+using RoceUio.Testing;
+
+namespace RoceUio.Core.Tests.Roce;
+
+/// <summary>rdma_read_gid_l2_fields: a VLAN's own id, the first-level lower VLAN's id for an upper, none otherwise.</summary>
+public class GidL2FieldsTests
+{
+    [Test]
+    public void VlanId_IsTheNetdevsOwn_OrItsFirstLowerVlans_OrZero()
+    {
+        var net = new FakeNetdevs();
+        net.Add(2, "eth0", "24:8a:07:aa:bb:cc");
+        net.Add(5, "eth0.100", "24:8a:07:aa:bb:cc", NetdevKind.Vlan, lower: 2);
+        net.Change("eth0.100", n => n with { VlanId = 100 });
+        net.Add(6, "eth0.100.7", "24:8a:07:aa:bb:cc", NetdevKind.Vlan, lower: 5);
+        net.Change("eth0.100.7", n => n with { VlanId = 7 });
+        net.Add(7, "mv0", "02:00:00:00:00:07", NetdevKind.Macvlan, lower: 5);
+        net.Add(8, "mv1", "02:00:00:00:00:08", NetdevKind.Macvlan, lower: 2);
+        net.Add(9, "mv2", "02:00:00:00:00:09", NetdevKind.Macvlan, lower: 7);
+
+        Assert.That(GidL2Fields.VlanIdOf(net, 2), Is.EqualTo(0), "the physical netdev");
+        Assert.That(GidL2Fields.VlanIdOf(net, 5), Is.EqualTo(100), "a VLAN: its own id");
+        Assert.That(GidL2Fields.VlanIdOf(net, 6), Is.EqualTo(7), "a nested VLAN: its own id, not the outer one");
+        Assert.That(GidL2Fields.VlanIdOf(net, 7), Is.EqualTo(100), "a macvlan over a VLAN: the lower VLAN's id");
+        Assert.That(GidL2Fields.VlanIdOf(net, 8), Is.EqualTo(0), "a macvlan over the physical netdev");
+        Assert.That(GidL2Fields.VlanIdOf(net, 9), Is.EqualTo(0), "only the first level counts (get_lower_dev_vlan)");
+        Assert.That(GidL2Fields.VlanIdOf(net, 99), Is.EqualTo(0), "unknown netdev");
+        Assert.That(GidL2Fields.MacOf(net, 7).ToArray(), Is.EqualTo(FakeNetdevs.Mac("02:00:00:00:00:07")));
+    }
+}
