@@ -131,7 +131,7 @@ public sealed class Mlx4Device : IRoceDevice
         if (!SupportedGidTypes(port).Contains(entry.Type))
             throw new RoceDeviceException(
                 $"{Name} port {port}: GID type {entry.Type} is not supported (the device {(GidFormat == Mlx4GidFormat.RoceAddr ? "speaks RoCE v1 and v2" : "has no RoCE v1_v2 capability: RoCE v1 only")})");
-        t.Add(index, entry.Gid, entry.Type, _options.VlanOfNetdev?.Invoke(entry.NetdevIndex) ?? 0);
+        t.Add(index, entry.Gid, entry.Type, _options.VlanOfNetdev?.Invoke(entry.NetdevIfindex) ?? 0);
     }
 
     public void DeleteGid(int port, int index, in GidEntry entry) => Table(port).Delete(index, entry.Gid, entry.Type);

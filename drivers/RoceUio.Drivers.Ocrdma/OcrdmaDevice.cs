@@ -204,10 +204,10 @@ public sealed class OcrdmaDevice : IRoceDevice
 
     public void AddGid(int port, int index, in GidEntry entry)
     {
-        ushort vlan = _options.VlanOfNetdev?.Invoke(entry.NetdevIndex) ?? 0;
+        ushort vlan = _options.VlanOfNetdev?.Invoke(entry.NetdevIfindex) ?? 0;
         try
         {
-            _shadow.Add(port, index, new OcrdmaSgid(entry.Gid, entry.Type, entry.NetdevIndex, vlan));
+            _shadow.Add(port, index, new OcrdmaSgid(entry.Gid, entry.Type, entry.NetdevIfindex, vlan));
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException)
         {

@@ -18,7 +18,7 @@ public interface ISgidReferences
 }
 
 /// <summary>One shadow entry as the consumers need it: the GID, how it goes on the wire (L3 type) and its VLAN.</summary>
-public readonly record struct OcrdmaSgid(Gid Gid, GidType Type, int NetdevIndex, ushort VlanId)
+public readonly record struct OcrdmaSgid(Gid Gid, GidType Type, int NetdevIfindex, ushort VlanId)
 {
     /// <summary>rdma_gid_attr_network_type: RoCE v2 is IPv4 for a v4-mapped GID, IPv6 otherwise; IB and RoCE v1 are a GRH.</summary>
     public OcrdmaL3Type L3Type => Type != GidType.RoceV2 ? OcrdmaL3Type.IbGrh : Gid.IsIPv4Mapped ? OcrdmaL3Type.IPv4 : OcrdmaL3Type.IPv6;
@@ -178,7 +178,7 @@ public sealed class OcrdmaSgidTable : ISgidReferences
     bool ISgidReferences.TryHold(int port, int index, out GidEntry entry)
     {
         bool ok = TryPin(port, index, out OcrdmaSgid s);
-        entry = new GidEntry(s.Gid, s.Type, s.NetdevIndex);
+        entry = new GidEntry(s.Gid, s.Type, s.NetdevIfindex);
         return ok;
     }
 

@@ -52,7 +52,7 @@ public class GidTableBenchmarks
         for (int i = 0; i < Capacity; i++)
         {
             _kernel.Put(i, _hits[i]);
-            _dict[(_hits[i].Gid, _hits[i].Type, _hits[i].NetdevIndex)] = i;
+            _dict[(_hits[i].Gid, _hits[i].Type, _hits[i].NetdevIfindex)] = i;
         }
         _misses = new GidEntry[Capacity];
         for (int i = 0; i < Capacity; i++)
@@ -75,7 +75,7 @@ public class GidTableBenchmarks
     {
         int sum = 0;
         foreach (ref readonly GidEntry e in _hits.AsSpan())
-            if (_dict.TryGetValue((e.Gid, e.Type, e.NetdevIndex), out int i)) sum += i;
+            if (_dict.TryGetValue((e.Gid, e.Type, e.NetdevIfindex), out int i)) sum += i;
         return sum;
     }
 
@@ -104,7 +104,7 @@ public class GidTableBenchmarks
     {
         int sum = 0;
         foreach (ref readonly GidEntry e in _misses.AsSpan())
-            if (!_dict.TryGetValue((e.Gid, e.Type, e.NetdevIndex), out _)) sum++;
+            if (!_dict.TryGetValue((e.Gid, e.Type, e.NetdevIfindex), out _)) sum++;
         return sum;
     }
 
@@ -124,7 +124,7 @@ public class GidTableBenchmarks
     {
         int sum = 0;
         for (int i = 0; i < Capacity; i++)
-            if (_table.TryGet(i, out GidEntry e)) sum += e.NetdevIndex;
+            if (_table.TryGet(i, out GidEntry e)) sum += e.NetdevIfindex;
         return sum;
     }
 
@@ -133,7 +133,7 @@ public class GidTableBenchmarks
     {
         int sum = 0;
         for (int i = 0; i < Capacity; i++)
-            if (_kernel.TryGet(i, out GidEntry e)) sum += e.NetdevIndex;
+            if (_kernel.TryGet(i, out GidEntry e)) sum += e.NetdevIfindex;
         return sum;
     }
 
@@ -157,7 +157,7 @@ public class GidTableBenchmarks
         int sum = 0;
         for (int i = 2; i < Capacity; i++)
         {
-            var key = (_hits[i].Gid, _hits[i].Type, _hits[i].NetdevIndex);
+            var key = (_hits[i].Gid, _hits[i].Type, _hits[i].NetdevIfindex);
             _dict.TryRemove(key, out _);
             _dict.TryAdd(key, i);
             sum += i;

@@ -70,7 +70,7 @@ public class GidTableScaleBenchmarks
         for (int i = 0; i < Size; i++)
         {
             _kernel.Put(i, entries[i]);
-            _dict[(entries[i].Gid, entries[i].Type, entries[i].NetdevIndex)] = i;
+            _dict[(entries[i].Gid, entries[i].Type, entries[i].NetdevIfindex)] = i;
         }
         var rng = new Random(17);
         _stream = new GidEntry[StreamLength];
@@ -101,7 +101,7 @@ public class GidTableScaleBenchmarks
         var d = _dict;
         int sum = 0;
         foreach (ref readonly GidEntry e in _stream.AsSpan())
-            if (d.TryGetValue((e.Gid, e.Type, e.NetdevIndex), out int i)) sum += i;
+            if (d.TryGetValue((e.Gid, e.Type, e.NetdevIfindex), out int i)) sum += i;
         return sum;
     }
 
@@ -142,9 +142,9 @@ public class GidTableScaleBenchmarks
             int j = _nextDict;
             _nextDict = j + 1 == Size ? 2 : j + 1;
             GidEntry old = _liveDict[j];
-            _dict.TryRemove((old.Gid, old.Type, old.NetdevIndex), out _);
+            _dict.TryRemove((old.Gid, old.Type, old.NetdevIfindex), out _);
             GidEntry e = Fresh(_freshDict++);
-            _dict.TryAdd((e.Gid, e.Type, e.NetdevIndex), j);
+            _dict.TryAdd((e.Gid, e.Type, e.NetdevIfindex), j);
             sum += j;
             _liveDict[j] = e;
         }

@@ -46,7 +46,7 @@ internal sealed class KernelStyleGidTable
         for (int i = 0; i < slots.Length; i++)
         {
             ref Slot s = ref slots[i];
-            if (s.Valid && s.Entry.Type == e.Type && s.Entry.Gid == e.Gid && s.Entry.NetdevIndex == e.NetdevIndex)
+            if (s.Valid && s.Entry.Type == e.Type && s.Entry.Gid == e.Gid && s.Entry.NetdevIfindex == e.NetdevIfindex)
                 return i;
         }
         return -1;

@@ -97,7 +97,7 @@ internal static class ReplayCommand
             int applied = Replay(capture, cache, manager);
             var rows = new ControlHandlers(manager, devices.Select(d => d.ToDaemonDevice()).ToList(), () => { }).Rows().ToList();
             Console.Write(a.Flag("--json") ? ShowGidsFormat.Json(rows) : ShowGidsFormat.Text(rows));
-            foreach (RocePort p in manager.Ports.Where(p => p.NetdevIndex == 0))
+            foreach (RocePort p in manager.Ports.Where(p => p.NetdevIfindex == 0))
                 Console.Error.WriteLine($"roceuio replay: warning: {p} never bound: the capture has no netdev named {p.Binding}");
             if (verbose)
                 Console.Error.WriteLine($"roceuio replay: {applied} message(s) applied, {cache.MalformedMessages} malformed");

@@ -34,7 +34,7 @@ public sealed class ControlHandlers(GidManager manager, IReadOnlyList<DaemonDevi
             if ((dev is not null && p.Device.Name != dev) || (port is not null && p.Port != port))
                 continue;
             foreach (var (index, e) in p.Table.EnumerateValid())
-                yield return new GidRow(p.Device.Name, p.Port, index, e.Gid, e.Type, manager.NameOf(e.NetdevIndex), e.NetdevIndex);
+                yield return new GidRow(p.Device.Name, p.Port, index, e.Gid, e.Type, manager.NameOf(e.NetdevIfindex), e.NetdevIfindex);
         }
     }
 
@@ -72,7 +72,7 @@ public sealed class ControlHandlers(GidManager manager, IReadOnlyList<DaemonDevi
         => new JsonArray(manager.Ports.Select(p => (JsonNode)new JsonObject
         {
             ["dev"] = p.Device.Name, ["port"] = p.Port,
-            ["ndev"] = p.NetdevIndex == 0 ? null : manager.NameOf(p.NetdevIndex),
+            ["ndev"] = p.NetdevIfindex == 0 ? null : manager.NameOf(p.NetdevIfindex),
             ["binding"] = p.Binding.ToString(),
             ["gid_types"] = string.Join(",", Enum.GetValues<GidType>().Where(t => p.Types.Contains(t)).Select(t => t.ToShortString())),
             ["capacity"] = p.Table.Capacity, ["used"] = p.Table.Count, ["index_policy"] = p.Table.Policy.ToString().ToLowerInvariant(),
@@ -109,7 +109,7 @@ public sealed class ControlHandlers(GidManager manager, IReadOnlyList<DaemonDevi
                     mask |= GidFindMask.Netdev;
                 }
                 if (p.Table.TryFind(gid, type, ifindex, mask, false, out int index) && p.Table.TryGet(index, out GidEntry e))
-                    found.Add(new GidRow(p.Device.Name, p.Port, index, e.Gid, e.Type, manager.NameOf(e.NetdevIndex), e.NetdevIndex));
+                    found.Add(new GidRow(p.Device.Name, p.Port, index, e.Gid, e.Type, manager.NameOf(e.NetdevIfindex), e.NetdevIfindex));
             }
         }
         return ToJson(found);
@@ -118,8 +118,8 @@ public sealed class ControlHandlers(GidManager manager, IReadOnlyList<DaemonDevi
     private int FindIfindex(RocePort p, string ndev)
     {
         foreach (var (_, e) in p.Table.EnumerateValid())
-            if (manager.NameOf(e.NetdevIndex) == ndev)
-                return e.NetdevIndex;
+            if (manager.NameOf(e.NetdevIfindex) == ndev)
+                return e.NetdevIfindex;
         return 0;
     }
 

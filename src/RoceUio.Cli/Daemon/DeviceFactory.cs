@@ -251,7 +251,7 @@ public sealed class DeviceFactory
     public static IReadOnlyList<string> AutoNetdevs(NetdevCache cache)
         => cache.Links
             .Where(l => l.IsEthernet && (l.Flags & Iff.IFF_LOOPBACK) == 0 && l.Kind is NetdevKind.None or NetdevKind.Veth)
-            .OrderBy(l => l.IfIndex)
+            .OrderBy(l => l.Ifindex)
             .Select(l => l.Name)
             .ToList();
 }

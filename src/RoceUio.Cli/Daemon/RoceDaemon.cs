@@ -273,7 +273,7 @@ public sealed class RoceDaemon
             string ports = string.Join(", ", Enumerable.Range(1, d.Device.PortCount).Select(p =>
             {
                 RocePort rp = manager.FindPort(d.Device.Name, p)!;
-                return $"port {p} {d.Netdevs[p - 1]}{(rp.NetdevIndex == 0 ? " (absent)" : "")}";
+                return $"port {p} {d.Netdevs[p - 1]}{(rp.NetdevIfindex == 0 ? " (absent)" : "")}";
             }));
             _o.Out.WriteLine($"roceuio: {d.Device.Name} ({d.Device.DriverName}, {d.Mapping} {d.PciAddress}): {ports}; index policy {manager.Policy.ToString().ToLowerInvariant()}");
         }
@@ -294,7 +294,7 @@ public sealed class RoceDaemon
                 || a.Index >= port.Table.Capacity || !port.Types.Contains(a.Type))
                 continue;
             if (cache.FindByName(a.Ndev) is { } link)
-                list.Add((new GidEntry(a.Gid, a.Type, link.IfIndex), a.Index));
+                list.Add((new GidEntry(a.Gid, a.Type, link.Ifindex), a.Index));
         }
         try
         {
@@ -319,7 +319,7 @@ public sealed class RoceDaemon
         var list = new List<StickyStateStore.Assignment>();
         foreach (RocePort port in manager.Ports)
             foreach (var (e, index) in port.Table.ExportAssignments())
-                if (_names.TryGetValue(e.NetdevIndex, out string? ndev))
+                if (_names.TryGetValue(e.NetdevIfindex, out string? ndev))
                     list.Add(new StickyStateStore.Assignment(port.Device.Name, port.Port, e.Gid, e.Type, ndev, index));
         try
         {

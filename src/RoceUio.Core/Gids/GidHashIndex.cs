@@ -165,7 +165,7 @@ internal sealed class GidHashIndex
     /// <summary>The sequence counter of the key's stripe, for tests that play a writer caught half way.</summary>
     internal ref int StripeSeqForTest(in GidEntry key)
     {
-        ulong hash = HashOf(key.Gid.SubnetPrefix, key.Gid.InterfaceId, TailOf(key.NetdevIndex, key.Type));
+        ulong hash = HashOf(key.Gid.SubnetPrefix, key.Gid.InterfaceId, TailOf(key.NetdevIfindex, key.Type));
         return ref _stripes[(int)(hash >> 48) & _stripeMask].Seq;
     }
 
@@ -174,7 +174,7 @@ internal sealed class GidHashIndex
     /// <summary>Maps the key to <paramref name="index"/>, inserting it or updating its index.</summary>
     public void Set(in GidEntry key, int index)
     {
-        ulong hi = key.Gid.SubnetPrefix, lo = key.Gid.InterfaceId, tail = TailOf(key.NetdevIndex, key.Type);
+        ulong hi = key.Gid.SubnetPrefix, lo = key.Gid.InterfaceId, tail = TailOf(key.NetdevIfindex, key.Type);
         ulong hash = HashOf(hi, lo, tail);
         ref Stripe stripe = ref _stripes[(int)(hash >> 48) & _stripeMask];
         BeginWrite(ref stripe);
@@ -204,7 +204,7 @@ internal sealed class GidHashIndex
     /// <summary>Removes the key (backward-shift deletion, no tombstones). False if it was not there.</summary>
     public bool Remove(in GidEntry key)
     {
-        ulong hi = key.Gid.SubnetPrefix, lo = key.Gid.InterfaceId, tail = TailOf(key.NetdevIndex, key.Type);
+        ulong hi = key.Gid.SubnetPrefix, lo = key.Gid.InterfaceId, tail = TailOf(key.NetdevIfindex, key.Type);
         ulong hash = HashOf(hi, lo, tail);
         ref Stripe stripe = ref _stripes[(int)(hash >> 48) & _stripeMask];
         Bucket[] buckets = stripe.Buckets;

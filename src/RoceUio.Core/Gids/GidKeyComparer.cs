@@ -22,10 +22,10 @@ internal sealed class GidKeyComparer : IEqualityComparer<GidEntry>, IEqualityCom
         return (int)(x ^ (x >> 32));
     }
 
-    public bool Equals(GidEntry a, GidEntry b) => a.Gid == b.Gid && a.Type == b.Type && a.NetdevIndex == b.NetdevIndex;
+    public bool Equals(GidEntry a, GidEntry b) => a.Gid == b.Gid && a.Type == b.Type && a.NetdevIfindex == b.NetdevIfindex;
 
     public int GetHashCode(GidEntry e)
-        => Mix(e.Gid.SubnetPrefix, e.Gid.InterfaceId, (ulong)(uint)e.NetdevIndex << 8 | (byte)e.Type);
+        => Mix(e.Gid.SubnetPrefix, e.Gid.InterfaceId, (ulong)(uint)e.NetdevIfindex << 8 | (byte)e.Type);
 
     public bool Equals((Gid, GidType) a, (Gid, GidType) b) => a.Item1 == b.Item1 && a.Item2 == b.Item2;
 

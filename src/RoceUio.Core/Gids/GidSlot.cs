@@ -73,7 +73,7 @@ internal struct GidSlot
         Volatile.Write(ref slot.Seq, slot.Seq + 1);
         Volatile.Write(ref slot.Hi, e.Gid.SubnetPrefix);
         Volatile.Write(ref slot.Lo, e.Gid.InterfaceId);
-        Volatile.Write(ref slot.Netdev, e.NetdevIndex);
+        Volatile.Write(ref slot.Netdev, e.NetdevIfindex);
         Volatile.Write(ref Unsafe.As<GidType, byte>(ref slot.Type), (byte)e.Type);
         Volatile.Write(ref slot.Word, MakeWord(GidEntryState.Valid, 0));
         Volatile.Write(ref slot.Seq, slot.Seq + 1);

@@ -116,7 +116,7 @@ public sealed class GidTable
     {
         for (int i = 0; i < DefaultSlotCount; i++)
             if (GidSlot.StateOf(Volatile.Read(ref _slots[i].Word)) == GidEntryState.Valid
-                && _slots[i].Entry.Type == type && _slots[i].Entry.NetdevIndex == netdevIndex)
+                && _slots[i].Entry.Type == type && _slots[i].Entry.NetdevIfindex == netdevIndex)
                 return i;
         return -1;
     }
@@ -143,7 +143,7 @@ public sealed class GidTable
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryFind(in GidEntry e, out int index)
-        => _index.TryFind(e.Gid.SubnetPrefix, e.Gid.InterfaceId, e.NetdevIndex, e.Type, out index);
+        => _index.TryFind(e.Gid.SubnetPrefix, e.Gid.InterfaceId, e.NetdevIfindex, e.Type, out index);
 
     /// <summary>
     /// The kernel's <c>find_gid</c>: the lowest valid index whose attributes match on the bits of
@@ -233,7 +233,7 @@ public sealed class GidTable
         netdevIndex = 0;
         if ((uint)index >= (uint)_slots.Length || GidSlot.Read(ref _slots[index], out GidEntry e, out _) != GidEntryState.Valid)
             return GidQueryError.InvalidArgument;
-        netdevIndex = e.NetdevIndex;
+        netdevIndex = e.NetdevIfindex;
         return GidQueryError.None;
     }
 
@@ -379,7 +379,7 @@ public sealed class GidTable
         using (EnterWriter())
         {
             error = null;
-            if (_index.TryFind(e.Gid.SubnetPrefix, e.Gid.InterfaceId, e.NetdevIndex, e.Type, out index))
+            if (_index.TryFind(e.Gid.SubnetPrefix, e.Gid.InterfaceId, e.NetdevIfindex, e.Type, out index))
                 return true;
             index = ChooseSlot(e);
             if (index < 0)
@@ -409,7 +409,7 @@ public sealed class GidTable
         Validate(e, nameof(e));
         using (EnterWriter())
         {
-            int slot = FindDefault(e.Type, e.NetdevIndex);
+            int slot = FindDefault(e.Type, e.NetdevIfindex);
             if (slot >= 0)
                 return slot;
             slot = FirstFreeDefaultSlot();
@@ -548,7 +548,7 @@ public sealed class GidTable
             throw new ArgumentException($"port {Port}: the zero GID is never a valid entry (IB spec 4.1.1(6)): {e}", paramName);
         if (!SupportedTypes.Contains(e.Type))
             throw new ArgumentException($"port {Port} does not support {e.Type} GIDs (supported: {SupportedTypes}): {e}", paramName);
-        if (e.NetdevIndex < 0 || (e.NetdevIndex == 0 && e.Type != GidType.Ib))
+        if (e.NetdevIfindex < 0 || (e.NetdevIfindex == 0 && e.Type != GidType.Ib))
             throw new ArgumentException($"port {Port}: a RoCE GID needs its netdev's ifindex (> 0): {e}", paramName);
     }
 
@@ -650,7 +650,7 @@ public sealed class GidTable
                 _freeSlots.MarkTaken(index);
             }
             // The hash index keeps the lowest valid index of the key: a default slot is below any other.
-            if (!_index.TryFind(e.Gid.SubnetPrefix, e.Gid.InterfaceId, e.NetdevIndex, e.Type, out int current) || index < current)
+            if (!_index.TryFind(e.Gid.SubnetPrefix, e.Gid.InterfaceId, e.NetdevIfindex, e.Type, out int current) || index < current)
                 _index.Set(e, index);
             Volatile.Write(ref _count, _count + 1);
         }

@@ -91,7 +91,7 @@ internal sealed class StickyIndexHistory
             LinkNewest(fresh);
         }
         _slots.Remember(index);
-        _byAddress[(e.Gid, e.Type)] = (index, e.NetdevIndex);
+        _byAddress[(e.Gid, e.Type)] = (index, e.NetdevIfindex);
         if (_byEntry.Count > _limit)
             Forget(_oldest);
     }
@@ -103,7 +103,7 @@ internal sealed class StickyIndexHistory
         _byEntry.Remove(e);
         _slots.Forget(n.Index);
         ref var a = ref CollectionsMarshal.GetValueRefOrNullRef(_byAddress, (e.Gid, e.Type));
-        if (!Unsafe.IsNullRef(ref a) && a.Netdev == e.NetdevIndex)
+        if (!Unsafe.IsNullRef(ref a) && a.Netdev == e.NetdevIfindex)
             _byAddress.Remove((e.Gid, e.Type));
         Unlink(node);
         n = default;

@@ -14,7 +14,7 @@ public ref struct AddressMessage
     /// <summary>IFA_FLAGS when present (u32), else the u8 ifa_flags (if_addr.h: IFA_FLAGS supersedes ifa_flags).</summary>
     public uint Flags;
     public byte Scope;
-    public int IfIndex;
+    public int Ifindex;
     /// <summary>IFA_ADDRESS: the address; on point-to-point links the peer (if_addr.h comment).</summary>
     public ReadOnlySpan<byte> Address;
     /// <summary>IFA_LOCAL: the local address; present for IPv4 always, for IPv6 only with a peer.</summary>
@@ -34,7 +34,7 @@ public ref struct AddressMessage
         addr.PrefixLength = p[IfAddrMsg.OffsetPrefixLen];
         addr.Flags = p[IfAddrMsg.OffsetFlags];
         addr.Scope = p[IfAddrMsg.OffsetScope];
-        addr.IfIndex = (int)BinaryPrimitives.ReadUInt32LittleEndian(p[IfAddrMsg.OffsetIndex..]);
+        addr.Ifindex = (int)BinaryPrimitives.ReadUInt32LittleEndian(p[IfAddrMsg.OffsetIndex..]);
         int size = addr.Family switch { AddressFamilies.AF_INET => 4, AddressFamilies.AF_INET6 => 16, _ => -1 };
         const int attrBase = NlMsgHdr.Size + IfAddrMsg.Size;
         var reader = new RtAttributeReader(p[IfAddrMsg.Size..]);

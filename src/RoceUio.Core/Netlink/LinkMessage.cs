@@ -19,7 +19,7 @@ public enum LinkAttributes : ushort
     BondMode = 1 << 9,
     LinkNetNsId = 1 << 10,
     NewNetNsId = 1 << 11,
-    NewIfIndex = 1 << 12,
+    NewIfindex = 1 << 12,
     /// <summary>IFLA_NET_NS_PID or IFLA_NET_NS_FD: a request to move the link to another namespace.</summary>
     NetNsTarget = 1 << 13,
 }
@@ -35,7 +35,7 @@ public ref struct LinkMessage
     public byte Family;
     /// <summary>ifi_type: ARPHRD_*.</summary>
     public ushort ArphrdType;
-    public int IfIndex;
+    public int Ifindex;
     public uint Flags;
     public uint Change;
     public LinkAttributes Present;
@@ -57,7 +57,7 @@ public ref struct LinkMessage
     public int BondActiveSlave;
     public int LinkNetNsId;
     public int NewNetNsId;
-    public int NewIfIndex;
+    public int NewIfindex;
 
     public readonly bool Has(LinkAttributes a) => (Present & a) == a;
     public readonly bool IsDelete => MessageType == NlMsgType.RTM_DELLINK;
@@ -74,7 +74,7 @@ public ref struct LinkMessage
             return Fail(out failure, NetlinkParseError.ShortFamilyHeader, NlMsgHdr.Size);
         link.Family = p[IfInfoMsg.OffsetFamily];
         link.ArphrdType = BinaryPrimitives.ReadUInt16LittleEndian(p[IfInfoMsg.OffsetType..]);
-        link.IfIndex = BinaryPrimitives.ReadInt32LittleEndian(p[IfInfoMsg.OffsetIndex..]);
+        link.Ifindex = BinaryPrimitives.ReadInt32LittleEndian(p[IfInfoMsg.OffsetIndex..]);
         link.Flags = BinaryPrimitives.ReadUInt32LittleEndian(p[IfInfoMsg.OffsetFlags..]);
         link.Change = BinaryPrimitives.ReadUInt32LittleEndian(p[IfInfoMsg.OffsetChange..]);
         const int attrBase = NlMsgHdr.Size + IfInfoMsg.Size;
@@ -117,7 +117,7 @@ public ref struct LinkMessage
                 break;
             case Ifla.IFLA_LINK_NETNSID: ok = a.TryGetS32(out LinkNetNsId); Present |= LinkAttributes.LinkNetNsId; break;
             case Ifla.IFLA_NEW_NETNSID: ok = a.TryGetS32(out NewNetNsId); Present |= LinkAttributes.NewNetNsId; break;
-            case Ifla.IFLA_NEW_IFINDEX: ok = a.TryGetS32(out NewIfIndex); Present |= LinkAttributes.NewIfIndex; break;
+            case Ifla.IFLA_NEW_IFINDEX: ok = a.TryGetS32(out NewIfindex); Present |= LinkAttributes.NewIfindex; break;
             case Ifla.IFLA_NET_NS_PID:
             case Ifla.IFLA_NET_NS_FD:
                 ok = a.Payload.Length == 4;

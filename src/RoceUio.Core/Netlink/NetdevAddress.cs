@@ -16,7 +16,7 @@ public readonly struct NetdevAddress : IEquatable<NetdevAddress>
     private readonly bool _hasLocal;
     private readonly bool _hasAddress;
 
-    public int IfIndex { get; }
+    public int Ifindex { get; }
     /// <summary>AF_INET (2) or AF_INET6 (10).</summary>
     public byte Family { get; }
     public byte PrefixLength { get; }
@@ -30,7 +30,7 @@ public readonly struct NetdevAddress : IEquatable<NetdevAddress>
         int size = family == AddressFamilies.AF_INET ? 4 : 16;
         if ((!address.IsEmpty && address.Length != size) || (!local.IsEmpty && local.Length != size))
             throw new ArgumentException($"address family {family} needs {size}-byte addresses");
-        IfIndex = ifIndex;
+        Ifindex = ifIndex;
         Family = family;
         PrefixLength = prefixLength;
         Scope = scope;
@@ -68,16 +68,16 @@ public readonly struct NetdevAddress : IEquatable<NetdevAddress>
 
     /// <summary>Same address identity (family, IFA_ADDRESS, IFA_LOCAL, prefix), whatever the flags and scope.</summary>
     public bool SameKey(in NetdevAddress o)
-        => IfIndex == o.IfIndex && Family == o.Family && PrefixLength == o.PrefixLength && _address == o._address
+        => Ifindex == o.Ifindex && Family == o.Family && PrefixLength == o.PrefixLength && _address == o._address
            && _local == o._local && _hasAddress == o._hasAddress && _hasLocal == o._hasLocal;
 
     public bool Equals(NetdevAddress o) => SameKey(o) && Flags == o.Flags && Scope == o.Scope;
     public override bool Equals(object? obj) => obj is NetdevAddress a && Equals(a);
-    public override int GetHashCode() => HashCode.Combine(IfIndex, Family, PrefixLength, _address, _local, Flags);
+    public override int GetHashCode() => HashCode.Combine(Ifindex, Family, PrefixLength, _address, _local, Flags);
     public static bool operator ==(NetdevAddress a, NetdevAddress b) => a.Equals(b);
     public static bool operator !=(NetdevAddress a, NetdevAddress b) => !a.Equals(b);
 
-    public override string ToString() => $"{ToIPAddress()}/{PrefixLength} if{IfIndex} flags 0x{Flags:x}";
+    public override string ToString() => $"{ToIPAddress()}/{PrefixLength} if{Ifindex} flags 0x{Flags:x}";
 
     private static UInt128 Pack(ReadOnlySpan<byte> b)
     {

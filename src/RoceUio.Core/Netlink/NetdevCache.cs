@@ -156,7 +156,7 @@ public sealed class NetdevCache
     /// another namespace.
     /// </summary>
     public int GetLinkLower(int ifIndex)
-        => _links.TryGetValue(ifIndex, out NetdevLink? l) && l.LinkNetNsId < 0 && l.Link != 0 && l.Link != l.IfIndex
+        => _links.TryGetValue(ifIndex, out NetdevLink? l) && l.LinkNetNsId < 0 && l.Link != 0 && l.Link != l.Ifindex
            && NetdevKinds.LinkIsLower(l.Kind, l.KindName) ? l.Link : 0;
 
     /// <summary>
@@ -177,7 +177,7 @@ public sealed class NetdevCache
         if (lower != 0 && IsBelow(target, lower, depth + 1))
             return true;
         foreach (NetdevLink l in _links.Values)
-            if (l.Master == from && l.IfIndex != from && IsBelow(target, l.IfIndex, depth + 1))
+            if (l.Master == from && l.Ifindex != from && IsBelow(target, l.Ifindex, depth + 1))
                 return true;
         return false;
     }
@@ -192,11 +192,11 @@ public sealed class NetdevCache
             return 0;
         for (int depth = 0; depth < MaxNestDepth; depth++)
         {
-            int lower = GetLinkLower(l.IfIndex);
+            int lower = GetLinkLower(l.Ifindex);
             if (lower == 0 || !_links.TryGetValue(lower, out NetdevLink? next))
                 return lower;
             if (next.Kind != NetdevKind.Vlan)
-                return next.IfIndex;
+                return next.Ifindex;
             l = next;
         }
         return 0;
@@ -205,7 +205,7 @@ public sealed class NetdevCache
     /// <summary>The bond <paramref name="ifIndex"/> is enslaved to, or 0 (its master is absent or not a bond).</summary>
     public int GetBondMaster(int ifIndex)
         => _links.TryGetValue(ifIndex, out NetdevLink? l) && l.Master != 0
-           && _links.TryGetValue(l.Master, out NetdevLink? m) && m.Kind == NetdevKind.Bond ? m.IfIndex : 0;
+           && _links.TryGetValue(l.Master, out NetdevLink? m) && m.Kind == NetdevKind.Bond ? m.Ifindex : 0;
 
     // ---- applying ----
 
@@ -215,12 +215,12 @@ public sealed class NetdevCache
             return Reject(message, failure);
         if (msg.Family != AddressFamilies.AF_UNSPEC)
             return false; // AF_BRIDGE port notifications: not the device's lifecycle
-        if (msg.IfIndex <= 0)
-            return Reject(message, new NetlinkParseFailure(NetlinkParseError.InvalidIfIndex, NlMsgHdr.Size + IfInfoMsg.OffsetIndex));
+        if (msg.Ifindex <= 0)
+            return Reject(message, new NetlinkParseFailure(NetlinkParseError.InvalidIfindex, NlMsgHdr.Size + IfInfoMsg.OffsetIndex));
         AppliedMessages++;
         if (msg.IsDelete || msg.IsNamespaceMove)
         {
-            if (_links.TryGetValue(msg.IfIndex, out NetdevLink? gone))
+            if (_links.TryGetValue(msg.Ifindex, out NetdevLink? gone))
                 RemoveLink(gone);
             return true;
         }
@@ -230,8 +230,8 @@ public sealed class NetdevCache
 
     private void UpsertLink(in LinkMessage msg)
     {
-        ref NetdevLink? slot = ref CollectionsMarshal.GetValueRefOrAddDefault(_links, msg.IfIndex, out bool exists);
-        slot ??= new NetdevLink(msg.IfIndex);
+        ref NetdevLink? slot = ref CollectionsMarshal.GetValueRefOrAddDefault(_links, msg.Ifindex, out bool exists);
+        slot ??= new NetdevLink(msg.Ifindex);
         NetdevLink link = slot;
         link.LinkSeen = _generation;
 
@@ -290,7 +290,7 @@ public sealed class NetdevCache
             link.DevId = devIds(link.Name);
 
         if (!exists)
-            Emit(new NetdevEvent { Type = NetdevEventType.LinkAdded, IfIndex = link.IfIndex, Link = link, PreviousName = "" });
+            Emit(new NetdevEvent { Type = NetdevEventType.LinkAdded, Ifindex = link.Ifindex, Link = link, PreviousName = "" });
         else if (changes != NetdevChanges.None)
             Emit(ChangedEvent(link, changes, prevName, prevMac, prevMaster, prevActive, prevFlags, prevOper));
     }
@@ -308,7 +308,7 @@ public sealed class NetdevCache
                                             int prevMaster, int prevActive, uint prevFlags, OperState prevOper)
         => new()
         {
-            Type = NetdevEventType.LinkChanged, IfIndex = link.IfIndex, Link = link, Changes = changes,
+            Type = NetdevEventType.LinkChanged, Ifindex = link.Ifindex, Link = link, Changes = changes,
             PreviousName = prevName, PreviousMac = prevMac, PreviousMaster = prevMaster,
             PreviousBondActiveSlave = prevActive, PreviousFlags = prevFlags, PreviousOperState = prevOper,
         };
@@ -319,16 +319,16 @@ public sealed class NetdevCache
             return Reject(message, failure);
         if (!msg.IsIp)
             return false;
-        if (msg.IfIndex <= 0)
-            return Reject(message, new NetlinkParseFailure(NetlinkParseError.InvalidIfIndex, NlMsgHdr.Size + IfAddrMsg.OffsetIndex));
+        if (msg.Ifindex <= 0)
+            return Reject(message, new NetlinkParseFailure(NetlinkParseError.InvalidIfindex, NlMsgHdr.Size + IfAddrMsg.OffsetIndex));
         AppliedMessages++;
-        var addr = new NetdevAddress(msg.IfIndex, msg.Family, msg.PrefixLength, msg.Scope, msg.Flags, msg.Address, msg.Local);
-        if (!_links.TryGetValue(msg.IfIndex, out NetdevLink? link))
+        var addr = new NetdevAddress(msg.Ifindex, msg.Family, msg.PrefixLength, msg.Scope, msg.Flags, msg.Address, msg.Local);
+        if (!_links.TryGetValue(msg.Ifindex, out NetdevLink? link))
         {
             if (!msg.IsDelete)
             {
                 OrphanAddresses++;
-                Log($"netlink: RTM_NEWADDR for unknown ifindex {msg.IfIndex} at offset {message.Offset} dropped ({addr})");
+                Log($"netlink: RTM_NEWADDR for unknown ifindex {msg.Ifindex} at offset {message.Offset} dropped ({addr})");
             }
             return true;
         }
@@ -349,7 +349,7 @@ public sealed class NetdevCache
             int at = addr.IsIPv6 && !fromDump ? 0 : link.AddressList.Count;
             link.AddressList.Insert(at, addr);
             link.AddressSeen.Insert(at, _generation);
-            Emit(new NetdevEvent { Type = NetdevEventType.AddressAdded, IfIndex = link.IfIndex, Link = link, Address = addr, PreviousName = link.Name });
+            Emit(new NetdevEvent { Type = NetdevEventType.AddressAdded, Ifindex = link.Ifindex, Link = link, Address = addr, PreviousName = link.Name });
             return true;
         }
         link.AddressSeen[i] = _generation;
@@ -359,7 +359,7 @@ public sealed class NetdevCache
         link.AddressList[i] = addr;
         Emit(new NetdevEvent
         {
-            Type = NetdevEventType.AddressChanged, IfIndex = link.IfIndex, Link = link, Address = addr,
+            Type = NetdevEventType.AddressChanged, Ifindex = link.Ifindex, Link = link, Address = addr,
             PreviousAddressFlags = old.Flags, PreviousName = link.Name,
         });
         return true;
@@ -370,7 +370,7 @@ public sealed class NetdevCache
         NetdevAddress addr = link.AddressList[i];
         link.AddressList.RemoveAt(i);
         link.AddressSeen.RemoveAt(i);
-        Emit(new NetdevEvent { Type = NetdevEventType.AddressRemoved, IfIndex = link.IfIndex, Link = link, Address = addr, PreviousName = link.Name });
+        Emit(new NetdevEvent { Type = NetdevEventType.AddressRemoved, Ifindex = link.Ifindex, Link = link, Address = addr, PreviousName = link.Name });
     }
 
     private void RemoveLink(NetdevLink link)
@@ -380,8 +380,8 @@ public sealed class NetdevCache
             RemoveAddressAt(link, 0);
         for (int i = link.AddressList.Count - 1; i >= 0; i--)
             RemoveAddressAt(link, i);
-        _links.Remove(link.IfIndex);
-        Emit(new NetdevEvent { Type = NetdevEventType.LinkRemoved, IfIndex = link.IfIndex, Link = link, PreviousName = link.Name });
+        _links.Remove(link.Ifindex);
+        Emit(new NetdevEvent { Type = NetdevEventType.LinkRemoved, Ifindex = link.Ifindex, Link = link, PreviousName = link.Name });
     }
 
     private void Emit(in NetdevEvent e)

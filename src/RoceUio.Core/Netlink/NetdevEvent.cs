@@ -42,7 +42,7 @@ public enum NetdevChanges : ushort
 public readonly struct NetdevEvent
 {
     public NetdevEventType Type { get; init; }
-    public int IfIndex { get; init; }
+    public int Ifindex { get; init; }
     public NetdevLink Link { get; init; }
     public NetdevChanges Changes { get; init; }
     /// <summary>The address of an Address* event (for AddressChanged: its new flags).</summary>
@@ -60,10 +60,10 @@ public readonly struct NetdevEvent
 
     public override string ToString() => Type switch
     {
-        NetdevEventType.LinkChanged => $"{Type} {IfIndex} {Link?.Name} [{Changes}]",
+        NetdevEventType.LinkChanged => $"{Type} {Ifindex} {Link?.Name} [{Changes}]",
         NetdevEventType.AddressAdded or NetdevEventType.AddressChanged or NetdevEventType.AddressRemoved
-            => $"{Type} {IfIndex} {Address}",
-        _ => $"{Type} {IfIndex} {Link?.Name}",
+            => $"{Type} {Ifindex} {Address}",
+        _ => $"{Type} {Ifindex} {Link?.Name}",
     };
 }
 

@@ -13,9 +13,9 @@ public sealed class NetdevLink
     internal readonly List<uint> AddressSeen = new(4);
     private byte[] _nameUtf8 = [];
 
-    internal NetdevLink(int ifIndex) => IfIndex = ifIndex;
+    internal NetdevLink(int ifIndex) => Ifindex = ifIndex;
 
-    public int IfIndex { get; }
+    public int Ifindex { get; }
     public string Name { get; private set; } = "";
     /// <summary>IFLA_ADDRESS.</summary>
     public HardwareAddress Mac { get; internal set; }
@@ -101,5 +101,5 @@ public sealed class NetdevLink
     }
 
     public override string ToString()
-        => $"{IfIndex}: {Name} {Kind} mac {Mac} flags 0x{Flags:x} {OperState} link {Link} master {Master} addrs {_addresses.Count}";
+        => $"{Ifindex}: {Name} {Kind} mac {Mac} flags 0x{Flags:x} {OperState} link {Link} master {Master} addrs {_addresses.Count}";
 }

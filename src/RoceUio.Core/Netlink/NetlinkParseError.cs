@@ -17,7 +17,7 @@ public enum NetlinkParseError : byte
     /// <summary>An address attribute whose size does not match the message's address family.</summary>
     AddressFamilyMismatch,
     /// <summary>An ifindex of 0 or below where a device is required.</summary>
-    InvalidIfIndex,
+    InvalidIfindex,
 }
 
 /// <summary>A rejected message: the reason and the byte offset of the offending field within the message.</summary>

@@ -7,7 +7,7 @@ namespace RoceUio.Netlink;
 /// The state of a link as an RTM_NEWLINK carries it. Every RTM_NEWLINK is the full state (rtnl_fill_ifinfo), so
 /// leave Master/Link/Kind unset to mean "none".
 /// </summary>
-public sealed record LinkSpec(int IfIndex, string Name)
+public sealed record LinkSpec(int Ifindex, string Name)
 {
     public byte Family { get; init; } = AddressFamilies.AF_UNSPEC;
     public ushort ArphrdType { get; init; } = Arphrd.ARPHRD_ETHER;
@@ -31,7 +31,7 @@ public sealed record LinkSpec(int IfIndex, string Name)
     public int BondActiveSlave { get; init; }
     /// <summary>IFLA_NEW_NETNSID: on an RTM_DELLINK, the link moved to that namespace.</summary>
     public int? NewNetNsId { get; init; }
-    public int? NewIfIndex { get; init; }
+    public int? NewIfindex { get; init; }
 }
 
 /// <summary>
@@ -46,8 +46,8 @@ public static class RtnlMessages
     public static void DelLink(NetlinkMessageWriter w, LinkSpec s) => Link(w, NlMsgType.RTM_DELLINK, s);
 
     /// <summary>A move to another namespace as the old namespace sees it: RTM_DELLINK with IFLA_NEW_NETNSID/NEW_IFINDEX.</summary>
-    public static void MoveLinkOut(NetlinkMessageWriter w, LinkSpec s, int newNetNsId, int newIfIndex)
-        => Link(w, NlMsgType.RTM_DELLINK, s with { NewNetNsId = newNetNsId, NewIfIndex = newIfIndex, Flags = s.Flags & ~Iff.IFF_UP });
+    public static void MoveLinkOut(NetlinkMessageWriter w, LinkSpec s, int newNetNsId, int newIfindex)
+        => Link(w, NlMsgType.RTM_DELLINK, s with { NewNetNsId = newNetNsId, NewIfindex = newIfindex, Flags = s.Flags & ~Iff.IFF_UP });
 
     public static byte[] NewLink(LinkSpec s) => Build(w => NewLink(w, s));
     public static byte[] DelLink(LinkSpec s) => Build(w => DelLink(w, s));
@@ -59,7 +59,7 @@ public static class RtnlMessages
     private static void Link(NetlinkMessageWriter w, ushort type, LinkSpec s)
     {
         w.BeginMessage(type);
-        w.WriteIfInfoMsg(s.Family, s.ArphrdType, s.IfIndex, s.Flags, s.Change);
+        w.WriteIfInfoMsg(s.Family, s.ArphrdType, s.Ifindex, s.Flags, s.Change);
         // rtnl_fill_ifinfo order: IFNAME, TXQLEN, OPERSTATE, LINKMODE, MTU, ..., IFLA_LINK (nla_put_iflink),
         // IFLA_MASTER (put_master_ifindex), IFLA_CARRIER, ..., IFLA_ADDRESS, IFLA_BROADCAST, ..., IFLA_LINKINFO,
         // IFLA_LINK_NETNSID, IFLA_NEW_NETNSID, IFLA_NEW_IFINDEX.
@@ -68,7 +68,7 @@ public static class RtnlMessages
         w.PutU8(Ifla.IFLA_OPERSTATE, (byte)s.OperState);
         w.PutU8(Ifla.IFLA_LINKMODE, 0);
         w.PutU32(Ifla.IFLA_MTU, s.Mtu);
-        if (s.Link != 0 && s.Link != s.IfIndex)
+        if (s.Link != 0 && s.Link != s.Ifindex)
             w.PutS32(Ifla.IFLA_LINK, s.Link);
         if (s.Master != 0)
             w.PutS32(Ifla.IFLA_MASTER, s.Master);
@@ -87,7 +87,7 @@ public static class RtnlMessages
             w.PutS32(Ifla.IFLA_LINK_NETNSID, linkNs);
         if (s.NewNetNsId is int ns)
             w.PutS32(Ifla.IFLA_NEW_NETNSID, ns);
-        if (s.NewIfIndex is int idx)
+        if (s.NewIfindex is int idx)
             w.PutS32(Ifla.IFLA_NEW_IFINDEX, idx);
         w.EndMessage();
     }

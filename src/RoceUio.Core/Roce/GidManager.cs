@@ -93,7 +93,7 @@ public sealed class GidManager : IGidTableListener
         {
             var netdevs = new SortedSet<int>();
             foreach (var (_, e) in port.Table.EnumerateValid())
-                netdevs.Add(e.NetdevIndex);
+                netdevs.Add(e.NetdevIfindex);
             foreach (int ifindex in netdevs)
                 Guard(port, () => port.Table.DeleteAllForNetdev(ifindex));
         }
@@ -106,7 +106,7 @@ public sealed class GidManager : IGidTableListener
     /// <summary>enum_all_gids_of_dev_cb for one port: defaults and IPs of every netdev that concerns it, in netdev order.</summary>
     private void BindAndRescan(RocePort port, NetdevInfo nd)
     {
-        port.NetdevIndex = nd.Ifindex;
+        port.NetdevIfindex = nd.Ifindex;
         Because($"{port} bound to {nd.Name}");
         foreach (NetdevInfo n in _graph.All)
         {
@@ -123,7 +123,7 @@ public sealed class GidManager : IGidTableListener
     public void LinkAdded(NetdevInfo now)
     {
         foreach (RocePort port in _ports)
-            if (port.NetdevIndex == 0 && port.Binding.Matches(now))
+            if (port.NetdevIfindex == 0 && port.Binding.Matches(now))
                 BindAndRescan(port, now);
         if (!now.IsEthernet)
             return;
@@ -135,7 +135,7 @@ public sealed class GidManager : IGidTableListener
     public void LinkChanged(NetdevInfo before, NetdevInfo now)
     {
         foreach (RocePort port in _ports)
-            if (port.NetdevIndex == 0 && port.Binding.Matches(now))
+            if (port.NetdevIfindex == 0 && port.Binding.Matches(now))
                 BindAndRescan(port, now);
         if (IdentityChanged(before, now))
         {
@@ -194,13 +194,13 @@ public sealed class GidManager : IGidTableListener
         foreach (RocePort port in _ports)
         {
             DelNetdevIps(port, before);
-            if (port.NetdevIndex == before.Ifindex)
-                port.NetdevIndex = 0;
+            if (port.NetdevIfindex == before.Ifindex)
+                port.NetdevIfindex = 0;
         }
         // A resync (after ENOBUFS) can show the port's netdev re-registered under a new ifindex before it removes the old
         // one: the new one was then added while the port was still bound, so bind it now.
         foreach (RocePort port in _ports)
-            if (port.NetdevIndex == 0 && _graph.All.FirstOrDefault(port.Binding.Matches) is { } again)
+            if (port.NetdevIfindex == 0 && _graph.All.FirstOrDefault(port.Binding.Matches) is { } again)
                 BindAndRescan(port, again);
     }
 
@@ -408,7 +408,7 @@ public sealed class GidManager : IGidTableListener
                 if (c.New is { } added && c.Old is null)
                 {
                     if (isDefault)
-                        port.Table.DeleteDefault(added.Type, added.NetdevIndex);
+                        port.Table.DeleteDefault(added.Type, added.NetdevIfindex);
                     else
                         port.Table.Delete(added);
                 }
@@ -438,8 +438,8 @@ public sealed class GidManager : IGidTableListener
             Changes.Publish(new GidChangeEvent(port.Device.Name, c.Port, c.Index, c.Old, c.New));
             if (Log is { } log)
             {
-                string what = c.New is { } n ? $"add {n.Gid} {n.Type.ToShortString()} {NameOf(n.NetdevIndex)}"
-                                             : $"del {c.Old?.Gid} {c.Old?.Type.ToShortString()} {NameOf(c.Old?.NetdevIndex ?? 0)}";
+                string what = c.New is { } n ? $"add {n.Gid} {n.Type.ToShortString()} {NameOf(n.NetdevIfindex)}"
+                                             : $"del {c.Old?.Gid} {c.Old?.Type.ToShortString()} {NameOf(c.Old?.NetdevIfindex ?? 0)}";
                 log($"{port} index {c.Index}: {what} ({_reason})");
             }
         }
@@ -452,7 +452,7 @@ public sealed class GidManager : IGidTableListener
 
     // ---------------------------------------------------------------- helpers
 
-    private NetdevInfo? Rdma(RocePort port) => port.NetdevIndex != 0 ? _graph.Find(port.NetdevIndex) : null;
+    private NetdevInfo? Rdma(RocePort port) => port.NetdevIfindex != 0 ? _graph.Find(port.NetdevIfindex) : null;
 
     /// <summary>
     /// ib_enum_all_roce_netdevs(filter, cookie, cb): run <paramref name="callback"/> on every bound port whose netdev

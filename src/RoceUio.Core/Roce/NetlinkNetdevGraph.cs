@@ -17,7 +17,7 @@ public sealed class NetlinkNetdevGraph : INetdevGraph, INetdevObserver
     {
         _cache = cache;
         foreach (NetdevLink l in cache.Links)
-            _snapshots[l.IfIndex] = Snapshot(l);
+            _snapshots[l.Ifindex] = Snapshot(l);
         cache.Subscribe(this);
     }
 
@@ -56,7 +56,7 @@ public sealed class NetlinkNetdevGraph : INetdevGraph, INetdevObserver
 
     public static NetdevInfo Snapshot(NetdevLink l) => new()
     {
-        Ifindex = l.IfIndex,
+        Ifindex = l.Ifindex,
         Name = l.Name,
         Mac = l.Mac.ToArray(),
         DevId = l.DevId,
@@ -78,30 +78,30 @@ public sealed class NetlinkNetdevGraph : INetdevGraph, INetdevObserver
             case NetdevEventType.LinkAdded:
             {
                 NetdevInfo now = Snapshot(e.Link);
-                _snapshots[e.IfIndex] = now;
+                _snapshots[e.Ifindex] = now;
                 Manager?.LinkAdded(now);
                 break;
             }
             case NetdevEventType.LinkChanged:
             {
                 NetdevInfo now = Snapshot(e.Link);
-                NetdevInfo before = _snapshots.GetValueOrDefault(e.IfIndex) ?? now;
-                _snapshots[e.IfIndex] = now;
+                NetdevInfo before = _snapshots.GetValueOrDefault(e.Ifindex) ?? now;
+                _snapshots[e.Ifindex] = now;
                 Manager?.LinkChanged(before, now);
                 break;
             }
             case NetdevEventType.LinkRemoved:
             {
-                NetdevInfo before = _snapshots.GetValueOrDefault(e.IfIndex) ?? Snapshot(e.Link);
-                _snapshots.Remove(e.IfIndex);
+                NetdevInfo before = _snapshots.GetValueOrDefault(e.Ifindex) ?? Snapshot(e.Link);
+                _snapshots.Remove(e.Ifindex);
                 Manager?.LinkRemoved(before);
                 break;
             }
             case NetdevEventType.AddressAdded:
-                Manager?.AddressAdded(e.IfIndex, RoceAddress(e.Address));
+                Manager?.AddressAdded(e.Ifindex, RoceAddress(e.Address));
                 break;
             case NetdevEventType.AddressRemoved:
-                Manager?.AddressRemoved(e.IfIndex, RoceAddress(e.Address));
+                Manager?.AddressRemoved(e.Ifindex, RoceAddress(e.Address));
                 break;
             // AddressChanged (flags, lifetimes, DAD completion) does not touch the table (kernel-gid.md 9.3).
         }

@@ -30,7 +30,7 @@ public sealed class RocePort
     public int Port { get; }
     public PortBinding Binding { get; }
     public GidTable Table { get; }
-    public int NetdevIndex { get; internal set; }
+    public int NetdevIfindex { get; internal set; }
     public GidTypes Types => Table.SupportedTypes;
 
     public override string ToString() => $"{Device.Name} port {Port}";

@@ -35,7 +35,7 @@ public class GidHashIndexTests
                 {
                     bool inModel = model.TryGetValue(Key(k), out int expected);
                     GidEntry e = Key(k);
-                    Assert.That(index.TryFind(e.Gid.SubnetPrefix, e.Gid.InterfaceId, e.NetdevIndex, e.Type, out int got), Is.EqualTo(inModel), $"key {k} at step {step}");
+                    Assert.That(index.TryFind(e.Gid.SubnetPrefix, e.Gid.InterfaceId, e.NetdevIfindex, e.Type, out int got), Is.EqualTo(inModel), $"key {k} at step {step}");
                     if (inModel)
                         Assert.That(got, Is.EqualTo(expected));
                 }

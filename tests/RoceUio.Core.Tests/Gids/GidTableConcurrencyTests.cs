@@ -143,7 +143,7 @@ public class GidTableConcurrencyTests
 
         slot.Lo = next.Gid.InterfaceId;
         slot.Type = next.Type;
-        slot.Netdev = next.NetdevIndex;
+        slot.Netdev = next.NetdevIfindex;
         Volatile.Write(ref slot.Seq, slot.Seq + 1);
         Assert.That(reader.Join(5000), Is.True, "the reader did not resume after the write");
         Assert.That(valid, Is.True);
@@ -255,7 +255,7 @@ public class GidTableConcurrencyTests
             {
                 if (t.TryFind(hits[n & (Capacity - 1)], out int i)) found += i;
                 if (t.TryFind(miss, out _)) found--;
-                if (t.TryGet(n & (Capacity - 1), out GidEntry e)) found += e.NetdevIndex;
+                if (t.TryGet(n & (Capacity - 1), out GidEntry e)) found += e.NetdevIfindex;
                 if ((n & 255) == 0)
                 {
                     if (t.TryFind(miss.Gid, miss.Type, 0, GidFindMask.Gid, false, out _)) found--;

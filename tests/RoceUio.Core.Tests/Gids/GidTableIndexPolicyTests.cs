@@ -111,8 +111,8 @@ public class GidTableIndexPolicyTests
         AddAll(t, A, B, C);
         t.DeleteAllForNetdev(Eth0);
         const int recreated = 42;            // the pod's macvlan, deleted and created again
-        Assert.That(t.Add(C with { NetdevIndex = recreated }), Is.EqualTo(4));
-        Assert.That(t.Add(A with { NetdevIndex = recreated }), Is.EqualTo(2));
+        Assert.That(t.Add(C with { NetdevIfindex = recreated }), Is.EqualTo(4));
+        Assert.That(t.Add(A with { NetdevIfindex = recreated }), Is.EqualTo(2));
     }
 
     [Test]

@@ -50,7 +50,7 @@ public class GidTableQueryTests
         Gid g = V2("192.0.2.1").Gid;
 
         // rdma_find_gid_by_filter's typical filter: a given netdev and type (cma.c, ib_cm).
-        GidFilter<int> onNetdevV2 = static (in GidEntry e, int _, int ndev) => e.Type == GidType.RoceV2 && e.NetdevIndex == ndev;
+        GidFilter<int> onNetdevV2 = static (in GidEntry e, int _, int ndev) => e.Type == GidType.RoceV2 && e.NetdevIfindex == ndev;
         Assert.That(t.FindByFilter(g, onNetdevV2, Vlan10, out int i, out GidEntry held), Is.EqualTo(GidQueryError.None));
         Assert.That((i, held), Is.EqualTo((4, V2("192.0.2.1", Vlan10))));
         Assert.That(t.ReferencesOf(4), Is.EqualTo(1), "the found entry is held");
@@ -69,7 +69,7 @@ public class GidTableQueryTests
         var t = RoceTable();
         t.Add(V2("192.0.2.1", Vlan10));
         Gid g = V2("192.0.2.1").Gid;
-        GidFilter<int> f = static (in GidEntry e, int _, int ndev) => e.NetdevIndex == ndev;
+        GidFilter<int> f = static (in GidEntry e, int _, int ndev) => e.NetdevIfindex == ndev;
         t.Query(2, out _);
         t.FindByFilter(g, f, Vlan10, out int warm, out _);
         t.Release(warm);

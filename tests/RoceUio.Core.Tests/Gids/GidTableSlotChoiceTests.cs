@@ -104,7 +104,7 @@ public class GidTableSlotChoiceTests
             {
                 int netdev = 2 + rng.Next(3);
                 t.DeleteAllForNetdev(netdev);
-                foreach (var e in valid.Keys.Where(k => k.NetdevIndex == netdev).ToList())
+                foreach (var e in valid.Keys.Where(k => k.NetdevIfindex == netdev).ToList())
                     valid.Remove(e);
             }
         }

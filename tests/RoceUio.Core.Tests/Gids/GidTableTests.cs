@@ -90,7 +90,7 @@ public class GidTableTests
         Assert.That(t.SetDefault(def), Is.EqualTo(0), "the first free default slot");
         Assert.That(t.Add(def), Is.EqualTo(0));
         Assert.That(t.Count, Is.EqualTo(1));
-        Assert.That(t.Add(def with { NetdevIndex = Vlan10 }), Is.EqualTo(2));
+        Assert.That(t.Add(def with { NetdevIfindex = Vlan10 }), Is.EqualTo(2));
     }
 
     [Test]
@@ -121,10 +121,10 @@ public class GidTableTests
         Assert.That(t.SetDefault(def), Is.EqualTo(0));
         Assert.That(t.TryFind(def, out int i), Is.True);
         Assert.That(i, Is.EqualTo(0));
-        Assert.That(t.TryFind(def.Gid, def.Type, def.NetdevIndex, GidFindMask.Gid | GidFindMask.GidType | GidFindMask.Netdev, false, out i), Is.True);
+        Assert.That(t.TryFind(def.Gid, def.Type, def.NetdevIfindex, GidFindMask.Gid | GidFindMask.GidType | GidFindMask.Netdev, false, out i), Is.True);
         Assert.That(i, Is.EqualTo(0));
         // With the DEFAULT bit, only the matching class of slot.
-        Assert.That(t.TryFind(def.Gid, def.Type, def.NetdevIndex, GidFindMask.Gid | GidFindMask.Default, false, out i), Is.True);
+        Assert.That(t.TryFind(def.Gid, def.Type, def.NetdevIfindex, GidFindMask.Gid | GidFindMask.Default, false, out i), Is.True);
         Assert.That(i, Is.EqualTo(2));
         // Deleting the default leaves the ordinary entry findable, and vice versa.
         Assert.That(t.DeleteDefault(GidType.RoceV2, Eth0), Is.True);
@@ -225,9 +225,9 @@ public class GidTableTests
         Assert.That(t.SetDefault(newDef), Is.EqualTo(0));
         Assert.That(t.TryGet(0, out e) ? e : default, Is.EqualTo(newDef));
         // Another netdev's default takes the other free default slot; with both taken a third finds none.
-        Assert.That(t.SetDefault(newDef with { NetdevIndex = Bond0 }), Is.EqualTo(1));
-        var ex = Assert.Throws<GidTableFullException>(() => t.SetDefault(newDef with { NetdevIndex = Vlan10 }));
-        Assert.That(ex!.Message, Does.Contain("no free default slot").And.Contain("1: " + (newDef with { NetdevIndex = Bond0 })));
+        Assert.That(t.SetDefault(newDef with { NetdevIfindex = Bond0 }), Is.EqualTo(1));
+        var ex = Assert.Throws<GidTableFullException>(() => t.SetDefault(newDef with { NetdevIfindex = Vlan10 }));
+        Assert.That(ex!.Message, Does.Contain("no free default slot").And.Contain("1: " + (newDef with { NetdevIfindex = Bond0 })));
     }
 
     [Test]
@@ -246,7 +246,7 @@ public class GidTableTests
         Assert.That(Snapshot(t), Is.EqualTo(new[] { (3, V2("192.0.2.1", Vlan10)) }));
         Assert.That(listener.Batches, Has.Count.EqualTo(1));
         Assert.That(listener.Batches[0].Select(c => c.Index), Is.EqualTo(new[] { 0, 1, 2, 4 }));
-        Assert.That(listener.Batches[0].All(c => c.New is null && c.Old!.Value.NetdevIndex == Eth0), Is.True);
+        Assert.That(listener.Batches[0].All(c => c.New is null && c.Old!.Value.NetdevIfindex == Eth0), Is.True);
 
         Assert.That(t.DeleteAllForNetdev(Eth0), Is.EqualTo(0));
         Assert.That(listener.Batches, Has.Count.EqualTo(1), "nothing deleted, no event");

@@ -95,7 +95,7 @@ public class NetdevCacheBuiltMessageTests
         Feed(RtnlMessages.NewAddress(2, "2001:db8::1/64"));
         _events.Clear();
         var w = new NetlinkMessageWriter();
-        RtnlMessages.MoveLinkOut(w, Eth0, newNetNsId: 0, newIfIndex: 7);
+        RtnlMessages.MoveLinkOut(w, Eth0, newNetNsId: 0, newIfindex: 7);
         Feed(w.ToArray());
 
         Assert.That(_cache.TryGetLink(2, out _), Is.False);

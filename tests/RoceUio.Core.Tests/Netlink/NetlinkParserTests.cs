@@ -16,7 +16,7 @@ public class NetlinkParserTests
         var r = new NetlinkMessageReader(RtnlMessages.NewLink(Vlan));
         Assert.That(r.TryRead(out NetlinkMessage m));
         Assert.That(LinkMessage.TryParse(m, out LinkMessage l, out _));
-        Assert.That((l.IfIndex, l.Link, l.VlanId, l.Kind.SequenceEqual("vlan"u8), l.Name.SequenceEqual("eth0.100"u8)),
+        Assert.That((l.Ifindex, l.Link, l.VlanId, l.Kind.SequenceEqual("vlan"u8), l.Name.SequenceEqual("eth0.100"u8)),
             Is.EqualTo((10, 2, (ushort)100, true, true)));
         r = new NetlinkMessageReader(RtnlMessages.NewLink(Bond));
         Assert.That(r.TryRead(out m) && LinkMessage.TryParse(m, out l, out _));
@@ -158,7 +158,7 @@ public class NetlinkFuzzTests
                 accepted++;
             foreach (NetdevLink l in cache.Links)
                 foreach (NetdevAddress a in l.Addresses)
-                    Assert.That(a.IfIndex, Is.EqualTo(l.IfIndex));
+                    Assert.That(a.Ifindex, Is.EqualTo(l.Ifindex));
         }
         Assert.That(rejected, Is.GreaterThan(500), "the mutations hit the length checks");
         Assert.That(accepted, Is.GreaterThan(500), "and some mutated messages are still valid");

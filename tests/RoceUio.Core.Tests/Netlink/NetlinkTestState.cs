@@ -15,10 +15,10 @@ internal static class NetlinkTestState
             string linkName = l.Kind == NetdevKind.Veth ? "(veth peer)"
                 : l.Link != 0 && cache.TryGetLink(l.Link, out NetdevLink lower) ? lower.Name : "-";
             string master = l.Master != 0 && cache.TryGetLink(l.Master, out NetdevLink m) ? m.Name : "-";
-            lines.Add(LinkLine(l.IfIndex, l.Name, l.Mac.ToString(), l.KindName, linkName, master,
+            lines.Add(LinkLine(l.Ifindex, l.Name, l.Mac.ToString(), l.KindName, linkName, master,
                 (l.Flags & Iff.IFF_UP) != 0, (l.Flags & Iff.IFF_LOWER_UP) != 0, OperName(l.OperState)));
             foreach (NetdevAddress a in l.Addresses)
-                lines.Add(AddrLine(l.IfIndex, a.ToIPAddress().ToString(), a.PrefixLength, a.IsTentative));
+                lines.Add(AddrLine(l.Ifindex, a.ToIPAddress().ToString(), a.PrefixLength, a.IsTentative));
         }
         lines.Sort(StringComparer.Ordinal);
         return string.Join('\n', lines);

@@ -38,7 +38,7 @@ public class AddressOrderNamespaceTests
         using var monitor = new NetlinkMonitor(cache);
         ns.Run(() => { monitor.Start(); return 0; });
         var graph = new NetlinkNetdevGraph(cache);
-        int va = cache.FindByName("va")!.IfIndex;
+        int va = cache.FindByName("va")!.Ifindex;
 
         List<IPAddress> kernel = KernelIpv6Order(ns, "va");
         Assert.That(kernel.Take(4).Select(a => a.ToString()), Is.EqualTo(new[] { "2001:db8::7", "fd00::3", "fd00::2", "fd00::1" }),

@@ -33,7 +33,7 @@ public class GidManagerTests
     {
         var rows = new List<string>();
         foreach (var (index, e) in _mgr.Ports[port - 1].Table.EnumerateValid())
-            rows.Add($"{index} {e.Gid.ToCompressedString()} {e.Type.ToShortString()} {_mgr.NameOf(e.NetdevIndex)}");
+            rows.Add($"{index} {e.Gid.ToCompressedString()} {e.Type.ToShortString()} {_mgr.NameOf(e.NetdevIfindex)}");
         return rows;
     }
 
@@ -168,7 +168,7 @@ public class GidManagerTests
         Assert.That(Table(), Has.Count.EqualTo(2));
         _net.Remove("eth0");
         Assert.That(Table(), Is.Empty);
-        Assert.That(_mgr.Ports[0].NetdevIndex, Is.Zero);
+        Assert.That(_mgr.Ports[0].NetdevIfindex, Is.Zero);
         _net.Add(9, "eth0", Mac0);
         Assert.That(Table(), Is.EqualTo(new[] { $"0 {Ll0} v1 eth0", $"1 {Ll0} v2 eth0" }));
         AssertDriverMatches(_mgr, dev);

@@ -65,7 +65,7 @@ internal sealed class GidPipeline : IDisposable
     {
         var rows = new List<string>();
         foreach (var (index, e) in Port(port).Table.EnumerateValid())
-            rows.Add($"{index} {e.Gid.ToCompressedString()} {e.Type.ToShortString()} {Manager.NameOf(e.NetdevIndex)}");
+            rows.Add($"{index} {e.Gid.ToCompressedString()} {e.Type.ToShortString()} {Manager.NameOf(e.NetdevIfindex)}");
         return rows;
     }
 
@@ -100,7 +100,7 @@ internal sealed class GidPipeline : IDisposable
     /// <summary>The port's entries as "gid type ifindex" (names can repeat in a fuzzed cache; ifindexes cannot), sorted.</summary>
     public List<string> TableContentByIfindex(int port = 1)
         => Entries(Port(port).Table)
-            .Select(x => $"{x.Entry.Gid.ToCompressedString()} {x.Entry.Type.ToShortString()} #{x.Entry.NetdevIndex}")
+            .Select(x => $"{x.Entry.Gid.ToCompressedString()} {x.Entry.Type.ToShortString()} #{x.Entry.NetdevIfindex}")
             .Order(StringComparer.Ordinal).ToList();
 
     /// <summary>
@@ -112,13 +112,13 @@ internal sealed class GidPipeline : IDisposable
     {
         var graph = new NetlinkNetdevGraph(Cache);
         Cache.Unsubscribe(graph);
-        var bound = Manager.Ports.Where(p => p.NetdevIndex != 0).ToDictionary(p => p.NetdevIndex, p => $"#bound-{p.Port}");
+        var bound = Manager.Ports.Where(p => p.NetdevIfindex != 0).ToDictionary(p => p.NetdevIfindex, p => $"#bound-{p.Port}");
         var view = new BoundNameGraph(graph, bound);
         var mgr = new GidManager(view, Manager.Policy);
         var dev = new RecordingDevice(Device.Name + "-fresh", Device.PortCount, Device.GidTableSize(1), Device.SupportedGidTypes(1));
-        mgr.AddDevice(dev, Manager.Ports.Select(p => new PortBinding(p.NetdevIndex != 0 ? bound[p.NetdevIndex] : "#unbound")).ToList());
+        mgr.AddDevice(dev, Manager.Ports.Select(p => new PortBinding(p.NetdevIfindex != 0 ? bound[p.NetdevIfindex] : "#unbound")).ToList());
         return Entries(mgr.Ports[port - 1].Table)
-            .Select(x => $"{x.Entry.Gid.ToCompressedString()} {x.Entry.Type.ToShortString()} #{x.Entry.NetdevIndex}")
+            .Select(x => $"{x.Entry.Gid.ToCompressedString()} {x.Entry.Type.ToShortString()} #{x.Entry.NetdevIfindex}")
             .Order(StringComparer.Ordinal).ToList();
     }
 

@@ -181,7 +181,7 @@ public class GidPipelineBuiltMessageTests
             [$"0 {Ll0} v2 eth0", "1 ::ffff:192.0.2.1 v2 eth0", "2 ::ffff:10.30.0.1 v2 mv0", "3 fd30::1 v2 mv0", "4 ::ffff:10.31.0.1 v2 eth0.5"]);
 
         var w = new NetlinkMessageWriter();
-        RtnlMessages.MoveLinkOut(w, mv, newNetNsId: 1, newIfIndex: 5);
+        RtnlMessages.MoveLinkOut(w, mv, newNetNsId: 1, newIfindex: 5);
         _p.Feed(w.ToArray());
         AssertStep("macvlan moved out", [$"0 {Ll0} v2 eth0", "1 ::ffff:192.0.2.1 v2 eth0", "4 ::ffff:10.31.0.1 v2 eth0.5"],
             calls: ["del 1/3 fd30::1 v2", "del 1/2 ::ffff:10.30.0.1 v2"]);
@@ -189,16 +189,16 @@ public class GidPipelineBuiltMessageTests
         // The port's netdev moves out (its VLAN is unregistered with it, as the kernel does for a moved real device).
         _p.Feed(RtnlMessages.DelLink(vlan));
         w.Clear();
-        RtnlMessages.MoveLinkOut(w, Eth0, newNetNsId: 1, newIfIndex: 9);
+        RtnlMessages.MoveLinkOut(w, Eth0, newNetNsId: 1, newIfindex: 9);
         _p.Feed(w.ToArray());
         AssertStep("port netdev moved out", [],
             calls: ["del 1/4 ::ffff:10.31.0.1 v2", "del 1/1 ::ffff:192.0.2.1 v2", $"del 1/0 {Ll0} v2"]);
-        Assert.That(_p.Port().NetdevIndex, Is.Zero);
+        Assert.That(_p.Port().NetdevIfindex, Is.Zero);
 
-        _p.Feed(Link(Eth0 with { IfIndex = 7 }), Addr(7, "192.0.2.1/24"));
+        _p.Feed(Link(Eth0 with { Ifindex = 7 }), Addr(7, "192.0.2.1/24"));
         AssertStep("moved back under ifindex 7", [$"0 {Ll0} v2 eth0", "1 ::ffff:192.0.2.1 v2 eth0"],
             calls: [$"add 1/0 {Ll0} v2", "add 1/1 ::ffff:192.0.2.1 v2"]);
-        Assert.That(_p.Port().NetdevIndex, Is.EqualTo(7));
+        Assert.That(_p.Port().NetdevIfindex, Is.EqualTo(7));
     }
 
     /// <summary>
@@ -215,14 +215,14 @@ public class GidPipelineBuiltMessageTests
         AssertStep("bound to ifindex 2", [$"0 {Ll0} v2 eth0", "1 ::ffff:192.0.2.1 v2 eth0"]);
 
         _p.Cache.BeginResync();
-        _p.Cache.ApplyAll(Link(Eth0 with { IfIndex = 9 }));
+        _p.Cache.ApplyAll(Link(Eth0 with { Ifindex = 9 }));
         _p.Cache.ApplyAll(Addr(9, "192.0.2.1/24"));
         _p.Cache.ApplyAll(Addr(9, "2001:db8::9/64"));
         _p.Cache.EndResync();
         _p.Manager.EndOfBurst();
         AssertStep("after the resync", [$"0 {Ll0} v2 eth0", "1 ::ffff:192.0.2.1 v2 eth0", "2 2001:db8::9 v2 eth0"],
             calls: ["del 1/1 ::ffff:192.0.2.1 v2", $"del 1/0 {Ll0} v2", $"add 1/0 {Ll0} v2", "add 1/1 ::ffff:192.0.2.1 v2", "add 1/2 2001:db8::9 v2"]);
-        Assert.That(_p.Port().NetdevIndex, Is.EqualTo(9));
+        Assert.That(_p.Port().NetdevIfindex, Is.EqualTo(9));
     }
 
     // ---------------------------------------------------------------- bad input
@@ -302,7 +302,7 @@ public class GidPipelineBuiltMessageTests
         List<string> cleanTable = _p.FreshRescanContent();
         Assert.That(cleanTable, Has.Count.EqualTo(CleanContent.Length), "the rescan of the clean cache is the clean table");
         AssertConsistent("after the clean resync", cleanTable);
-        Assert.That(_p.Port().NetdevIndex, Is.EqualTo(2), "bound to eth0 again");
+        Assert.That(_p.Port().NetdevIfindex, Is.EqualTo(2), "bound to eth0 again");
         Assert.That(_p.Table()[0], Is.EqualTo($"0 {Ll0} v2 eth0"), "the default in its slot");
         _p.AssertDriverMatches("after the resync");
     }
@@ -315,7 +315,7 @@ public class GidPipelineBuiltMessageTests
         foreach (NetdevLink l in _p.Cache.Links)
             if (l.Addresses.Count > 1)
                 foreach (var g in l.Addresses.GroupBy(a => a.ToIPAddress()).Where(g => g.Count() > 1))
-                    _everDuplicated.Add($"{Gid.FromIPAddress(g.Key).ToCompressedString()} v2 #{l.IfIndex}");
+                    _everDuplicated.Add($"{Gid.FromIPAddress(g.Key).ToCompressedString()} v2 #{l.Ifindex}");
     }
 
     /// <summary>

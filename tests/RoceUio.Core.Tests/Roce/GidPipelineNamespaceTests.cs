@@ -106,12 +106,12 @@ public class GidPipelineNamespaceTests
     {
         Start(IndexPolicy.Kernel);
         Assert.That(_p.Table(), Is.Empty, "the port's netdev does not exist yet");
-        Assert.That(_p.Port().NetdevIndex, Is.Zero);
+        Assert.That(_p.Port().NetdevIfindex, Is.Zero);
 
         // The port binds when its netdev appears (rdma_roce_rescan_port): default GIDs only, v1 at 0 and v2 at 1.
         Step("veth pair created", [$"link add va address {VaMac} type veth peer name vb address 02:00:00:00:0b:01"],
             R(0, D1, "va"), Add(0, D1));
-        Assert.That(_p.Port().NetdevIndex, Is.EqualTo(_p.Cache.FindByName("va")!.IfIndex));
+        Assert.That(_p.Port().NetdevIfindex, Is.EqualTo(_p.Cache.FindByName("va")!.Ifindex));
 
         // Up: the kernel adds va's EUI-64 link-local, which equals the default GID on the same ndev and collapses onto
         // the default slots (9.4): no new entry, no driver call. vb is not the port's netdev: its link-local never counts.
@@ -195,7 +195,7 @@ public class GidPipelineNamespaceTests
         Step("port netdev deleted", ["link del va"], None,
             Cat(Del(0, D2), Del(2, "::ffff:10.1.0.1"), Del(4, "fd00::1"), Del(6, D1)),
             until: c => c.FindByName("va") is null, callsInAnyOrder: true);
-        Assert.That(_p.Port().NetdevIndex, Is.Zero);
+        Assert.That(_p.Port().NetdevIfindex, Is.Zero);
         Assert.That(_p.Device.Hardware, Is.Empty);
         Assert.That(_p.Cache.MalformedMessages, Is.Zero);
     }

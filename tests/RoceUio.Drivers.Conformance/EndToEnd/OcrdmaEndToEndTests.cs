@@ -138,7 +138,7 @@ public class OcrdmaEndToEndTests
             Assert.That(Driver.Sgids.UsersOf(1, i), Is.EqualTo(Core.ReferencesOf(i)), $"index {i}: users");
             Driver.Sgids.TryGet(1, i, out OcrdmaSgid s);
             if (Core.TryGet(i, out GidEntry e))
-                Assert.That((s.Gid, s.Type, s.NetdevIndex), Is.EqualTo((e.Gid, e.Type, e.NetdevIndex)), $"index {i}: entry");
+                Assert.That((s.Gid, s.Type, s.NetdevIfindex), Is.EqualTo((e.Gid, e.Type, e.NetdevIfindex)), $"index {i}: entry");
         }
     }
 }
