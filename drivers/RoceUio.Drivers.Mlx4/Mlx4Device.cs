@@ -19,15 +19,23 @@ public sealed class Mlx4DeviceOptions
     /// <summary>The VLAN id of a netdev (by ifindex), 0 when it is not on a VLAN (rdma_read_gid_l2_fields); part of
     /// the key under which mlx4_ib_add_gid shares a hardware slot. Null: no VLANs.</summary>
     public Func<int, ushort>? VlanOfNetdev { get; init; }
+    /// <summary>The function's config space (sysfs or VFIO), saved and restored around the reset as reset.c does;
+    /// null for an emulated device, which has none.</summary>
+    public RoceUio.Hardware.Pci.PciConfigSpace? ConfigSpace { get; init; }
+    /// <summary>How long after writing the reset register the device is left alone: null gives the kernel's second
+    /// (reset.c "Docs say to wait one second") on hardware and none on an emulated device, whose model says when it is done.</summary>
+    public TimeSpan? ResetSettle { get; init; }
 }
 
 /// <summary>
 /// An mlx4 (ConnectX-3 / -3 Pro) physical function driven from user space through its BAR0 HCR, implementing
-/// <see cref="IRoceDevice"/>. Bring-up (<see cref="Open(EmulatedDevice, Mlx4DeviceOptions?)"/>) maps the HCR, allocates one
-/// 4 KiB mailbox, runs QUERY_FW (command interface revision 2..3) and QUERY_DEV_CAP (number of ports, bmme flags bit 19:
-/// the RoCE v1_v2 GID format). <see cref="AddGid"/>/<see cref="DeleteGid"/> edit a port's shadow
-/// (<see cref="Mlx4GidTable"/>); <see cref="Commit"/> pushes the whole table with one SET_PORT, rolling the shadow
-/// back if the device refuses or does not answer.
+/// <see cref="IRoceDevice"/>. <see cref="Open(EmulatedDevice, Mlx4DeviceOptions?)"/> brings the firmware up as
+/// mlx4_core does (<see cref="Mlx4BringUp"/>: ownership, reset, QUERY_FW ... INIT_HCA, SET_PORT general and INIT_PORT
+/// per port); <see cref="ShutDown"/> takes it down again in reverse. <see cref="AddGid"/>/<see cref="DeleteGid"/> edit
+/// a port's shadow (<see cref="Mlx4GidTable"/>); <see cref="Commit"/> pushes the whole table with one SET_PORT.
+/// <see cref="Dispose"/> without <see cref="ShutDown"/> leaves an emulated device's firmware running with its tables (a
+/// restart resets it) and frees the ownership semaphore so that the next run can take it; a real function is shut
+/// down, since its DMA memory goes away with the process.
 /// Locking: calls come from one thread at a time (the IRoceDevice contract); the HCR serialises its own posts;
 /// <see cref="TryGetRealIndex"/> may be called from any thread.
 /// </summary>
@@ -36,18 +44,21 @@ public sealed class Mlx4Device : IRoceDevice
     private readonly Mlx4DeviceOptions _options;
     private readonly DmaBuffer _mailbox;
     private readonly Mlx4GidTable[] _tables;
+    private readonly Mlx4BringUp _bringUp;
+    private bool _shutDown;
 
-    private Mlx4Device(Mlx4PciId pciId, Mlx4Hcr hcr, DmaBuffer mailbox, Mlx4DeviceOptions options, Mlx4FirmwareInfo fw, int ports, uint bmmeFlags)
+    private Mlx4Device(Mlx4PciId pciId, Mlx4BringUp bringUp, Mlx4DeviceOptions options)
     {
         PciId = pciId;
-        Hcr = hcr;
-        _mailbox = mailbox;
+        _bringUp = bringUp;
+        Hcr = bringUp.Hcr;
+        _mailbox = bringUp.Mailbox;
         _options = options;
-        Firmware = fw;
-        BmmeFlags = bmmeFlags;
-        GidFormat = (bmmeFlags & Mlx4Layout.BmmeFlagRoceV1V2) != 0 ? Mlx4GidFormat.RoceAddr : Mlx4GidFormat.GidTable;
-        _tables = new Mlx4GidTable[ports];
-        for (int p = 1; p <= ports; p++)
+        Firmware = bringUp.Firmware;
+        BmmeFlags = bringUp.DevCap.BmmeFlags;
+        GidFormat = bringUp.DevCap.RoceV1V2 ? Mlx4GidFormat.RoceAddr : Mlx4GidFormat.GidTable;
+        _tables = new Mlx4GidTable[bringUp.DevCap.Ports];
+        for (int p = 1; p <= _tables.Length; p++)
             _tables[p - 1] = new Mlx4GidTable(options.Name, p, GidFormat);
     }
 
@@ -55,7 +66,7 @@ public sealed class Mlx4Device : IRoceDevice
     public static Mlx4Device Open(EmulatedDevice device, Mlx4DeviceOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(device);
-        return Open(device.VendorId, device.DeviceId, device.Bar(Mlx4Layout.DcsBar), device.Dma, options);
+        return Open(device.VendorId, device.DeviceId, device.Bar(Mlx4Layout.DcsBar), device.Dma, options, sharedMemory: true);
     }
 
     /// <summary>
@@ -63,6 +74,9 @@ public sealed class Mlx4Device : IRoceDevice
     /// or an emulated file), <paramref name="dma"/> gives memory the device can reach.
     /// </summary>
     public static Mlx4Device Open(ushort vendorId, ushort deviceId, MappedFile bar0, IDmaAllocator dma, Mlx4DeviceOptions? options = null)
+        => Open(vendorId, deviceId, bar0, dma, options, sharedMemory: false);
+
+    private static Mlx4Device Open(ushort vendorId, ushort deviceId, MappedFile bar0, IDmaAllocator dma, Mlx4DeviceOptions? options, bool sharedMemory)
     {
         ArgumentNullException.ThrowIfNull(bar0);
         ArgumentNullException.ThrowIfNull(dma);
@@ -72,20 +86,15 @@ public sealed class Mlx4Device : IRoceDevice
             throw new RoceDeviceException($"{name}: PCI id {vendorId:x4}:{deviceId:x4} is not in mlx4's table (vendor 15b3, ConnectX-3 1003, ConnectX-3 Pro 1007, ...)");
         if (id.Kind == Mlx4PciKind.VirtualFunction)
             throw new RoceDeviceException($"{name}: {vendorId:x4}:{deviceId:x4} is a virtual function ({id.Name}); VFs post commands through the comm channel, which this driver does not speak");
-        if (bar0.Length < Mlx4Layout.HcrBase + Mlx4Layout.HcrSize)
-            throw new RoceDeviceException($"{name}: BAR0 ({bar0.Path}) is 0x{bar0.Length:x} bytes; the HCR at 0x{Mlx4Layout.HcrBase:x} does not fit (a ConnectX-3 BAR0 is 1 MiB)");
-
-        // The tracer goes on the region before Mlx4Hcr's constructor reads the toggle, so bring-up is traced whole.
-        var regs = new MmioRegion(bar0, Mlx4Layout.DcsBar, RegisterByteOrder.BigEndian, Mlx4Layout.HcrBase, Mlx4Layout.HcrSize) { Tracer = options.Tracer };
-        var hcr = new Mlx4Hcr(regs, name) { BusyTimeout = options.BusyTimeout };
-        DmaBuffer mailbox = dma.Allocate(Mlx4Layout.MailboxSize, Mlx4Layout.MailboxAlignment);
-        if (mailbox.Length < Mlx4Layout.MailboxSize || mailbox.DeviceAddress % Mlx4Layout.MailboxAlignment != 0)
-            throw new RoceDeviceException($"{name}: the DMA allocator gave a mailbox of {mailbox.Length} bytes at 0x{mailbox.DeviceAddress:x}; mlx4 needs 4096 bytes aligned to 4096");
-
-        Mlx4FirmwareInfo fw = QueryFirmware(hcr, mailbox, options);
-        (int ports, uint bmme) = QueryDevCap(hcr, mailbox, options);
-        return new Mlx4Device(id, hcr, mailbox, options, fw, ports, bmme);
+        if (bar0.Length < Mlx4Layout.ResetBase + 0x400)
+            throw new RoceDeviceException($"{name}: BAR0 ({bar0.Path}) is 0x{bar0.Length:x} bytes; the HCR at 0x{Mlx4Layout.HcrBase:x} and the reset block at 0x{Mlx4Layout.ResetBase:x} do not fit (a ConnectX-3 BAR0 is 1 MiB)");
+        var bringUp = new Mlx4BringUp(name, bar0, dma, options, sharedMemory);
+        bringUp.Run();
+        return new Mlx4Device(id, bringUp, options);
     }
+
+    /// <summary>The firmware start and stop sequence and what it found (QUERY_DEV_CAP, the ICM profile, the board id).</summary>
+    public Mlx4BringUp BringUp => _bringUp;
 
     public string Name => _options.Name;
     public string DriverName => "mlx4";
@@ -163,36 +172,34 @@ public sealed class Mlx4Device : IRoceDevice
         t.PushSucceeded();
     }
 
+    /// <summary>
+    /// Takes the firmware down as mlx4_unload_one does (CLOSE_PORT, CLOSE_HCA, UNMAP_ICM, UNMAP_ICM_AUX, UNMAP_FA, ownership
+    /// freed); the GID tables go with it. Idempotent; afterwards only <see cref="Dispose"/> may be called.
+    /// </summary>
+    public void ShutDown()
+    {
+        if (_shutDown)
+            return;
+        _shutDown = true;
+        _bringUp.ShutDown();
+    }
+
     public void Dispose()
     {
-        // The BAR and DMA memory belong to whoever mapped them (EmulatedDevice, the PCI layer); the mailbox is
-        // bump-allocated from that memory and goes with it.
-    }
-
-    // ---- bring-up queries (fw.c mlx4_QUERY_FW, mlx4_QUERY_DEV_CAP) ----
-
-    private static Mlx4FirmwareInfo QueryFirmware(Mlx4Hcr hcr, DmaBuffer mailbox, Mlx4DeviceOptions o)
-    {
-        Span<byte> box = mailbox.Span;
-        box.Clear();
-        hcr.Execute(0, mailbox.DeviceAddress, 0, 0, Mlx4Layout.CmdQueryFw, o.CommandTimeout);
-        var fw = Mlx4FirmwareInfo.Parse(box);
-        if (fw.CmdIfRev < Mlx4Layout.CmdIfRevMin || fw.CmdIfRev > Mlx4Layout.CmdIfRevMax)
-            throw new RoceDeviceException(
-                $"{o.Name}: firmware {fw.Version} has command interface revision {fw.CmdIfRev}; the driver speaks {Mlx4Layout.CmdIfRevMin}..{Mlx4Layout.CmdIfRevMax} (fw.c mlx4_QUERY_FW)");
-        return fw;
-    }
-
-    private static (int Ports, uint Bmme) QueryDevCap(Mlx4Hcr hcr, DmaBuffer mailbox, Mlx4DeviceOptions o)
-    {
-        Span<byte> box = mailbox.Span;
-        box.Clear();
-        hcr.Execute(0, mailbox.DeviceAddress, 0, 0, Mlx4Layout.CmdQueryDevCap, o.CommandTimeout);
-        int ports = box[Mlx4Layout.QueryDevCapVlPort] & 0xf;
-        uint bmme = BinaryPrimitives.ReadUInt32BigEndian(box[Mlx4Layout.QueryDevCapBmmeFlags..]);
-        if (ports < 1 || ports > Mlx4Layout.MaxPorts)
-            throw new RoceDeviceException($"{o.Name}: QUERY_DEV_CAP reports {ports} ports; mlx4 has 1 or {Mlx4Layout.MaxPorts} (MLX4_MAX_PORTS)");
-        return (ports, bmme);
+        // An emulated device keeps running with its tables (a later run resets it); its DMA file outlives us. A real
+        // function's DMA memory goes away with this process, so its firmware must give it back first.
+        if (!_bringUp.SharedMemory && !_shutDown)
+        {
+            try
+            {
+                ShutDown();
+            }
+            catch (RoceDeviceException)
+            {
+                // Dispose does not throw; what could not be unmapped stays held (Mlx4BringUp.MemoryHeldByFirmware).
+            }
+        }
+        _bringUp.FreeOwnership();
     }
 }
 
@@ -201,18 +208,23 @@ public readonly record struct Mlx4FirmwareInfo(ushort Major, ushort Minor, ushor
 {
     public string Version => $"{Major}.{Minor}.{SubMinor}";
 
+    /// <summary>The firmware area MAP_FA must give, in 4 KiB pages (<c>QUERY_FW_SIZE_OFFSET</c>, be16 at 0x00).</summary>
+    public ushort FwPages { get; init; }
+
     /// <summary>Reads the outbox. The raw be64 at 0x00 is <c>major &lt;&lt; 32 | subminor &lt;&lt; 16 | minor</c>.</summary>
     public static Mlx4FirmwareInfo Parse(ReadOnlySpan<byte> outbox)
     {
         ulong raw = BinaryPrimitives.ReadUInt64BigEndian(outbox[Mlx4Layout.QueryFwVersion..]);
         return new Mlx4FirmwareInfo((ushort)(raw >> 32), (ushort)raw, (ushort)(raw >> 16),
-            BinaryPrimitives.ReadUInt16BigEndian(outbox[Mlx4Layout.QueryFwCmdIfRev..]), outbox[Mlx4Layout.QueryFwMaxCmd]);
+            BinaryPrimitives.ReadUInt16BigEndian(outbox[Mlx4Layout.QueryFwCmdIfRev..]), outbox[Mlx4Layout.QueryFwMaxCmd])
+        { FwPages = BinaryPrimitives.ReadUInt16BigEndian(outbox[Mlx4FirmwareLayout.QueryFwPages..]) };
     }
 
     /// <summary>Writes the fields into an outbox (the device model's side).</summary>
     public void WriteTo(Span<byte> outbox)
     {
         BinaryPrimitives.WriteUInt64BigEndian(outbox[Mlx4Layout.QueryFwVersion..], (ulong)Major << 32 | (ulong)SubMinor << 16 | Minor);
+        BinaryPrimitives.WriteUInt16BigEndian(outbox[Mlx4FirmwareLayout.QueryFwPages..], FwPages);
         BinaryPrimitives.WriteUInt16BigEndian(outbox[Mlx4Layout.QueryFwCmdIfRev..], CmdIfRev);
         outbox[Mlx4Layout.QueryFwMaxCmd] = (byte)LogMaxCommands;
     }

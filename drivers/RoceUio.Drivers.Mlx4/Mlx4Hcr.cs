@@ -76,6 +76,19 @@ public sealed class Mlx4Hcr
     }
 
     /// <summary>
+    /// Runs a command whose output is immediate (<c>mlx4_cmd_imm</c>: SET_ICM_SIZE answers the aux pages it needs) and
+    /// returns dw3:dw4 as the device left them (<c>mlx4_cmd_poll</c> with <c>out_is_imm</c>). Throws like <see cref="Execute"/>.
+    /// </summary>
+    public ulong ExecuteImmediate(ulong inParam, uint inModifier, byte opModifier, ushort opcode, TimeSpan timeout)
+    {
+        lock (_lock)
+        {
+            Execute(inParam, 0, inModifier, opModifier, opcode, timeout);
+            return (ulong)_regs.Read32(Mlx4Layout.HcrOutParamHigh) << 32 | _regs.Read32(Mlx4Layout.HcrOutParamLow);
+        }
+    }
+
+    /// <summary>
     /// Runs a command and returns the device's status byte (0 = OK). Throws <see cref="Mlx4CommandException"/> only
     /// when the device does not answer: the HCR stays busy before the post, or GO does not clear within <paramref name="timeout"/>.
     /// </summary>

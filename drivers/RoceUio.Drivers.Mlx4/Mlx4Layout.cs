@@ -16,7 +16,7 @@ public static class Mlx4Layout
     public const int HcrSize = 0x1c;
     /// <summary><c>MLX4_OWNER_BASE</c>: a non-zero <c>readl</c> means another driver owns the device (<c>mlx4_get_ownership</c>).</summary>
     public const long OwnerBase = 0x8069c;
-    /// <summary><c>MLX4_RESET_BASE</c> (mlx4/reset.c). Not used by this driver (see docs/driver-guide.md).</summary>
+    /// <summary><c>MLX4_RESET_BASE</c> (mlx4/reset.c): the reset block (semaphore, reset register); see Mlx4BringUp.</summary>
     public const long ResetBase = 0xf0000;
     /// <summary>Older probes require BAR0 to be exactly 1 MiB (<c>mlx4_init_one</c>: "Missing DCS").</summary>
     public const long Bar0Size = 1 << 20;
@@ -148,7 +148,7 @@ public static class Mlx4Layout
         CmdQueryDevCap => "QUERY_DEV_CAP",
         CmdQueryFw => "QUERY_FW",
         CmdSetPort => "SET_PORT",
-        _ => $"opcode 0x{opcode:x3}",
+        _ => Mlx4FirmwareLayout.Name(opcode) ?? $"opcode 0x{opcode:x3}",
     };
 }
 

@@ -25,7 +25,13 @@ public class DriverAgainstModelProcessTests
         Assert.That(d.SupportedGidTypes(1), Is.EqualTo(GidTypes.Roce));
         Assert.That(d.GidTableSize(2), Is.EqualTo(128));
         Assert.That(d.MailboxAddress % 4096, Is.Zero);
-        Assert.That(rig.State.Accepted, Is.EqualTo(2), "QUERY_FW and QUERY_DEV_CAP");
+        Mlx4ModelState state = rig.State;
+        Assert.That((state.Phase, state.PortsUp, state.Resets, state.Rejected), Is.EqualTo(("HcaUp", "1,2", 1L, 0L)),
+            "reset once, the HCA initialised, both ports up, nothing refused");
+        // QUERY_FW, MAP_FA, RUN_FW, MOD_STAT_CFG, QUERY_DEV_CAP, 2 QUERY_PORT, SET_ICM_SIZE, MAP_ICM_AUX, 14 MAP_ICM (one per
+        // table with reserved entries), INIT_HCA, QUERY_ADAPTER, 2 x (SET_PORT general, INIT_PORT).
+        Assert.That(state.Accepted, Is.EqualTo(29));
+        Assert.That(d.BringUp.BoardId, Is.EqualTo("MT_1090111023"), "QUERY_ADAPTER's board id, word-swapped back");
     }
 
     [Test]

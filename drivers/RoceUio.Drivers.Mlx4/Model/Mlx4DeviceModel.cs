@@ -6,9 +6,10 @@ using RoceUio.Hardware;
 namespace RoceUio.Drivers.Mlx4.Model;
 
 /// <summary>
-/// A device model of a ConnectX-3 physical function's command interface: it polls BAR0's HCR as the firmware does and
-/// answers QUERY_FW, QUERY_DEV_CAP and SET_PORT GID_TABLE / ROCE_ADDR, validating each command as
-/// hw-layouts.md section 4 P0 proposes and answering BAD_OP / BAD_PARAM where the device would refuse.
+/// A device model of a ConnectX-3 physical function's command interface: it polls BAR0's HCR as the firmware does,
+/// runs the firmware's life (<see cref="Mlx4FirmwareModel"/>: reset, MAP_FA ... INIT_HCA, SET_PORT general, INIT_PORT
+/// and the teardown, each only in its phase) and answers SET_PORT GID_TABLE / ROCE_ADDR on ports that are up,
+/// validating each command as hw-layouts.md section 4 P0 proposes and answering with the status the device would.
 /// <list type="bullet">
 /// <item>Reset state: dw0..dw6 zero (GO = 0, T = 0). A command is taken when dw6 has GO set; on completion the model
 /// writes dw6 once with GO clear, T and the rest as written, and the status in bits 31:24 (hw-layouts.md 1.3.4).</item>
@@ -17,8 +18,10 @@ namespace RoceUio.Drivers.Mlx4.Model;
 /// file (<see cref="Mlx4ModelState"/>) from another process.</item>
 /// <item>Faults (<see cref="Mlx4ModelFaults"/>): GO never clears, an error status, a slow completion.</item>
 /// </list>
-/// Not emulated: the firmware start sequence (MAP_FA, RUN_FW, INIT_HCA, INIT_PORT) that real hardware needs before
-/// QUERY_DEV_CAP and SET_PORT, event mode (E = 1 is answered BAD_PARAM), the ownership and reset registers, the UAR.
+/// <item>The reset register (BAR0+0xf0010): a write of <c>swab32(1)</c> resets the firmware, the ports and the HCR; the
+/// model then clears the register, which is how a driver over the files sees the device come back. The ownership
+/// register (BAR0+0x8069c) is the driver's semaphore; the model leaves it alone.</item>
+/// Not emulated: event mode (E = 1 is answered BAD_PARAM), the UAR, what firmware does with the context memory.
 /// Locking: one thread polls (<see cref="PollOnce"/>/<see cref="Run"/>); <see cref="Snapshot"/> and
 /// <see cref="SetFaults"/> may be called from others and take <c>_lock</c>.
 /// </summary>
@@ -32,7 +35,9 @@ public sealed class Mlx4DeviceModel : IDisposable
 
     private readonly EmulatedDevice _device;
     private readonly bool _ownsDevice;
-    private readonly MmioRegion _hcr;
+    private readonly MmioRegion _hcr, _resetBlock;
+    private readonly Mlx4FirmwareModel _firmware;
+    private long _resets;
     private readonly string? _stateDirectory;
     private readonly object _lock = new();
     private readonly PortTable[] _ports;
@@ -55,7 +60,9 @@ public sealed class Mlx4DeviceModel : IDisposable
             throw new ArgumentOutOfRangeException(nameof(config), $"mlx4 has 1 or 2 ports, not {config.Ports}");
         _device = device;
         _ownsDevice = ownsDevice;
-        Config = config;
+        Config = config = config.Normalised();
+        _firmware = new Mlx4FirmwareModel(config, device.Dma);
+        _resetBlock = new MmioRegion(device.Bar(Mlx4Layout.DcsBar), Mlx4Layout.DcsBar, RegisterByteOrder.LittleEndian, Mlx4Layout.ResetBase, 0x400);
         _stateDirectory = stateDirectory;
         _hcr = new MmioRegion(device.Bar(Mlx4Layout.DcsBar), Mlx4Layout.DcsBar, RegisterByteOrder.BigEndian, Mlx4Layout.HcrBase, Mlx4Layout.HcrSize);
         _ports = new PortTable[config.Ports];
@@ -66,14 +73,38 @@ public sealed class Mlx4DeviceModel : IDisposable
 
     public Mlx4ModelConfig Config { get; }
 
-    /// <summary>The reset state of the HCR: every dword 0, so GO = 0 and T = 0. Tables are kept.</summary>
+    /// <summary>The firmware's state machine (phase, ports, mapped memory).</summary>
+    public Mlx4FirmwareModel Firmware => _firmware;
+
+    /// <summary>The chip reset: the HCR's dwords 0 (GO = 0, T = 0), the firmware back to its start, the ports' tables empty.</summary>
     public void Reset()
     {
         for (int off = 0; off < Mlx4Layout.HcrSize; off += 4)
             _hcr.Write32(off, 0);
         lock (_lock)
+        {
             _holding = false;
+            _firmware.Reset();
+            foreach (PortTable t in _ports)
+            {
+                t.Format = null;
+                t.Entries = [];
+            }
+        }
         WriteStateFile();
+    }
+
+    /// <summary>A write of swab32(1) to the reset register: reset, then clear the register ("the device is back").</summary>
+    private bool CheckResetRegister()
+    {
+        long off = Mlx4FirmwareLayout.ResetOffset - Mlx4Layout.ResetBase;
+        if (_resetBlock.Read32(off) != Mlx4FirmwareLayout.ResetValue)
+            return false;
+        lock (_lock)
+            _resets++;
+        Reset();
+        _resetBlock.Write32(off, 0);
+        return true;
     }
 
     public void SetFaults(Mlx4ModelFaults faults)
@@ -93,9 +124,13 @@ public sealed class Mlx4DeviceModel : IDisposable
             var tables = new Mlx4ModelPortTable[_ports.Length];
             for (int i = 0; i < _ports.Length; i++)
                 tables[i] = new Mlx4ModelPortTable(i + 1, _ports[i].Format, _ports[i].Entries);
-            return new Mlx4ModelState(Config.Ports, Config.RoceV1V2, _accepted, _rejected, _lastStatus, _lastError, tables);
+            return new Mlx4ModelState(Config.Ports, Config.RoceV1V2, _accepted, _rejected, _lastStatus, _lastError, tables)
+                { Phase = _firmware.Phase.ToString(), PortsUp = PortsUp(), Resets = _resets };
         }
     }
+
+    private string PortsUp()
+        => string.Join(",", Enumerable.Range(1, Config.Ports).Where(p => _firmware.Ports[p].Up));
 
     /// <summary>Polls until <paramref name="stop"/>: spins briefly after each command, then sleeps 1 ms between polls.</summary>
     public void Run(CancellationToken stop)
@@ -116,6 +151,8 @@ public sealed class Mlx4DeviceModel : IDisposable
     public bool PollOnce()
     {
         CheckFaultFile();
+        if (CheckResetRegister())
+            return true;
         uint dw6 = _hcr.Read32(Mlx4Layout.HcrStatus);
         if ((dw6 & Mlx4Layout.HcrGo) == 0)
             return false;
@@ -140,16 +177,20 @@ public sealed class Mlx4DeviceModel : IDisposable
             Thread.Sleep(faults.DelayMs);
         lock (_lock)
         {
-            if (_statusFaultsLeft > 0)
+            if (_statusFaultsLeft > 0 && (_faults.StatusOpcode == 0 || _faults.StatusOpcode == (dw6 & Mlx4Layout.HcrOpcodeMask)))
             {
                 _statusFaultsLeft--;
                 Complete(dw6, _faults.Status, $"{Describe(dw6)}: injected status 0x{_faults.Status:x2} {Mlx4StatusText.Name(_faults.Status)}; not applied");
                 return true;
             }
         }
-        byte status = Execute(dw6, out string error);
+        byte status;
+        string error;
         lock (_lock)
+        {
+            status = Execute(dw6, out error);
             Complete(dw6, status, error);
+        }
         return true;
     }
 
@@ -166,36 +207,18 @@ public sealed class Mlx4DeviceModel : IDisposable
         error = "";
         if ((dw6 & Mlx4Layout.HcrEvent) != 0)
             return Reject(out error, Mlx4Status.BadParam, $"{what}: E = 1 asks for an event-mode completion; the model has no EQ (poll mode only)");
-        switch (opcode)
+        if (opcode == Mlx4Layout.CmdSetPort)
+            return SetPort(opMod, inMod, inParam, outParam, what, out error);
+        if (!Mlx4FirmwareModel.Handles(opcode))
+            return Reject(out error, Mlx4Status.BadOp, $"{what}: the model knows the firmware start/stop commands (Mlx4FirmwareLayout), QUERY_DEV_CAP, QUERY_FW and SET_PORT");
+        Mlx4Status st = _firmware.Execute(opcode, opMod, inMod, inParam, outParam, what, out ulong? imm, out error);
+        if (imm is { } v && st == Mlx4Status.Ok)
         {
-            case Mlx4Layout.CmdQueryFw:
-            case Mlx4Layout.CmdQueryDevCap:
-                return Query(opcode, opMod, inMod, inParam, outParam, what, out error);
-            case Mlx4Layout.CmdSetPort:
-                return SetPort(opMod, inMod, inParam, outParam, what, out error);
-            default:
-                return Reject(out error, Mlx4Status.BadOp, $"{what}: the model knows QUERY_DEV_CAP (0x003), QUERY_FW (0x004) and SET_PORT (0x00c)");
+            // mlx4_cmd_imm: the answer in out_param (dw3:dw4), read by the driver once GO is clear.
+            _hcr.Write32(Mlx4Layout.HcrOutParamHigh, (uint)(v >> 32));
+            _hcr.Write32(Mlx4Layout.HcrOutParamLow, (uint)v);
         }
-    }
-
-    private byte Query(ushort opcode, byte opMod, uint inMod, ulong inParam, ulong outParam, string what, out string error)
-    {
-        error = "";
-        if (opMod != 0 || inMod != 0 || inParam != 0)
-            return Reject(out error, Mlx4Status.BadParam, $"{what}: op_mod, in_modifier and in_param must be 0 (in_param 0x{inParam:x})");
-        if (!TryMailbox(outParam, Mlx4Layout.QueryFwOutSize, what, "out_param (outbox)", out Span<byte> outbox, out error))
-            return (byte)Mlx4Status.BadParam;
-        outbox.Clear();
-        if (opcode == Mlx4Layout.CmdQueryFw)
-        {
-            Config.Firmware.WriteTo(outbox);
-        }
-        else
-        {
-            outbox[Mlx4Layout.QueryDevCapVlPort] = (byte)Config.Ports;
-            BinaryPrimitives.WriteUInt32BigEndian(outbox[Mlx4Layout.QueryDevCapBmmeFlags..], Config.RoceV1V2 ? Mlx4Layout.BmmeFlagRoceV1V2 : 0);
-        }
-        return 0;
+        return (byte)st;
     }
 
     private byte SetPort(byte opMod, uint inMod, ulong inParam, ulong outParam, string what, out string error)
@@ -207,10 +230,18 @@ public sealed class Mlx4DeviceModel : IDisposable
             return Reject(out error, Mlx4Status.BadParam, $"{what}: in_modifier bits 31:16 must be 0");
         byte sub = (byte)(inMod >> 8);
         int port = (int)(inMod & 0xff);
-        if (sub != Mlx4Layout.SetPortGidTable && sub != Mlx4Layout.SetPortRoceAddr)
-            return Reject(out error, Mlx4Status.BadParam, $"{what}: sub-op 0x{sub:x2} is neither GID_TABLE (0x05) nor ROCE_ADDR (0x0d)");
+        if (sub != Mlx4Layout.SetPortGidTable && sub != Mlx4Layout.SetPortRoceAddr && sub != Mlx4Layout.SetPortGeneral)
+            return Reject(out error, Mlx4Status.BadParam, $"{what}: sub-op 0x{sub:x2} is none of GENERAL (0x00), GID_TABLE (0x05), ROCE_ADDR (0x0d)");
         if (port < 1 || port > Config.Ports)
             return Reject(out error, Mlx4Status.BadParam, $"{what}: port {port} does not exist (1..{Config.Ports})");
+        if (sub == Mlx4Layout.SetPortGeneral)
+        {
+            if (!TryMailbox(inParam, 0x20, what, "in_param (inbox)", out Span<byte> general, out error))
+                return (byte)Mlx4Status.BadParam;
+            return (byte)_firmware.SetPortGeneral(port, general, what, out error);
+        }
+        if (!_firmware.PortReady(port, out string notReady))
+            return Reject(out error, Mlx4Status.BadSysState, $"{what}: {notReady}: the GID table is written once the port is up (firmware phase {_firmware.Phase})");
         if (sub == Mlx4Layout.SetPortRoceAddr && !Config.RoceV1V2)
             return Reject(out error, Mlx4Status.BadParam, $"{what}: ROCE_ADDR needs the RoCE v1_v2 capability, which QUERY_DEV_CAP does not advertise (bmme bit 19 clear)");
         if (outParam != 0)
@@ -230,15 +261,15 @@ public sealed class Mlx4DeviceModel : IDisposable
                 string? bad = CheckRoceAddrEntry(e, gid, out type, out version);
                 if (bad != null)
                     return Reject(out error, Mlx4Status.BadParam, $"{what}: entry {i} (mailbox +0x{i * stride:x3}): {bad}");
+                if (version == Mlx4Layout.V1V2VersionRoceV2 && !_firmware.Ports[port].RoceV1V2)
+                    return Reject(out error, Mlx4Status.BadParam,
+                        $"{what}: entry {i} is RoCE v2 but RoCE v2 is not enabled on port {port} (its SET_PORT general had no MLX4_SET_PORT_ROCE_V1_V2)");
             }
             if (!gid.IsZero)
                 entries.Add(new Mlx4ModelEntry(i, gid, type, version));
         }
-        lock (_lock)
-        {
-            _ports[port - 1].Format = format;
-            _ports[port - 1].Entries = entries.ToArray();
-        }
+        _ports[port - 1].Format = format;
+        _ports[port - 1].Entries = entries.ToArray();
         return 0;
     }
 
@@ -333,7 +364,8 @@ public sealed class Mlx4DeviceModel : IDisposable
         var tables = new Mlx4ModelPortTable[_ports.Length];
         for (int i = 0; i < _ports.Length; i++)
             tables[i] = new Mlx4ModelPortTable(i + 1, _ports[i].Format, _ports[i].Entries);
-        File.WriteAllText(tmp, new Mlx4ModelState(Config.Ports, Config.RoceV1V2, _accepted, _rejected, _lastStatus, _lastError, tables).ToText());
+        File.WriteAllText(tmp, new Mlx4ModelState(Config.Ports, Config.RoceV1V2, _accepted, _rejected, _lastStatus, _lastError, tables)
+            { Phase = _firmware.Phase.ToString(), PortsUp = PortsUp(), Resets = _resets }.ToText());
         File.Move(tmp, path, overwrite: true);
     }
 

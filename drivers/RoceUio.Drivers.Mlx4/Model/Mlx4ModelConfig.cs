@@ -6,17 +6,29 @@ namespace RoceUio.Drivers.Mlx4.Model;
 /// <summary>
 /// What the emulated ConnectX-3 is. Read from <c>device.conf</c> keys next to the generic ones
 /// (docs/driver-guide.md): <c>mlx4_ports</c> (1 or 2, default 2), <c>mlx4_roce_v1_v2</c> (0 or 1, default 1: QUERY_DEV_CAP
-/// advertises bmme bit 19 and SET_PORT ROCE_ADDR is accepted), <c>mlx4_cmd_if_rev</c> (default 3).
+/// advertises bmme bit 19 and SET_PORT ROCE_ADDR is accepted), <c>mlx4_cmd_if_rev</c> (default 3),
+/// <c>mlx4_fw_pages</c> (the firmware area QUERY_FW asks for, in 4 KiB pages; default 64).
 /// </summary>
 public sealed record Mlx4ModelConfig
 {
     public int Ports { get; init; } = 2;
     public bool RoceV1V2 { get; init; } = true;
     public ushort CmdIfRev { get; init; } = 3;
+    /// <summary>The firmware area QUERY_FW asks for (4 KiB pages; a real ConnectX-3 asks for a few MiB).</summary>
+    public ushort FwPages { get; init; } = 64;
     /// <summary>The firmware QUERY_FW reports (2.42.5000, a late ConnectX-3 release).</summary>
-    public Mlx4FirmwareInfo Firmware { get; init; } = new(2, 42, 5000, 3, 4);
+    public Mlx4FirmwareInfo Firmware { get; init; } = new(2, 42, 5000, 3, 4) { FwPages = 64 };
+    /// <summary>QUERY_ADAPTER's board id (a ConnectX-3 Pro EN's).</summary>
+    public string BoardId { get; init; } = "MT_1090111023";
 
-    public const string PortsKey = "mlx4_ports", RoceV1V2Key = "mlx4_roce_v1_v2", CmdIfRevKey = "mlx4_cmd_if_rev";
+    /// <summary>What QUERY_DEV_CAP reports: <see cref="Mlx4DevCap"/>'s defaults with these ports and v1_v2 bit.</summary>
+    public Mlx4DevCap DevCap => new() { Ports = Ports, BmmeFlags = RoceV1V2 ? Mlx4Layout.BmmeFlagRoceV1V2 : 0 };
+
+    /// <summary>The aux pages SET_ICM_SIZE answers: one 4 KiB page per 128 MiB of ICM, at least one (the model's rule;
+    /// real firmware's ratio is its own).</summary>
+    public ulong AuxPagesFor(ulong icmSize) => Math.Max(1, (icmSize + (1UL << 27) - 1) >> 27);
+
+    public const string PortsKey = "mlx4_ports", RoceV1V2Key = "mlx4_roce_v1_v2", CmdIfRevKey = "mlx4_cmd_if_rev", FwPagesKey = "mlx4_fw_pages";
 
     /// <summary>Reads the mlx4 keys of <c>DIR/device.conf</c>; absent keys keep their defaults.</summary>
     public static Mlx4ModelConfig Read(string dir)
@@ -46,16 +58,26 @@ public sealed record Mlx4ModelConfig
                 case CmdIfRevKey:
                     c = c with { CmdIfRev = (ushort)Int() };
                     break;
+                case FwPagesKey:
+                    int pages = Int();
+                    if (pages is < 1 or > 0xffff)
+                        throw new FormatException($"{conf}: {key}={value}: QUERY_FW's fw_pages is 1..65535");
+                    c = c with { FwPages = (ushort)pages };
+                    break;
             }
         }
-        return c with { Firmware = c.Firmware with { CmdIfRev = c.CmdIfRev } };
+        return c.Normalised();
     }
 
+    /// <summary>The config with <see cref="Firmware"/> saying what the other keys say (revision, firmware pages).</summary>
+    public Mlx4ModelConfig Normalised() => this with { Firmware = Firmware with { CmdIfRev = CmdIfRev, FwPages = FwPages } };
+
     /// <summary>
-    /// Creates the files of an emulated ConnectX-3 (Pro) in <paramref name="dir"/>: BAR0 1 MiB (the HCR), BAR2 1 MiB (UAR,
-    /// unused), 1 MiB of DMA memory, and this config's keys in device.conf.
+    /// Creates the files of an emulated ConnectX-3 (Pro) in <paramref name="dir"/>: BAR0 1 MiB (HCR, ownership, reset
+    /// block), BAR2 1 MiB (UAR, unused), 4 MiB of DMA memory (firmware area, aux and context memory, the mailbox), and
+    /// this config's keys in device.conf.
     /// </summary>
-    public EmulatedDevice CreateDevice(string dir, ushort deviceId = Mlx4PciIds.ConnectX3Pro, long dmaSize = 1 << 20,
+    public EmulatedDevice CreateDevice(string dir, ushort deviceId = Mlx4PciIds.ConnectX3Pro, long dmaSize = 4 << 20,
         ulong dmaBase = SharedDmaMemory.DefaultBaseAddress)
     {
         var dev = EmulatedDevice.Create(dir, Mlx4PciIds.VendorMellanox, deviceId,
@@ -65,6 +87,7 @@ public sealed record Mlx4ModelConfig
         lines.Add($"{PortsKey}={Ports}");
         lines.Add($"{RoceV1V2Key}={(RoceV1V2 ? 1 : 0)}");
         lines.Add($"{CmdIfRevKey}={CmdIfRev}");
+        lines.Add($"{FwPagesKey}={FwPages}");
         string tmp = conf + ".tmp";
         File.WriteAllLines(tmp, lines);
         File.Move(tmp, conf, overwrite: true);
@@ -75,8 +98,8 @@ public sealed record Mlx4ModelConfig
 /// <summary>
 /// Faults the model injects. Set in-process with <see cref="Mlx4DeviceModel.SetFaults"/>, or from another process by
 /// writing <c>DIR/mlx4.fault</c> (key=value lines: <c>go_stuck=0|1</c>, <c>status=0xNN</c>, <c>status_count=N</c>,
-/// <c>delay_ms=N</c>): the model reads the file, applies it and deletes it, so a writer that sees the file gone knows the
-/// fault is armed (<see cref="Mlx4ModelClient.SetFaults"/>).
+/// <c>status_opcode=0xNNN</c>, <c>delay_ms=N</c>): the model reads the file, applies it and deletes it, so a writer that
+/// sees the file gone knows the fault is armed (<see cref="Mlx4ModelClient.SetFaults"/>).
 /// </summary>
 public sealed record Mlx4ModelFaults
 {
@@ -86,6 +109,9 @@ public sealed record Mlx4ModelFaults
     /// <summary>A non-zero status the next <see cref="StatusCount"/> commands complete with, without taking effect.</summary>
     public byte Status { get; init; }
     public int StatusCount { get; init; }
+    /// <summary>With <see cref="Status"/>: only commands with this opcode fail (e.g. 0x007 makes INIT_HCA fail, so that a
+    /// bring-up fails half-way); 0: any command.</summary>
+    public ushort StatusOpcode { get; init; }
     /// <summary>Every command completes this many milliseconds late.</summary>
     public int DelayMs { get; init; }
 
@@ -94,7 +120,7 @@ public sealed record Mlx4ModelFaults
     public const string FileName = "mlx4.fault";
 
     public string ToFileText()
-        => $"go_stuck={(GoStuck ? 1 : 0)}\nstatus=0x{Status:x2}\nstatus_count={StatusCount}\ndelay_ms={DelayMs}\n";
+        => $"go_stuck={(GoStuck ? 1 : 0)}\nstatus=0x{Status:x2}\nstatus_count={StatusCount}\nstatus_opcode=0x{StatusOpcode:x3}\ndelay_ms={DelayMs}\n";
 
     public static Mlx4ModelFaults Parse(string text, string where)
     {
@@ -116,8 +142,9 @@ public sealed record Mlx4ModelFaults
                 "go_stuck" => f with { GoStuck = n != 0 },
                 "status" => f with { Status = (byte)n },
                 "status_count" => f with { StatusCount = n },
+                "status_opcode" => f with { StatusOpcode = (ushort)n },
                 "delay_ms" => f with { DelayMs = n },
-                _ => throw new FormatException($"{where}: unknown key '{key}' (go_stuck, status, status_count, delay_ms)"),
+                _ => throw new FormatException($"{where}: unknown key '{key}' (go_stuck, status, status_count, status_opcode, delay_ms)"),
             };
         }
         return f;

@@ -28,6 +28,13 @@ public sealed record Mlx4ModelState(
 
     public Mlx4ModelPortTable Table(int port) => Tables[port - 1];
 
+    /// <summary>The firmware's phase (<see cref="Mlx4FirmwarePhase"/>'s name).</summary>
+    public string Phase { get; init; } = nameof(Mlx4FirmwarePhase.Reset);
+    /// <summary>The ports that are up (INIT_PORT), comma-separated, e.g. <c>1,2</c>; empty when none.</summary>
+    public string PortsUp { get; init; } = "";
+    /// <summary>How many chip resets the model has seen (writes to the reset register).</summary>
+    public long Resets { get; init; }
+
     /// <summary>
     /// The text form:
     /// <code>
@@ -53,6 +60,9 @@ public sealed record Mlx4ModelState(
         sb.Append("rejected ").Append(Rejected).Append('\n');
         sb.Append("last_status 0x").Append(LastStatus.ToString("x2", CultureInfo.InvariantCulture)).Append('\n');
         sb.Append("last_error ").Append(LastError.Length == 0 ? "-" : LastError.ReplaceLineEndings(" ")).Append('\n');
+        sb.Append("phase ").Append(Phase).Append('\n');
+        sb.Append("ports_up ").Append(PortsUp.Length == 0 ? "-" : PortsUp).Append('\n');
+        sb.Append("resets ").Append(Resets).Append('\n');
         foreach (Mlx4ModelPortTable t in Tables)
         {
             sb.Append("port ").Append(t.Port).Append(' ').Append(FormatName(t.Format)).Append('\n');
@@ -71,7 +81,8 @@ public sealed record Mlx4ModelState(
         bool v1v2 = false;
         long accepted = 0, rejected = 0;
         byte lastStatus = 0;
-        string lastError = "";
+        string lastError = "", phase = nameof(Mlx4FirmwarePhase.Reset), portsUp = "";
+        long resets = 0;
         var tables = new List<Mlx4ModelPortTable>();
         List<Mlx4ModelEntry>? entries = null;
         int port = 0;
@@ -96,6 +107,9 @@ public sealed record Mlx4ModelState(
                     case "rejected": rejected = long.Parse(rest, CultureInfo.InvariantCulture); break;
                     case "last_status": lastStatus = byte.Parse(rest.AsSpan(2), NumberStyles.HexNumber, CultureInfo.InvariantCulture); break;
                     case "last_error": lastError = rest == "-" ? "" : rest; break;
+                    case "phase": phase = rest; break;
+                    case "ports_up": portsUp = rest == "-" ? "" : rest; break;
+                    case "resets": resets = long.Parse(rest, CultureInfo.InvariantCulture); break;
                     case "port":
                         Flush();
                         string[] p = rest.Split(' ');
@@ -117,7 +131,7 @@ public sealed record Mlx4ModelState(
             }
         }
         Flush();
-        return new Mlx4ModelState(ports, v1v2, accepted, rejected, lastStatus, lastError, tables);
+        return new Mlx4ModelState(ports, v1v2, accepted, rejected, lastStatus, lastError, tables) { Phase = phase, PortsUp = portsUp, Resets = resets };
     }
 
     private static string FormatName(Mlx4GidFormat? f) => f switch

@@ -200,7 +200,8 @@ public sealed class DeviceFactory
             IRoceDevice dev;
             CoreGidReferences? refs = null;
             if (driver == "mlx4")
-                dev = Mlx4Device.Open(f.VendorId, f.DeviceId, bar.File, dma, new Mlx4DeviceOptions { Name = name, Tracer = Tracer, VlanOfNetdev = VlanOfNetdev });
+                dev = Mlx4Device.Open(f.VendorId, f.DeviceId, bar.File, dma,
+                    new Mlx4DeviceOptions { Name = name, Tracer = Tracer, VlanOfNetdev = VlanOfNetdev, ConfigSpace = access.Config });
             else
             {
                 refs = new CoreGidReferences();

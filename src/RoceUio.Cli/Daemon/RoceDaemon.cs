@@ -170,7 +170,7 @@ public sealed class RoceDaemon
             _accepting = false;
             server.DisposeAsync().AsTask().GetAwaiter().GetResult();
             server = null;
-            return Stop(store, manager, graph);
+            return Stop(store, manager, graph, devices);
         }
         catch (Exception e) when (e is RoceDeviceException or HardwareAccessException or IOException or ArgumentException
                                       or FormatException or NetlinkException or UnauthorizedAccessException)
@@ -192,7 +192,7 @@ public sealed class RoceDaemon
         }
     }
 
-    private int Stop(StickyStateStore store, GidManager manager, NetlinkNetdevGraph graph)
+    private int Stop(StickyStateStore store, GidManager manager, NetlinkNetdevGraph graph, IReadOnlyList<OpenedDevice> devices)
     {
         FailQueued();
         manager.EndOfBurst();
@@ -201,10 +201,28 @@ public sealed class RoceDaemon
         {
             manager.ClearAll("--clear-on-exit: device going away");
             Save(store, manager, graph); // the sticky history still holds every index
+            ShutDownDevices(devices);
         }
         if (_o.Verbosity != Verbosity.Quiet)
             _o.Out.WriteLine($"roceuio: stopped; state saved to {store.FilePath}{(_o.ClearOnExit ? ", hardware tables cleared" : ", hardware tables left as they are")}");
         return 0;
+    }
+
+    /// <summary>--clear-on-exit: each device taken down in reverse order of opening (IRoceDevice.ShutDown); a failure is
+    /// reported and the others still go down.</summary>
+    private void ShutDownDevices(IReadOnlyList<OpenedDevice> devices)
+    {
+        foreach (OpenedDevice d in devices.AsEnumerable().Reverse())
+        {
+            try
+            {
+                d.Device.ShutDown();
+            }
+            catch (RoceDeviceException e)
+            {
+                _o.Err.WriteLine($"error: {e.Message}");
+            }
+        }
     }
 
     private void TryResync(NetlinkMonitor monitor)

@@ -78,6 +78,21 @@ public sealed unsafe class MmioRegion
         Volatile.Write(ref *p, _swap ? BinaryPrimitives.ReverseEndianness(value) : value);
     }
 
+    /// <summary>
+    /// A read that also sets the register, atomically: what a read-to-acquire hardware semaphore (mlx4's OWNER
+    /// register, <c>mlx4_get_ownership</c>) does, for registers that are plain shared memory (an emulated device, where
+    /// no device sees the read). Returns the old value. Traced as the read it stands for. Never use it on a real BAR:
+    /// there the plain <see cref="Read32"/> is the semaphore.
+    /// </summary>
+    public uint Exchange32(long offset, uint value)
+    {
+        uint* p = (uint*)At(offset, 4);
+        uint raw = Interlocked.Exchange(ref *p, _swap ? BinaryPrimitives.ReverseEndianness(value) : value);
+        uint old = _swap ? BinaryPrimitives.ReverseEndianness(raw) : raw;
+        Tracer?.Access(Bar, Offset + offset, 32, isWrite: false, old);
+        return old;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ulong Read64(long offset)
     {

@@ -46,6 +46,14 @@ public interface IRoceDevice : IDisposable
 
     /// <summary>Makes deferred changes of the port take effect on the hardware.</summary>
     void Commit(int port);
+
+    /// <summary>
+    /// Takes the device down the way the kernel's remove path does (mlx4: CLOSE_PORT, CLOSE_HCA, UNMAP_ICM/_AUX,
+    /// UNMAP_FA, ownership freed), so that the hardware holds nothing of this process. Called at a stop with
+    /// <c>--clear-on-exit</c> after the tables were cleared; afterwards only <see cref="IDisposable.Dispose"/> is called.
+    /// A device with nothing to stop does nothing.
+    /// </summary>
+    void ShutDown() { }
 }
 
 /// <summary>A device refused or failed a command. The message says which device, port and command, and why.</summary>

@@ -70,13 +70,25 @@ public sealed unsafe class PciConfigSpace : IDisposable
     {
         byte* b = stackalloc byte[2];
         BinaryPrimitives.WriteUInt16LittleEndian(new Span<byte>(b, 2), value);
-        long n = pwrite(Fd, b, 2, _base + offset);
-        if (n != 2)
+        WriteExactly(offset, b, 2);
+    }
+
+    public void WriteUInt32(int offset, uint value)
+    {
+        byte* b = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32LittleEndian(new Span<byte>(b, 4), value);
+        WriteExactly(offset, b, 4);
+    }
+
+    private void WriteExactly(int offset, byte* b, int length)
+    {
+        long n = pwrite(Fd, b, (size_t)length, _base + offset);
+        if (n != length)
         {
             int e = n < 0 ? errno : 0;
             throw new HardwareAccessException(e == 1 /* EPERM */
                 ? $"{Name}: config write at 0x{offset:x} refused: kernel lockdown (see /sys/kernel/security/lockdown) or not root"
-                : $"{Name}: config write at 0x{offset:x} failed: {(n < 0 ? Errno.Describe(e) : $"wrote {n} of 2 bytes")}");
+                : $"{Name}: config write at 0x{offset:x} failed: {(n < 0 ? Errno.Describe(e) : $"wrote {n} of {length} bytes")}");
         }
     }
 

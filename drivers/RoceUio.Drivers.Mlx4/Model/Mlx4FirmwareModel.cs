@@ -1,0 +1,395 @@
+using System.Buffers.Binary;
+using RoceUio.Hardware;
+using static RoceUio.Drivers.Mlx4.Mlx4FirmwareLayout;
+
+namespace RoceUio.Drivers.Mlx4.Model;
+
+/// <summary>Where the emulated firmware is in its life (the kernel's order is the only one it accepts).</summary>
+public enum Mlx4FirmwarePhase
+{
+    /// <summary>After a reset: QUERY_FW and MAP_FA only.</summary>
+    Reset,
+    /// <summary>MAP_FA given (some or all of the pages QUERY_FW asked for): more MAP_FA, RUN_FW, UNMAP_FA.</summary>
+    AreaMapped,
+    /// <summary>RUN_FW done: MOD_STAT_CFG, QUERY_DEV_CAP, QUERY_PORT, SET_ICM_SIZE, MAP_ICM_AUX, MAP_ICM, INIT_HCA, and the unmaps.</summary>
+    Running,
+    /// <summary>INIT_HCA done: QUERY_ADAPTER, SET_PORT, INIT_PORT, CLOSE_PORT, CLOSE_HCA.</summary>
+    HcaUp,
+}
+
+/// <summary>A port as the firmware sees it: SET_PORT general given (and with RoCE v1_v2?), INIT_PORT done.</summary>
+public sealed class Mlx4ModelPort
+{
+    public bool GeneralSet;
+    public bool RoceV1V2;
+    public ushort Mtu;
+    public bool Up;
+}
+
+/// <summary>
+/// The firmware state machine of the mlx4 model: the start and stop commands of <see cref="Mlx4BringUp"/>, each valid
+/// only in its phase (BAD_SYS_STATE otherwise), with their mailboxes checked: page lists aligned to their size and
+/// inside the DMA memory (MAP_FA pages are written through the DMA file, as firmware loads itself there), enough
+/// firmware and aux pages, MAP_ICM inside the size SET_ICM_SIZE set, INIT_HCA's tables inside mapped ICM (ICM_ERROR)
+/// with counts the device allows, ports opened after their SET_PORT general and closed before CLOSE_HCA, nothing
+/// unmapped while in use. Called by <see cref="Mlx4DeviceModel"/> on its polling thread, under its lock.
+/// </summary>
+public sealed class Mlx4FirmwareModel
+{
+    /// <summary>What the model writes at the start of every firmware-area page it is given (the "firmware image").</summary>
+    public static ReadOnlySpan<byte> AreaSignature => "mlx4-fw!"u8;
+
+    private readonly SharedDmaMemory _dma;
+    private readonly HashSet<ulong> _icmPages = new();   // mapped ICM, as 4 KiB page numbers of ICM addresses
+    private long _areaPages, _auxPages;
+    private ulong? _icmSize;
+    private ulong _auxAnswered;
+
+    public Mlx4FirmwareModel(Mlx4ModelConfig config, SharedDmaMemory dma)
+    {
+        Config = config;
+        _dma = dma;
+        Ports = new Mlx4ModelPort[config.Ports + 1];
+        Reset();
+    }
+
+    public Mlx4ModelConfig Config { get; }
+    public Mlx4DevCap DevCap => Config.DevCap;
+    public Mlx4FirmwarePhase Phase { get; private set; }
+    /// <summary>Ports 1..N (index 0 unused).</summary>
+    public Mlx4ModelPort[] Ports { get; }
+    public long AreaPages => _areaPages;
+    public long AuxPages => _auxPages;
+    public long IcmPagesMapped => _icmPages.Count;
+    public bool ModStatCfgSeen { get; private set; }
+
+    /// <summary>The chip reset: everything the firmware had is gone.</summary>
+    public void Reset()
+    {
+        Phase = Mlx4FirmwarePhase.Reset;
+        _icmPages.Clear();
+        _areaPages = _auxPages = 0;
+        _icmSize = null;
+        _auxAnswered = 0;
+        ModStatCfgSeen = false;
+        for (int p = 0; p < Ports.Length; p++)
+            Ports[p] = new Mlx4ModelPort();
+    }
+
+    /// <summary>True if the command is one of the firmware start/stop commands this class handles.</summary>
+    public static bool Handles(ushort opcode) => Name(opcode) is not null || opcode is Mlx4Layout.CmdQueryFw or Mlx4Layout.CmdQueryDevCap;
+
+    /// <summary>
+    /// Runs one command. Returns the status; <paramref name="outImmediate"/> is what goes to dw3:dw4 for an immediate
+    /// answer (SET_ICM_SIZE), <paramref name="error"/> says why a command was refused.
+    /// </summary>
+    public Mlx4Status Execute(ushort opcode, byte opMod, uint inMod, ulong inParam, ulong outParam, string what,
+        out ulong? outImmediate, out string error)
+    {
+        outImmediate = null;
+        error = "";
+        switch (opcode)
+        {
+            case Mlx4Layout.CmdQueryFw:
+                return Outbox(outParam, what, opMod, inMod, inParam, box => Config.Firmware.WriteTo(box), out error);
+            case CmdMapFa:
+                if (Phase is not (Mlx4FirmwarePhase.Reset or Mlx4FirmwarePhase.AreaMapped))
+                    return State(out error, what, "the firmware area is mapped before RUN_FW only");
+                return MapPages(inParam, inMod, what, virt: false, out error, (_, addr, bytes) =>
+                {
+                    WriteAreaSignature(addr, bytes);
+                    _areaPages += bytes / IcmPageSize;
+                    Phase = Mlx4FirmwarePhase.AreaMapped;
+                });
+            case CmdRunFw:
+                if (Phase != Mlx4FirmwarePhase.AreaMapped)
+                    return State(out error, what, Phase == Mlx4FirmwarePhase.Reset ? "no firmware area was mapped (MAP_FA)" : "the firmware already runs");
+                if (_areaPages < Config.FwPages)
+                    return State(out error, what, $"MAP_FA gave {_areaPages} of the {Config.FwPages} pages QUERY_FW asked for");
+                Phase = Mlx4FirmwarePhase.Running;
+                return Mlx4Status.Ok;
+            case CmdModStatCfg:
+                if (Phase != Mlx4FirmwarePhase.Running)
+                    return State(out error, what, "MOD_STAT_CFG comes after RUN_FW and before INIT_HCA");
+                if (!TryBox(inParam, 0x100, what, out Span<byte> cfg, out error))
+                    return Mlx4Status.BadParam;
+                if (cfg[ModStatCfgPgSzM] != 1 || cfg[ModStatCfgPgSz] != 0)
+                    return Refuse(out error, Mlx4Status.BadParam, what, $"log_pg_sz_m {cfg[ModStatCfgPgSzM]} / log_pg_sz {cfg[ModStatCfgPgSz]}: only the 4 KiB override (1 / 0) is emulated");
+                ModStatCfgSeen = true;
+                return Mlx4Status.Ok;
+            case Mlx4Layout.CmdQueryDevCap:
+                if (Phase < Mlx4FirmwarePhase.Running)
+                    return State(out error, what, "QUERY_DEV_CAP needs a running firmware (RUN_FW)");
+                return Outbox(outParam, what, opMod, inMod, inParam, box => DevCap.WriteTo(box), out error);
+            case CmdQueryPort:
+                if (Phase < Mlx4FirmwarePhase.Running)
+                    return State(out error, what, "QUERY_PORT needs a running firmware (RUN_FW)");
+                if (inMod < 1 || inMod > Config.Ports)
+                    return Refuse(out error, Mlx4Status.BadParam, what, $"port {inMod} does not exist (1..{Config.Ports})");
+                return Outbox(outParam, what, opMod, 0, inParam, box =>
+                {
+                    box[QueryPortSupportedType] = 0x80 | PortTypeEth;          // link up, Ethernet
+                    BinaryPrimitives.WriteUInt16BigEndian(box[QueryPortEthMtu..], 9600);
+                    box[QueryPortMaxGidPkey] = 7 << 4;                          // 128 GIDs, 1 P_Key
+                    BinaryPrimitives.WriteUInt64BigEndian(box[QueryPortMac..], 0x0002c9000000UL + inMod);
+                }, out error);
+            case CmdSetIcmSize:
+                if (Phase != Mlx4FirmwarePhase.Running)
+                    return State(out error, what, "SET_ICM_SIZE comes after RUN_FW and before INIT_HCA");
+                if (inParam == 0 || inParam > DevCap.MaxIcmSize)
+                    return Refuse(out error, Mlx4Status.BadParam, what, $"ICM size 0x{inParam:x} is not in 1..0x{DevCap.MaxIcmSize:x} (QUERY_DEV_CAP max_icm_sz)");
+                _icmSize = inParam;
+                _auxAnswered = Config.AuxPagesFor(inParam);
+                outImmediate = _auxAnswered;
+                return Mlx4Status.Ok;
+            case CmdMapIcmAux:
+                if (Phase != Mlx4FirmwarePhase.Running || _icmSize is null)
+                    return State(out error, what, "MAP_ICM_AUX needs SET_ICM_SIZE first");
+                return MapPages(inParam, inMod, what, virt: false, out error, (_, _, bytes) => _auxPages += bytes / IcmPageSize);
+            case CmdMapIcm:
+                if (Phase != Mlx4FirmwarePhase.Running || _icmSize is not { } icm)
+                    return State(out error, what, "MAP_ICM needs SET_ICM_SIZE first, and comes before INIT_HCA");
+                if ((ulong)_auxPages < _auxAnswered)
+                    return State(out error, what, $"MAP_ICM_AUX gave {_auxPages} of the {_auxAnswered} aux pages SET_ICM_SIZE asked for");
+                return MapPages(inParam, inMod, what, virt: true, out error, (v, _, bytes) =>
+                {
+                    for (long off = 0; off < bytes; off += IcmPageSize)
+                        _icmPages.Add((v + (ulong)off) >> IcmPageShift);
+                }, icmLimit: icm);
+            case CmdInitHca:
+                if (Phase != Mlx4FirmwarePhase.Running)
+                    return State(out error, what, Phase == Mlx4FirmwarePhase.HcaUp ? "the HCA is already initialised" : "INIT_HCA needs a running firmware");
+                return InitHca(inParam, what, out error);
+            case CmdQueryAdapter:
+                if (Phase != Mlx4FirmwarePhase.HcaUp)
+                    return State(out error, what, "QUERY_ADAPTER comes after INIT_HCA");
+                return Outbox(outParam, what, opMod, inMod, inParam, box => WriteBoardId(box, Config.BoardId), out error);
+            case CmdInitPort:
+                if (Phase != Mlx4FirmwarePhase.HcaUp)
+                    return State(out error, what, "INIT_PORT comes after INIT_HCA");
+                if (!TryPort(inMod, what, out Mlx4ModelPort? port, out error))
+                    return Mlx4Status.BadParam;
+                if (!port.GeneralSet)
+                    return State(out error, what, $"port {inMod} has had no SET_PORT general (mlx4_en_start_port sends it before INIT_PORT)");
+                if (port.Up)
+                    return State(out error, what, $"port {inMod} is already up");
+                if (Config.CmdIfRev < CmdIfRevNewPortCmds && inParam == 0)
+                    return Refuse(out error, Mlx4Status.BadParam, what, "command interface revision 2 takes INIT_PORT with a mailbox");
+                port.Up = true;
+                return Mlx4Status.Ok;
+            case CmdClosePort:
+                if (Phase != Mlx4FirmwarePhase.HcaUp)
+                    return State(out error, what, "CLOSE_PORT needs an initialised HCA");
+                if (!TryPort(inMod, what, out Mlx4ModelPort? closing, out error))
+                    return Mlx4Status.BadParam;
+                if (!closing.Up)
+                    return State(out error, what, $"port {inMod} is not up");
+                closing.Up = false;
+                return Mlx4Status.Ok;
+            case CmdCloseHca:
+                if (Phase != Mlx4FirmwarePhase.HcaUp)
+                    return State(out error, what, "the HCA is not initialised");
+                if (Ports.Skip(1).Select((p, i) => (p, i + 1)).FirstOrDefault(x => x.p.Up) is ({ } _, int up))
+                    return State(out error, what, $"port {up} is still up: CLOSE_PORT comes first");
+                Phase = Mlx4FirmwarePhase.Running;
+                for (int p = 1; p < Ports.Length; p++)
+                    Ports[p] = new Mlx4ModelPort();
+                return Mlx4Status.Ok;
+            case CmdUnmapIcm:
+                if (Phase != Mlx4FirmwarePhase.Running)
+                    return State(out error, what, Phase == Mlx4FirmwarePhase.HcaUp ? "the HCA uses its context memory until CLOSE_HCA" : "nothing is mapped");
+                for (ulong i = 0; i < inMod; i++)
+                    _icmPages.Remove((inParam >> IcmPageShift) + i);
+                return Mlx4Status.Ok;
+            case CmdUnmapIcmAux:
+                if (Phase != Mlx4FirmwarePhase.Running)
+                    return State(out error, what, "the aux memory is in use until CLOSE_HCA");
+                if (_icmPages.Count > 0)
+                    return State(out error, what, $"{_icmPages.Count} ICM pages are still mapped: UNMAP_ICM comes first");
+                _auxPages = 0;
+                return Mlx4Status.Ok;
+            case CmdUnmapFa:
+                if (Phase is Mlx4FirmwarePhase.Reset or Mlx4FirmwarePhase.HcaUp)
+                    return State(out error, what, Phase == Mlx4FirmwarePhase.Reset ? "no firmware area is mapped" : "the HCA is still initialised: CLOSE_HCA comes first");
+                if (_icmPages.Count > 0 || _auxPages > 0)
+                    return State(out error, what, $"ICM ({_icmPages.Count} pages) or aux ({_auxPages} pages) is still mapped");
+                Reset();
+                return Mlx4Status.Ok;
+            default:
+                return Refuse(out error, Mlx4Status.BadOp, what, "not a firmware command");
+        }
+    }
+
+    /// <summary>A GID table SET_PORT's precondition: the port is up (INIT_PORT).</summary>
+    public bool PortReady(int port, out string why)
+    {
+        why = "";
+        if (Phase != Mlx4FirmwarePhase.HcaUp)
+            why = "the HCA is not initialised (INIT_HCA)";
+        else if (!Ports[port].Up)
+            why = $"port {port} is not up (INIT_PORT)";
+        return why.Length == 0;
+    }
+
+    /// <summary>SET_PORT general (sub-op 0): port.c mlx4_SET_PORT_general's context.</summary>
+    public Mlx4Status SetPortGeneral(int port, ReadOnlySpan<byte> box, string what, out string error)
+    {
+        error = "";
+        if (Phase != Mlx4FirmwarePhase.HcaUp)
+            return State(out error, what, "SET_PORT needs an initialised HCA (INIT_HCA)");
+        byte flags = box[GeneralFlags];
+        bool v1v2 = (flags & GeneralRoce2Flags) != 0;
+        if ((flags & GeneralAllValid) != GeneralAllValid)
+            return Refuse(out error, Mlx4Status.BadParam, what, $"flags 0x{flags:x2}: mlx4_SET_PORT_general sets MTU, PPRX and PPTX valid (0x07)");
+        if (v1v2 && !Config.RoceV1V2)
+            return Refuse(out error, Mlx4Status.BadParam, what, "SET_PORT_ROCE_2_FLAGS on a device without RoCE v1_v2 (bmme bit 19 clear)");
+        if (v1v2 && box[GeneralRoceMode] >> 4 != GeneralRoceModeV1V2 >> 4)
+            return Refuse(out error, Mlx4Status.BadParam, what, $"roce_mode 0x{box[GeneralRoceMode]:x2}: with SET_PORT_ROCE_2_FLAGS it is MLX4_SET_PORT_ROCE_V1_V2 << 4 (0x20)");
+        Ports[port].GeneralSet = true;
+        Ports[port].RoceV1V2 = v1v2;
+        Ports[port].Mtu = BinaryPrimitives.ReadUInt16BigEndian(box[GeneralMtu..]);
+        return Mlx4Status.Ok;
+    }
+
+    // ---- INIT_HCA ----
+
+    private Mlx4Status InitHca(ulong inParam, string what, out string error)
+    {
+        if (!TryBox(inParam, InitHcaInSize, what, out Span<byte> box, out error))
+            return Mlx4Status.BadParam;
+        if (box[InitHcaVersionOffset] != InitHcaVersion)
+            return Refuse(out error, Mlx4Status.BadParam, what, $"version {box[InitHcaVersionOffset]} (INIT_HCA_VERSION is {InitHcaVersion})");
+        Mlx4InitHcaParams p = Mlx4InitHcaParams.Parse(box);
+        var cap = DevCap;
+        (string Name, int Log, int Max)[] logs =
+        [
+            ("log_num_qps", p.LogNumQps, cap.MaxQps), ("log_num_srqs", p.LogNumSrqs, cap.MaxSrqs),
+            ("log_num_cqs", p.LogNumCqs, cap.MaxCqs), ("log_num_eqs", p.LogNumEqs, cap.MaxEqs), ("log_mpt_sz", p.LogMptSize, cap.MaxMpts),
+        ];
+        foreach (var (name, log, max) in logs)
+            if (1L << log > max)
+                return Refuse(out error, Mlx4Status.BadParam, what, $"{name} {log}: QUERY_DEV_CAP allows {max}");
+        foreach (Mlx4IcmTable t in Mlx4IcmProfile.TablesOf(cap, p))
+        {
+            if (t.Virt % IcmPageSize != 0)
+                return Refuse(out error, Mlx4Status.BadParam, what, $"{t.Name} base 0x{t.Virt:x} is not aligned to an ICM page (4 KiB)");
+            if (t.Virt + (ulong)t.Size > _icmSize)
+                return Refuse(out error, Mlx4Status.BadParam, what, $"{t.Name} [0x{t.Virt:x}, +0x{t.Size:x}) passes the ICM size 0x{_icmSize:x} (SET_ICM_SIZE)");
+            for (ulong a = t.Virt & ~(ulong)(IcmPageSize - 1); a < t.Virt + (ulong)t.ReservedBytes; a += IcmPageSize)
+                if (!_icmPages.Contains(a >> IcmPageShift))
+                    return Refuse(out error, Mlx4Status.IcmError, what,
+                        $"{t.Name}: its {t.Reserved} reserved entries [0x{t.Virt:x}, +0x{t.ReservedBytes:x}) need ICM page 0x{a:x}, which no MAP_ICM mapped");
+        }
+        Phase = Mlx4FirmwarePhase.HcaUp;
+        return Mlx4Status.Ok;
+    }
+
+    // ---- page lists (fw.c mlx4_map_cmd) ----
+
+    private Mlx4Status MapPages(ulong inParam, uint nent, string what, bool virt, out string error, Action<ulong, ulong, long> apply, ulong icmLimit = 0)
+    {
+        if (nent < 1 || nent > MapEntriesPerMailbox)
+            return Refuse(out error, Mlx4Status.BadParam, what, $"in_modifier {nent}: a page list has 1..{MapEntriesPerMailbox} entries");
+        if (!TryBox(inParam, (int)nent * MapEntrySize, what, out Span<byte> box, out error))
+            return Mlx4Status.BadParam;
+        var pages = new List<(ulong Virt, ulong Addr, long Bytes)>();
+        for (int i = 0; i < nent; i++)
+        {
+            ulong v = BinaryPrimitives.ReadUInt64BigEndian(box[(i * MapEntrySize)..]);
+            ulong raw = BinaryPrimitives.ReadUInt64BigEndian(box[(i * MapEntrySize + 8)..]);
+            int lg = (int)(raw & 0x3f) + IcmPageShift;
+            ulong addr = raw & ~(ulong)(IcmPageSize - 1);
+            if ((raw & 0xfc0) != 0 || lg > 30)
+                return Refuse(out error, Mlx4Status.BadParam, what, $"entry {i}: size field 0x{raw & 0xfff:x3} (log2 size - 12 in bits 5:0, up to 1 GiB)");
+            long bytes = 1L << lg;
+            if ((addr & (ulong)(bytes - 1)) != 0)
+                return Refuse(out error, Mlx4Status.BadParam, what, $"entry {i}: page 0x{addr:x} of 2^{lg} bytes is not aligned to its size");
+            if (!_dma.TryResolve(addr, (int)bytes, out _))
+                return Refuse(out error, Mlx4Status.BadParam, what, $"entry {i}: page [0x{addr:x}, +0x{bytes:x}) is outside the device's DMA memory");
+            if (virt && ((v & (ulong)(bytes - 1)) != 0 || v + (ulong)bytes > icmLimit))
+                return Refuse(out error, Mlx4Status.BadParam, what, $"entry {i}: ICM address 0x{v:x} (+0x{bytes:x}) is unaligned or past the ICM size 0x{icmLimit:x}");
+            pages.Add((v, addr, bytes));
+        }
+        foreach (var (v, addr, bytes) in pages)
+            apply(v, addr, bytes);
+        return Mlx4Status.Ok;
+    }
+
+    /// <summary>The firmware "loads itself" into its area: each page starts with the signature, written through the DMA file.</summary>
+    private void WriteAreaSignature(ulong addr, long bytes)
+    {
+        for (long off = 0; off < bytes; off += IcmPageSize)
+            if (_dma.TryResolve(addr + (ulong)off, AreaSignature.Length, out Span<byte> page))
+                AreaSignature.CopyTo(page);
+    }
+
+    /// <summary>QUERY_ADAPTER's board id at VSD + 0xd0, each 32-bit word byte-swapped as the firmware gives it.</summary>
+    public static void WriteBoardId(Span<byte> outbox, string id)
+    {
+        Span<byte> text = stackalloc byte[BoardIdLength];
+        text.Clear();
+        System.Text.Encoding.ASCII.GetBytes(id.AsSpan(0, Math.Min(id.Length, BoardIdLength - 1)), text);
+        Span<byte> dst = outbox.Slice(QueryAdapterVsd + VsdBoardId, BoardIdLength);
+        for (int i = 0; i < BoardIdLength; i += 4)
+            BinaryPrimitives.WriteUInt32LittleEndian(dst[i..], BinaryPrimitives.ReadUInt32BigEndian(text[i..]));
+    }
+
+    // ---- helpers ----
+
+    private Mlx4Status Outbox(ulong outParam, string what, byte opMod, uint inMod, ulong inParam, SpanAction fill, out string error)
+    {
+        if (opMod != 0 || inMod != 0 || inParam != 0)
+            return Refuse(out error, Mlx4Status.BadParam, what, $"op_mod, in_modifier and in_param must be 0 (in_param 0x{inParam:x})");
+        if (!TryBox(outParam, Mlx4Layout.QueryFwOutSize, what, out Span<byte> box, out error, which: "out_param (outbox)"))
+            return Mlx4Status.BadParam;
+        box.Clear();
+        fill(box);
+        return Mlx4Status.Ok;
+    }
+
+    private delegate void SpanAction(Span<byte> box);
+
+    private bool TryPort(uint inMod, string what, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Mlx4ModelPort? port, out string error)
+    {
+        port = null;
+        error = "";
+        if (inMod < 1 || inMod > Config.Ports)
+        {
+            Refuse(out error, Mlx4Status.BadParam, what, $"port {inMod} does not exist (1..{Config.Ports})");
+            return false;
+        }
+        port = Ports[inMod];
+        return true;
+    }
+
+    private bool TryBox(ulong address, int length, string what, out Span<byte> memory, out string error, string which = "in_param (inbox)")
+    {
+        memory = default;
+        error = "";
+        if (address == 0)
+        {
+            Refuse(out error, Mlx4Status.BadParam, what, $"{which} is 0: no mailbox");
+            return false;
+        }
+        if (address % Mlx4Layout.MailboxAlignment != 0)
+        {
+            Refuse(out error, Mlx4Status.BadParam, what, $"{which} 0x{address:x} is not 4096-aligned (the mailbox pool's alignment)");
+            return false;
+        }
+        if (!_dma.TryResolve(address, length, out memory))
+        {
+            Refuse(out error, Mlx4Status.BadParam, what, $"{which} [0x{address:x}, +{length}) is outside the device's DMA memory");
+            return false;
+        }
+        return true;
+    }
+
+    private Mlx4Status State(out string error, string what, string why)
+        => Refuse(out error, Mlx4Status.BadSysState, what, $"{why} (firmware phase {Phase})");
+
+    private static Mlx4Status Refuse(out string error, Mlx4Status status, string what, string why)
+    {
+        error = $"{Mlx4StatusText.Name((byte)status)}: {what}: {why}";
+        return status;
+    }
+}

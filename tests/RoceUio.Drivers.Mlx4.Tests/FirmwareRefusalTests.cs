@@ -1,0 +1,334 @@
+using System.Buffers.Binary;
+using NUnit.Framework;
+using RoceUio.Drivers.Mlx4;
+using RoceUio.Drivers.Mlx4.Model;
+using RoceUio.Gids;
+using static RoceUio.Drivers.Mlx4.Mlx4FirmwareLayout;
+
+namespace RoceUio.Drivers.Mlx4.Tests;
+
+/// <summary>
+/// The model's firmware refuses what real firmware refuses, with the status the kernel would see: each case drives the
+/// firmware with the driver's own steps (<see cref="Mlx4BringUp"/>) to the phase where the mistake can be made, then
+/// sends the one wrong command by hand. Nothing the refused command asked for takes effect.
+/// </summary>
+[TestFixture]
+public class FirmwareRefusalTests
+{
+    private static readonly TimeSpan T = TimeSpan.FromSeconds(10);
+
+    private sealed class Stepper : IDisposable
+    {
+        public readonly ThreadRig Rig;
+        public readonly Mlx4BringUp Up;
+
+        public Stepper(Mlx4ModelConfig? config = null)
+        {
+            Rig = new ThreadRig(config);
+            Up = new Mlx4BringUp("mlx4_0", Rig.Device.Bar(0), Rig.Device.Dma, new Mlx4DeviceOptions { CommandTimeout = T }, sharedMemory: true);
+            Up.TakeOwnership();
+            Up.Reset();
+        }
+
+        public Mlx4FirmwareModel Firmware => Rig.Model.Model.Firmware;
+        public ulong Box => Up.Mailbox.DeviceAddress;
+        public Span<byte> Mailbox => Up.Mailbox.Span;
+
+        /// <summary>Sends a command by hand; returns its status and the model's reason.</summary>
+        public (Mlx4Status Status, string Why) Send(ushort opcode, ulong inParam = 0, ulong outParam = 0, uint inMod = 0, byte opMod = 0)
+        {
+            byte st = Up.Hcr.ExecuteForStatus(inParam, outParam, inMod, opMod, opcode, T);
+            return ((Mlx4Status)st, Rig.Model.Model.Snapshot().LastError);
+        }
+
+        /// <summary>One map entry in the mailbox.</summary>
+        public void Entry(int n, ulong? virt, ulong addr, int lg)
+        {
+            if (n == 0)
+                Mailbox.Clear();
+            Mlx4BringUp.WriteMapEntry(Mailbox, n, virt, addr, lg);
+        }
+
+        public void ToRunning()
+        {
+            Up.StartFirmware();
+            Up.QueryDevCap();
+        }
+
+        public void ToIcmMapped()
+        {
+            ToRunning();
+            Up.MakeProfile();
+            Up.SetIcmSize();
+            Up.MapIcmAux();
+            Up.MapIcmTables();
+        }
+
+        public void ToHcaUp()
+        {
+            ToIcmMapped();
+            Up.InitHca();
+            Up.QueryAdapter();
+        }
+
+        public void Dispose() => Rig.Dispose();
+    }
+
+    private static void AssertRefused((Mlx4Status Status, string Why) r, Mlx4Status status, string why)
+    {
+        Assert.That(r.Status, Is.EqualTo(status), r.Why);
+        Assert.That(r.Why, Does.Contain(why));
+    }
+
+    // ---- phases ----
+
+    [Test]
+    public void QUERY_DEV_CAP_before_RUN_FW_is_BAD_SYS_STATE()
+    {
+        using var s = new Stepper();
+        s.Up.QueryFirmware();
+        AssertRefused(s.Send(Mlx4Layout.CmdQueryDevCap, outParam: s.Box), Mlx4Status.BadSysState, "needs a running firmware");
+    }
+
+    [Test]
+    public void RUN_FW_without_a_firmware_area_is_BAD_SYS_STATE()
+    {
+        using var s = new Stepper();
+        s.Up.QueryFirmware();
+        AssertRefused(s.Send(CmdRunFw), Mlx4Status.BadSysState, "no firmware area was mapped");
+        Assert.That(s.Firmware.Phase, Is.EqualTo(Mlx4FirmwarePhase.Reset));
+    }
+
+    [Test]
+    public void RUN_FW_with_fewer_pages_than_QUERY_FW_asked_for_is_BAD_SYS_STATE()
+    {
+        using var s = new Stepper(new Mlx4ModelConfig { FwPages = 8 });
+        s.Up.QueryFirmware();
+        var area = s.Rig.Device.Dma.Allocate(4 * 4096, 4 * 4096);
+        s.Entry(0, null, area.DeviceAddress, 14); // one 16 KiB entry: 4 of 8 pages
+        Assert.That(s.Send(CmdMapFa, s.Box, inMod: 1).Status, Is.EqualTo(Mlx4Status.Ok));
+        AssertRefused(s.Send(CmdRunFw), Mlx4Status.BadSysState, "MAP_FA gave 4 of the 8 pages");
+    }
+
+    [Test]
+    public void MAP_FA_after_RUN_FW_is_BAD_SYS_STATE()
+    {
+        using var s = new Stepper();
+        s.Up.StartFirmware();
+        var page = s.Rig.Device.Dma.Allocate(4096);
+        s.Entry(0, null, page.DeviceAddress, 12);
+        AssertRefused(s.Send(CmdMapFa, s.Box, inMod: 1), Mlx4Status.BadSysState, "before RUN_FW only");
+    }
+
+    [Test]
+    public void MOD_STAT_CFG_with_another_page_size_is_BAD_PARAM()
+    {
+        using var s = new Stepper();
+        s.Up.QueryFirmware();
+        s.Up.MapFirmwareArea();
+        s.Up.RunFirmware();
+        s.Mailbox.Clear();
+        s.Mailbox[ModStatCfgPgSzM] = 1;
+        s.Mailbox[ModStatCfgPgSz] = 4;
+        AssertRefused(s.Send(CmdModStatCfg, s.Box), Mlx4Status.BadParam, "log_pg_sz 4");
+        Assert.That(s.Firmware.ModStatCfgSeen, Is.False);
+    }
+
+    // ---- page lists ----
+
+    [Test]
+    public void A_page_not_aligned_to_its_size_is_BAD_PARAM()
+    {
+        using var s = new Stepper();
+        s.Up.QueryFirmware();
+        var area = s.Rig.Device.Dma.Allocate(3 * 4096, 4096);
+        // An odd page number claimed as an 8 KiB page: aligned to 4 KiB, not to its size.
+        ulong odd = area.DeviceAddress / 4096 % 2 == 1 ? area.DeviceAddress : area.DeviceAddress + 4096;
+        s.Entry(0, null, odd, 13);
+        AssertRefused(s.Send(CmdMapFa, s.Box, inMod: 1), Mlx4Status.BadParam, "is not aligned to its size");
+        Assert.That(s.Firmware.AreaPages, Is.Zero);
+    }
+
+    [Test]
+    public void A_page_outside_the_DMA_memory_is_BAD_PARAM()
+    {
+        using var s = new Stepper();
+        s.Up.QueryFirmware();
+        s.Entry(0, null, s.Rig.Device.Dma.BaseAddress + (ulong)s.Rig.Device.Dma.Length, 12);
+        AssertRefused(s.Send(CmdMapFa, s.Box, inMod: 1), Mlx4Status.BadParam, "outside the device's DMA memory");
+    }
+
+    [Test]
+    public void A_page_list_of_more_than_256_entries_is_BAD_PARAM()
+    {
+        using var s = new Stepper();
+        s.Up.QueryFirmware();
+        AssertRefused(s.Send(CmdMapFa, s.Box, inMod: 257), Mlx4Status.BadParam, "1..256 entries");
+    }
+
+    // ---- ICM ----
+
+    [Test]
+    public void SET_ICM_SIZE_beyond_the_devices_ICM_is_BAD_PARAM()
+    {
+        using var s = new Stepper();
+        s.ToRunning();
+        AssertRefused(s.Send(CmdSetIcmSize, inParam: s.Up.DevCap.MaxIcmSize + 4096), Mlx4Status.BadParam, "max_icm_sz");
+    }
+
+    [Test]
+    public void MAP_ICM_before_the_aux_memory_is_mapped_is_BAD_SYS_STATE()
+    {
+        using var s = new Stepper();
+        s.ToRunning();
+        s.Up.MakeProfile();
+        s.Up.SetIcmSize();
+        var chunk = s.Rig.Device.Dma.Allocate(4096);
+        s.Entry(0, 0, chunk.DeviceAddress, 12);
+        AssertRefused(s.Send(CmdMapIcm, s.Box, inMod: 1), Mlx4Status.BadSysState, "aux pages SET_ICM_SIZE asked for");
+    }
+
+    [Test]
+    public void MAP_ICM_past_the_ICM_size_is_BAD_PARAM()
+    {
+        using var s = new Stepper();
+        s.ToRunning();
+        s.Up.MakeProfile();
+        s.Up.SetIcmSize();
+        s.Up.MapIcmAux();
+        var chunk = s.Rig.Device.Dma.Allocate(4096);
+        s.Entry(0, (s.Up.Profile.IcmSize + 4095) & ~4095UL, chunk.DeviceAddress, 12);
+        AssertRefused(s.Send(CmdMapIcm, s.Box, inMod: 1), Mlx4Status.BadParam, "past the ICM size");
+        Assert.That(s.Firmware.IcmPagesMapped, Is.Zero);
+    }
+
+    [Test]
+    public void INIT_HCA_with_a_table_whose_reserved_entries_are_not_mapped_is_ICM_ERROR()
+    {
+        using var s = new Stepper();
+        s.ToRunning();
+        s.Up.MakeProfile();
+        s.Up.SetIcmSize();
+        s.Up.MapIcmAux();
+        s.Up.MapIcmTables();
+        Mlx4IcmTable qpc = s.Up.Profile.Tables.Single(t => t.Name == "QPC");
+        Assert.That(s.Send(CmdUnmapIcm, qpc.Virt, inMod: 1).Status, Is.EqualTo(Mlx4Status.Ok), "take the QPC's first page away again");
+        s.Mailbox.Clear();
+        s.Up.Profile.InitHca.WriteTo(s.Mailbox);
+        AssertRefused(s.Send(CmdInitHca, s.Box), Mlx4Status.IcmError, "QPC: its 64 reserved entries");
+        Assert.That(s.Firmware.Phase, Is.EqualTo(Mlx4FirmwarePhase.Running));
+    }
+
+    [Test]
+    public void INIT_HCA_with_another_version_is_BAD_PARAM()
+    {
+        using var s = new Stepper();
+        s.ToIcmMapped();
+        s.Mailbox.Clear();
+        s.Up.Profile.InitHca.WriteTo(s.Mailbox);
+        s.Mailbox[InitHcaVersionOffset] = 1;
+        AssertRefused(s.Send(CmdInitHca, s.Box), Mlx4Status.BadParam, "version 1");
+    }
+
+    [Test]
+    public void INIT_HCA_with_more_QPs_than_the_device_has_is_BAD_PARAM()
+    {
+        using var s = new Stepper();
+        s.ToIcmMapped();
+        s.Mailbox.Clear();
+        (s.Up.Profile.InitHca with { LogNumQps = 18 }).WriteTo(s.Mailbox);
+        AssertRefused(s.Send(CmdInitHca, s.Box), Mlx4Status.BadParam, "log_num_qps 18: QUERY_DEV_CAP allows 131072");
+    }
+
+    // ---- ports ----
+
+    [Test]
+    public void INIT_PORT_before_SET_PORT_general_is_BAD_SYS_STATE()
+    {
+        using var s = new Stepper();
+        s.ToHcaUp();
+        AssertRefused(s.Send(CmdInitPort, inMod: 1), Mlx4Status.BadSysState, "no SET_PORT general");
+        Assert.That(s.Firmware.Ports[1].Up, Is.False);
+    }
+
+    [Test]
+    public void SET_PORT_general_without_all_valid_flags_is_BAD_PARAM()
+    {
+        using var s = new Stepper();
+        s.ToHcaUp();
+        s.Mailbox.Clear();
+        Mlx4BringUp.WriteSetPortGeneral(s.Mailbox, 1526, roceV1V2: true);
+        s.Mailbox[GeneralFlags] = GeneralRoce2Flags | 0x01;
+        AssertRefused(s.Send(Mlx4Layout.CmdSetPort, s.Box, inMod: 0x001, opMod: 1), Mlx4Status.BadParam, "flags 0x11");
+    }
+
+    [Test]
+    public void A_GID_table_before_INIT_PORT_is_BAD_SYS_STATE()
+    {
+        using var s = new Stepper();
+        s.ToHcaUp();
+        s.Up.SetPortGeneral(1);
+        s.Mailbox.Clear();
+        AssertRefused(s.Send(Mlx4Layout.CmdSetPort, s.Box, inMod: 0xD01, opMod: 1), Mlx4Status.BadSysState, "port 1 is not up (INIT_PORT)");
+    }
+
+    [Test]
+    public void A_RoCE_v2_entry_on_a_port_whose_SET_PORT_general_did_not_enable_v1_v2_is_BAD_PARAM()
+    {
+        using var s = new Stepper();
+        s.ToHcaUp();
+        s.Mailbox.Clear();
+        Mlx4BringUp.WriteSetPortGeneral(s.Mailbox, 1526, roceV1V2: false); // what a driver without the v1_v2 step sends
+        Assert.That(s.Send(Mlx4Layout.CmdSetPort, s.Box, inMod: 0x001, opMod: 1).Status, Is.EqualTo(Mlx4Status.Ok));
+        s.Up.InitPort(1);
+        s.Mailbox.Clear();
+        Mlx4GidTable.WriteEntry(Mlx4GidFormat.RoceAddr, s.Mailbox[..32], Gid.Parse("2001:db8::1"), GidType.RoceV2);
+        AssertRefused(s.Send(Mlx4Layout.CmdSetPort, s.Box, inMod: 0xD01, opMod: 1), Mlx4Status.BadParam, "RoCE v2 is not enabled on port 1");
+        Assert.That(s.Rig.Model.Model.Snapshot().Table(1).Entries, Is.Empty);
+    }
+
+    // ---- teardown out of order ----
+
+    [Test]
+    public void CLOSE_HCA_with_a_port_up_is_BAD_SYS_STATE()
+    {
+        using var s = new Stepper();
+        s.ToHcaUp();
+        s.Up.StartPort(1);
+        AssertRefused(s.Send(CmdCloseHca), Mlx4Status.BadSysState, "port 1 is still up: CLOSE_PORT comes first");
+        Assert.That(s.Firmware.Phase, Is.EqualTo(Mlx4FirmwarePhase.HcaUp));
+    }
+
+    [Test]
+    public void UNMAP_FA_while_the_HCA_is_up_is_BAD_SYS_STATE()
+    {
+        using var s = new Stepper();
+        s.ToHcaUp();
+        AssertRefused(s.Send(CmdUnmapFa), Mlx4Status.BadSysState, "CLOSE_HCA comes first");
+    }
+
+    [Test]
+    public void UNMAP_ICM_while_the_HCA_is_up_is_BAD_SYS_STATE()
+    {
+        using var s = new Stepper();
+        s.ToHcaUp();
+        AssertRefused(s.Send(CmdUnmapIcm, s.Up.Profile.Tables[0].Virt, inMod: 64), Mlx4Status.BadSysState, "until CLOSE_HCA");
+    }
+
+    [Test]
+    public void UNMAP_ICM_AUX_while_context_memory_is_mapped_is_BAD_SYS_STATE()
+    {
+        using var s = new Stepper();
+        s.ToIcmMapped();
+        AssertRefused(s.Send(CmdUnmapIcmAux), Mlx4Status.BadSysState, "UNMAP_ICM comes first");
+        Assert.That(s.Firmware.AuxPages, Is.GreaterThan(0));
+    }
+
+    [Test]
+    public void CLOSE_PORT_of_a_port_that_is_not_up_is_BAD_SYS_STATE()
+    {
+        using var s = new Stepper();
+        s.ToHcaUp();
+        AssertRefused(s.Send(CmdClosePort, inMod: 2), Mlx4Status.BadSysState, "port 2 is not up");
+    }
+}
