@@ -1,24 +1,20 @@
 using System.Buffers.Binary;
 using RoceUio.Gids;
+using RoceUio.Drivers;
 using RoceUio.Hardware;
 using RoceUio.Roce;
 
 namespace RoceUio.Drivers.Mlx4;
 
-/// <summary>Settings of an <see cref="Mlx4Device"/>.</summary>
-public sealed class Mlx4DeviceOptions
+/// <summary>Settings of an <see cref="Mlx4Device"/> (name, tracer and VLAN lookup: <see cref="RoceDeviceOptions"/>).</summary>
+public sealed record Mlx4DeviceOptions : RoceDeviceOptions
 {
-    /// <summary>The name users see (<c>mlx4_0</c>).</summary>
-    public string Name { get; init; } = "mlx4_0";
+    public Mlx4DeviceOptions() => Name = "mlx4_0";
+
     /// <summary>How long a command may run before GO must have cleared (<c>MLX4_CMD_TIME_CLASS_B</c>: 60 s).</summary>
     public TimeSpan CommandTimeout { get; init; } = Mlx4Layout.CommandTimeClass;
     /// <summary>How long a post waits for a busy HCR (<c>GO_BIT_TIMEOUT_MSECS</c>: 10 s).</summary>
     public TimeSpan BusyTimeout { get; init; } = Mlx4Layout.GoBitTimeout;
-    /// <summary>Records every HCR access from bring-up on (<c>roceuio run --mmio-trace</c>); null: no tracing.</summary>
-    public IMmioTracer? Tracer { get; init; }
-    /// <summary>The VLAN id of a netdev (by ifindex), 0 when it is not on a VLAN (rdma_read_gid_l2_fields); part of
-    /// the key under which mlx4_ib_add_gid shares a hardware slot. Null: no VLANs.</summary>
-    public Func<int, ushort>? VlanOfNetdev { get; init; }
     /// <summary>The function's config space (sysfs or VFIO), saved and restored around the reset as reset.c does;
     /// null for an emulated device, which has none.</summary>
     public RoceUio.Hardware.Pci.PciConfigSpace? ConfigSpace { get; init; }
@@ -67,6 +63,19 @@ public sealed class Mlx4Device : IRoceDevice
     {
         ArgumentNullException.ThrowIfNull(device);
         return Open(device.VendorId, device.DeviceId, device.Bar(Mlx4Layout.DcsBar), device.Dma, options, sharedMemory: true);
+    }
+
+    /// <summary>
+    /// Brings up the function the registry opened (<see cref="DeviceResources"/>): an emulated device when it has a model
+    /// directory (shared-memory semaphore, no config space), else a PCI function (its config space saved around the reset).
+    /// </summary>
+    public static Mlx4Device Open(DeviceResources res, Mlx4DeviceOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(res);
+        options ??= new Mlx4DeviceOptions();
+        if (res.Config is { } config && options.ConfigSpace is null)
+            options = options with { ConfigSpace = config };
+        return Open(res.VendorId, res.DeviceId, res.Bar(Mlx4Layout.DcsBar), res.Dma, options, sharedMemory: res.ModelDirectory is not null);
     }
 
     /// <summary>
