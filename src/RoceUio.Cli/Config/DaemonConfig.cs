@@ -48,8 +48,13 @@ public sealed record DaemonConfig
     public string StateDir { get; init; } = DefaultStateDir;
     public string Control { get; init; } = Environment.GetEnvironmentVariable("ROCEUIO_CONTROL") is { Length: > 0 } c ? c : DefaultControl;
     public IReadOnlyList<DeviceConfig> Devices { get; init; } = [];
+    /// <summary>Control connections served at once (control_max_connections).</summary>
+    public int ControlMaxConnections { get; init; } = RoceUio.Cli.Control.ControlServerOptions.DefaultMaxConnections;
+    /// <summary>An idle control connection is closed after this (control_idle_timeout_s).</summary>
+    public TimeSpan ControlIdleTimeout { get; init; } = RoceUio.Cli.Control.ControlServerOptions.DefaultIdleTimeout;
 
     public static readonly string[] KnownDrivers = ["mlx4", "ocrdma", "rxe"];
+    public static readonly string[] KnownKeys = ["devices", "index_policy", "state_dir", "control", "control_max_connections", "control_idle_timeout_s"];
 
     public static DaemonConfig Load(string path)
     {
@@ -77,7 +82,9 @@ public sealed record DaemonConfig
                 "state_dir" => cfg with { StateDir = Str(v, "a directory path") },
                 "control" => cfg with { Control = Str(v, "a socket path") },
                 "devices" => cfg with { Devices = ParseDevices(v) },
-                _ => throw new ConfigException(keyAt, $"unknown key \"{key}\"; expected one of \"devices\", \"index_policy\", \"state_dir\", \"control\""),
+                "control_max_connections" => cfg with { ControlMaxConnections = (int)Number(v, 1, 4096, "a whole number of connections") },
+                "control_idle_timeout_s" => cfg with { ControlIdleTimeout = TimeSpan.FromSeconds(Number(v, 0.01, 86_400, "a number of seconds")) },
+                _ => throw new ConfigException(keyAt, $"unknown key \"{key}\"; expected one of {string.Join(", ", KnownKeys.Select(k => $"\"{k}\""))}"),
             };
         }
         return cfg;
@@ -137,6 +144,13 @@ public sealed record DaemonConfig
             list.Add(new DeviceConfig(driver, ports, pci, emulate, attach));
         }
         return list;
+    }
+
+    private static double Number(JValue v, double min, double max, string what)
+    {
+        if (v.Kind != JsonValueKind.Number || v.Number < min || v.Number > max || (min >= 1 && v.Number != Math.Floor(v.Number)))
+            throw new ConfigException(v.At, $"expected {what} from {min} to {max}, got {v.Describe()}");
+        return v.Number;
     }
 
     private static string Str(JValue v, string what)
