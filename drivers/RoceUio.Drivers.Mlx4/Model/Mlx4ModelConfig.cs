@@ -1,5 +1,6 @@
 using System.Globalization;
 using RoceUio.Hardware;
+using RoceUio.Hardware.Emulation;
 
 namespace RoceUio.Drivers.Mlx4.Model;
 
@@ -96,10 +97,11 @@ public sealed record Mlx4ModelConfig
 }
 
 /// <summary>
-/// Faults the model injects. Set in-process with <see cref="Mlx4DeviceModel.SetFaults"/>, or from another process by
-/// writing <c>DIR/mlx4.fault</c> (key=value lines: <c>go_stuck=0|1</c>, <c>status=0xNN</c>, <c>status_count=N</c>,
-/// <c>status_opcode=0xNNN</c>, <c>delay_ms=N</c>): the model reads the file, applies it and deletes it, so a writer that
-/// sees the file gone knows the fault is armed (<see cref="Mlx4ModelClient.SetFaults"/>).
+/// Faults the model injects. Set in-process with <see cref="Mlx4DeviceModel.SetFaults"/>, or from another process through
+/// the fault file every model takes (<see cref="FaultInjection"/>: <c>DIR/faults</c>, written whole, taken by the model)
+/// with the common keys: <c>stall=0|1</c> (GO never clears), <c>error=0xNN</c> (a command status),
+/// <c>error_count=N</c>, <c>delay_ms=N</c> (<see cref="Mlx4ModelClient.SetFaults"/>), and mlx4's own
+/// <c>error_opcode=0xNNN</c> (only that command fails with the error).
 /// </summary>
 public sealed record Mlx4ModelFaults
 {
@@ -117,10 +119,8 @@ public sealed record Mlx4ModelFaults
 
     public static Mlx4ModelFaults None { get; } = new();
 
-    public const string FileName = "mlx4.fault";
-
     public string ToFileText()
-        => $"go_stuck={(GoStuck ? 1 : 0)}\nstatus=0x{Status:x2}\nstatus_count={StatusCount}\nstatus_opcode=0x{StatusOpcode:x3}\ndelay_ms={DelayMs}\n";
+        => $"stall={(GoStuck ? 1 : 0)}\nerror=0x{Status:x2}\nerror_count={StatusCount}\nerror_opcode=0x{StatusOpcode:x3}\ndelay_ms={DelayMs}\n";
 
     public static Mlx4ModelFaults Parse(string text, string where)
     {
@@ -139,12 +139,12 @@ public sealed record Mlx4ModelFaults
                 throw new FormatException($"{where}: '{key}={v}' is not a number");
             f = key switch
             {
-                "go_stuck" => f with { GoStuck = n != 0 },
-                "status" => f with { Status = (byte)n },
-                "status_count" => f with { StatusCount = n },
-                "status_opcode" => f with { StatusOpcode = (ushort)n },
+                "stall" => f with { GoStuck = n != 0 },
+                "error" => f with { Status = (byte)n },
+                "error_count" => f with { StatusCount = n },
+                "error_opcode" => f with { StatusOpcode = (ushort)n },
                 "delay_ms" => f with { DelayMs = n },
-                _ => throw new FormatException($"{where}: unknown key '{key}' (go_stuck, status, status_count, status_opcode, delay_ms)"),
+                _ => throw new FormatException($"{where}: unknown key '{key}' (stall, error, error_count, error_opcode, delay_ms)"),
             };
         }
         return f;
