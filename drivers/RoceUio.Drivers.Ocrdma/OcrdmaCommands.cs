@@ -50,13 +50,18 @@ public static class OcrdmaCommands
         DmaAccess.Write32(wrb, MbxVersion, version);
     }
 
-    /// <summary>ocrdma_hw.c <c>ocrdma_mbx_mq_cq_create</c>: CREATE_CQ for the MQ's CQ, one 4 KiB page, on EQ <paramref name="eqId"/>.</summary>
-    public static void EncodeCreateMqCq(Span<byte> wrb, ulong cqAddress, int pages, int eqId = 0)
+    /// <summary>
+    /// ocrdma_hw.c <c>ocrdma_mbx_mq_cq_create</c>: CREATE_CQ version 2 for the MQ's CQ on EQ <paramref name="eqId"/>:
+    /// <c>pgsz_pgcnt = (size / 4 KiB) &lt;&lt; 16 | pages</c>, the default flags, <c>eqn = eq->id</c>,
+    /// <c>pdid_cqecnt = size / sizeof(struct ocrdma_mcqe)</c>, the page list.
+    /// </summary>
+    public static void EncodeCreateMqCq(Span<byte> wrb, ulong cqAddress, int pages, int eqId)
     {
-        InitMailboxCommand(wrb, SubsysCommon, CmdCommonCreateCq, CreateCqCmdSize);
-        DmaAccess.Write32(wrb, CreateCqPgszPgcnt, (uint)pages);
+        InitMailboxCommand(wrb, SubsysCommon, CmdCommonCreateCq, CreateCqCmdSize, OcrdmaBringUpLayout.CreateCqVersion2);
+        DmaAccess.Write32(wrb, CreateCqPgszPgcnt, (uint)pages << OcrdmaBringUpLayout.CreateCqPageSizeShift | (uint)pages);
         DmaAccess.Write32(wrb, CreateCqEvCntFlags, CreateCqDefFlags);
-        DmaAccess.Write32(wrb, CreateCqEqn, (uint)eqId << 22); // OCRDMA_CREATE_CQ_EQID_SHIFT
+        DmaAccess.Write32(wrb, CreateCqEqn, (uint)eqId);
+        DmaAccess.Write32(wrb, OcrdmaBringUpLayout.CreateCqPdidCqecnt, (uint)(pages * PageSize4K / McqeSize));
         for (int i = 0; i < pages; i++)
             DmaAccess.WritePa(wrb, CreateCqPa + 8 * i, cqAddress + (ulong)(i * PageSize4K));
     }
@@ -67,7 +72,7 @@ public static class OcrdmaCommands
         InitMailboxCommand(wrb, SubsysCommon, CmdCommonCreateMqExt, CreateMqCmdSize, version: 1);
         DmaAccess.Write32(wrb, CreateMqCqidPages, (uint)pages | (uint)cqId << CreateMqCqIdShift);
         DmaAccess.Write32(wrb, CreateMqAsyncCqidValid, CreateMqAsyncCqValid);
-        DmaAccess.Write32(wrb, CreateMqAsyncEventBitmap, 1u << 20);
+        DmaAccess.Write32(wrb, CreateMqAsyncEventBitmap, OcrdmaBringUpLayout.MqAsyncEvents); // GRP5, RDMA, LINK events
         DmaAccess.Write32(wrb, CreateMqAsyncCqidRingsize, (uint)cqId | EncodedQueueLength(mqLength) << CreateMqRingSizeShift);
         DmaAccess.Write32(wrb, CreateMqValid, CreateMqValidBit);
         for (int i = 0; i < pages; i++)

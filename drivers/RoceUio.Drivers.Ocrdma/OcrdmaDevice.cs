@@ -46,7 +46,7 @@ public sealed class OcrdmaDevice : IRoceDevice
 {
     private IDisposable? _owned; // the emulated device Open(string) opened; null when the caller owns the BAR and DMA memory
     private readonly MmioRegion _db;
-    private readonly OcrdmaMailbox _mailbox;
+    private readonly OcrdmaBringUp _bringUp;
     private readonly OcrdmaMq _mq;
     private readonly DmaBuffer _avTable;
     private readonly OcrdmaSgidTable _shadow;
@@ -77,31 +77,56 @@ public sealed class OcrdmaDevice : IRoceDevice
         _shadow.Changed += Publish;
         Publish();
 
-        DmaBuffer mbox = Allocate(dma, MailboxSize, PageSize4K, "bootstrap mailbox");
-        DmaBuffer cq = Allocate(dma, MqCqLength * McqeSize, PageSize4K, "MQ completion queue");
-        DmaBuffer ring = Allocate(dma, MqLength * MqeSize, PageSize4K, "MQ ring");
+        // ocrdma_init_hw: the handshake, the EQ, the MQ's CQ and the MQ, GET_FW_CONFIG, QUERY_CONFIG (OcrdmaBringUp).
+        _bringUp = new OcrdmaBringUp(options.Name, _db, (len, align, what) => Allocate(dma, len, align, what), options.MailboxTimeout, options.CommandTimeout);
+        _bringUp.Run();
+        _mq = _bringUp.Mq;
         DmaBuffer pbl = Allocate(dma, PageSize4K, PageSize4K, "AH table PBL");
         _avTable = Allocate(dma, MaxAh * AvSize, PageSize4K, "AV table");
-
-        // Bring-up (ocrdma_create_mq): CREATE_CQ then CREATE_MQ_EXT through be2net's bootstrap mailbox.
-        _mailbox = new OcrdmaMailbox(_db, mbox, options.MailboxTimeout);
-        Span<byte> wrb = stackalloc byte[MailboxWrbSize];
-        int cqPages = MqCqLength * McqeSize / PageSize4K;
-        OcrdmaCommands.EncodeCreateMqCq(wrb, cq.DeviceAddress, cqPages);
-        _mailbox.Execute(wrb, "CREATE_CQ");
-        int cqId = (int)(DmaAccess.Read32(wrb, CreateCqRspId) & 0xFFFF);
-        int mqPages = MqLength * MqeSize / PageSize4K;
-        OcrdmaCommands.EncodeCreateMqExt(wrb, ring.DeviceAddress, mqPages, cqId, MqLength);
-        _mailbox.Execute(wrb, "CREATE_MQ_EXT");
-        int mqId = (int)(DmaAccess.Read32(wrb, CreateMqRspId) & 0xFFFF);
-        _mq = new OcrdmaMq(_db, ring, cq, mqId, cqId, options.CommandTimeout);
 
         // ocrdma_init_hw → ocrdma_mbx_create_ah_tbl: register the AV table once.
         OcrdmaCommands.EncodeAhTablePbl(pbl.Span, _avTable.DeviceAddress, AhTablePages);
         Span<byte> mqe = stackalloc byte[MqeSize];
         OcrdmaCommands.EncodeCreateAhTbl(mqe, pbl.DeviceAddress);
-        _mq.Execute(mqe, "CREATE_AH_TBL");
+        try
+        {
+            _mq.Execute(mqe, "CREATE_AH_TBL");
+        }
+        catch (RoceDeviceException)
+        {
+            _bringUp.ShutDown(); // conf_err: ocrdma_destroy_mq, ocrdma_destroy_eqs
+            throw;
+        }
         AhTableId = (int)(DmaAccess.Read32(mqe, CreateAhTblRspAhid) & 0xFFFF);
+        _ahTableUp = true;
+    }
+
+    private bool _ahTableUp, _shutDown;
+
+    /// <summary>The control path's start and stop, and what GET_FW_CONFIG and QUERY_CONFIG said.</summary>
+    public OcrdmaBringUp BringUp => _bringUp;
+
+    /// <summary>
+    /// <c>ocrdma_cleanup_hw</c>: DELETE_AH_TBL, then DELETE_MQ, DELETE_CQ, DELETE_EQ and be2net's FW_CLEAN
+    /// (<see cref="OcrdmaBringUp.ShutDown"/>). Idempotent; afterwards only <see cref="Dispose"/> may be called.
+    /// </summary>
+    public void ShutDown()
+    {
+        if (_shutDown)
+            return;
+        _shutDown = true;
+        lock (_consumerLock)
+        {
+            if (_ahTableUp)
+            {
+                Span<byte> mqe = stackalloc byte[MqeSize];
+                OcrdmaCommands.InitEmbedded(mqe, SubsysRoce, CmdRoceDeleteAhTbl, OcrdmaBringUpLayout.DeleteAhTblSize);
+                DmaAccess.Write32(mqe, Payload, (uint)AhTableId);
+                _mq.Execute(mqe, "DELETE_AH_TBL");
+                _ahTableUp = false;
+            }
+        }
+        _bringUp.ShutDown();
     }
 
     /// <summary>
@@ -193,13 +218,20 @@ public sealed class OcrdmaDevice : IRoceDevice
     public string DriverName => "ocrdma";
     public int PortCount => 1;
     public int GidTableSize(int port) => OcrdmaSgidTable.Capacity;
-    /// <summary>Skyhawk-R carries RoCE v1 and, with UDP encapsulation, v2.</summary>
-    public GidTypes SupportedGidTypes(int port) => GidTypes.Roce;
+    /// <summary>
+    /// RoCE v1 always; RoCE v2 only if QUERY_CONFIG's L3 types say UDP encapsulation (IPv4 or IPv6), as ocrdma_main.c
+    /// <c>ocrdma_port_immutable</c> adds <c>RDMA_CORE_CAP_PROT_ROCE_UDP_ENCAP</c> only when
+    /// <c>ocrdma_is_udp_encap_supported</c>.
+    /// </summary>
+    public GidTypes SupportedGidTypes(int port) => _bringUp.RoceV2 ? GidTypes.Roce : GidTypes.RoceV1;
 
     // ---- IRoceDevice: host shadow only ----
 
     public void AddGid(int port, int index, in GidEntry entry)
     {
+        if (!SupportedGidTypes(port).Contains(entry.Type))
+            throw new RoceDeviceException($"{Name}: add_gid port {port} index {index} ({entry}): {entry.Type} is not supported: "
+                + $"QUERY_CONFIG's L3 types (0x{_bringUp.UdpEncap:x}) say no UDP encapsulation, so the port has RoCE v1 only");
         ushort vlan = _options.VlanOfNetdev?.Invoke(entry.NetdevIfindex) ?? 0;
         try
         {

@@ -149,7 +149,7 @@ public static class OcrdmaLayout
         (SubsysRoce, CmdRoceQueryQp) => "QUERY_QP",
         (SubsysRoce, CmdRoceModifyQp) => "MODIFY_QP",
         (SubsysRoce, CmdRoceDeleteQp) => "DELETE_QP",
-        _ => $"subsystem {subsys} opcode {opcode}",
+        _ => OcrdmaBringUpLayout.Name(subsys, opcode) ?? $"subsystem {subsys} opcode {opcode}",
     };
 
     // ---- COMMON CREATE_CQ for the MQ's CQ (struct ocrdma_create_cq_cmd; ocrdma_hw.c ocrdma_mbx_mq_cq_create) ----

@@ -2,6 +2,7 @@ using System.Globalization;
 using RoceUio.Gids;
 using RoceUio.Hardware;
 using RoceUio.Hardware.Emulation;
+using static RoceUio.Drivers.Ocrdma.OcrdmaBringUpLayout;
 using static RoceUio.Drivers.Ocrdma.OcrdmaLayout;
 
 namespace RoceUio.Drivers.Ocrdma.Model;
@@ -10,10 +11,15 @@ namespace RoceUio.Drivers.Ocrdma.Model;
 /// A device model of a Skyhawk-R RoCE function over an emulated device directory, for tests and for
 /// <c>roceuio model ocrdma --dir DIR</c>. It polls the doorbell BAR and reacts as the firmware does:
 /// <list type="bullet">
-/// <item>bootstrap mailbox (BAR+0x160): takes the two address writes, runs CREATE_CQ / CREATE_MQ_EXT, writes the
-/// completion into the mailbox, sets RDY;</item>
-/// <item>MQ doorbell (BAR+0x140): parses each posted 256-byte MQE, runs CREATE_AH_TBL / MODIFY_QP, writes the response
-/// into the same ring slot and an MCQE (valid bit, tag) into the MQ's CQ;</item>
+/// <item>bootstrap mailbox (BAR+0x160): takes the two address writes, runs the be2net handshake (FW_INIT / FW_CLEAN
+/// patterns), CREATE_EQ, CREATE_CQ, CREATE_MQ_EXT and their DELETE_*, writes the completion into the mailbox, sets RDY.
+/// It refuses (MCC_STATUS_ILLEGAL_REQUEST, and a violation) any command before FW_INIT, an MQ's CQ on no EQ, an MQ on
+/// no CQ (ILLEGAL_FIELD), and a teardown out of order: DELETE_CQ under a live MQ, DELETE_EQ under a live CQ, FW_CLEAN
+/// with queues left;</item>
+/// <item>the EQ doorbell (BAR+0x120 with the type bit 10 set) for the EQ it created;</item>
+/// <item>MQ doorbell (BAR+0x140): parses each posted 256-byte MQE, runs GET_FW_CONFIG, QUERY_CONFIG (its L3-type bits
+/// from <c>device.conf</c> key <c>ocrdma_udp_encap</c>, 0..3, default 3: IPv4 and IPv6), CREATE_AH_TBL,
+/// DELETE_AH_TBL, MODIFY_QP, writes the response into the same ring slot and an MCQE (valid bit, tag) into the MQ's CQ;</item>
 /// <item>CQ doorbell (BAR+0x120): consumed.</item>
 /// </list>
 /// Doorbells are write-only on the hardware; the model clears each after taking it, so that a repeated value is seen.
@@ -37,7 +43,10 @@ public sealed class OcrdmaDeviceModel : IDisposable
     public const string ViolationsFileName = "model.violations";
     /// <summary>The key of an MQ fault in the fault file (<c>mq=no-completion</c>).</summary>
     public const string MqFaultKey = "mq";
-    private const int FirstCqId = 7, FirstMqId = 3, AhTableId = 1;
+    private const int FirstCqId = 7, FirstMqId = 3, AhTableId = 1, FirstEqId = 2;
+    /// <summary>device.conf keys: the L3 types QUERY_CONFIG says are UDP-encapsulated (bit 0 IPv4, bit 1 IPv6), and
+    /// whether GET_FW_CONFIG says RDMA mode (1) or not (0).</summary>
+    public const string UdpEncapKey = "ocrdma_udp_encap", RdmaModeKey = "ocrdma_rdma_mode";
 
     private readonly EmulatedDevice _dev;
     private readonly MmioRegion _db;
@@ -50,6 +59,11 @@ public sealed class OcrdmaDeviceModel : IDisposable
     private ulong _mqAddr;
     private int _mqId = -1, _mqConsumer;
     private ulong[]? _ahPages;
+    private bool _handshake;
+    private int _eqId = -1;
+    private bool _eqArmed;
+    private readonly uint _udpEncap = L3TypeIPv4 | L3TypeIPv6;
+    private readonly bool _rdmaMode = true;
     private long _lastAvCheck;
 
     public OcrdmaDeviceModel(string directory)
@@ -60,6 +74,15 @@ public sealed class OcrdmaDeviceModel : IDisposable
             throw new InvalidOperationException($"{directory}: PCI {_dev.VendorId:x4}:{_dev.DeviceId:x4} is not a Skyhawk RoCE function");
         int dbBar = OcrdmaPci.DoorbellBar(_dev.DeviceId);
         _db = new MmioRegion(_dev.Bar(dbBar), dbBar, RegisterByteOrder.LittleEndian);
+        foreach (string line in File.ReadAllLines(Path.Combine(directory, "device.conf")))
+        {
+            string[] kv = line.Split('=', 2, StringSplitOptions.TrimEntries);
+            if (kv.Length == 2 && kv[0] == UdpEncapKey)
+                _udpEncap = uint.TryParse(kv[1], NumberStyles.None, CultureInfo.InvariantCulture, out uint u) && u <= 3 ? u
+                    : throw new FormatException($"{directory}/device.conf: {UdpEncapKey}={kv[1]}: 0..3 (bit 0 IPv4, bit 1 IPv6)");
+            else if (kv.Length == 2 && kv[0] == RdmaModeKey)
+                _rdmaMode = kv[1] == "1";
+        }
         foreach (int bar in new[] { 0, 1, 2, 3, 4, 5 })
             if (HasBar(bar))
                 _bars.Add((bar, Array.Empty<byte>()));
@@ -70,6 +93,28 @@ public sealed class OcrdmaDeviceModel : IDisposable
 
     /// <summary>Every violation seen so far, in order.</summary>
     public List<string> Violations { get; } = new();
+
+    private readonly List<string> _commands = new();
+
+    /// <summary>Every command the model ran, in order (mailbox and MQ, refused ones too), e.g. "FW_INIT", "CREATE_EQ".
+    /// A copy, safe to take from another thread.</summary>
+    public string[] Commands
+    {
+        get
+        {
+            lock (_commands)
+                return _commands.ToArray();
+        }
+    }
+
+    private void Log(string command)
+    {
+        lock (_commands)
+            _commands.Add(command);
+    }
+
+    /// <summary>The queues that exist now: EQ, MQ's CQ, MQ ids (-1 when none) and whether the handshake is done.</summary>
+    public (bool Handshake, int Eq, int Cq, int Mq) Queues => (Volatile.Read(ref _handshake), Volatile.Read(ref _eqId), Volatile.Read(ref _cqId), Volatile.Read(ref _mqId));
 
     // ---- hosting ----
 
@@ -98,14 +143,17 @@ public sealed class OcrdmaDeviceModel : IDisposable
         => new("ocrdma-model", new OcrdmaDeviceModel(directory), static (m, stop) => m.Run(stop));
 
     /// <summary>Creates the files of an emulated Skyhawk PF (BAR0 CSR, BAR4 doorbells) or VF (BAR0 doorbells).</summary>
-    public static EmulatedDevice CreateDevice(string directory, bool virtualFunction = false, ushort vendor = VendorEmulex)
+    public static EmulatedDevice CreateDevice(string directory, bool virtualFunction = false, ushort vendor = VendorEmulex, uint udpEncap = 3, bool rdmaMode = true)
     {
         var bars = virtualFunction
             ? new Dictionary<int, long> { [0] = 64 * 1024 }
             : new Dictionary<int, long> { [0] = 16 * 1024, [4] = 64 * 1024 };
         foreach (string f in new[] { ViolationsFileName, FaultInjection.FileName, SgidShadowFile.FileName })
             File.Delete(Path.Combine(directory, f));
-        return EmulatedDevice.Create(directory, vendor, virtualFunction ? DeviceSkyhawkVf : DeviceSkyhawk, bars, 256 * 1024);
+        EmulatedDevice dev = EmulatedDevice.Create(directory, vendor, virtualFunction ? DeviceSkyhawkVf : DeviceSkyhawk, bars, 256 * 1024);
+        string conf = Path.Combine(directory, "device.conf");
+        File.AppendAllLines(conf, [$"{UdpEncapKey}={udpEncap}", $"{RdmaModeKey}={(rdmaMode ? 1 : 0)}"]);
+        return dev;
     }
 
     /// <summary>The violations a model (in any process) has written for <paramref name="directory"/>.</summary>
@@ -158,7 +206,14 @@ public sealed class OcrdmaDeviceModel : IDisposable
         if (cq != 0)
         {
             _db.Write32(DbCqOffset, 0);
-            if (_cqId < 0 || (int)((cq & DbCqRingIdMask) | (cq >> 1 & DbCqRingIdExtMask)) != _cqId)
+            if (IsEqDoorbell(cq))
+            {
+                if (_eqId < 0 || EqDoorbellId(cq) != _eqId)
+                    Violation($"EQ doorbell 0x{cq:x} names EQ {EqDoorbellId(cq)}, but the EQ is {_eqId}");
+                else
+                    _eqArmed = (cq & 1u << EqRearmShift) != 0;
+            }
+            else if (_cqId < 0 || (int)((cq & DbCqRingIdMask) | (cq >> 1 & DbCqRingIdExtMask)) != _cqId)
                 Violation($"CQ doorbell 0x{cq:x} names no CQ this model created (MQ's CQ is {_cqId})");
         }
         CheckStrayWrites();
@@ -199,20 +254,43 @@ public sealed class OcrdmaDeviceModel : IDisposable
     {
         uint status = 0;
         byte subsys = m[MbxSubsysOp + 1], op = m[MbxSubsysOp];
-        string? error = (DmaAccess.Read32(m, MqeHdrFlags) & MqeEmbedded) == 0 ? "only embedded commands are modelled" : null;
-        if (error == null)
+        string? error;
+        string name;
+        if (m[..8].SequenceEqual(FwInitPattern))
         {
-            error = (subsys, op) switch
-            {
-                (SubsysCommon, CmdCommonCreateCq) => CreateCq(m),
-                (SubsysCommon, CmdCommonCreateMqExt) => CreateMq(m),
-                _ => $"{CommandName(subsys, op)} is not modelled on the bootstrap mailbox",
-            };
+            name = "FW_INIT";
+            error = _handshake ? "FW_INIT again without FW_CLEAN" : null;
+            _handshake = true;
         }
+        else if (m[..8].SequenceEqual(FwCleanPattern))
+        {
+            name = "FW_CLEAN";
+            error = !_handshake ? "FW_CLEAN without FW_INIT"
+                : _eqId >= 0 || _cqId >= 0 || _mqId >= 0 ? $"FW_CLEAN with queues left (EQ {_eqId}, CQ {_cqId}, MQ {_mqId}): delete them first" : null;
+            if (error == null)
+                _handshake = false;
+        }
+        else
+        {
+            name = CommandName(subsys, op);
+            error = !_handshake ? $"{name} before the FW_INIT handshake (be_cmd_fw_init)"
+                : (DmaAccess.Read32(m, MqeHdrFlags) & MqeEmbedded) == 0 ? "only embedded commands are modelled"
+                : (subsys, op) switch
+                {
+                    (SubsysCommon, CmdCommonCreateEq) => CreateEq(m),
+                    (SubsysCommon, CmdCommonCreateCq) => CreateCq(m),
+                    (SubsysCommon, CmdCommonCreateMqExt) => CreateMq(m),
+                    (SubsysCommon, CmdCommonDeleteMq) => DeleteMq(m),
+                    (SubsysCommon, CmdCommonDeleteCq) => DeleteCq(m),
+                    (SubsysCommon, CmdCommonDeleteEq) => DeleteEq(m),
+                    _ => $"{name} is not modelled on the bootstrap mailbox",
+                };
+        }
+        Log(name);
         if (error != null)
         {
-            Violation($"bootstrap mailbox {CommandName(subsys, op)}: {error}");
-            status = (subsys, op) is (SubsysCommon, CmdCommonCreateCq) or (SubsysCommon, CmdCommonCreateMqExt) ? 3u : 2u; // ILLEGAL_FIELD / ILLEGAL_REQUEST
+            Violation($"bootstrap mailbox {name}: {error}");
+            status = !_handshake || error.Contains("not modelled") ? 2u : 3u; // ILLEGAL_REQUEST / ILLEGAL_FIELD
         }
         DmaAccess.Write32(m, MailboxComplOffset + McqeStatus, status);
         DmaAccess.Write32(m, MailboxComplOffset + McqeTagLo, DmaAccess.Read32(m, MqeHdrTagLo));
@@ -221,8 +299,67 @@ public sealed class OcrdmaDeviceModel : IDisposable
         DmaAccess.WriteVolatile32(m, MailboxComplOffset + McqeFlags, McqeValid | McqeCompleted);
     }
 
+    /// <summary>ocrdma_mbx_create_eq: version 2, 1..8 pages (the kernel gives 4), the valid bit, pages in DMA.</summary>
+    private string? CreateEq(Span<byte> m)
+    {
+        if (_eqId >= 0)
+            return $"the model serves one EQ, and EQ {_eqId} exists";
+        if (DmaAccess.Read32(m, MbxVersion) != CreateEqVersion)
+            return $"CREATE_EQ version {DmaAccess.Read32(m, MbxVersion)} (ocrdma sends version 2)";
+        int pages = (int)DmaAccess.Read32(m, CreateEqNumPages);
+        if (pages is < 1 or > 8)
+            return $"{pages} pages (1..8, MAX_OCRDMA_EQ_PAGES)";
+        if ((DmaAccess.Read32(m, CreateEqValid) & CreateEqValidBit) == 0)
+            return "OCRDMA_CREATE_EQ_VALID is clear";
+        for (int i = 0; i < pages; i++)
+            if (!_dev.Dma.TryResolve(DmaAccess.ReadPa(m, CreateEqPa + 8 * i), PageSize4K, out _))
+                return $"EQ page {i} at 0x{DmaAccess.ReadPa(m, CreateEqPa + 8 * i):x} is outside DMA memory";
+        _eqId = FirstEqId;
+        _eqArmed = false;
+        DmaAccess.Write32(m, CreateEqRspVectorEqid, (uint)_eqId); // vector 0
+        return null;
+    }
+
+    private string? DeleteMq(Span<byte> m)
+    {
+        int id = (int)DmaAccess.Read32(m, DeleteQId);
+        if (_mqId < 0 || id != _mqId)
+            return $"MQ {id} does not exist (the MQ is {_mqId})";
+        _mqId = -1;
+        return null;
+    }
+
+    private string? DeleteCq(Span<byte> m)
+    {
+        int id = (int)DmaAccess.Read32(m, DeleteQId);
+        if (_cqId < 0 || id != _cqId)
+            return $"CQ {id} does not exist (the MQ's CQ is {_cqId})";
+        if (_mqId >= 0)
+            return $"MQ {_mqId} still completes into CQ {_cqId}: DELETE_MQ first (ocrdma_destroy_mq)";
+        _cqId = -1;
+        return null;
+    }
+
+    private string? DeleteEq(Span<byte> m)
+    {
+        int id = (int)DmaAccess.Read32(m, DeleteQId);
+        if (_eqId < 0 || id != _eqId)
+            return $"EQ {id} does not exist (the EQ is {_eqId})";
+        if (_cqId >= 0)
+            return $"CQ {_cqId} is still bound to EQ {_eqId}: DELETE_CQ first (ocrdma_cleanup_hw: the MQ, then the EQs)";
+        if (_eqArmed)
+            return $"EQ {_eqId} is still armed (ocrdma_destroy_eq disarms it before DELETE_EQ)";
+        _eqId = -1;
+        return null;
+    }
+
     private string? CreateCq(Span<byte> m)
     {
+        if (_cqId >= 0)
+            return $"the model serves the MQ's CQ only, and CQ {_cqId} exists";
+        int eqn = (int)(DmaAccess.Read32(m, CreateCqEqn) & 0xFFFF);
+        if (_eqId < 0 || eqn != _eqId)
+            return $"the MQ's CQ is bound to EQ {eqn}, but {(_eqId < 0 ? "no EQ exists (ocrdma_create_eqs comes first)" : $"the EQ is {_eqId}")}";
         int pages = (int)(DmaAccess.Read32(m, CreateCqPgszPgcnt) & 0xFFFF);
         if (pages != MqCqLength * McqeSize / PageSize4K)
             return $"{pages} pages where the MQ's CQ of {MqCqLength} entries needs {MqCqLength * McqeSize / PageSize4K}";
@@ -244,8 +381,10 @@ public sealed class OcrdmaDeviceModel : IDisposable
             return $"CREATE_MQ_EXT version {DmaAccess.Read32(m, MbxVersion)} (Skyhawk takes version 1)";
         uint cqidPages = DmaAccess.Read32(m, CreateMqCqidPages);
         int pages = (int)(cqidPages & 0xFFFF), cq = (int)(cqidPages >> CreateMqCqIdShift);
+        if (_mqId >= 0)
+            return $"the model serves one MQ, and MQ {_mqId} exists";
         if (_cqId < 0 || cq != _cqId)
-            return $"MQ on CQ {cq}, but the MQ's CQ is {_cqId}";
+            return $"MQ on CQ {cq}, but {(_cqId < 0 ? "no CQ exists (ocrdma_mbx_mq_cq_create comes first)" : $"the MQ's CQ is {_cqId}")}";
         if ((DmaAccess.Read32(m, CreateMqValid) & CreateMqValidBit) == 0)
             return "OCRDMA_CREATE_MQ_VALID is clear";
         uint ring = DmaAccess.Read32(m, CreateMqAsyncCqidRingsize) >> CreateMqRingSizeShift & 0xF;
@@ -291,13 +430,16 @@ public sealed class OcrdmaDeviceModel : IDisposable
         byte subsys = mqe[MbxSubsysOp + 1], op = mqe[MbxSubsysOp];
         byte mbx = 0, addl = 0;
         string? error;
+        Log(CommandName(subsys, op));
         if ((DmaAccess.Read32(mqe, MqeHdrFlags) & MqeEmbedded) == 0)
             error = "only embedded MQEs are modelled";
         else
             error = (subsys, op) switch
             {
+                (SubsysCommon, CmdCommonGetFwConfig) => GetFwConfig(mqe),
+                (SubsysRoce, CmdRoceQueryConfig) => QueryConfig(mqe),
                 (SubsysRoce, CmdRoceCreateAhTbl) => CreateAhTable(mqe),
-                (SubsysRoce, CmdRoceDeleteAhTbl) => null,
+                (SubsysRoce, CmdRoceDeleteAhTbl) => DeleteAhTable(mqe),
                 (SubsysRoce, CmdRoceModifyQp) => ModifyQp(mqe),
                 _ => $"{CommandName(subsys, op)} is not modelled",
             };
@@ -363,6 +505,35 @@ public sealed class OcrdmaDeviceModel : IDisposable
             fault = line[(MqFaultKey.Length + 1)..].Trim();
         }
         return fault;
+    }
+
+    /// <summary>struct ocrdma_fw_conf_rsp: RDMA function mode (unless configured off), EQ base 0, 8 EQs.</summary>
+    private string? GetFwConfig(Span<byte> mqe)
+    {
+        mqe[FwConfigNum..MqeSize].Clear();
+        DmaAccess.Write32(mqe, FwConfigFnMode, _rdmaMode ? FnModeRdma : 0);
+        DmaAccess.Write32(mqe, FwConfigBaseEqid, 0);
+        DmaAccess.Write32(mqe, FwConfigMaxEq, 8);
+        return null;
+    }
+
+    /// <summary>struct ocrdma_mbx_query_config: max_pd 64K in 31:16, ack delay 15:8, the UDP-encapsulated L3 types in 4:3.</summary>
+    private string? QueryConfig(Span<byte> mqe)
+    {
+        mqe[QueryConfigQpSrqCqIrdOrd..MqeSize].Clear();
+        DmaAccess.Write32(mqe, QueryConfigQpSrqCqIrdOrd, 2048u << 8);                      // max_qp (OCRDMA_MAX_QP)
+        DmaAccess.Write32(mqe, QueryConfigMaxPdCaAckDelay, 0xFFFFu << QueryConfigMaxPdShift | 16u << 8 | _udpEncap << QueryConfigL3TypeShift);
+        return null;
+    }
+
+    private string? DeleteAhTable(Span<byte> mqe)
+    {
+        if (_ahPages == null)
+            return "no AV table is registered";
+        if (DmaAccess.Read32(mqe, Payload) != AhTableId)
+            return $"ahid {DmaAccess.Read32(mqe, Payload)}, but the AV table is {AhTableId}";
+        _ahPages = null;
+        return null;
     }
 
     private string? CreateAhTable(Span<byte> mqe)
