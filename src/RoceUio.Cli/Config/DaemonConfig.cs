@@ -48,6 +48,8 @@ public sealed record DaemonConfig
     public string StateDir { get; init; } = DefaultStateDir;
     public string Control { get; init; } = Environment.GetEnvironmentVariable("ROCEUIO_CONTROL") is { Length: > 0 } c ? c : DefaultControl;
     public IReadOnlyList<DeviceConfig> Devices { get; init; } = [];
+    /// <summary>Follow netdevs in every network namespace (<c>--netns all</c>, the default), or only the daemon's own.</summary>
+    public bool FollowNamespaces { get; init; } = true;
 
     public static readonly string[] KnownDrivers = ["mlx4", "ocrdma", "rxe"];
 

@@ -106,7 +106,10 @@ public sealed class RoceDaemon
         if (_o.Verbosity == Verbosity.Verbose)
             cache.Subscribe(new EventPrinter(_o.Out));
 
-        using var monitor = new NetlinkMonitor(cache) { Log = m => _o.Err.WriteLine(m) };
+        using var monitor = new NetlinkMonitor(cache, new NetlinkMonitorOptions { FollowNamespaces = cfg.FollowNamespaces })
+        {
+            Log = m => _o.Err.WriteLine(m),
+        };
         MmioTraceWriter? trace = null;
         var devices = new List<OpenedDevice>();
         ControlServer? server = null;

@@ -69,6 +69,7 @@ public sealed class NetlinkNetdevGraph : INetdevGraph, INetdevObserver
         BondActiveSlave = l.BondActiveSlave,
         BondMode = l.BondMode,
         VlanId = l.VlanId,
+        NetNsId = l.NetNsId,
     };
 
     public void OnNetdevEvent(in NetdevEvent e)
