@@ -28,6 +28,17 @@ public class BindCommandTests
     }
 
     [Test]
+    public void A_function_no_driver_claims_is_bound_with_a_warning()
+    {
+        _sys.AddFunction("0000:00:03.0", 0x1af4, 0x1000, driver: "virtio-pci");
+        _sys.AddDriver("vfio-pci");
+        var (exit, output, err) = RoceuioProcess.Run("bind", "0000:00:03.0", "--vfio", "--dry-run", "--sysfs", _sys.Root);
+        Assert.That(exit, Is.Zero, err);
+        Assert.That(err.Split('\n')[0], Is.EqualTo("roceuio bind: warning: 0000:00:03.0 is 1af4:1000, which no RoceUio driver claims (mlx4, ocrdma): roceuio run will not drive it"));
+        Assert.That(output, Does.Contain("driver_override"), "the commands are still printed");
+    }
+
+    [Test]
     public void A_real_run_writes_and_reports_that_the_driver_did_not_change()
     {
         _sys.AddFunction("0000:03:00.0", 0x15b3, 0x1007, driver: "mlx4_core");

@@ -6,7 +6,8 @@ namespace RoceUio.Cli;
 /// <summary>
 /// <c>roceuio bind BDF (--vfio|--uio|--kernel) [--dry-run] [--sysfs ROOT]</c>: moves a PCI function to vfio-pci,
 /// uio_pci_generic, or back to its kernel driver (<see cref="PciBinder"/>). A dry run prints the writes as shell
-/// commands and changes nothing.
+/// commands and changes nothing. Moving a function that no registered driver claims to vfio-pci or uio is allowed,
+/// with a warning: <c>roceuio run</c> would not drive it.
 /// </summary>
 internal static class BindCommand
 {
@@ -60,7 +61,10 @@ internal static class BindCommand
 
         try
         {
-            BindResult r = new PciBinder(new SysfsRoot(sysfs)).Bind(address, target.Value, dryRun);
+            var root = new SysfsRoot(sysfs);
+            if (target != BindTarget.Kernel && Unclaimed(root, address) is { } warning)
+                Console.Error.WriteLine($"roceuio bind: warning: {warning}");
+            BindResult r = new PciBinder(root).Bind(address, target.Value, dryRun);
             foreach (string note in r.Notes)
                 Console.Error.WriteLine(dryRun ? $"roceuio bind: note: {note}" : $"roceuio bind: {note}");
             foreach (SysfsWrite w in r.Writes)
@@ -81,5 +85,15 @@ internal static class BindCommand
             Console.Error.WriteLine($"roceuio bind: {e.Message}");
             return 1;
         }
+    }
+
+    /// <summary>Why binding <paramref name="address"/> for user space does not help RoceUio, or null when a driver claims it.</summary>
+    private static string? Unclaimed(SysfsRoot root, PciAddress address)
+    {
+        PciFunction f = new PciBus(root, BuiltinDrivers.Registry).Get(address);
+        if (f.DriverModule is not null)
+            return null;
+        var claimed = BuiltinDrivers.Registry.Drivers.Where(d => d.PciIds.Count > 0).Select(d => d.Name);
+        return $"{address} is {f.VendorId:x4}:{f.DeviceId:x4}, which no RoceUio driver claims ({string.Join(", ", claimed)}): roceuio run will not drive it";
     }
 }

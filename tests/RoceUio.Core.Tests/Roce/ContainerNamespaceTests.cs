@@ -111,7 +111,7 @@ public class ContainerNamespaceTests
         _pod.Ip("addr add fd02::9/64 dev mv0 nodad");
         AwaitGids("addresses in the pod", $"{D1} va@here", $"{Mv} mv0@pod", "::ffff:10.2.0.9 mv0@pod", "fd02::9 mv0@pod");
         NetdevLink inPod = PodLink("mv0")!;
-        Assert.That(_p.Cache.GetLinkLower(inPod.Ifindex), Is.EqualTo(_p.Cache.FindByName("va")!.Ifindex),
+        Assert.That(inPod.LowerIfindex, Is.EqualTo(_p.Cache.FindByName("va")!.Ifindex),
                     "the pod's macvlan keeps va as its lower device");
         Assert.That(_p.Port().NetdevIfindex, Is.EqualTo(_p.Cache.FindByName("va")!.Ifindex), "the port stays on the host's va");
 
