@@ -8,9 +8,14 @@ internal static class RoceuioProcess
 {
     public static string Dll => Path.Combine(AppContext.BaseDirectory, "roceuio.dll");
 
+    /// <summary>Where daemons started by tests publish their shared-memory tables unless a test says --shm-dir: never
+    /// the system's /dev/shm/roceuio.</summary>
+    public static string TestShmDir { get; } = Path.Combine(Path.GetTempPath(), $"roceuio-test-shm-{Environment.ProcessId}");
+
     public static Process Start(params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.Environment["ROCEUIO_SHM_DIR"] = TestShmDir;
         psi.ArgumentList.Add(Dll);
         foreach (string a in args)
             psi.ArgumentList.Add(a);

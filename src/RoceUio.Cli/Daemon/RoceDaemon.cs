@@ -7,6 +7,7 @@ using RoceUio.Gids;
 using RoceUio.Hardware;
 using RoceUio.Netlink;
 using RoceUio.Roce;
+using RoceUio.Shm;
 
 namespace RoceUio.Cli.Daemon;
 
@@ -24,6 +25,8 @@ public sealed record DaemonOptions
     public Verbosity Verbosity { get; init; } = Verbosity.Normal;
     /// <summary>How long after a table change the state file is written (changes in between are written together).</summary>
     public TimeSpan SaveDelay { get; init; } = TimeSpan.FromMilliseconds(200);
+    /// <summary>Where each port's table is published in shared memory (docs/shm-layout.md); null: not published.</summary>
+    public string? ShmDir { get; init; }
     public TextWriter Out { get; init; } = Console.Out;
     public TextWriter Err { get; init; } = Console.Error;
 }
@@ -110,6 +113,7 @@ public sealed class RoceDaemon
         MmioTraceWriter? trace = null;
         var devices = new List<OpenedDevice>();
         ControlServer? server = null;
+        GidTablePublisher? shm = null;
         try
         {
             NetlinkMonitor monitor = pipeline.StartMonitor(new NetlinkMonitorOptions { FollowNamespaces = cfg.FollowNamespaces },
@@ -134,6 +138,7 @@ public sealed class RoceDaemon
             var handlers = new ControlHandlers(manager, devices.Select(d => d.ToDaemonDevice()).ToList(), () => Save(store, manager, graph));
             _accepting = true;
             server = new ControlServer(cfg.Control, handlers.Commands) { Dispatch = Invoke };
+            shm = OpenShm(cfg, manager);
             if (_o.Verbosity != Verbosity.Quiet)
             {
                 _o.Out.Write(ShowGidsFormat.Text(handlers.Rows()));
@@ -164,6 +169,7 @@ public sealed class RoceDaemon
                 }
                 manager.EndOfBurst();
                 RunQueued();
+                shm?.Sync(manager.Ports, manager.NameOf);
                 if (_dirty && Environment.TickCount64 - _dirtySince >= _o.SaveDelay.TotalMilliseconds)
                     Save(store, manager, graph);
             }
@@ -184,12 +190,24 @@ public sealed class RoceDaemon
             if (server is not null)
                 server.DisposeAsync().AsTask().GetAwaiter().GetResult();
             FailQueued();
+            shm?.Dispose();
             foreach (OpenedDevice d in devices.AsEnumerable().Reverse())
                 d.Dispose();
             trace?.Dispose();
             Manager?.Changes.Complete();
             Manager?.PortChanges.Complete();
         }
+    }
+
+    /// <summary>The shared-memory tables (--shm-dir), filled before the daemon says it is ready; files get the control
+    /// socket's group.</summary>
+    private GidTablePublisher? OpenShm(DaemonConfig cfg, GidManager manager)
+    {
+        if (_o.ShmDir is not { } dir)
+            return null;
+        var shm = new GidTablePublisher(dir, GidTablePublisher.GroupOf(cfg.Control)) { Error = line => _o.Err.WriteLine($"error: {line}") };
+        shm.Sync(manager.Ports, manager.NameOf);
+        return shm;
     }
 
     private int Stop(StickyStateStore store, GidManager manager, NetlinkNetdevGraph graph)
