@@ -141,6 +141,7 @@ public sealed class RoceDaemon
                 EmulationRoot = _o.EmulationRoot ?? Path.Combine(cfg.StateDir, "emulated"),
                 Tracer = trace,
                 VlanOfNetdev = i => GidL2Fields.VlanIdOf(graph, i),
+                ModelDied = (dev, why) => _o.Err.WriteLine($"error: {dev}: {why}"),
             };
             foreach (DeviceConfig d in ResolveAuto(cfg.Devices, cache))
                 devices.AddRange(factory.Open(d));
