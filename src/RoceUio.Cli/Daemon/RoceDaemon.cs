@@ -141,6 +141,7 @@ public sealed class RoceDaemon
                 Tracer = trace,
                 VlanOfNetdev = i => GidL2Fields.VlanIdOf(graph, i),
                 ModelDied = (dev, why) => _o.Err.WriteLine($"error: {dev}: {why}"),
+                MacOfNetdev = DeviceFactory.NetdevMacs(cache),
             };
             foreach (DeviceConfig d in ResolveAuto(cfg.Devices, cache))
                 devices.AddRange(factory.Open(d));
