@@ -130,6 +130,24 @@ public sealed class ControlHandlers(GidManager manager, IReadOnlyList<DaemonDevi
             ["devices"] = devices.Count,
             ["ports"] = manager.Ports.Count,
             ["gids"] = manager.Ports.Sum(p => p.Table.Count),
+            ["out_of_sync"] = OutOfSync(),
             ["recent_errors"] = new JsonArray(manager.RecentErrors.Select(e => (JsonNode)e).ToArray()),
         };
+
+    /// <summary>Ports whose hardware is behind the core table (a refused or timed-out push, retried with backoff):
+    /// since when (UTC), why, how many pushes failed, when the next one is due.</summary>
+    private JsonArray OutOfSync()
+    {
+        long now = manager.Clock();
+        DateTime wallNow = DateTime.UtcNow;
+        return new JsonArray(manager.OutOfSyncPorts.Select(p => (JsonNode)new JsonObject
+        {
+            ["dev"] = p.Device.Name, ["port"] = p.Port,
+            ["since"] = wallNow.AddMilliseconds(p.Sync.OutOfSyncSinceMs - now).ToString("yyyy-MM-ddTHH:mm:ss.fffZ"),
+            ["why"] = p.Sync.Why,
+            ["failed_pushes"] = p.Sync.FailedAttempts,
+            ["next_retry_ms"] = Math.Max(0, p.Sync.NextAttemptMs - now),
+            ["waiting_entries"] = p.Table.UnpublishedCount,
+        }).ToArray());
+    }
 }
