@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using RoceUio.Cli.Config;
 using RoceUio.Cli.Control;
 using RoceUio.Cli.Daemon;
 using RoceUio.Cli.Output;
@@ -10,15 +11,16 @@ namespace RoceUio.Cli;
 internal static class ShowCommand
 {
     private const string Usage = """
-        Usage: roceuio show gids [--dev D] [--port P] [--json] [--control PATH]
+        Usage: roceuio show gids [--dev D] [--port P] [--json] [--control PATH | --shm [--shm-dir DIR]]
                roceuio show devices [--json] [--control PATH]
                roceuio show ports [--json] [--control PATH]
         'show gids' prints what Mellanox's show_gids prints; --json gives ibv_gid_entry-shaped objects.
+        --shm reads the daemon's shared-memory tables (default /dev/shm/roceuio) instead of asking its socket.
         """;
 
     public static int Run(string[] args)
     {
-        var a = new ArgReader(args, ["--dev", "--port", "--control"], ["--json"]);
+        var a = new ArgReader(args, ["--dev", "--port", "--control", "--shm-dir"], ["--json", "--shm"]);
         if (a.Help || a.Positional.Count == 0)
         {
             Console.WriteLine(Usage);
@@ -32,6 +34,14 @@ internal static class ShowCommand
         {
             switch (a.Positional[0])
             {
+                case "gids" when a.Flag("--shm") || a.Value("--shm-dir") is not null:
+                {
+                    if (a.Value("--control") is not null)
+                        throw new UsageException("--shm reads shared memory, not the control socket: drop --control");
+                    List<GidRow> rows = ShmGids.Rows(a.Value("--shm-dir") ?? DefaultPaths.ClientShmDir(), a.Value("--dev"), a.Int("--port"));
+                    Console.Write(json ? ShowGidsFormat.Json(rows) : ShowGidsFormat.Text(rows));
+                    return 0;
+                }
                 case "gids":
                 {
                     var req = new JsonObject { ["dev"] = a.Value("--dev"), ["port"] = a.Int("--port") };
@@ -50,7 +60,7 @@ internal static class ShowCommand
                     throw new UsageException($"unknown object '{a.Positional[0]}': use gids, devices or ports");
             }
         }
-        catch (ControlException e)
+        catch (Exception e) when (e is ControlException or IOException or UnauthorizedAccessException or TimeoutException)
         {
             Console.Error.WriteLine($"roceuio show: {e.Message}");
             return 1;

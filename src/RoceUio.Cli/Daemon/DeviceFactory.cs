@@ -1,6 +1,7 @@
 using RoceUio.Cli.Config;
 using RoceUio.Drivers;
 using RoceUio.Hardware;
+using RoceUio.Hardware.Emulation;
 using RoceUio.Hardware.Pci;
 using RoceUio.Netlink;
 
@@ -39,6 +40,8 @@ public sealed class DeviceFactory
     public PciBus? Bus { get; init; }
     /// <summary>The VLAN id of a netdev (rdma_read_gid_l2_fields): ocrdma puts it in its address vectors, mlx4 shares a hardware slot only between entries with the same one.</summary>
     public Func<int, ushort>? VlanOfNetdev { get; init; }
+    /// <summary>Told (device name, why) when the model of an emulated device dies: the daemon logs it as an error.</summary>
+    public Action<string, string>? ModelDied { get; init; }
     /// <summary>The MAC address of a netdev by name (ocrdma's address vectors take it as the source MAC).</summary>
     public Func<string, ulong?>? MacOfNetdev { get; init; }
 
@@ -95,9 +98,13 @@ public sealed class DeviceFactory
         {
             EmulatedDevice dev = model.CreateFiles(dir, ports.Length);
             owned.Add(dev);
-            owned.Add(model.StartInProcess(dir));
+            DeviceModelThread thread = model.StartInProcess(dir);
+            owned.Add(thread);
             DriverHandle h = driver.Open!(ctx, DeviceResources.Of(dev));
-            return new OpenedDevice(h, ports, $"emulated:{dir}", "emulated", owned);
+            CheckPorts(h, ports, dir);
+            if (ModelDied is { } died)
+                thread.Died = why => died(ctx.Name, why);
+            return new OpenedDevice(h, ports, $"emulated:{dir}", "emulated", owned) { Model = thread };
         }
         catch
         {
@@ -107,6 +114,15 @@ public sealed class DeviceFactory
         }
     }
 
+    /// <summary>One netdev per port: a device with another port count is closed again and the error names both.</summary>
+    private static void CheckPorts(DriverHandle h, IReadOnlyList<string> ports, string where)
+    {
+        if (h.Device.PortCount == ports.Count)
+            return;
+        h.Device.Dispose();
+        throw new ArgumentException($"{where}: the device has {h.Device.PortCount} port(s) but {ports.Count} netdev(s) were given ({string.Join(",", ports)})");
+    }
+
     private OpenedDevice Attach(RoceDriver driver, DeviceConfig config, string dir, string[] ports)
     {
         DriverOpenContext ctx = Context(driver, config, ports);
@@ -114,11 +130,7 @@ public sealed class DeviceFactory
         try
         {
             DriverHandle h = driver.Open!(ctx, DeviceResources.Of(dev));
-            if (h.Device.PortCount != ports.Length)
-            {
-                h.Device.Dispose();
-                throw new ArgumentException($"{dir}: the device has {h.Device.PortCount} port(s) but {ports.Length} netdev(s) were given ({string.Join(",", ports)})");
-            }
+            CheckPorts(h, ports, dir);
             return new OpenedDevice(h, ports, $"emulated:{dir}", "attached", [dev]);
         }
         catch
@@ -156,11 +168,7 @@ public sealed class DeviceFactory
             if (dma is IDisposable disposableDma)
                 owned.Add(disposableDma);
             DriverHandle h = driver.Open!(ctx, new DeviceResources(f.VendorId, f.DeviceId, MapBar, dma, modelDirectory: null));
-            if (h.Device.PortCount != ports.Count)
-            {
-                h.Device.Dispose();
-                throw new ArgumentException($"{bdf}: the device has {h.Device.PortCount} port(s) but {ports.Count} netdev(s) were given ({string.Join(",", ports)})");
-            }
+            CheckPorts(h, ports, bdf);
             return new OpenedDevice(h, [.. ports], f.Address.ToString(), access.Method.ToString().ToLowerInvariant(), owned);
         }
         catch
