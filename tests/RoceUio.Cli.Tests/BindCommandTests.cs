@@ -57,4 +57,19 @@ public class BindCommandTests
         Assert.That(exit, Is.EqualTo(1));
         Assert.That(err.Trim(), Is.EqualTo("roceuio bind: cannot bind 0000:03:00.0: vfio-pci is not loaded: run `modprobe vfio_pci` first"));
     }
+
+    [Test]
+    public void Binding_a_function_roceuio_has_no_driver_for_warns_and_names_it()
+    {
+        _sys.AddFunction("0000:00:04.0", 0x1af4, 0x1042, classCode: 0x010000, driver: "virtio-pci"); // a virtio disk
+        _sys.AddDriver("vfio-pci");
+        var (exit, _, err) = RoceuioProcess.Run("bind", "0000:00:04.0", "--vfio", "--dry-run", "--sysfs", _sys.Root);
+        Assert.That(exit, Is.Zero, err);
+        Assert.That(err, Does.Contain("roceuio bind: warning: 0000:00:04.0 [1af4:1042]"));
+        Assert.That(err, Does.Contain("is not a RoCE function roceuio drives (known: mlx4, ocrdma); binding it anyway"));
+
+        _sys.AddFunction("0000:03:00.0", 0x15b3, 0x1007, driver: "mlx4_core");
+        var roce = RoceuioProcess.Run("bind", "0000:03:00.0", "--vfio", "--dry-run", "--sysfs", _sys.Root);
+        Assert.That(roce.Err, Does.Not.Contain("warning"), "a ConnectX-3 Pro is one of ours");
+    }
 }

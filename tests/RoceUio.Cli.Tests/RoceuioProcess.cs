@@ -3,19 +3,12 @@ using RoceUio.Testing;
 
 namespace RoceUio.Cli.Tests;
 
-/// <summary>Starts <c>dotnet roceuio.dll ...</c> (the CLI sits next to this test assembly) as a separate process.</summary>
+/// <summary>Starts <c>roceuio ...</c> as a separate process: the native bin/roceuio under ./build.sh test, else the JIT
+/// build next to this test assembly (see <see cref="RoceuioCommand"/>).</summary>
 internal static class RoceuioProcess
 {
-    public static string Dll => Path.Combine(AppContext.BaseDirectory, "roceuio.dll");
-
     public static Process Start(params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Dll);
-        foreach (string a in args)
-            psi.ArgumentList.Add(a);
-        return Process.Start(psi) ?? throw new InvalidOperationException("could not start dotnet");
-    }
+        => Process.Start(RoceuioCommand.StartInfo(args)) ?? throw new InvalidOperationException($"could not start {RoceuioCommand.Argv[0]}");
 
     public static (int Exit, string Out, string Err) Run(params string[] args)
     {

@@ -1,4 +1,5 @@
 using RoceUio.Hardware;
+using RoceUio.Cli.Daemon;
 using RoceUio.Hardware.Pci;
 
 namespace RoceUio.Cli;
@@ -60,6 +61,11 @@ internal static class BindCommand
 
         try
         {
+            if (target != BindTarget.Kernel)
+            {
+                DeviceFactory.RegisterDrivers(); // before reading the function: discovery names its module then
+                WarnIfNotRoce(new PciBus(new SysfsRoot(sysfs)).Get(address));
+            }
             BindResult r = new PciBinder(new SysfsRoot(sysfs)).Bind(address, target.Value, dryRun);
             foreach (string note in r.Notes)
                 Console.Error.WriteLine(dryRun ? $"roceuio bind: note: {note}" : $"roceuio bind: {note}");
@@ -81,5 +87,14 @@ internal static class BindCommand
             Console.Error.WriteLine($"roceuio bind: {e.Message}");
             return 1;
         }
+    }
+
+    /// <summary>Binding a function roceuio has no driver for (a virtio disk, the NIC the machine is reached through)
+    /// takes it from its kernel driver for nothing: say so, and bind it all the same (the user may know better).</summary>
+    private static void WarnIfNotRoce(PciFunction f)
+    {
+        if (f.DriverModule is null)
+            Console.Error.WriteLine($"roceuio bind: warning: {f} is not a RoCE function roceuio drives "
+                + $"(known: {string.Join(", ", PciDriverRegistry.Global.Modules.Keys.Order())}); binding it anyway");
     }
 }

@@ -67,6 +67,9 @@ public sealed class DeviceFactory
         OcrdmaPci.Register();
     }
 
+    /// <summary>Makes sure the driver modules have claimed their PCI ids (runs the static constructor; nothing else).</summary>
+    public static void RegisterDrivers() { }
+
     /// <summary>Where <c>emulate</c> devices get their files (STATE_DIR/emulated, or a temporary directory).</summary>
     public required string EmulationRoot { get; init; }
     /// <summary>Traces every register access of every device, bring-up included.</summary>
