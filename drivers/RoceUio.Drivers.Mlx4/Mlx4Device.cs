@@ -5,20 +5,15 @@ using RoceUio.Roce;
 
 namespace RoceUio.Drivers.Mlx4;
 
-/// <summary>Settings of an <see cref="Mlx4Device"/>.</summary>
-public sealed class Mlx4DeviceOptions
+/// <summary>Settings of an <see cref="Mlx4Device"/> (name, tracer and VLAN lookup: <see cref="RoceDeviceOptions"/>).</summary>
+public sealed record Mlx4DeviceOptions : RoceDeviceOptions
 {
-    /// <summary>The name users see (<c>mlx4_0</c>).</summary>
-    public string Name { get; init; } = "mlx4_0";
+    public Mlx4DeviceOptions() => Name = "mlx4_0";
+
     /// <summary>How long a command may run before GO must have cleared (<c>MLX4_CMD_TIME_CLASS_B</c>: 60 s).</summary>
     public TimeSpan CommandTimeout { get; init; } = Mlx4Layout.CommandTimeClass;
     /// <summary>How long a post waits for a busy HCR (<c>GO_BIT_TIMEOUT_MSECS</c>: 10 s).</summary>
     public TimeSpan BusyTimeout { get; init; } = Mlx4Layout.GoBitTimeout;
-    /// <summary>Records every HCR access from bring-up on (<c>roceuio run --mmio-trace</c>); null: no tracing.</summary>
-    public IMmioTracer? Tracer { get; init; }
-    /// <summary>The VLAN id of a netdev (by ifindex), 0 when it is not on a VLAN (rdma_read_gid_l2_fields); part of
-    /// the key under which mlx4_ib_add_gid shares a hardware slot. Null: no VLANs.</summary>
-    public Func<int, ushort>? VlanOfNetdev { get; init; }
 }
 
 /// <summary>

@@ -74,13 +74,4 @@ public static class Mlx4PciIds
             }
         return false;
     }
-
-    /// <summary>
-    /// Claims the physical functions of <see cref="All"/> for the "mlx4" module in <paramref name="registry"/> (default:
-    /// <see cref="RoceUio.Hardware.Pci.PciDriverRegistry.Global"/>), so that PCI discovery names mlx4 for them. Virtual
-    /// functions are left out: this driver cannot drive them (no comm channel). Idempotent.
-    /// </summary>
-    public static void Register(RoceUio.Hardware.Pci.PciDriverRegistry? registry = null)
-        => (registry ?? RoceUio.Hardware.Pci.PciDriverRegistry.Global).Register("mlx4",
-            All.Where(r => r.Kind != Mlx4PciKind.VirtualFunction).Select(r => new RoceUio.Hardware.Pci.PciId(VendorMellanox, r.DeviceId)));
 }

@@ -5,11 +5,11 @@ using static RoceUio.Drivers.Ocrdma.OcrdmaLayout;
 
 namespace RoceUio.Drivers.Ocrdma;
 
-/// <summary>How to bring up an <see cref="OcrdmaDevice"/>.</summary>
-public sealed record OcrdmaDeviceOptions
+/// <summary>How to bring up an <see cref="OcrdmaDevice"/> (name, tracer and VLAN lookup: <see cref="RoceDeviceOptions"/>).</summary>
+public sealed record OcrdmaDeviceOptions : RoceDeviceOptions
 {
-    /// <summary>The name shown to users (ocrdma0, ...).</summary>
-    public string Name { get; init; } = "ocrdma0";
+    public OcrdmaDeviceOptions() => Name = "ocrdma0";
+
     /// <summary>How long an MQ command may take (the kernel waits 30 s).</summary>
     public TimeSpan CommandTimeout { get; init; } = OcrdmaMq.DefaultTimeout;
     /// <summary>How long each bootstrap-mailbox step may take.</summary>
@@ -24,12 +24,8 @@ public sealed record OcrdmaDeviceOptions
     public IOcrdmaShadowOracle? Oracle { get; init; }
     /// <summary>Publish nothing, even over an emulated device (and even if <see cref="Oracle"/> is set).</summary>
     public bool NoOracle { get; init; }
-    /// <summary>The VLAN id of a netdev (by ifindex), 0 when it is not a VLAN device (rdma_read_gid_l2_fields).</summary>
-    public Func<int, ushort>? VlanOfNetdev { get; init; }
     /// <summary>The port's MAC address (the AVs' source MAC), as a 48-bit number.</summary>
     public ulong MacAddress { get; init; } = 0x0000c9_a1b2c3UL;
-    /// <summary>Records every doorbell access from bring-up on (<c>roceuio run --mmio-trace</c>); null: no tracing.</summary>
-    public IMmioTracer? Tracer { get; init; }
 }
 
 /// <summary>

@@ -12,12 +12,4 @@ public static class OcrdmaPci
 
     /// <summary><c>db_bar()</c>: BAR4 on a Skyhawk PF, BAR0 on a VF.</summary>
     public static int DoorbellBar(ushort device) => IsVirtualFunction(device) ? OcrdmaLayout.DoorbellBarVf : OcrdmaLayout.DoorbellBarPf;
-
-    /// <summary>Claims the Skyhawk PF and VF ids of both vendors for the "ocrdma" module (default registry:
-    /// <see cref="RoceUio.Hardware.Pci.PciDriverRegistry.Global"/>). Idempotent.</summary>
-    public static void Register(RoceUio.Hardware.Pci.PciDriverRegistry? registry = null)
-        => (registry ?? RoceUio.Hardware.Pci.PciDriverRegistry.Global).Register("ocrdma",
-            from v in new[] { OcrdmaLayout.VendorEmulex, OcrdmaLayout.VendorServerEngines }
-            from d in new[] { OcrdmaLayout.DeviceSkyhawk, OcrdmaLayout.DeviceSkyhawkVf }
-            select new RoceUio.Hardware.Pci.PciId(v, d));
 }

@@ -18,8 +18,7 @@ public class DeviceFactoryPciTests
 {
     private static DeviceFactory Factory(FakeSysfs sysfs, TempDirectory dir)
     {
-        // DeviceFactory's static constructor registers the drivers' PCI ids in the global registry before Open looks.
-        return new DeviceFactory { EmulationRoot = dir["emulated"], Bus = new PciBus(new SysfsRoot(sysfs.Root, sysfs.Dev), PciDriverRegistry.Global) };
+        return new DeviceFactory { EmulationRoot = dir["emulated"], Bus = new PciBus(new SysfsRoot(sysfs.Root, sysfs.Dev), BuiltinDrivers.Registry) };
     }
 
     [Test]

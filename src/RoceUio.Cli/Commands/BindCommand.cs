@@ -1,5 +1,4 @@
 using RoceUio.Hardware;
-using RoceUio.Cli.Daemon;
 using RoceUio.Hardware.Pci;
 
 namespace RoceUio.Cli;
@@ -7,7 +6,8 @@ namespace RoceUio.Cli;
 /// <summary>
 /// <c>roceuio bind BDF (--vfio|--uio|--kernel) [--dry-run] [--sysfs ROOT]</c>: moves a PCI function to vfio-pci,
 /// uio_pci_generic, or back to its kernel driver (<see cref="PciBinder"/>). A dry run prints the writes as shell
-/// commands and changes nothing.
+/// commands and changes nothing. Moving a function that no registered driver claims to vfio-pci or uio is allowed,
+/// with a warning: <c>roceuio run</c> would not drive it.
 /// </summary>
 internal static class BindCommand
 {
@@ -61,12 +61,10 @@ internal static class BindCommand
 
         try
         {
-            if (target != BindTarget.Kernel)
-            {
-                DeviceFactory.RegisterDrivers(); // before reading the function: discovery names its module then
-                WarnIfNotRoce(new PciBus(new SysfsRoot(sysfs)).Get(address));
-            }
-            BindResult r = new PciBinder(new SysfsRoot(sysfs)).Bind(address, target.Value, dryRun);
+            var root = new SysfsRoot(sysfs);
+            if (target != BindTarget.Kernel && Unclaimed(root, address) is { } warning)
+                Console.Error.WriteLine($"roceuio bind: warning: {warning}");
+            BindResult r = new PciBinder(root).Bind(address, target.Value, dryRun);
             foreach (string note in r.Notes)
                 Console.Error.WriteLine(dryRun ? $"roceuio bind: note: {note}" : $"roceuio bind: {note}");
             foreach (SysfsWrite w in r.Writes)
@@ -89,12 +87,13 @@ internal static class BindCommand
         }
     }
 
-    /// <summary>Binding a function roceuio has no driver for (a virtio disk, the NIC the machine is reached through)
-    /// takes it from its kernel driver for nothing: say so, and bind it all the same (the user may know better).</summary>
-    private static void WarnIfNotRoce(PciFunction f)
+    /// <summary>Why binding <paramref name="address"/> for user space does not help RoceUio, or null when a driver claims it.</summary>
+    private static string? Unclaimed(SysfsRoot root, PciAddress address)
     {
-        if (f.DriverModule is null)
-            Console.Error.WriteLine($"roceuio bind: warning: {f} is not a RoCE function roceuio drives "
-                + $"(known: {string.Join(", ", PciDriverRegistry.Global.Modules.Keys.Order())}); binding it anyway");
+        PciFunction f = new PciBus(root, BuiltinDrivers.Registry).Get(address);
+        if (f.DriverModule is not null)
+            return null;
+        var claimed = BuiltinDrivers.Registry.Drivers.Where(d => d.PciIds.Count > 0).Select(d => d.Name);
+        return $"{address} is {f.VendorId:x4}:{f.DeviceId:x4}, which no RoceUio driver claims ({string.Join(", ", claimed)}): roceuio run will not drive it";
     }
 }

@@ -1,33 +1,39 @@
+using RoceUio.Drivers;
+
 namespace RoceUio.Cli;
 
 /// <summary>
 /// <c>roceuio model KIND --dir DIR</c>: runs a device model over the emulated device files in DIR
 /// (docs/emulated-devices.md) until SIGTERM or Ctrl-C. Tests start it as a second process; so can a user who wants
-/// to drive it with <c>roceuio run --attach</c>.
+/// to drive it with <c>roceuio run --attach</c>. KIND is a registered driver with a model (<see cref="RoceDriver.Model"/>)
+/// or <c>echo</c>, the generic handshake model of docs/emulated-devices.md.
 /// </summary>
 internal static class ModelCommand
 {
-    /// <summary>One entry per NIC family: its model's entry point (directory, stop token) → exit status.</summary>
-    private static readonly Dictionary<string, Func<string, CancellationToken, int>> s_models = new()
-    {
-        ["mlx4"] = RoceUio.Drivers.Mlx4.Model.Mlx4DeviceModel.Serve,
-        ["ocrdma"] = RoceUio.Drivers.Ocrdma.Model.OcrdmaDeviceModel.Main,
-        ["echo"] = RoceUio.Hardware.Emulation.EchoModel.Run,   // the generic handshake model (docs/emulated-devices.md)
-    };
+    private const string Echo = "echo";
+
+    /// <summary>Every model this program can serve: the drivers' (the registry), then echo.</summary>
+    private static IEnumerable<string> Kinds
+        => BuiltinDrivers.Registry.Drivers.Where(d => d.Model is not null).Select(d => d.Name).Append(Echo);
+
+    /// <summary>The entry point of the model KIND (directory, stop token → exit status), or null.</summary>
+    private static Func<string, CancellationToken, int>? Serve(string kind)
+        => kind == Echo ? RoceUio.Hardware.Emulation.EchoModel.Run
+            : BuiltinDrivers.Registry.TryGet(kind, out RoceDriver d) ? d.Model?.Serve : null;
 
     public static int Run(string[] args)
     {
         if (args.Length == 0 || args[0] is "-h" or "--help")
         {
             Console.WriteLine("Usage: roceuio model KIND --dir DIR [--create [--ports N]]");
-            Console.WriteLine($"KIND: {string.Join(", ", s_models.Keys.Order())}");
-            Console.WriteLine("--create makes the device files first (mlx4: --ports 1 or 2, default 2); then drive them with");
+            Console.WriteLine($"KIND: {string.Join(", ", Kinds.Order())}");
+            Console.WriteLine("--create makes the device files first (--ports N: a count the model has, default its largest); then drive them with");
             Console.WriteLine("roceuio run --attach KIND:DIR=NETDEV[,NETDEV]");
             return 0;
         }
         string kind = args[0];
-        if (!s_models.TryGetValue(kind, out var model))
-            throw new UsageException($"unknown device model '{kind}' (known: {string.Join(", ", s_models.Keys.Order())})");
+        if (Serve(kind) is not { } model)
+            throw new UsageException($"unknown device model '{kind}' (known: {string.Join(", ", Kinds.Order())})");
         int i = Array.IndexOf(args, "--dir");
         if (i < 0 || i + 1 >= args.Length)
             throw new UsageException("--dir DIR is required");
@@ -52,16 +58,13 @@ internal static class ModelCommand
     /// <summary><c>--create</c>: the device files of a fresh device, so that a user can serve and attach without code.</summary>
     private static void CreateFiles(string kind, string dir, string[] args)
     {
+        if (!BuiltinDrivers.Registry.TryGet(kind, out RoceDriver d) || d.Model is not { } model)
+            throw new UsageException($"--create is not supported for '{kind}'");
         int p = Array.IndexOf(args, "--ports");
-        int ports = p >= 0 && p + 1 < args.Length && int.TryParse(args[p + 1], out int n) ? n : 2;
+        int ports = p >= 0 && p + 1 < args.Length && int.TryParse(args[p + 1], out int n) ? n : model.PortCounts.Max();
+        if (!model.PortCounts.Contains(ports))
+            throw new UsageException($"--ports {ports}: {kind} has {string.Join(" or ", model.PortCounts)} port{(model.PortCounts.Max() > 1 ? "s" : "")}");
         Directory.CreateDirectory(dir);
-        IDisposable files = kind switch
-        {
-            "mlx4" => ports is 1 or 2 ? new RoceUio.Drivers.Mlx4.Model.Mlx4ModelConfig { Ports = ports }.CreateDevice(dir)
-                                      : throw new UsageException($"--ports {ports}: mlx4 has 1 or 2 ports"),
-            "ocrdma" => RoceUio.Drivers.Ocrdma.Model.OcrdmaDeviceModel.CreateDevice(dir),
-            _ => throw new UsageException($"--create is not supported for '{kind}'"),
-        };
-        files.Dispose(); // the model maps them again
+        model.CreateFiles(dir, ports).Dispose(); // the model maps them again
     }
 }

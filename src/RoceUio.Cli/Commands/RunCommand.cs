@@ -98,8 +98,8 @@ internal static class RunCommand
         var devices = a.Values("--emulate").Select(DeviceConfig.ParseEmulate)
             .Concat(a.Values("--attach").Select(DeviceConfig.ParseAttach)).ToList();
         foreach (DeviceConfig d in devices)
-            if (!DeviceFactory.Kinds.Contains(d.Driver))
-                throw new ArgumentException($"unknown device kind '{d.Driver}' (known: {string.Join(", ", DeviceFactory.Kinds)})");
+            if (!BuiltinDrivers.Registry.TryGet(d.Driver, out _))
+                throw new ArgumentException($"unknown device kind '{d.Driver}' (known: {string.Join(", ", BuiltinDrivers.Registry.Names)})");
         if (devices.Count > 0)
             cfg = cfg with { Devices = devices };
         if (a.Value("--control") is { } control)
@@ -130,7 +130,7 @@ internal static class RunCommand
             }
         }
         if (cfg.Devices.Count == 0)
-            cfg = cfg with { Devices = DeviceFactory.Discover(new PciBus(SysfsRoot.Default, PciDriverRegistry.Global)) };
+            cfg = cfg with { Devices = DeviceFactory.Discover(new PciBus(SysfsRoot.Default, BuiltinDrivers.Registry)) };
         return cfg;
     }
 }

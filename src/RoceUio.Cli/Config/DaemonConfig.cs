@@ -1,4 +1,5 @@
 using System.Text.Json;
+using RoceUio.Drivers;
 using RoceUio.Gids;
 
 namespace RoceUio.Cli.Config;
@@ -6,6 +7,9 @@ namespace RoceUio.Cli.Config;
 /// <summary>One device the daemon drives: a PCI function, a device model it starts itself, or one it attaches to.</summary>
 public sealed record DeviceConfig(string Driver, IReadOnlyList<string> Netdevs, string? Pci = null, bool Emulate = false, string? AttachDir = null)
 {
+    /// <summary>The driver's own keys of the device entry (<see cref="RoceDriver.Settings"/>), checked against its range.</summary>
+    public IReadOnlyDictionary<string, long> Settings { get; init; } = new Dictionary<string, long>();
+
     /// <summary>The <c>KIND:NETDEV[,NETDEV...]</c> text of <c>--emulate</c>.</summary>
     public static DeviceConfig ParseEmulate(string spec)
     {
@@ -49,9 +53,9 @@ public sealed record DaemonConfig
     public string Control { get; init; } = Environment.GetEnvironmentVariable("ROCEUIO_CONTROL") is { Length: > 0 } c ? c : DefaultControl;
     public IReadOnlyList<DeviceConfig> Devices { get; init; } = [];
 
-    public static readonly string[] KnownDrivers = ["mlx4", "ocrdma", "rxe"];
-
-    public static DaemonConfig Load(string path)
+    /// <summary>Reads the config file; drivers and their keys are checked against <paramref name="drivers"/>
+    /// (default: <see cref="BuiltinDrivers.Registry"/>).</summary>
+    public static DaemonConfig Load(string path, RoceDriverRegistry? drivers = null)
     {
         byte[] bytes;
         try
@@ -62,11 +66,12 @@ public sealed record DaemonConfig
         {
             throw new ConfigException(new JValue.Position(path, 0, 0), $"cannot read the config file: {e.Message}");
         }
-        return FromJson(JValue.Parse(path, bytes));
+        return FromJson(JValue.Parse(path, bytes), drivers);
     }
 
-    public static DaemonConfig FromJson(JValue root)
+    public static DaemonConfig FromJson(JValue root, RoceDriverRegistry? drivers = null)
     {
+        drivers ??= BuiltinDrivers.Registry;
         Expect(root, JsonValueKind.Object, "an object with \"devices\", \"index_policy\", \"state_dir\", \"control\"");
         var cfg = new DaemonConfig();
         foreach (var (key, v, keyAt) in root.Members)
@@ -76,7 +81,7 @@ public sealed record DaemonConfig
                 "index_policy" => cfg with { IndexPolicy = ParsePolicy(v) },
                 "state_dir" => cfg with { StateDir = Str(v, "a directory path") },
                 "control" => cfg with { Control = Str(v, "a socket path") },
-                "devices" => cfg with { Devices = ParseDevices(v) },
+                "devices" => cfg with { Devices = ParseDevices(v, drivers) },
                 _ => throw new ConfigException(keyAt, $"unknown key \"{key}\"; expected one of \"devices\", \"index_policy\", \"state_dir\", \"control\""),
             };
         }
@@ -91,7 +96,7 @@ public sealed record DaemonConfig
             _ => throw new ConfigException(v.At, $"expected \"sticky\" or \"kernel\", got {v.Describe()}"),
         };
 
-    private static List<DeviceConfig> ParseDevices(JValue v)
+    private static List<DeviceConfig> ParseDevices(JValue v, RoceDriverRegistry drivers)
     {
         Expect(v, JsonValueKind.Array, "an array of devices");
         var list = new List<DeviceConfig>();
@@ -101,14 +106,15 @@ public sealed record DaemonConfig
             string? driver = null, pci = null, attach = null;
             bool emulate = false;
             List<string>? ports = null;
+            var driverKeys = new List<(string Key, JValue Value, JValue.Position KeyAt)>();
             foreach (var (key, val, keyAt) in d.Members)
             {
                 switch (key)
                 {
                     case "driver":
                         driver = Str(val, "a driver name");
-                        if (!KnownDrivers.Contains(driver))
-                            throw new ConfigException(val.At, $"unknown driver \"{driver}\"; expected one of {string.Join(", ", KnownDrivers.Select(k => $"\"{k}\""))}");
+                        if (!drivers.TryGet(driver, out _))
+                            throw new ConfigException(val.At, $"unknown driver \"{driver}\"; expected one of {string.Join(", ", drivers.Names.Select(k => $"\"{k}\""))}");
                         break;
                     case "pci": pci = Str(val, "a PCI address such as \"0000:03:00.0\""); break;
                     case "emulate":
@@ -124,19 +130,40 @@ public sealed record DaemonConfig
                             throw new ConfigException(val.At, "a device needs at least one port netdev");
                         break;
                     default:
-                        throw new ConfigException(keyAt, $"unknown device key \"{key}\"; expected \"driver\", \"ports\", \"pci\", \"emulate\" or \"attach\"");
+                        driverKeys.Add((key, val, keyAt));  // the driver's own, checked once the driver is known
+                        break;
                 }
             }
             if (driver is null)
                 throw new ConfigException(d.At, "the device has no \"driver\"");
+            IReadOnlyDictionary<string, long> settings = DriverSettings(drivers.Get(driver), driverKeys);
             if (ports is null)
                 throw new ConfigException(d.At, "the device has no \"ports\"");
             int sources = (pci is null ? 0 : 1) + (emulate ? 1 : 0) + (attach is null ? 0 : 1);
             if (sources != 1)
                 throw new ConfigException(d.At, "a device needs exactly one of \"pci\", \"emulate\": true, or \"attach\"");
-            list.Add(new DeviceConfig(driver, ports, pci, emulate, attach));
+            list.Add(new DeviceConfig(driver, ports, pci, emulate, attach) { Settings = settings });
         }
         return list;
+    }
+
+    /// <summary>The keys of a device entry that are not common ones: each must be one of the driver's
+    /// <see cref="RoceDriver.Settings"/>, with an integer value in its range.</summary>
+    private static Dictionary<string, long> DriverSettings(RoceDriver driver, List<(string Key, JValue Value, JValue.Position KeyAt)> keys)
+    {
+        var settings = new Dictionary<string, long>();
+        foreach (var (key, val, keyAt) in keys)
+        {
+            DriverSetting setting = driver.Setting(key) ?? throw new ConfigException(keyAt,
+                $"unknown device key \"{key}\"; expected \"driver\", \"ports\", \"pci\", \"emulate\" or \"attach\""
+                + (driver.Settings.Count == 0 ? "" : $", or one of the {driver.Name} driver's: {string.Join(", ", driver.Settings.Select(x => $"\"{x.Key}\""))}"));
+            if (val.Kind != JsonValueKind.Number || val.Number != Math.Floor(val.Number) || Math.Abs(val.Number) > long.MaxValue / 2)
+                throw new ConfigException(val.At, $"\"{key}\": expected an integer ({setting.Description}), got {val.Describe()}");
+            if (setting.Check((long)val.Number) is { } problem)
+                throw new ConfigException(val.At, problem);
+            settings[key] = (long)val.Number;
+        }
+        return settings;
     }
 
     private static string Str(JValue v, string what)

@@ -1,75 +1,36 @@
 using RoceUio.Cli.Config;
-using RoceUio.Drivers.Mlx4;
-using RoceUio.Drivers.Mlx4.Model;
-using RoceUio.Drivers.Ocrdma;
-using RoceUio.Drivers.Rxe;
-using RoceUio.Drivers.Ocrdma.Model;
+using RoceUio.Drivers;
 using RoceUio.Hardware;
 using RoceUio.Hardware.Pci;
 using RoceUio.Netlink;
-using RoceUio.Roce;
 
 namespace RoceUio.Cli.Daemon;
 
 /// <summary>
-/// An opened device and everything it needs kept alive (device model thread, mapped files, PCI access), with the
-/// netdev each of its ports follows and where it came from (for <c>show devices</c>).
-/// </summary>
-public sealed class OpenedDevice(IRoceDevice device, IReadOnlyList<string> netdevs, string pciAddress, string mapping, IReadOnlyList<IDisposable> owned)
-    : IDisposable
-{
-    public IRoceDevice Device { get; } = device;
-    /// <summary>Port p (1-based) follows <c>Netdevs[p - 1]</c>.</summary>
-    public IReadOnlyList<string> Netdevs { get; } = netdevs;
-    public string PciAddress { get; } = pciAddress;
-    /// <summary>sysfs, uio, vfio, emulated or attached.</summary>
-    public string Mapping { get; } = mapping;
-
-    public DaemonDevice ToDaemonDevice() => new(Device, PciAddress, Mapping);
-
-    /// <summary>Connects the driver to the core tables once the manager made them (ocrdma: queue pairs and address
-    /// handles then hold the core entry, so a deleted GID in use stays pending there too). Null if not needed.</summary>
-    public Action<IEnumerable<RoceUio.Gids.GidTable>>? AttachTables { get; init; }
-
-    /// <summary>Closes the driver, then the model and the mappings, newest first.</summary>
-    public void Dispose()
-    {
-        Device.Dispose();
-        for (int i = owned.Count - 1; i >= 0; i--)
-            owned[i].Dispose();
-    }
-}
-
-/// <summary>
-/// Makes opened drivers from <see cref="DeviceConfig"/>s. Every source goes through the same driver code:
+/// Makes opened drivers from <see cref="DeviceConfig"/>s, asking the <see cref="RoceDriverRegistry"/> for the family
+/// (it names none itself). Every source goes through the same driver code, the descriptor's
+/// <see cref="RoceDriver.Open"/> over <see cref="DeviceResources"/>:
 /// <list type="bullet">
-/// <item><c>emulate</c>: creates the device files under <see cref="EmulationRoot"/>/NAME, runs the device model on a
-/// thread of this process and opens the driver over the files. mlx4 has at most 2 ports per device, so
-/// <c>mlx4:a,b,c</c> makes mlx4_0 (a, b) and mlx4_1 (c); ocrdma has one port per device (ocrdma0, ocrdma1, ...).</item>
+/// <item><c>emulate</c>: creates the device files under <see cref="EmulationRoot"/>/NAME, runs the family's device model
+/// on a thread of this process and opens the driver over the files. A port list longer than the family's
+/// <see cref="RoceDriver.MaxPortsPerDevice"/> makes several devices: <c>mlx4:a,b,c</c> makes mlx4_0 (a, b) and
+/// mlx4_1 (c); ocrdma has one port per device (ocrdma0, ocrdma1, ...). A software device (rxe) is just opened.</item>
 /// <item><c>attach</c>: maps the files of a model someone else serves (<c>roceuio model KIND --dir DIR</c>, or a third
 /// party's, docs/emulated-devices.md); the netdevs are split into devices the same way.</item>
-/// <item><c>pci</c>: PCI discovery through <see cref="PciBus"/> (sysfs, or the tree in ROCEUIO_SYSFS), the register BAR
-/// (mlx4: BAR0; ocrdma: the doorbell BAR, 4 on a PF and 0 on a VF) mapped by the method the bound kernel driver allows
-/// (<see cref="BarAccessPolicy"/>), DMA memory from that access's allocator. An ocrdma function has one port and no
-/// synthetic oracle (nothing is written next to a real device).</item>
+/// <item><c>pci</c>: PCI discovery through <see cref="PciBus"/> (sysfs, or the tree in ROCEUIO_SYSFS), each BAR the
+/// driver asks for mapped by the method the bound kernel driver allows (<see cref="BarAccessPolicy"/>), DMA memory
+/// from that access's allocator. Nothing is written next to a real device (no model directory).</item>
 /// </list>
-/// Names are given in order of creation per driver: mlx4_0, mlx4_1, ... and ocrdma0, ocrdma1, ....
+/// Names are given in order of creation per driver (<see cref="RoceDriver.NameOf"/>): mlx4_0, mlx4_1, ... and
+/// ocrdma0, ocrdma1, ....
 /// Not thread-safe: the daemon's worker opens its devices (the drivers' single-caller contract starts there).
 /// </summary>
 public sealed class DeviceFactory
 {
     private readonly Dictionary<string, int> _next = new();
 
-    static DeviceFactory()
-    {
-        // The driver modules claim their PCI ids once, so that discovery names them.
-        Mlx4PciIds.Register();
-        OcrdmaPci.Register();
-    }
-
-    /// <summary>Makes sure the driver modules have claimed their PCI ids (runs the static constructor; nothing else).</summary>
-    public static void RegisterDrivers() { }
-
+    /// <summary>The drivers to open devices with (default: the ones this program is built with).</summary>
+    public RoceDriverRegistry Drivers { get; init; } = BuiltinDrivers.Registry;
     /// <summary>Where <c>emulate</c> devices get their files (STATE_DIR/emulated, or a temporary directory).</summary>
     public required string EmulationRoot { get; init; }
     /// <summary>Traces every register access of every device, bring-up included.</summary>
@@ -78,24 +39,23 @@ public sealed class DeviceFactory
     public PciBus? Bus { get; init; }
     /// <summary>The VLAN id of a netdev (rdma_read_gid_l2_fields): ocrdma puts it in its address vectors, mlx4 shares a hardware slot only between entries with the same one.</summary>
     public Func<int, ushort>? VlanOfNetdev { get; init; }
-
-    public static readonly string[] Kinds = ["mlx4", "ocrdma", "rxe"];
+    /// <summary>The MAC address of a netdev by name (ocrdma's address vectors take it as the source MAC).</summary>
+    public Func<string, ulong?>? MacOfNetdev { get; init; }
 
     /// <summary>Opens the devices one config entry describes. On failure, what was opened for it is closed again.</summary>
     public IReadOnlyList<OpenedDevice> Open(DeviceConfig config)
     {
-        if (!Kinds.Contains(config.Driver))
-            throw new ArgumentException($"unknown device kind '{config.Driver}' (known: {string.Join(", ", Kinds)})");
-        if (config.Driver == "rxe" && (config.Pci is not null || config.AttachDir is not null))
-            throw new ArgumentException("rxe is a software device with nothing to attach to or bind: use it as --emulate rxe:NETDEV");
+        RoceDriver driver = Drivers.Get(config.Driver);
+        if (driver.IsSoftware && (config.Pci is not null || config.AttachDir is not null))
+            throw new ArgumentException($"{driver.Name} is a software device with nothing to attach to or bind: use it as --emulate {driver.Name}:NETDEV");
         var opened = new List<OpenedDevice>();
         try
         {
             if (config.Pci is { } bdf)
-                opened.Add(OpenPci(config.Driver, bdf, config.Netdevs));
+                opened.Add(OpenPci(driver, config, bdf));
             else
-                foreach (string[] ports in PortGroups(config.Driver, config.Netdevs))
-                    opened.Add(config.AttachDir is { } dir ? Attach(config.Driver, dir, ports) : Emulate(config.Driver, ports));
+                foreach (string[] ports in config.Netdevs.Chunk(driver.MaxPortsPerDevice))
+                    opened.Add(config.AttachDir is { } dir ? Attach(driver, config, dir, ports) : Emulate(driver, config, ports));
             return opened;
         }
         catch
@@ -106,43 +66,38 @@ public sealed class DeviceFactory
         }
     }
 
-    /// <summary>The netdevs split into devices: two ports per mlx4, one per ocrdma.</summary>
-    public static IEnumerable<string[]> PortGroups(string driver, IReadOnlyList<string> netdevs)
-        => netdevs.Chunk(driver == "mlx4" ? Mlx4Layout.MaxPorts : 1);
-
-    private string NextName(string driver)
+    private DriverOpenContext Context(RoceDriver driver, DeviceConfig config, IReadOnlyList<string> ports)
     {
-        int n = _next.GetValueOrDefault(driver);
-        _next[driver] = n + 1;
-        return driver == "mlx4" ? $"mlx4_{n}" : $"{driver}{n}";
+        int n = _next.GetValueOrDefault(driver.Name);
+        _next[driver.Name] = n + 1;
+        return new DriverOpenContext
+        {
+            Name = driver.NameOf(n),
+            Netdevs = ports,
+            Tracer = Tracer,
+            VlanOfNetdev = VlanOfNetdev,
+            MacOfNetdev = MacOfNetdev,
+            Settings = config.Settings,
+        };
     }
 
-    private OpenedDevice Emulate(string driver, string[] ports)
+    private OpenedDevice Emulate(RoceDriver driver, DeviceConfig config, string[] ports)
     {
-        string name = NextName(driver);
-        if (driver == "rxe")
-            return new OpenedDevice(new RxeDevice(name), ports, "software", "software", []);
-        string dir = Path.Combine(EmulationRoot, name);
+        DriverOpenContext ctx = Context(driver, config, ports);
+        if (driver.OpenSoftware is { } openSoftware)
+            return new OpenedDevice(openSoftware(ctx), ports, "software", "software", []);
+        DriverModel model = driver.Model
+            ?? throw new ArgumentException($"the {driver.Name} driver has no device model to emulate; use it with \"pci\" or --attach");
+        string dir = Path.Combine(EmulationRoot, ctx.Name);
         Directory.CreateDirectory(dir);
         var owned = new List<IDisposable>();
         try
         {
-            if (driver == "mlx4")
-            {
-                EmulatedDevice dev = new Mlx4ModelConfig { Ports = ports.Length }.CreateDevice(dir);
-                owned.Add(dev);
-                owned.Add(Mlx4DeviceModel.StartThread(dir));
-                return new OpenedDevice(Mlx4Device.Open(dev, new Mlx4DeviceOptions { Name = name, Tracer = Tracer, VlanOfNetdev = VlanOfNetdev }), ports, $"emulated:{dir}", "emulated", owned);
-            }
-            else
-            {
-                EmulatedDevice dev = OcrdmaDeviceModel.CreateDevice(dir);
-                owned.Add(dev);
-                owned.Add(OcrdmaDeviceModel.StartThread(dir));
-                var refs = new CoreGidReferences();
-                return new OpenedDevice(OcrdmaDevice.Open(dev, OcrdmaOptions(name, refs)), ports, $"emulated:{dir}", "emulated", owned)
-                    { AttachTables = refs.Attach };
-            }
+            EmulatedDevice dev = model.CreateFiles(dir, ports.Length);
+            owned.Add(dev);
+            owned.Add(model.StartInProcess(dir));
+            DriverHandle h = driver.Open!(ctx, DeviceResources.Of(dev));
+            return new OpenedDevice(h, ports, $"emulated:{dir}", "emulated", owned);
         }
         catch
         {
@@ -152,22 +107,19 @@ public sealed class DeviceFactory
         }
     }
 
-    private OpenedDevice Attach(string driver, string dir, string[] ports)
+    private OpenedDevice Attach(RoceDriver driver, DeviceConfig config, string dir, string[] ports)
     {
-        string name = NextName(driver);
+        DriverOpenContext ctx = Context(driver, config, ports);
         EmulatedDevice dev = EmulatedDevice.Open(dir);
         try
         {
-            CoreGidReferences? refs = driver == "mlx4" ? null : new CoreGidReferences();
-            IRoceDevice d = refs is null
-                ? Mlx4Device.Open(dev, new Mlx4DeviceOptions { Name = name, Tracer = Tracer, VlanOfNetdev = VlanOfNetdev })
-                : OcrdmaDevice.Open(dev, OcrdmaOptions(name, refs));
-            if (d.PortCount != ports.Length)
+            DriverHandle h = driver.Open!(ctx, DeviceResources.Of(dev));
+            if (h.Device.PortCount != ports.Length)
             {
-                d.Dispose();
-                throw new ArgumentException($"{dir}: the device has {d.PortCount} port(s) but {ports.Length} netdev(s) were given ({string.Join(",", ports)})");
+                h.Device.Dispose();
+                throw new ArgumentException($"{dir}: the device has {h.Device.PortCount} port(s) but {ports.Length} netdev(s) were given ({string.Join(",", ports)})");
             }
-            return new OpenedDevice(d, ports, $"emulated:{dir}", "attached", [dev]) { AttachTables = refs is null ? null : refs.Attach };
+            return new OpenedDevice(h, ports, $"emulated:{dir}", "attached", [dev]);
         }
         catch
         {
@@ -176,46 +128,40 @@ public sealed class DeviceFactory
         }
     }
 
-    private OcrdmaDeviceOptions OcrdmaOptions(string name, ISgidReferences refs)
-        => new() { Name = name, Tracer = Tracer, VlanOfNetdev = VlanOfNetdev, References = refs };
-
-    private OpenedDevice OpenPci(string driver, string bdf, IReadOnlyList<string> ports)
+    private OpenedDevice OpenPci(RoceDriver driver, DeviceConfig config, string bdf)
     {
-        PciBus bus = Bus ?? new PciBus(SysfsRoot.Default, PciDriverRegistry.Global);
+        PciBus bus = Bus ?? new PciBus(SysfsRoot.Default, Drivers);
         PciFunction f = bus.Get(PciAddress.Parse(bdf));
-        if (f.DriverModule != driver)
-            throw new ArgumentException($"{bdf} is {f.VendorId:x4}:{f.DeviceId:x4}, which {(f.DriverModule is null ? "no RoceUio driver handles" : $"the {f.DriverModule} driver handles")}, not {driver}");
-        string name = NextName(driver);
+        if (f.DriverModule != driver.Name)
+            throw new ArgumentException($"{bdf} is {f.VendorId:x4}:{f.DeviceId:x4}, which {(f.DriverModule is null ? "no RoceUio driver handles" : $"the {f.DriverModule} driver handles")}, not {driver.Name}");
+        IReadOnlyList<string> ports = config.Netdevs;
+        DriverOpenContext ctx = Context(driver, config, ports);
         IPciDeviceAccess access = PciDeviceAccess.Open(f, BarAccessMethod.Auto, bus.Sysfs);
         var owned = new List<IDisposable> { access };
         try
         {
-            // mlx4: the HCR is in BAR0 (DCS). ocrdma: the doorbells are in BAR4 on a Skyhawk PF, BAR0 on a VF (db_bar()).
-            int barIndex = driver == "mlx4" ? Mlx4Layout.DcsBar : OcrdmaPci.DoorbellBar(f.DeviceId);
-            MappedBar bar = access.MapBar(barIndex);
-            owned.Add(bar);
-            if (bar.Offset != 0)
-                throw new HardwareAccessException($"{bdf}: BAR{barIndex} starts at offset 0x{bar.Offset:x} of its mapping; the {driver} driver needs it page-aligned at 0");
+            var bars = new Dictionary<int, MappedFile>();
+            MappedFile MapBar(int index)
+            {
+                if (bars.TryGetValue(index, out MappedFile? file))
+                    return file;
+                MappedBar bar = access.MapBar(index);
+                owned.Add(bar);
+                if (bar.Offset != 0)
+                    throw new HardwareAccessException($"{bdf}: BAR{index} starts at offset 0x{bar.Offset:x} of its mapping; the {driver.Name} driver needs it page-aligned at 0");
+                return bars[index] = bar.File;
+            }
             access.EnableBusMaster();
             IDmaAllocator dma = access.CreateDmaAllocator();
             if (dma is IDisposable disposableDma)
                 owned.Add(disposableDma);
-            IRoceDevice dev;
-            CoreGidReferences? refs = null;
-            if (driver == "mlx4")
-                dev = Mlx4Device.Open(f.VendorId, f.DeviceId, bar.File, dma, new Mlx4DeviceOptions { Name = name, Tracer = Tracer, VlanOfNetdev = VlanOfNetdev });
-            else
+            DriverHandle h = driver.Open!(ctx, new DeviceResources(f.VendorId, f.DeviceId, MapBar, dma, modelDirectory: null));
+            if (h.Device.PortCount != ports.Count)
             {
-                refs = new CoreGidReferences();
-                dev = OcrdmaDevice.Open(f.VendorId, f.DeviceId, bar.File, dma, OcrdmaOptions(name, refs));
+                h.Device.Dispose();
+                throw new ArgumentException($"{bdf}: the device has {h.Device.PortCount} port(s) but {ports.Count} netdev(s) were given ({string.Join(",", ports)})");
             }
-            if (dev.PortCount != ports.Count)
-            {
-                dev.Dispose();
-                throw new ArgumentException($"{bdf}: the device has {dev.PortCount} port(s) but {ports.Count} netdev(s) were given ({string.Join(",", ports)})");
-            }
-            return new OpenedDevice(dev, [.. ports], f.Address.ToString(), access.Method.ToString().ToLowerInvariant(), owned)
-                { AttachTables = refs is null ? null : refs.Attach };
+            return new OpenedDevice(h, [.. ports], f.Address.ToString(), access.Method.ToString().ToLowerInvariant(), owned);
         }
         catch
         {

@@ -15,6 +15,10 @@ public enum GidQueryError
     NoData,
     /// <summary>-ENOENT: nothing matched (<c>rdma_find_gid_by_filter</c>, <c>rdma_find_gid_by_port</c>).</summary>
     NotFound,
+    /// <summary>-ENODEV: the entry a holder keeps has no netdev any more: <c>del_gid</c> detached it when the entry was
+    /// deleted (<c>rdma_read_gid_l2_fields</c>). (The kernel's older -EAGAIN, for an entry caught between a driver call
+    /// and its publication, cannot happen here: an entry is published whole, after its hardware write.)</summary>
+    NoDevice,
 }
 
 /// <summary>A caller's predicate for <see cref="GidTable.FindByFilter{TState}"/> (<c>rdma_find_gid_by_filter</c>'s

@@ -13,7 +13,7 @@ public class BarAccessTests
     [SetUp] public void SetUp() => _sys = new FakeSysfs();
     [TearDown] public void TearDown() => _sys.Dispose();
 
-    private PciFunction Get(string bdf) => new PciBus(Root, new PciDriverRegistry()).Get(PciAddress.Parse(bdf));
+    private PciFunction Get(string bdf) => new PciBus(Root).Get(PciAddress.Parse(bdf));
 
     [TestCase(null, BarAccessMethod.Sysfs)]
     [TestCase("vfio-pci", BarAccessMethod.Vfio)]

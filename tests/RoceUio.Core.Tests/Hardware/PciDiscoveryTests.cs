@@ -1,4 +1,5 @@
 using NUnit.Framework;
+using RoceUio.Drivers;
 using RoceUio.Hardware;
 using RoceUio.Hardware.Pci;
 using RoceUio.Testing;
@@ -8,19 +9,23 @@ namespace RoceUio.Core.Tests.Hardware;
 public class PciDiscoveryTests
 {
     private FakeSysfs _sys = null!;
-    private PciDriverRegistry _registry = null!;
+    private RoceDriverRegistry _registry = null!;
 
     [SetUp]
     public void SetUp()
     {
         _sys = new FakeSysfs();
-        _registry = new PciDriverRegistry();
-        _registry.Register("mlx4", [new PciId(0x15b3, 0x1003), new PciId(0x15b3, 0x1007)]);
-        _registry.Register("ocrdma", [new PciId(0x10df, 0x0720), new PciId(0x19a2, 0x0710)]);
+        _registry = new RoceDriverRegistry()
+            .Register(IdsOnly("mlx4", new PciId(0x15b3, 0x1003), new PciId(0x15b3, 0x1007)))
+            .Register(IdsOnly("ocrdma", new PciId(0x10df, 0x0720), new PciId(0x19a2, 0x0710)));
     }
 
     [TearDown]
     public void TearDown() => _sys.Dispose();
+
+    /// <summary>A driver that only claims ids (discovery needs nothing else).</summary>
+    private static RoceDriver IdsOnly(string name, params PciId[] ids)
+        => new() { Name = name, PciIds = ids, Open = (_, _) => throw new NotSupportedException("discovery only") };
 
     private PciBus Bus => new(new SysfsRoot(_sys.Root, _sys.Dev), _registry);
 
@@ -57,7 +62,7 @@ public class PciDiscoveryTests
         {
             Environment.SetEnvironmentVariable(SysfsRoot.EnvironmentVariable, _sys.Root);
             _sys.AddFunction("0000:05:00.0", 0x15b3, 0x1003);
-            Assert.That(new PciBus(registry: _registry).Scan().Single().DriverModule, Is.EqualTo("mlx4"));
+            Assert.That(new PciBus(drivers: _registry).Scan().Single().DriverModule, Is.EqualTo("mlx4"));
             Assert.That(new SysfsRoot("/elsewhere").Root, Is.EqualTo("/elsewhere"), "the constructor wins over the environment");
         }
         finally
@@ -68,12 +73,12 @@ public class PciDiscoveryTests
     }
 
     [Test]
-    public void Registry_refuses_an_id_claimed_by_another_module_and_accepts_re_registration()
+    public void Registry_refuses_an_id_claimed_by_another_driver_and_keeps_what_it_had()
     {
-        _registry.Register("mlx4", [new PciId(0x15b3, 0x1003)]);
-        var e = Assert.Throws<InvalidOperationException>(() => _registry.Register("other", [new PciId(0x15b3, 0x1003)]));
-        Assert.That(e!.Message, Does.Contain("15b3:1003").And.Contain("mlx4"));
-        Assert.That(_registry.Modules["mlx4"], Has.Count.EqualTo(2));
+        var e = Assert.Throws<InvalidOperationException>(() => _registry.Register(IdsOnly("other", new PciId(0x15b3, 0x9999), new PciId(0x15b3, 0x1003))));
+        Assert.That(e!.Message, Is.EqualTo("PCI ID 15b3:1003 is already claimed by driver 'mlx4'; 'other' cannot claim it too"));
+        Assert.That(_registry.Names, Is.EqualTo(new[] { "mlx4", "ocrdma" }));
+        Assert.That(_registry.TryMatch(0x15b3, 0x9999, out RoceDriver _), Is.False, "nothing of the refused driver was kept");
     }
 
     [Test]

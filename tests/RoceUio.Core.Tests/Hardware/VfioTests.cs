@@ -22,7 +22,7 @@ public class VfioTests
     private PciFunction Add(int? group)
     {
         _sys.AddFunction("0000:03:00.0", 0x15b3, 0x1007, driver: "vfio-pci", iommuGroup: group, barSizes: [1 << 20]);
-        return new PciBus(Root, new PciDriverRegistry()).Get(PciAddress.Parse("0000:03:00.0"));
+        return new PciBus(Root).Get(PciAddress.Parse("0000:03:00.0"));
     }
 
     private void Touch(string devRelative)
@@ -45,7 +45,7 @@ public class VfioTests
         var e = Assert.Throws<HardwareAccessException>(() => VfioPaths.Choose(Root, Add(group: 12)));
         Assert.That(e!.Message, Is.EqualTo($"{_sys.Dev}/vfio is missing: this kernel has no VFIO loaded (modprobe vfio-pci; CONFIG_VFIO)"));
         // The same through the public entry point, as a user gets it.
-        var f = new PciBus(Root, new PciDriverRegistry()).Get(PciAddress.Parse("0000:03:00.0"));
+        var f = new PciBus(Root).Get(PciAddress.Parse("0000:03:00.0"));
         e = Assert.Throws<HardwareAccessException>(() => PciDeviceAccess.Open(f, sysfs: Root));
         Assert.That(e!.Message, Does.Contain("vfio is missing"));
     }

@@ -47,7 +47,7 @@ public sealed class PciBinder(SysfsRoot? sysfs = null)
     /// <summary>The writes that would move <paramref name="address"/> to <paramref name="target"/>, plus notes; throws if it cannot work.</summary>
     public (IReadOnlyList<SysfsWrite> Writes, IReadOnlyList<string> Notes, PciFunction Function) Plan(PciAddress address, BindTarget target, bool dryRun)
     {
-        PciFunction f = new PciBus(Sysfs, new PciDriverRegistry()).Get(address);
+        PciFunction f = new PciBus(Sysfs).Get(address);
         string? want = DriverName(target);
         var notes = new List<string>();
         var writes = new List<SysfsWrite>();
@@ -102,7 +102,7 @@ public sealed class PciBinder(SysfsRoot? sysfs = null)
             return new BindResult(address, f.KernelDriver, DriverName(target), writes, true, f.KernelDriver, notes);
         foreach (SysfsWrite w in writes)
             SysfsFile.Write(w.Path, w.Value);
-        string? after = new PciBus(Sysfs, new PciDriverRegistry()).Get(address).KernelDriver;
+        string? after = new PciBus(Sysfs).Get(address).KernelDriver;
         return new BindResult(address, f.KernelDriver, DriverName(target), writes, false, after, notes);
     }
 

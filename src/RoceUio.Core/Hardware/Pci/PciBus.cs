@@ -4,19 +4,22 @@ namespace RoceUio.Hardware.Pci;
 
 /// <summary>
 /// PCI discovery over sysfs: lists the functions under <c>&lt;root&gt;/bus/pci/devices</c>, reads their IDs, class,
-/// driver and IOMMU group, and matches them with the registered driver modules. The same code reads the real
+/// driver and IOMMU group, and names the RoceUio driver that claims each (<see cref="IPciDriverMatch"/>). The same code reads the real
 /// <c>/sys</c> and a test's tree of plain files.
 /// </summary>
 public sealed class PciBus
 {
-    public PciBus(SysfsRoot? sysfs = null, PciDriverRegistry? registry = null)
+    /// <param name="sysfs">The sysfs tree (default: /sys or ROCEUIO_SYSFS).</param>
+    /// <param name="drivers">Who claims which ids (the driver registry); default: nobody, so every function's
+    /// <see cref="PciFunction.DriverModule"/> is null.</param>
+    public PciBus(SysfsRoot? sysfs = null, IPciDriverMatch? drivers = null)
     {
         Sysfs = sysfs ?? SysfsRoot.Default;
-        Registry = registry ?? PciDriverRegistry.Global;
+        Drivers = drivers ?? IPciDriverMatch.None;
     }
 
     public SysfsRoot Sysfs { get; }
-    public PciDriverRegistry Registry { get; }
+    public IPciDriverMatch Drivers { get; }
 
     /// <summary>Every function, in address order. An unreadable function is reported, not skipped silently.</summary>
     public IReadOnlyList<PciFunction> Scan()
@@ -32,7 +35,7 @@ public sealed class PciBus
         return list;
     }
 
-    /// <summary>Functions that a registered driver module handles.</summary>
+    /// <summary>Functions that a registered driver claims.</summary>
     public IReadOnlyList<PciFunction> ScanSupported() => Scan().Where(f => f.DriverModule != null).ToList();
 
     /// <summary>Reads one function; throws if it does not exist.</summary>
@@ -57,7 +60,7 @@ public sealed class PciBus
             KernelDriver = SysfsFile.LinkName(Path.Combine(path, "driver")),
             IommuGroup = group != null && int.TryParse(group, NumberStyles.None, CultureInfo.InvariantCulture, out int g) ? g : null,
             DriverOverride = string.IsNullOrEmpty(ovr) || ovr == "(null)" ? null : ovr,
-            DriverModule = Registry.TryMatch(vendor, device, out string m) ? m : null,
+            DriverModule = Drivers.TryMatch(vendor, device, out string m) ? m : null,
             Resources = resText != null ? PciResource.ParseAll(resText, Path.Combine(path, "resource")) : [],
         };
     }
