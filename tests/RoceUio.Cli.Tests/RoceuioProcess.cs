@@ -7,8 +7,16 @@ namespace RoceUio.Cli.Tests;
 /// build next to this test assembly (see <see cref="RoceuioCommand"/>).</summary>
 internal static class RoceuioProcess
 {
+    /// <summary>Where daemons started by tests publish their shared-memory tables unless a test says --shm-dir: never
+    /// the system's /dev/shm/roceuio.</summary>
+    public static string TestShmDir { get; } = Path.Combine(Path.GetTempPath(), $"roceuio-test-shm-{Environment.ProcessId}");
+
     public static Process Start(params string[] args)
-        => Process.Start(RoceuioCommand.StartInfo(args)) ?? throw new InvalidOperationException($"could not start {RoceuioCommand.Argv[0]}");
+    {
+        var psi = RoceuioCommand.StartInfo(args);
+        psi.Environment["ROCEUIO_SHM_DIR"] = TestShmDir;
+        return Process.Start(psi) ?? throw new InvalidOperationException($"could not start {RoceuioCommand.Argv[0]}");
+    }
 
     public static (int Exit, string Out, string Err) Run(params string[] args)
     {

@@ -6,7 +6,8 @@ namespace RoceUio.Testing;
 
 /// <summary>
 /// A netdev graph a test edits by hand; each edit is passed to the manager the way the netlink pump does (the change,
-/// then <see cref="GidManager.EndOfBurst"/>). Shared by the core tests and the driver conformance tests.
+/// then <see cref="GidManager.EndOfBurst"/>): this test double plays both the netdev cache and the
+/// <see cref="NetdevEventRouter"/>. Shared by the core tests and the driver conformance tests.
 /// </summary>
 public sealed class FakeNetdevs : INetdevGraph
 {
@@ -16,6 +17,8 @@ public sealed class FakeNetdevs : INetdevGraph
 
     public NetdevInfo? Find(int ifindex) => _links.GetValueOrDefault(ifindex);
     public IEnumerable<NetdevInfo> All => _links.Values.ToArray();
+    public IReadOnlyList<int> LinkUppersOf(int ifindex) => _links.Values.Where(l => l.LowerIfindex == ifindex).Select(l => l.Ifindex).ToList();
+    public IReadOnlyList<int> SlavesOf(int ifindex) => _links.Values.Where(l => l.MasterIfindex == ifindex).Select(l => l.Ifindex).ToList();
 
     public IReadOnlyList<IPAddress> Addresses(int ifindex)
     {

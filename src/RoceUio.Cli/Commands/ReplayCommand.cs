@@ -86,33 +86,33 @@ internal static class ReplayCommand
         try
         {
             trace = a.Value("--mmio-trace") is { } tp ? MmioTraceWriter.Open(tp) : null;
-            var cache = new NetdevCache { Log = m => Console.Error.WriteLine($"roceuio replay: {a.Positional[0]}: {m}") };
-            var graph = new NetlinkNetdevGraph(cache);
-            var manager = new GidManager(graph, policy)
-            {
-                Log = verbose ? Console.Error.WriteLine : null,
-                Error = m => Console.Error.WriteLine($"error: {m}"),
-            };
-            graph.Manager = manager;
+            var builder = new RocePipelineBuilder()
+                .IndexPolicy(policy)
+                .NetlinkLog(m => Console.Error.WriteLine($"roceuio replay: {a.Positional[0]}: {m}"))
+                .GidLog(verbose ? Console.Error.WriteLine : null)
+                .Errors(m => Console.Error.WriteLine($"error: {m}"));
             if (verbose)
-                cache.Subscribe(new StderrEvents());
+                builder.Observe(new StderrEvents());
+            RocePipeline pipeline = builder.Build();
+            NetlinkNetdevGraph graph = pipeline.Graph;
+            GidManager manager = pipeline.Manager;
             var factory = new DeviceFactory { EmulationRoot = emulation, Tracer = trace, VlanOfNetdev = i => GidL2Fields.VlanIdOf(graph, i) };
             foreach (DeviceConfig c in configs)
                 devices.AddRange(factory.Open(c));
             foreach (OpenedDevice d in devices)
             {
-                var ports = manager.AddDevice(d.Device, d.Netdevs.Select(n => new PortBinding(n)).ToList());
+                var ports = pipeline.AddDevice(d.Device, d.Netdevs);
                 d.AttachTables?.Invoke(ports.Select(p => p.Table));
             }
 
-            int applied = Replay(capture, cache, manager);
+            int applied = pipeline.Replay(capture);
             var rows = new ControlHandlers(manager, devices.Select(d => d.ToDaemonDevice()).ToList(), () => { }).Rows().ToList();
             Console.Write(a.Flag("--json") ? ShowGidsFormat.Json(rows) : ShowGidsFormat.Text(rows));
             foreach (RocePort p in manager.Ports.Where(p => p.NetdevIfindex == 0))
                 Console.Error.WriteLine($"roceuio replay: warning: {p} never bound: the capture has no netdev named {p.Binding}");
             if (verbose)
-                Console.Error.WriteLine($"roceuio replay: {applied} message(s) applied, {cache.MalformedMessages} malformed");
-            return cache.MalformedMessages > 0 ? 1 : 0;
+                Console.Error.WriteLine($"roceuio replay: {applied} message(s) applied, {pipeline.Cache.MalformedMessages} malformed");
+            return pipeline.Cache.MalformedMessages > 0 ? 1 : 0;
         }
         catch (Exception e) when (e is RoceDeviceException or IOException or ArgumentException or FormatException)
         {
@@ -136,22 +136,6 @@ internal static class ReplayCommand
         while (reader.TryRead(out NetlinkMessage m))
             scratch.Apply(m);
         return DeviceFactory.AutoNetdevs(scratch);
-    }
-
-    /// <summary>Applies the capture message by message, committing after each (one burst per message).</summary>
-    private static int Replay(ReadOnlySpan<byte> capture, NetdevCache cache, GidManager manager)
-    {
-        var reader = new RtmonCaptureReader(capture);
-        int applied = 0;
-        while (reader.TryRead(out NetlinkMessage m))
-        {
-            if (cache.Apply(m))
-                applied++;
-            manager.EndOfBurst();
-        }
-        if (reader.Failure.IsError)
-            cache.ApplyAll(capture[reader.Failure.Offset..]); // counts and logs the framing error with its offset
-        return applied;
     }
 
     private sealed class StderrEvents : INetdevObserver

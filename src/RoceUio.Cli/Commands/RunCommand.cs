@@ -12,7 +12,7 @@ internal static class RunCommand
     private const string Usage = """
         Usage: roceuio run [--config FILE] [--emulate KIND:NETDEV[,NETDEV...]]... [--attach KIND:DIR=NETDEV[,NETDEV...]]...
                            [--control PATH] [--state-dir DIR] [--index-policy sticky|kernel] [--mmio-trace FILE]
-                           [--clear-on-exit] [--quiet | -v]
+                           [--shm-dir DIR | --no-shm] [--clear-on-exit] [--quiet | -v]
         Follows netlink, keeps every RoCE port's GID table as Linux would, programs the NICs, serves the control socket.
           --config FILE         JSON config (comments allowed; docs/roceuio.example.json)
           --emulate KIND:NDEVS  a device model (mlx4, ocrdma) run in-process in place of a NIC, one port per netdev,
@@ -24,6 +24,9 @@ internal static class RunCommand
           --state-dir DIR       where sticky indexes are kept (default /var/lib/roceuio)
           --index-policy P      sticky (default: a returning GID gets its old index) or kernel (first free slot)
           --mmio-trace FILE     record every register access, bring-up included
+          --shm-dir DIR         publish each port's table read-only in shared memory, DIR/DEV/PORT (default
+                                /dev/shm/roceuio, or ROCEUIO_SHM_DIR; docs/shm-layout.md): lookups without a syscall
+          --no-shm              do not publish the tables in shared memory
           --clear-on-exit       delete every GID from the hardware on exit, as the kernel does when a device goes away
           --quiet               print errors only;  -v  also print every netlink event
         Without devices (no --emulate/--attach, none in the config): every supported PCI function found by discovery.
@@ -34,8 +37,8 @@ internal static class RunCommand
     {
         bool verbose = args.Contains("-v") || args.Contains("--verbose");
         var a = new ArgReader(args.Where(x => x is not ("-v" or "--verbose")).ToArray(),
-            ["--config", "--emulate", "--attach", "--control", "--state-dir", "--index-policy", "--mmio-trace"],
-            ["--clear-on-exit", "--quiet"]);
+            ["--config", "--emulate", "--attach", "--control", "--state-dir", "--index-policy", "--mmio-trace", "--shm-dir"],
+            ["--clear-on-exit", "--quiet", "--no-shm"]);
         if (a.Help)
         {
             Console.WriteLine(Usage);
@@ -45,6 +48,8 @@ internal static class RunCommand
             throw new UsageException($"unexpected '{a.Positional[0]}'");
         if (verbose && a.Flag("--quiet"))
             throw new UsageException("--quiet and -v exclude each other");
+        if (a.Flag("--no-shm") && a.Value("--shm-dir") is not null)
+            throw new UsageException("--shm-dir and --no-shm exclude each other");
 
         DaemonConfig cfg;
         try
@@ -77,6 +82,7 @@ internal static class RunCommand
             Config = cfg,
             MmioTrace = a.Value("--mmio-trace"),
             ClearOnExit = a.Flag("--clear-on-exit"),
+            ShmDir = a.Flag("--no-shm") ? null : a.Value("--shm-dir") ?? DefaultPaths.DaemonShmDir(),
             Verbosity = a.Flag("--quiet") ? Verbosity.Quiet : verbose ? Verbosity.Verbose : Verbosity.Normal,
         });
         return daemon.Run(stop.Token);

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using RoceUio.Cli.Config;
 using RoceUio.Cli.Control;
 using RoceUio.Cli.Daemon;
 using RoceUio.Cli.Output;
@@ -10,16 +11,17 @@ namespace RoceUio.Cli;
 internal static class ShowCommand
 {
     private const string Usage = """
-        Usage: roceuio show gids [DEV [PORT]] [--dev D] [--port P] [-j|--json [-p|--pretty]] [--control PATH]
+        Usage: roceuio show gids [DEV [PORT]] [--dev D] [--port P] [-j|--json [-p|--pretty]] [--control PATH | --shm [--shm-dir DIR]]
                roceuio show devices [-j|--json [-p|--pretty]] [--control PATH]
                roceuio show ports [-j|--json [-p|--pretty]] [--control PATH]
         'show gids' prints what Mellanox's show_gids prints (and takes DEV and PORT the same way); -j gives
         ibv_gid_entry-shaped objects on one line, -jp the same indented, as ip and rdma do.
+        --shm reads the daemon's shared-memory tables (default /dev/shm/roceuio) instead of asking its socket.
         """;
 
     public static int Run(string[] args)
     {
-        var a = new ArgReader(ExpandShortFlags(args), ["--dev", "--port", "--control"], ["--json", "--pretty"]);
+        var a = new ArgReader(ExpandShortFlags(args), ["--dev", "--port", "--control", "--shm-dir"], ["--json", "--pretty", "--shm"]);
         if (a.Help || a.Positional.Count == 0)
         {
             Console.WriteLine(Usage);
@@ -37,6 +39,15 @@ internal static class ShowCommand
         {
             switch (a.Positional[0])
             {
+                case "gids" when a.Flag("--shm") || a.Value("--shm-dir") is not null:
+                {
+                    if (a.Value("--control") is not null)
+                        throw new UsageException("--shm reads shared memory, not the control socket: drop --control");
+                    var (shmDev, shmPort) = GidsTarget(a);
+                    List<GidRow> rows = ShmGids.Rows(a.Value("--shm-dir") ?? DefaultPaths.ClientShmDir(), shmDev, shmPort);
+                    Console.Write(json ? ShowGidsFormat.Json(rows, pretty) : ShowGidsFormat.Text(rows));
+                    return 0;
+                }
                 case "gids":
                 {
                     var (dev, port) = GidsTarget(a);
@@ -56,7 +67,7 @@ internal static class ShowCommand
                     throw new UsageException($"unknown object '{a.Positional[0]}': use gids, devices or ports");
             }
         }
-        catch (ControlException e)
+        catch (Exception e) when (e is ControlException or IOException or UnauthorizedAccessException or TimeoutException)
         {
             Console.Error.WriteLine($"roceuio show: {e.Message}");
             return 1;

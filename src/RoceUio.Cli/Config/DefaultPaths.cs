@@ -16,6 +16,34 @@ public static class DefaultPaths
     public static string UserControl => Path.Combine(UserDirectory, "control.sock");
     public static string UserStateDir => Path.Combine(UserDirectory, "state");
 
+    /// <summary>Where the shared-memory GID tables go unless told (<c>run --shm-dir</c>, <c>show gids --shm-dir</c>).</summary>
+    public const string SystemShmDir = "/dev/shm/roceuio";
+
+    public static string UserShmDir => Path.Combine(UserDirectory, "shm");
+
+    /// <summary>The daemon's shared-memory directory: ROCEUIO_SHM_DIR, else /dev/shm/roceuio, else (not root and that
+    /// is not writable, e.g. another user's) the per-user one, said on stderr.</summary>
+    public static string DaemonShmDir()
+    {
+        if (Environment.GetEnvironmentVariable("ROCEUIO_SHM_DIR") is { Length: > 0 } env)
+            return env;
+        if (Environment.IsPrivilegedProcess || CanWrite(SystemShmDir))
+            return SystemShmDir;
+        Console.Error.WriteLine($"roceuio run: note: not root; the shared-memory tables are in {UserShmDir} instead of {SystemShmDir}");
+        return UserShmDir;
+    }
+
+    /// <summary>The directory a client reads: ROCEUIO_SHM_DIR, else /dev/shm/roceuio, else (not root, no system
+    /// directory) the per-user one.</summary>
+    public static string ClientShmDir()
+    {
+        if (Environment.GetEnvironmentVariable("ROCEUIO_SHM_DIR") is { Length: > 0 } env)
+            return env;
+        if (!Environment.IsPrivilegedProcess && !Directory.Exists(SystemShmDir) && Directory.Exists(UserShmDir))
+            return UserShmDir;
+        return SystemShmDir;
+    }
+
     /// <summary>True when <paramref name="dir"/> exists and is writable, or can be created.</summary>
     public static bool CanWrite(string dir)
     {

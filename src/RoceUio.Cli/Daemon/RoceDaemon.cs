@@ -7,6 +7,7 @@ using RoceUio.Gids;
 using RoceUio.Hardware;
 using RoceUio.Netlink;
 using RoceUio.Roce;
+using RoceUio.Shm;
 
 namespace RoceUio.Cli.Daemon;
 
@@ -24,6 +25,8 @@ public sealed record DaemonOptions
     public Verbosity Verbosity { get; init; } = Verbosity.Normal;
     /// <summary>How long after a table change the state file is written (changes in between are written together).</summary>
     public TimeSpan SaveDelay { get; init; } = TimeSpan.FromMilliseconds(200);
+    /// <summary>Where each port's table is published in shared memory (docs/shm-layout.md); null: not published.</summary>
+    public string? ShmDir { get; init; }
     public TextWriter Out { get; init; } = Console.Out;
     public TextWriter Err { get; init; } = Console.Error;
 }
@@ -48,7 +51,6 @@ public sealed class RoceDaemon
 {
     private readonly DaemonOptions _o;
     private readonly ConcurrentQueue<(Func<JsonNode?> Work, TaskCompletionSource<JsonNode?> Done)> _queue = new();
-    private readonly Dictionary<int, string> _names = new();
     private volatile bool _accepting;
     private bool _dirty;
     private bool _started; // the initial fill is shown as a table, not line by line
@@ -89,30 +91,32 @@ public sealed class RoceDaemon
             return 1;
         }
 
-        var cache = new NetdevCache { Log = m => _o.Err.WriteLine($"netlink: {m}"), DevIdProvider = n => SysfsDevId.Read(n) };
-        var graph = new NetlinkNetdevGraph(cache);
-        var manager = new GidManager(graph, cfg.IndexPolicy)
-        {
-            Log = line =>
+        var builder = new RocePipelineBuilder()
+            .IndexPolicy(cfg.IndexPolicy)
+            .NetlinkLog(m => _o.Err.WriteLine($"netlink: {m}"))
+            .DevIds(n => SysfsDevId.Read(n))
+            .GidLog(line =>
             {
                 MarkDirty();
                 if (_started && _o.Verbosity != Verbosity.Quiet)
                     _o.Out.WriteLine(line);
-            },
-            Error = line => _o.Err.WriteLine($"error: {line}"),
-        };
-        graph.Manager = manager;
-        Manager = manager;
+            })
+            .Errors(line => _o.Err.WriteLine($"error: {line}"));
         if (_o.Verbosity == Verbosity.Verbose)
-            cache.Subscribe(new EventPrinter(_o.Out));
+            builder.Observe(new EventPrinter(_o.Out));
+        using RocePipeline pipeline = builder.Build();
+        NetdevCache cache = pipeline.Cache;
+        NetlinkNetdevGraph graph = pipeline.Graph;
+        GidManager manager = pipeline.Manager;
+        Manager = manager;
 
-        using var monitor = new NetlinkMonitor(cache) { Log = m => _o.Err.WriteLine(m) };
         MmioTraceWriter? trace = null;
         var devices = new List<OpenedDevice>();
         ControlServer? server = null;
+        GidTablePublisher? shm = null;
         try
         {
-            monitor.Start();
+            NetlinkMonitor monitor = pipeline.StartMonitor(log: m => _o.Err.WriteLine(m));
             trace = _o.MmioTrace is { } tracePath ? MmioTraceWriter.Open(tracePath) : null;
             var factory = new DeviceFactory
             {
@@ -122,10 +126,9 @@ public sealed class RoceDaemon
             };
             foreach (DeviceConfig d in ResolveAuto(cfg.Devices, cache))
                 devices.AddRange(factory.Open(d));
-            RememberNames(graph);
             foreach (OpenedDevice d in devices)
             {
-                var ports = manager.AddDevice(d.Device, d.Netdevs.Select(n => new PortBinding(n)).ToList(), port => Import(port, remembered, cache));
+                var ports = pipeline.AddDevice(d.Device, d.Netdevs, port => Import(port, remembered, cache));
                 d.AttachTables?.Invoke(ports.Select(p => p.Table));
             }
             if (_o.Verbosity != Verbosity.Quiet)
@@ -134,6 +137,7 @@ public sealed class RoceDaemon
             var handlers = new ControlHandlers(manager, devices.Select(d => d.ToDaemonDevice()).ToList(), () => Save(store, manager, graph));
             _accepting = true;
             server = new ControlServer(cfg.Control, handlers.Commands) { Dispatch = Invoke };
+            shm = OpenShm(cfg, manager);
             if (_o.Verbosity != Verbosity.Quiet)
             {
                 _o.Out.Write(ShowGidsFormat.Text(handlers.Rows()));
@@ -164,6 +168,7 @@ public sealed class RoceDaemon
                 }
                 manager.EndOfBurst();
                 RunQueued();
+                shm?.Sync(manager.Ports, manager.NameOf);
                 if (_dirty && Environment.TickCount64 - _dirtySince >= _o.SaveDelay.TotalMilliseconds)
                     Save(store, manager, graph);
             }
@@ -184,12 +189,24 @@ public sealed class RoceDaemon
             if (server is not null)
                 server.DisposeAsync().AsTask().GetAwaiter().GetResult();
             FailQueued();
+            shm?.Dispose();
             foreach (OpenedDevice d in devices.AsEnumerable().Reverse())
                 d.Dispose();
             trace?.Dispose();
             Manager?.Changes.Complete();
             Manager?.PortChanges.Complete();
         }
+    }
+
+    /// <summary>The shared-memory tables (--shm-dir), filled before the daemon says it is ready; files get the control
+    /// socket's group.</summary>
+    private GidTablePublisher? OpenShm(DaemonConfig cfg, GidManager manager)
+    {
+        if (_o.ShmDir is not { } dir)
+            return null;
+        var shm = new GidTablePublisher(dir, GidTablePublisher.GroupOf(cfg.Control)) { Error = line => _o.Err.WriteLine($"error: {line}") };
+        shm.Sync(manager.Ports, manager.NameOf);
+        return shm;
     }
 
     private int Stop(StickyStateStore store, GidManager manager, NetlinkNetdevGraph graph)
@@ -308,21 +325,17 @@ public sealed class RoceDaemon
         }
     }
 
-    private void RememberNames(NetlinkNetdevGraph graph)
-    {
-        foreach (NetdevInfo n in graph.All)
-            _names[n.Ifindex] = n.Name;
-    }
-
     private void Save(StickyStateStore store, GidManager manager, NetlinkNetdevGraph graph)
     {
         _dirty = false;
-        RememberNames(graph);
+        // Netdevs are saved by name, read from the cache (the one owner of netdev state). An index remembered for a
+        // netdev that no longer exists is not saved: a netdev made again gets a new ifindex, and the running daemon
+        // does not give it the old indexes either.
         var list = new List<StickyStateStore.Assignment>();
         foreach (RocePort port in manager.Ports)
             foreach (var (e, index) in port.Table.ExportAssignments())
-                if (_names.TryGetValue(e.NetdevIfindex, out string? ndev))
-                    list.Add(new StickyStateStore.Assignment(port.Device.Name, port.Port, e.Gid, e.Type, ndev, index));
+                if (graph.Find(e.NetdevIfindex) is { } ndev)
+                    list.Add(new StickyStateStore.Assignment(port.Device.Name, port.Port, e.Gid, e.Type, ndev.Name, index));
         try
         {
             store.Save(list);

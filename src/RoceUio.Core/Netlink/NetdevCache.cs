@@ -21,17 +21,21 @@ namespace RoceUio.Netlink;
 /// changes nothing.</item>
 /// <item>Resync: BeginResync, apply complete dumps, EndResync: whatever the dumps did not show is removed, so the
 /// events of a resync are exactly the changes that were missed.</item>
+/// <item>The cache is the one owner of netdev state: it also keeps the topology index (parent → children:
+/// <see cref="LinkUppersOf"/>, <see cref="SlavesOf"/>), updated before the event that changed it is emitted. Others
+/// (the GID manager's graph, the daemon) read it and keep no copy.</item>
 /// </list>
 /// Applying a message that changes nothing allocates nothing; a new link allocates its object and name.
 /// </remarks>
 public sealed class NetdevCache
 {
-    /// <summary>netdev nesting limit (MAX_NEST_DEV in include/linux/netdevice.h).</summary>
-    private const int MaxNestDepth = 8;
-
     private readonly Dictionary<int, NetdevLink> _links = new();
     private readonly List<INetdevObserver> _observers = new();
     private readonly List<NetdevLink> _scratch = new();
+    // Topology index: parent ifindex -> children, each list in ifindex order (see LinkUppersOf / SlavesOf).
+    private readonly Dictionary<int, List<int>> _linkUppers = new();
+    private readonly Dictionary<int, List<int>> _slaves = new();
+    private readonly List<int> _order = new();
     private uint _generation;
 
     /// <summary>Where problems are reported; stderr by default. Never null-checked on the hot path: only errors log.</summary>
@@ -112,10 +116,10 @@ public sealed class NetdevCache
     {
         if (!_links.TryGetValue(ifIndex, out NetdevLink? link) || link.DevId == devId)
             return;
-        NetdevEvent e = ChangedEvent(link, NetdevChanges.DevId, link.Name, link.Mac, link.Master, link.BondActiveSlave,
-                                     link.Flags, link.OperState);
+        var before = new LinkBefore(link);
         link.DevId = devId;
-        Emit(e);
+        link.Version++;
+        Emit(ChangedEvent(link, NetdevChanges.DevId, before));
     }
 
     /// <summary>Starts a resync: the dumps applied until <see cref="EndResync"/> are taken as the complete state.</summary>
@@ -148,64 +152,70 @@ public sealed class NetdevCache
         _scratch.Clear();
     }
 
-    // ---- upper/lower relations (the kernel's adjacency lists, include/linux/netdevice.h) ----
+    // ---- topology index (the kernel's adjacency lists, include/linux/netdevice.h) ----
 
     /// <summary>
-    /// The device directly below <paramref name="ifIndex"/> through IFLA_LINK: the real device of a vlan, the lower of
-    /// a macvlan/ipvlan; 0 for other kinds (a veth's IFLA_LINK is its peer, not a lower device) or when it is in
-    /// another namespace.
+    /// The links directly above <paramref name="ifindex"/> through IFLA_LINK (vlan, macvlan, ipvlan over it: those
+    /// whose <see cref="NetdevLink.LowerIfindex"/> is it), in ifindex order. Kept as the links change, so asking costs
+    /// nothing whatever the number of netdevs. Walks over the graph (depth limits, bond rules) live in the GID
+    /// manager's NetdevFilters, not here.
     /// </summary>
-    public int GetLinkLower(int ifIndex)
-        => _links.TryGetValue(ifIndex, out NetdevLink? l) && l.LinkNetNsId < 0 && l.Link != 0 && l.Link != l.Ifindex
-           && NetdevKinds.LinkIsLower(l.Kind, l.KindName) ? l.Link : 0;
+    public IReadOnlyList<int> LinkUppersOf(int ifindex) => _linkUppers.TryGetValue(ifindex, out List<int>? l) ? l : [];
 
-    /// <summary>
-    /// True when <paramref name="upper"/> is an upper device of <paramref name="lower"/> at any depth (the kernel's
-    /// netdev_has_upper_dev_all_rcu, used by rdma_is_upper_dev_rcu): through IFLA_MASTER (bond, bridge) and the
-    /// IFLA_LINK of vlan/macvlan devices. A device is not its own upper.
-    /// </summary>
-    public bool IsUpperOf(int upper, int lower) => upper != lower && IsBelow(lower, upper, 0);
+    /// <summary>The links whose IFLA_MASTER is <paramref name="ifindex"/> (a bond's or bridge's ports), in ifindex order.</summary>
+    public IReadOnlyList<int> SlavesOf(int ifindex) => _slaves.TryGetValue(ifindex, out List<int>? l) ? l : [];
 
-    // Is `target` reachable downwards from `from` (from = target counts)?
-    private bool IsBelow(int target, int from, int depth)
+    /// <summary>Every ifindex in ascending order (the kernel's for_each_netdev order for a namespace).</summary>
+    public IReadOnlyList<int> IfindexOrder => _order;
+
+    private static void IndexAdd(Dictionary<int, List<int>> index, int parent, int child)
     {
-        if (from == target)
-            return true;
-        if (depth >= MaxNestDepth || !_links.ContainsKey(from))
-            return false;
-        int lower = GetLinkLower(from);
-        if (lower != 0 && IsBelow(target, lower, depth + 1))
-            return true;
-        foreach (NetdevLink l in _links.Values)
-            if (l.Master == from && l.Ifindex != from && IsBelow(target, l.Ifindex, depth + 1))
-                return true;
-        return false;
+        if (parent == 0)
+            return;
+        ref List<int>? list = ref CollectionsMarshal.GetValueRefOrAddDefault(index, parent, out _);
+        list ??= new List<int>(2);
+        InsertSorted(list, child);
     }
 
-    /// <summary>
-    /// vlan_dev_real_dev (net/8021q/vlan_core.c): for a vlan device, the first non-vlan device below it (through nested
-    /// vlans); 0 when <paramref name="ifIndex"/> is not a vlan (rdma_vlan_dev_real_dev returns NULL then).
-    /// </summary>
-    public int GetVlanRealDevice(int ifIndex)
+    private static void IndexRemove(Dictionary<int, List<int>> index, int parent, int child)
     {
-        if (!_links.TryGetValue(ifIndex, out NetdevLink? l) || l.Kind != NetdevKind.Vlan)
-            return 0;
-        for (int depth = 0; depth < MaxNestDepth; depth++)
+        if (parent == 0 || !index.TryGetValue(parent, out List<int>? list))
+            return;
+        int at = list.BinarySearch(child);
+        if (at >= 0)
+            list.RemoveAt(at);
+        if (list.Count == 0)
+            index.Remove(parent);
+    }
+
+    private static void InsertSorted(List<int> list, int value)
+    {
+        // Dumps come in ascending ifindex order, so this is almost always an append.
+        if (list.Count == 0 || list[^1] < value)
         {
-            int lower = GetLinkLower(l.Ifindex);
-            if (lower == 0 || !_links.TryGetValue(lower, out NetdevLink? next))
-                return lower;
-            if (next.Kind != NetdevKind.Vlan)
-                return next.Ifindex;
-            l = next;
+            list.Add(value);
+            return;
         }
-        return 0;
+        int at = list.BinarySearch(value);
+        if (at < 0)
+            list.Insert(~at, value);
     }
 
-    /// <summary>The bond <paramref name="ifIndex"/> is enslaved to, or 0 (its master is absent or not a bond).</summary>
-    public int GetBondMaster(int ifIndex)
-        => _links.TryGetValue(ifIndex, out NetdevLink? l) && l.Master != 0
-           && _links.TryGetValue(l.Master, out NetdevLink? m) && m.Kind == NetdevKind.Bond ? m.Ifindex : 0;
+    /// <summary>Moves <paramref name="link"/> in the index after its lower or master changed.</summary>
+    private void Reindex(NetdevLink link, int prevLower, int prevMaster)
+    {
+        int lower = link.LowerIfindex;
+        if (lower != prevLower)
+        {
+            IndexRemove(_linkUppers, prevLower, link.Ifindex);
+            IndexAdd(_linkUppers, lower, link.Ifindex);
+        }
+        if (link.Master != prevMaster)
+        {
+            IndexRemove(_slaves, prevMaster, link.Ifindex);
+            IndexAdd(_slaves, link.Master, link.Ifindex);
+        }
+    }
 
     // ---- applying ----
 
@@ -235,11 +245,7 @@ public sealed class NetdevCache
         NetdevLink link = slot;
         link.LinkSeen = _generation;
 
-        string prevName = link.Name;
-        HardwareAddress prevMac = link.Mac;
-        int prevMaster = link.Master, prevActive = link.BondActiveSlave;
-        uint prevFlags = link.Flags;
-        OperState prevOper = link.OperState;
+        var before = new LinkBefore(link);
         NetdevChanges changes = NetdevChanges.None;
 
         if (msg.Has(LinkAttributes.Name) && link.SetName(msg.Name))
@@ -290,9 +296,16 @@ public sealed class NetdevCache
             link.DevId = devIds(link.Name);
 
         if (!exists)
+            InsertSorted(_order, link.Ifindex);
+        if (!exists || changes != NetdevChanges.None)
+        {
+            link.Version++;
+            Reindex(link, before.Lower, before.Master);
+        }
+        if (!exists)
             Emit(new NetdevEvent { Type = NetdevEventType.LinkAdded, Ifindex = link.Ifindex, Link = link, PreviousName = "" });
         else if (changes != NetdevChanges.None)
-            Emit(ChangedEvent(link, changes, prevName, prevMac, prevMaster, prevActive, prevFlags, prevOper));
+            Emit(ChangedEvent(link, changes, before));
     }
 
     // Kind names are ASCII (rtnl_link_ops->kind); widen for comparison with the cached string without allocating.
@@ -304,13 +317,27 @@ public sealed class NetdevCache
         return utf8.Length <= buffer.Length ? buffer[..n] : "\uffff".AsSpan();
     }
 
-    private static NetdevEvent ChangedEvent(NetdevLink link, NetdevChanges changes, string prevName, HardwareAddress prevMac,
-                                            int prevMaster, int prevActive, uint prevFlags, OperState prevOper)
+    /// <summary>A link's properties before a change (what a LinkChanged reports as Previous*).</summary>
+    private readonly struct LinkBefore(NetdevLink l)
+    {
+        public readonly string Name = l.Name;
+        public readonly HardwareAddress Mac = l.Mac;
+        public readonly int Master = l.Master, BondActiveSlave = l.BondActiveSlave, Lower = l.LowerIfindex;
+        public readonly uint Flags = l.Flags;
+        public readonly OperState OperState = l.OperState;
+        public readonly ushort ArphrdType = l.ArphrdType, VlanId = l.VlanId, DevId = l.DevId;
+        public readonly NetdevKind Kind = l.Kind;
+        public readonly byte BondMode = l.BondMode;
+    }
+
+    private static NetdevEvent ChangedEvent(NetdevLink link, NetdevChanges changes, in LinkBefore b)
         => new()
         {
             Type = NetdevEventType.LinkChanged, Ifindex = link.Ifindex, Link = link, Changes = changes,
-            PreviousName = prevName, PreviousMac = prevMac, PreviousMaster = prevMaster,
-            PreviousBondActiveSlave = prevActive, PreviousFlags = prevFlags, PreviousOperState = prevOper,
+            PreviousName = b.Name, PreviousMac = b.Mac, PreviousMaster = b.Master,
+            PreviousBondActiveSlave = b.BondActiveSlave, PreviousFlags = b.Flags, PreviousOperState = b.OperState,
+            PreviousArphrdType = b.ArphrdType, PreviousKind = b.Kind, PreviousLower = b.Lower, PreviousBondMode = b.BondMode,
+            PreviousVlanId = b.VlanId, PreviousDevId = b.DevId,
         };
 
     private bool ApplyAddress(in NetlinkMessage message)
@@ -381,6 +408,11 @@ public sealed class NetdevCache
         for (int i = link.AddressList.Count - 1; i >= 0; i--)
             RemoveAddressAt(link, i);
         _links.Remove(link.Ifindex);
+        int at = _order.BinarySearch(link.Ifindex);
+        if (at >= 0)
+            _order.RemoveAt(at);
+        IndexRemove(_linkUppers, link.LowerIfindex, link.Ifindex);
+        IndexRemove(_slaves, link.Master, link.Ifindex);
         Emit(new NetdevEvent { Type = NetdevEventType.LinkRemoved, Ifindex = link.Ifindex, Link = link, PreviousName = link.Name });
     }
 

@@ -55,6 +55,14 @@ public readonly struct NetdevEvent
     public uint PreviousFlags { get; init; }
     public OperState PreviousOperState { get; init; }
     public string PreviousName { get; init; }
+    /// <summary>LinkChanged: ifi_type before (ARPHRD_ETHER for Ethernet).</summary>
+    public ushort PreviousArphrdType { get; init; }
+    public NetdevKind PreviousKind { get; init; }
+    /// <summary>LinkChanged: <see cref="NetdevLink.LowerIfindex"/> before.</summary>
+    public int PreviousLower { get; init; }
+    public byte PreviousBondMode { get; init; }
+    public ushort PreviousVlanId { get; init; }
+    public ushort PreviousDevId { get; init; }
 
     public bool Has(NetdevChanges c) => (Changes & c) != 0;
 

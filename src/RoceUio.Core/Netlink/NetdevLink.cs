@@ -33,9 +33,18 @@ public sealed class NetdevLink
     /// <summary>
     /// IFLA_LINK: lower device (vlan, macvlan), peer (veth), 0 when none. For a veth this is only as fresh as its last
     /// RTM_NEWLINK: the end created first is announced before its peer has an ifindex (0), and no event follows when
-    /// the peer appears [obs: Linux 6.1]. Use <see cref="NetdevCache.GetLinkLower"/> for the upper/lower relation.
+    /// the peer appears [obs: Linux 6.1]. Use <see cref="LowerIfindex"/> for the upper/lower relation.
     /// </summary>
     public int Link { get; internal set; }
+
+    /// <summary>
+    /// The device directly below this one through IFLA_LINK: the real device of a vlan, the lower of a macvlan/ipvlan;
+    /// 0 for other kinds (a veth's IFLA_LINK is its peer, a tunnel's its underlay), when it is in another namespace
+    /// (IFLA_LINK_NETNSID set), or when it names the device itself. The one rule for "lower": the cache's topology
+    /// index (<see cref="NetdevCache.LinkUppersOf"/>) and the GID manager's graph both use it.
+    /// </summary>
+    public int LowerIfindex
+        => Link != 0 && Link != Ifindex && LinkNetNsId < 0 && NetdevKinds.LinkIsLower(Kind, KindName) ? Link : 0;
     /// <summary>IFLA_LINK_NETNSID, or -1 when IFLA_LINK is in this namespace.</summary>
     public int LinkNetNsId { get; internal set; } = -1;
     /// <summary>IFLA_MASTER: the bond or bridge this device is enslaved to, 0 when none.</summary>
@@ -60,6 +69,10 @@ public sealed class NetdevLink
 
     internal List<NetdevAddress> AddressList => _addresses;
     internal uint LinkSeen;
+
+    /// <summary>Bumped by the cache each time a link property changes (not for address changes): lets a reader keep
+    /// a derived view (the GID manager's <c>NetdevInfo</c>) and know when it is stale.</summary>
+    internal uint Version;
 
     /// <summary>Sets the name from IFLA_IFNAME bytes; allocates only when it changed. True when it changed.</summary>
     internal bool SetName(ReadOnlySpan<byte> utf8)

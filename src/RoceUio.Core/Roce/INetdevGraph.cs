@@ -40,7 +40,8 @@ public sealed record NetdevInfo
 }
 
 /// <summary>
-/// The netdev state the GID manager reads: the netlink cache implements it (through an adapter) and tests can fake it.
+/// The netdev state the GID manager reads: <see cref="NetlinkNetdevGraph"/> is a view of the netlink cache, and tests
+/// can fake it.
 /// Read only from the manager's worker thread, after the change being handled has been applied.
 /// </summary>
 public interface INetdevGraph
@@ -49,6 +50,14 @@ public interface INetdevGraph
 
     /// <summary>Every known link, in ifindex order (the kernel's <c>for_each_netdev</c> order).</summary>
     IEnumerable<NetdevInfo> All { get; }
+
+    /// <summary>The ifindexes of the links whose <see cref="NetdevInfo.LowerIfindex"/> is <paramref name="ifindex"/>
+    /// (VLAN/macvlan over it), in ifindex order. An index lookup, not a scan: the event path asks it for every port.</summary>
+    IReadOnlyList<int> LinkUppersOf(int ifindex);
+
+    /// <summary>The ifindexes of the links whose <see cref="NetdevInfo.MasterIfindex"/> is <paramref name="ifindex"/>,
+    /// in ifindex order.</summary>
+    IReadOnlyList<int> SlavesOf(int ifindex);
 
     /// <summary>
     /// The device's addresses in the order the kernel enumerates them (roce_gid_mgmt.c enum_netdev_ipv4_ips and

@@ -4,36 +4,54 @@ using RoceUio.Netlink;
 namespace RoceUio.Roce;
 
 /// <summary>
-/// Joins the netlink side to the GID manager: observes the <see cref="NetdevCache"/>, keeps a <see cref="NetdevInfo"/>
-/// snapshot per link (so that a change has a "before"), answers the manager's <see cref="INetdevGraph"/> questions, and
-/// forwards every link and address event to the manager. Runs on the cache's thread, which is the manager's worker.
+/// The GID manager's read-only view of the <see cref="NetdevCache"/>: answers the <see cref="INetdevGraph"/> questions
+/// from the cache's own links and topology index. It holds no netdev state of its own: the cache is the one owner.
+/// A <see cref="NetdevInfo"/> handed out is made from the link when first asked and reused until the link changes
+/// (<see cref="NetdevLink.Version"/>), so repeated lookups on the event path allocate nothing.
+/// Read it on the cache's thread (the manager's worker).
 /// </summary>
-public sealed class NetlinkNetdevGraph : INetdevGraph, INetdevObserver
+public sealed class NetlinkNetdevGraph(NetdevCache cache) : INetdevGraph
 {
-    private readonly NetdevCache _cache;
-    private readonly SortedDictionary<int, NetdevInfo> _snapshots = new();
+    private readonly Dictionary<int, (NetdevLink Link, uint Version, NetdevInfo Info)> _views = new();
 
-    public NetlinkNetdevGraph(NetdevCache cache)
+    public NetdevCache Cache { get; } = cache;
+
+    public NetdevInfo? Find(int ifindex)
     {
-        _cache = cache;
-        foreach (NetdevLink l in cache.Links)
-            _snapshots[l.Ifindex] = Snapshot(l);
-        cache.Subscribe(this);
+        if (!Cache.TryGetLink(ifindex, out NetdevLink link))
+        {
+            _views.Remove(ifindex);
+            return null;
+        }
+        // Same object and version: unchanged (a link deleted and made again under its ifindex is a new object).
+        if (_views.TryGetValue(ifindex, out var v) && ReferenceEquals(v.Link, link) && v.Version == link.Version)
+            return v.Info;
+        NetdevInfo info = InfoOf(link);
+        _views[ifindex] = (link, link.Version, info);
+        return info;
     }
 
-    /// <summary>Where events go; set it after the manager is made (the manager needs the graph first).</summary>
-    public GidManager? Manager { get; set; }
+    public IEnumerable<NetdevInfo> All
+    {
+        get
+        {
+            IReadOnlyList<int> order = Cache.IfindexOrder;
+            for (int i = 0; i < order.Count; i++)
+                if (Find(order[i]) is { } n)
+                    yield return n;
+        }
+    }
 
-    public NetdevInfo? Find(int ifindex) => _snapshots.GetValueOrDefault(ifindex);
+    public IReadOnlyList<int> LinkUppersOf(int ifindex) => Cache.LinkUppersOf(ifindex);
 
-    public IEnumerable<NetdevInfo> All => _snapshots.Values;
+    public IReadOnlyList<int> SlavesOf(int ifindex) => Cache.SlavesOf(ifindex);
 
     /// <summary>IPv4 in the kernel's list order (primary before secondary), then IPv6 global before link-local, newest
     /// first (ipv6_link_dev_addr). The cache keeps each list in the kernel's order whether an address came from a dump
     /// or an event, so this only groups by scope (a stable sort).</summary>
     public IReadOnlyList<IPAddress> Addresses(int ifindex)
     {
-        if (!_cache.TryGetLink(ifindex, out NetdevLink link))
+        if (!Cache.TryGetLink(ifindex, out NetdevLink link))
             return [];
         var v4 = new List<IPAddress>();
         var v6 = new List<(byte Scope, IPAddress Address)>();
@@ -47,14 +65,16 @@ public sealed class NetlinkNetdevGraph : INetdevGraph, INetdevObserver
         return [.. v4, .. v6.OrderBy(x => x.Scope).Select(x => x.Address)];
     }
 
-    private static IPAddress RoceAddress(in NetdevAddress a)
+    /// <summary>The address a GID is made from (IFA_LOCAL where it differs from IFA_ADDRESS).</summary>
+    public static IPAddress RoceAddress(in NetdevAddress a)
     {
         Span<byte> b = stackalloc byte[16];
         a.CopyRoceAddressTo(b);
         return new IPAddress(b[..a.ByteLength]);
     }
 
-    public static NetdevInfo Snapshot(NetdevLink l) => new()
+    /// <summary>The manager's view of a link as it is now.</summary>
+    public static NetdevInfo InfoOf(NetdevLink l) => new()
     {
         Ifindex = l.Ifindex,
         Name = l.Name,
@@ -63,47 +83,26 @@ public sealed class NetlinkNetdevGraph : INetdevGraph, INetdevObserver
         IsEthernet = l.IsEthernet,
         IsUp = l.IsAdminUp,
         Kind = l.Kind,
-        // A lower device in another namespace (IFLA_LINK_NETNSID set) is not a local ifindex: no lower here.
-        LowerIfindex = NetdevKinds.LinkIsLower(l.Kind, l.KindName) && l.LinkNetNsId < 0 ? l.Link : 0,
+        LowerIfindex = l.LowerIfindex,
         MasterIfindex = l.Master,
         BondActiveSlave = l.BondActiveSlave,
         BondMode = l.BondMode,
         VlanId = l.VlanId,
     };
 
-    public void OnNetdevEvent(in NetdevEvent e)
+    /// <summary>The manager's view of a link as it was before the change <paramref name="e"/> reports.</summary>
+    public static NetdevInfo InfoBefore(in NetdevEvent e) => InfoOf(e.Link) with
     {
-        switch (e.Type)
-        {
-            case NetdevEventType.LinkAdded:
-            {
-                NetdevInfo now = Snapshot(e.Link);
-                _snapshots[e.Ifindex] = now;
-                Manager?.LinkAdded(now);
-                break;
-            }
-            case NetdevEventType.LinkChanged:
-            {
-                NetdevInfo now = Snapshot(e.Link);
-                NetdevInfo before = _snapshots.GetValueOrDefault(e.Ifindex) ?? now;
-                _snapshots[e.Ifindex] = now;
-                Manager?.LinkChanged(before, now);
-                break;
-            }
-            case NetdevEventType.LinkRemoved:
-            {
-                NetdevInfo before = _snapshots.GetValueOrDefault(e.Ifindex) ?? Snapshot(e.Link);
-                _snapshots.Remove(e.Ifindex);
-                Manager?.LinkRemoved(before);
-                break;
-            }
-            case NetdevEventType.AddressAdded:
-                Manager?.AddressAdded(e.Ifindex, RoceAddress(e.Address));
-                break;
-            case NetdevEventType.AddressRemoved:
-                Manager?.AddressRemoved(e.Ifindex, RoceAddress(e.Address));
-                break;
-            // AddressChanged (flags, lifetimes, DAD completion) does not touch the table (kernel-gid.md 9.3).
-        }
-    }
+        Name = e.PreviousName,
+        Mac = e.PreviousMac.ToArray(),
+        DevId = e.PreviousDevId,
+        IsEthernet = e.PreviousArphrdType == Arphrd.ARPHRD_ETHER,
+        IsUp = (e.PreviousFlags & Iff.IFF_UP) != 0,
+        Kind = e.PreviousKind,
+        LowerIfindex = e.PreviousLower,
+        MasterIfindex = e.PreviousMaster,
+        BondActiveSlave = e.PreviousBondActiveSlave,
+        BondMode = e.PreviousBondMode,
+        VlanId = e.PreviousVlanId,
+    };
 }

@@ -1,5 +1,6 @@
 using NUnit.Framework;
 using RoceUio.Netlink;
+using RoceUio.Roce;
 using RoceUio.Testing;
 
 namespace RoceUio.Core.Tests.Netlink;
@@ -35,11 +36,14 @@ public class NetdevCacheBuiltMessageTests
 
         Assert.That(_cache.TryGetLink(10, out NetdevLink vlan));
         Assert.That((vlan.Kind, vlan.VlanId, vlan.Link, vlan.Name), Is.EqualTo((NetdevKind.Vlan, (ushort)100, 2, "eth0.100")));
-        Assert.That(_cache.GetVlanRealDevice(10), Is.EqualTo(2));
-        Assert.That(_cache.GetVlanRealDevice(11), Is.EqualTo(2), "nested vlan: vlan_dev_real_dev walks to the bottom");
-        Assert.That(_cache.GetVlanRealDevice(2), Is.EqualTo(0), "not a vlan");
-        Assert.That(_cache.IsUpperOf(11, 2), Is.True);
-        Assert.That(_cache.IsUpperOf(2, 11), Is.False);
+        Assert.That(_cache.LinkUppersOf(2), Is.EqualTo(new[] { 10 }), "the index: eth0.100 is over eth0");
+        Assert.That(_cache.LinkUppersOf(10), Is.EqualTo(new[] { 11 }));
+        var g = new NetlinkNetdevGraph(_cache);
+        Assert.That(NetdevFilters.VlanRealDev(g, g.Find(10)!)?.Ifindex, Is.EqualTo(2));
+        Assert.That(NetdevFilters.VlanRealDev(g, g.Find(11)!)?.Ifindex, Is.EqualTo(2), "nested vlan: vlan_dev_real_dev walks to the bottom");
+        Assert.That(NetdevFilters.VlanRealDev(g, g.Find(2)!), Is.Null, "not a vlan");
+        Assert.That(NetdevFilters.IsUpperDev(g, g.Find(2)!, g.Find(11)!), Is.True);
+        Assert.That(NetdevFilters.IsUpperDev(g, g.Find(11)!, g.Find(2)!), Is.False);
         Assert.That(vlan.Addresses.Single().ToIPAddress().ToString(), Is.EqualTo("192.0.2.10"));
         Assert.That(_events.Lines, Is.EqualTo(new[]
         {
@@ -61,8 +65,9 @@ public class NetdevCacheBuiltMessageTests
         Feed(RtnlMessages.NewLink(Eth0 with { Master = 20, SlaveKind = "bond", Flags = Eth0.Flags | Iff.IFF_SLAVE }));
         Feed(RtnlMessages.NewLink(Eth1 with { Master = 20, SlaveKind = "bond", Mac = "24:8a:07:aa:bb:cc", Flags = Eth1.Flags | Iff.IFF_SLAVE }));
         Feed(RtnlMessages.NewLink(bond with { BondActiveSlave = 2 }));
-        Assert.That(_cache.GetBondMaster(3), Is.EqualTo(20));
-        Assert.That(_cache.IsUpperOf(20, 3), Is.True);
+        Assert.That(_cache.SlavesOf(20), Is.EqualTo(new[] { 2, 3 }), "the index: both slaves under bond0");
+        var g = new NetlinkNetdevGraph(_cache);
+        Assert.That(NetdevFilters.IsUpperDev(g, g.Find(3)!, g.Find(20)!), Is.True);
         Assert.That(_cache.TryGetLink(20, out NetdevLink b) && b.BondActiveSlave == 2 && b.BondMode == IflaBond.BOND_MODE_ACTIVEBACKUP);
 
         NetdevEvent enslave = _events.Events[1];
@@ -83,8 +88,8 @@ public class NetdevCacheBuiltMessageTests
         Feed(RtnlMessages.NewLink(Eth1));
         Assert.That(_events.Events.Single().Changes, Is.EqualTo(NetdevChanges.Master | NetdevChanges.Mac | NetdevChanges.Flags | NetdevChanges.Kind));
         Assert.That(_events.Events[0].PreviousMaster, Is.EqualTo(20));
-        Assert.That(_cache.GetBondMaster(3), Is.EqualTo(0));
-        Assert.That(_cache.IsUpperOf(20, 3), Is.False);
+        Assert.That(_cache.SlavesOf(20), Is.EqualTo(new[] { 2 }), "eth1 left the index");
+        Assert.That(NetdevFilters.IsUpperDev(g, g.Find(3)!, g.Find(20)!), Is.False);
     }
 
     [Test]

@@ -61,8 +61,9 @@ public class NetlinkNamespaceTests
              "addr add 10.2.0.1/24 dev mv0", "addr add fd01::1/64 dev mv0");
         NetdevLink va = _monitor.Cache.FindByName("va")!, mv0 = _monitor.Cache.FindByName("mv0")!, vb = _monitor.Cache.FindByName("vb")!;
         Assert.That(mv0.Kind, Is.EqualTo(NetdevKind.Macvlan));
-        Assert.That(_monitor.Cache.IsUpperOf(mv0.Ifindex, va.Ifindex), Is.True, "macvlan is an upper of its lower");
-        Assert.That(_monitor.Cache.IsUpperOf(vb.Ifindex, va.Ifindex), Is.False, "a veth peer is not an upper");
+        Assert.That(_monitor.Cache.LinkUppersOf(va.Ifindex), Is.EqualTo(new[] { mv0.Ifindex }), "macvlan is an upper of its lower");
+        Assert.That(_monitor.Cache.LinkUppersOf(vb.Ifindex), Is.Empty, "a veth's IFLA_LINK (its peer) is not a lower");
+        Assert.That(va.LowerIfindex, Is.EqualTo(0), "a veth has no lower");
         Step("bridge with vb as port", "link add br0 type bridge", "link set vb master br0", "link set br0 up");
         NetdevLink br0 = _monitor.Cache.FindByName("br0")!;
         Assert.That((vb.Master, br0.Kind), Is.EqualTo((br0.Ifindex, NetdevKind.Bridge)));

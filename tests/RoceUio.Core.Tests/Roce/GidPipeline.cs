@@ -19,35 +19,31 @@ internal sealed class GidPipeline : IDisposable
 
     public GidPipeline(RecordingDevice device, IndexPolicy policy, params string[] netdevs)
     {
-        Cache = new NetdevCache { Log = Log.Add };
-        Graph = new NetlinkNetdevGraph(Cache);
-        Manager = new GidManager(Graph, policy) { Error = Errors.Add };
-        Graph.Manager = Manager;
+        Pipeline = new RocePipelineBuilder().IndexPolicy(policy).NetlinkLog(Log.Add).Errors(Errors.Add).Build();
         Device = device;
-        Manager.AddDevice(device, netdevs.Select(n => new PortBinding(n)).ToList());
+        Pipeline.AddDevice(device, netdevs);
     }
 
-    public NetdevCache Cache { get; }
-    public NetlinkNetdevGraph Graph { get; }
-    public GidManager Manager { get; }
+    /// <summary>The pipeline the daemon and replay use, built the same way.</summary>
+    public RocePipeline Pipeline { get; }
+    public NetdevCache Cache => Pipeline.Cache;
+    public NetlinkNetdevGraph Graph => Pipeline.Graph;
+    public GidManager Manager => Pipeline.Manager;
     public RecordingDevice Device { get; }
-    public NetlinkMonitor? Monitor { get; private set; }
+    public NetlinkMonitor? Monitor => Pipeline.Monitor;
     public List<string> Log { get; } = [];
     public List<string> Errors { get; } = [];
 
     /// <summary>Opens the monitor's sockets inside <paramref name="ns"/> (initial dump included) and ends that burst.</summary>
     public void StartMonitor(NetworkNamespace ns, NetlinkMonitorOptions? options = null)
     {
-        Monitor = new NetlinkMonitor(Cache, options) { Log = Log.Add };
-        ns.Run(() => { Monitor.Start(); return 0; });
-        Manager.EndOfBurst();
+        ns.Run(() => { Pipeline.StartMonitor(options, Log.Add); return 0; });
     }
 
     /// <summary>One turn of the daemon loop: wait up to <paramref name="timeoutMs"/> for events, apply them, commit.</summary>
     public void Pump(int timeoutMs)
     {
-        Monitor!.Poll(timeoutMs);
-        Manager.EndOfBurst();
+        Pipeline.Poll(timeoutMs);
     }
 
     /// <summary>Applies built messages (one datagram) and commits.</summary>
@@ -55,7 +51,7 @@ internal sealed class GidPipeline : IDisposable
     {
         foreach (byte[] m in messages)
             Cache.ApplyAll(m);
-        Manager.EndOfBurst();
+        Manager.EndOfBurst();  // one burst for all of them, as one datagram
     }
 
     public RocePort Port(int port = 1) => Manager.Ports[port - 1];
@@ -111,7 +107,6 @@ internal sealed class GidPipeline : IDisposable
     public List<string> FreshRescanContent(int port = 1)
     {
         var graph = new NetlinkNetdevGraph(Cache);
-        Cache.Unsubscribe(graph);
         var bound = Manager.Ports.Where(p => p.NetdevIfindex != 0).ToDictionary(p => p.NetdevIfindex, p => $"#bound-{p.Port}");
         var view = new BoundNameGraph(graph, bound);
         var mgr = new GidManager(view, Manager.Policy);
@@ -137,6 +132,8 @@ internal sealed class GidPipeline : IDisposable
         public NetdevInfo? Find(int ifindex) => inner.Find(ifindex) is { } n ? Rename(n) : null;
         public IEnumerable<NetdevInfo> All => inner.All.Select(Rename).ToList();
         public IReadOnlyList<System.Net.IPAddress> Addresses(int ifindex) => inner.Addresses(ifindex);
+        public IReadOnlyList<int> LinkUppersOf(int ifindex) => inner.LinkUppersOf(ifindex);
+        public IReadOnlyList<int> SlavesOf(int ifindex) => inner.SlavesOf(ifindex);
     }
 
     /// <summary>Expected rows of one address: one per supported type, v1 before v2, from <paramref name="index"/> on.</summary>
@@ -157,5 +154,5 @@ internal sealed class GidPipeline : IDisposable
             yield return $"{op} {port}/{index} {gid} v2";
     }
 
-    public void Dispose() => Monitor?.Dispose();
+    public void Dispose() => Pipeline.Dispose();
 }

@@ -1,0 +1,83 @@
+using RoceUio.Gids;
+using RoceUio.Netlink;
+
+namespace RoceUio.Roce;
+
+/// <summary>
+/// The wired pipeline (<see cref="RocePipelineBuilder"/>): the netdev cache (the one owner of netdev state), the
+/// manager's read-only view of it, the GID manager, and, once <see cref="StartMonitor"/> ran, the netlink monitor that
+/// feeds the cache. Every method runs on the one worker thread that owns the cache (see <see cref="GidManager"/>).
+/// Each way in (<see cref="Poll"/>, <see cref="Feed"/>, <see cref="Replay"/>) ends its burst with one commit per
+/// changed port.
+/// </summary>
+public sealed class RocePipeline : IDisposable
+{
+    internal RocePipeline(NetdevCache cache, NetlinkNetdevGraph graph, GidManager manager)
+    {
+        Cache = cache;
+        Graph = graph;
+        Manager = manager;
+    }
+
+    public NetdevCache Cache { get; }
+    public NetlinkNetdevGraph Graph { get; }
+    public GidManager Manager { get; }
+    public NetlinkMonitor? Monitor { get; private set; }
+
+    /// <summary>Opens the netlink sockets in the calling thread's namespace and loads the cache (initial dump), then
+    /// commits what the dump changed.</summary>
+    public NetlinkMonitor StartMonitor(NetlinkMonitorOptions? options = null, Action<string>? log = null)
+    {
+        if (Monitor is not null)
+            throw new InvalidOperationException("the monitor is already started");
+        var monitor = new NetlinkMonitor(Cache, options);
+        if (log is not null)
+            monitor.Log = log;
+        monitor.Start();
+        Monitor = monitor;
+        Manager.EndOfBurst();
+        return monitor;
+    }
+
+    /// <summary>Registers a device's ports, bound to netdevs by name, and fills their tables
+    /// (<see cref="GidManager.AddDevice"/>).</summary>
+    public IReadOnlyList<RocePort> AddDevice(IRoceDevice device, IReadOnlyList<string> netdevs, Action<RocePort>? prepare = null)
+        => Manager.AddDevice(device, netdevs.Select(n => new PortBinding(n)).ToList(), prepare);
+
+    /// <summary>One turn of the worker: wait up to <paramref name="timeoutMs"/> for netlink events, apply every queued
+    /// datagram, commit. Returns the messages applied.</summary>
+    public int Poll(int timeoutMs)
+    {
+        NetlinkMonitor monitor = Monitor ?? throw new InvalidOperationException("StartMonitor first");
+        int applied = monitor.Poll(timeoutMs);
+        Manager.EndOfBurst();
+        return applied;
+    }
+
+    /// <summary>Applies built messages (one datagram) and commits.</summary>
+    public int Feed(ReadOnlySpan<byte> datagram)
+    {
+        int applied = Cache.ApplyAll(datagram);
+        Manager.EndOfBurst();
+        return applied;
+    }
+
+    /// <summary>Applies an rtmon capture message by message, committing after each (one burst per message, as a
+    /// daemon would have seen them arrive one by one). A framing error is counted and logged with its offset.</summary>
+    public int Replay(ReadOnlySpan<byte> capture)
+    {
+        var reader = new RtmonCaptureReader(capture);
+        int applied = 0;
+        while (reader.TryRead(out NetlinkMessage m))
+        {
+            if (Cache.Apply(m))
+                applied++;
+            Manager.EndOfBurst();
+        }
+        if (reader.Failure.IsError)
+            Cache.ApplyAll(capture[reader.Failure.Offset..]);
+        return applied;
+    }
+
+    public void Dispose() => Monitor?.Dispose();
+}

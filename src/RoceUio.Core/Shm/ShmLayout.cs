@@ -1,0 +1,124 @@
+// The shared-memory GID table file, version 1: the byte layout written by GidShmWriter and read by GidShmReader
+// and native/roceuio_gids.c. docs/shm-layout.md is the specification; this file and native/roceuio_gids.h follow
+// it, and tests/ compare the two (ShmLayoutNativeTests).
+//
+// Locking rules (the only place they are written down for the C# side; the document states them for C11):
+//  1. One writer per file (the daemon's worker thread, through GidShmWriter). Readers map the file read-only,
+//     never write it, never take a lock and never block on the writer except while it is inside a window.
+//  2. Three kinds of sequence counter (seqlocks), each a 32-bit word that is odd while the writer is changing what
+//     it guards: the per-entry seq (the entry's 64 bytes), the per-stripe seq (that stripe's hash buckets), and the
+//     table seq (every entry and bucket, for scans that need one consistent view). The writer makes a counter odd,
+//     issues a full fence, stores the data, and makes it even with a release store. A reader loads the counter
+//     (acquire), loads the data, issues an acquire fence, loads the counter again; an odd or changed value means
+//     retry. Data words are loaded as whole aligned 32- or 64-bit words, never byte by byte.
+//  3. The generation (header) grows by one after each published batch of changes and after GONE is set, with a
+//     release store followed by FUTEX_WAKE (shared, not FUTEX_PRIVATE_FLAG) on its address: a reader blocks with
+//     FUTEX_WAIT on the generation it last saw.
+//  4. A file never changes shape: a new table size is a new file, renamed over the old path after the old file
+//     got GONE. A reader that sees GONE reopens the path.
+
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+
+namespace RoceUio.Shm;
+
+/// <summary>Offsets and sizes of the shared-memory GID table file (docs/shm-layout.md), and its hash function.</summary>
+public static class ShmLayout
+{
+    /// <summary>The 8 bytes at offset 0.</summary>
+    public static ReadOnlySpan<byte> MagicBytes => "ROCEGIDS"u8;
+    public const uint Version = 1;
+    public const int HeaderSize = 256;
+    public const int EntrySize = 64;
+    public const int BucketSize = 32;
+    /// <summary>Each stripe's sequence counter sits alone in a 64-byte line.</summary>
+    public const int StripeSeqStride = 64;
+    public const int DeviceNameSize = 64;
+    public const int NetdevNameSize = 16;   // IFNAMSIZ
+
+    // ---- header (offset: field) ----
+    public const int HdrMagic = 0;              // u8[8]  "ROCEGIDS"
+    public const int HdrVersion = 8;            // u32    1
+    public const int HdrHeaderSize = 12;        // u32    256
+    public const int HdrEntrySize = 16;         // u32    64
+    public const int HdrCapacity = 20;          // u32    entries (GID table size)
+    public const int HdrStripeCount = 24;       // u32    power of two
+    public const int HdrBucketsPerStripe = 28;  // u32    power of two, > capacity
+    public const int HdrBucketSize = 32;        // u32    32
+    public const int HdrPort = 36;              // u32    port number, 1-based
+    public const int HdrEntriesOffset = 40;     // u64
+    public const int HdrStripesOffset = 48;     // u64
+    public const int HdrBucketsOffset = 56;     // u64
+    public const int HdrFileSize = 64;          // u64
+    public const int HdrInstance = 72;          // u64    random, non-zero, new with every file
+    public const int HdrWriterPid = 80;         // u32
+    public const int HdrDefaultSlots = 84;      // u32    indexes 0..n-1 are default slots
+    public const int HdrGidTypes = 88;          // u32    bit (1 << type) per supported type
+    public const int HdrDeviceName = 96;        // char[64], NUL-padded
+    public const int HdrGeneration = 192;       // u32    atomic; the futex word
+    public const int HdrFlags = 196;            // u32    atomic; bit 0 GONE
+    public const int HdrTableSeq = 200;         // u32    atomic; table seqlock
+
+    public const uint FlagGone = 1;
+
+    // ---- entry (offset inside the entry) ----
+    public const int EntSeq = 0;        // u32 seqlock
+    public const int EntState = 4;      // u32 0 empty, 1 valid
+    public const int EntGid = 8;        // u8[16], network order (read as two u64 words)
+    public const int EntType = 24;      // u32 0 IB, 1 RoCE v1, 2 RoCE v2
+    public const int EntNdev = 28;      // u32 netdev ifindex
+    public const int EntNdevName = 40;  // char[16], NUL-padded
+
+    public const uint StateEmpty = 0;
+    public const uint StateValid = 1;
+
+    // ---- hash bucket (offset inside the bucket) ----
+    public const int BktGid = 0;          // u8[16]
+    public const int BktType = 16;        // u32
+    public const int BktNdev = 20;        // u32
+    public const int BktIndexPlusOne = 24; // u32, 0 = empty bucket
+
+    /// <summary>Stripes in a file (fixed by this writer; readers take it from the header).</summary>
+    public const int DefaultStripeCount = 16;
+
+    /// <summary>The layout's hash of a key (docs/shm-layout.md "Hash"): w0 and w1 are the GID's bytes 0..7 and 8..15
+    /// read as little-endian u64s, w2 = type | (u64)ndev &lt;&lt; 32; h starts at 0x9E3779B97F4A7C15 and takes each word
+    /// as h = (h ^ w) * 0xBF58476D1CE4E5B9, h ^= h &gt;&gt; 31. Stripe: h &amp; (stripes-1); first bucket: (h &gt;&gt; 32) &amp; (buckets-1).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong Hash(ulong w0, ulong w1, uint type, uint ndev)
+    {
+        ulong h = 0x9E3779B97F4A7C15UL;
+        h = Mix(h, w0);
+        h = Mix(h, w1);
+        h = Mix(h, type | ((ulong)ndev << 32));
+        return h;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Mix(ulong h, ulong w)
+    {
+        h = (h ^ w) * 0xBF58476D1CE4E5B9UL;
+        return h ^ (h >> 31);
+    }
+
+    /// <summary>The GID's bytes 0..7 as the little-endian word the file holds (w0).</summary>
+    public static ulong Word0(in Gids.Gid g) => BinaryPrimitives.ReverseEndianness(g.SubnetPrefix);
+
+    /// <summary>The GID's bytes 8..15 as the little-endian word the file holds (w1).</summary>
+    public static ulong Word1(in Gids.Gid g) => BinaryPrimitives.ReverseEndianness(g.InterfaceId);
+
+    public static Gids.Gid GidOf(ulong w0, ulong w1) => new(BinaryPrimitives.ReverseEndianness(w0), BinaryPrimitives.ReverseEndianness(w1));
+
+    /// <summary>Buckets per stripe for a table of <paramref name="capacity"/> entries: a power of two above the
+    /// capacity, so that a stripe never fills whatever the keys hash to.</summary>
+    public static int BucketsPerStripe(int capacity) => (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)capacity + 1);
+
+    public static long EntriesOffset => HeaderSize;
+    public static long StripesOffset(int capacity) => Align64(EntriesOffset + (long)capacity * EntrySize);
+    public static long BucketsOffset(int capacity, int stripes) => StripesOffset(capacity) + (long)stripes * StripeSeqStride;
+    public static long FileSize(int capacity, int stripes)
+        => Align(BucketsOffset(capacity, stripes) + (long)stripes * BucketsPerStripe(capacity) * BucketSize, 4096);
+
+    private static long Align64(long v) => Align(v, 64);
+    private static long Align(long v, long a) => (v + a - 1) / a * a;
+}
