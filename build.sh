@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # RoceUio build script. Needs only the .NET 10 SDK, a C compiler (cc/gcc) and iproute2.
 #   ./build.sh          restore and build everything (Release), compile native/, publish the NativeAOT bin/roceuio
-#   ./build.sh test     build, then run every test (the end-to-end ones against bin/roceuio); ends with "N passed, N failed[, N skipped]"
+#   ./build.sh test     build, then run every test (the end-to-end ones against bin/roceuio, the VM tests too); ends with "N passed, N failed[, N skipped]"
+#   ./build.sh test-vm  only the VM tests (tests/vm/run.sh: Debian's kernel under QEMU with edu and an IOMMU)
 #   ./build.sh run      the main job on an embedded default (see README.md)
 #   ./build.sh bench    a quick benchmark run; results under perf/results/
 set -euo pipefail
@@ -61,6 +62,46 @@ publish_aot() {
   echo "$hash" > "$stamp"
 }
 
+# The VM tests' tools, from Debian's packages when missing (as root; apt-get update only if the first try fails).
+ensure_vm_tools() {
+  [ "${ROCEUIO_SKIP_VM:-}" = 1 ] && return 0
+  local missing=()
+  command -v qemu-system-x86_64 >/dev/null 2>&1 || missing+=(qemu-system-x86)
+  { ldd /bin/busybox 2>&1 || true; } | grep -q 'not a dynamic executable' || missing+=(busybox-static)
+  command -v cpio >/dev/null 2>&1 || missing+=(cpio)
+  command -v depmod >/dev/null 2>&1 || missing+=(kmod)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "build.sh: the VM tests need ${missing[*]}: apt-get install ${missing[*]} (as root), or set ROCEUIO_SKIP_VM=1" >&2
+    exit 1
+  fi
+  echo "build.sh: installing ${missing[*]} for the VM tests"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null \
+    || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; } \
+    || { echo "build.sh: apt-get install ${missing[*]} failed" >&2; exit 1; }
+}
+
+# Runs tests/vm/run.sh; adds its counts to vm_passed/vm_failed/vm_skipped.
+vm_passed=0 vm_failed=0 vm_skipped=0
+run_vm_tests() {
+  ensure_vm_tools
+  local log rc=0 line
+  log="$(mktemp)"
+  tests/vm/run.sh 2>&1 | tee "$log" || rc=$?
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1 || true)
+  rm -f "$log"
+  if [ -n "$line" ]; then
+    vm_passed=$(echo "$line" | awk '{print $1}')
+    vm_failed=$(echo "$line" | awk '{print $3}')
+    vm_skipped=$(echo "$line" | awk '{print $5+0}')
+  fi
+  if [ "$rc" -ne 0 ] && [ "$vm_failed" -eq 0 ]; then
+    echo "build.sh: the VM tests failed without a failed test" >&2
+    vm_failed=1
+  fi
+}
+
 run_tests() {
   build
   local log rc=0
@@ -77,6 +118,10 @@ run_tests() {
     echo "build.sh: the test run failed without a failed test (a test host crashed or a project did not run)" >&2
     failed=1
   fi
+  echo "unit and integration tests: $passed passed, $failed failed, $skipped skipped"
+  run_vm_tests
+  passed=$((passed + vm_passed)) failed=$((failed + vm_failed)) skipped=$((skipped + vm_skipped))
+  [ "${ROCEUIO_SKIP_VM:-}" = 1 ] && echo "build.sh: VM tests NOT run (ROCEUIO_SKIP_VM=1)"
   echo "$passed passed, $failed failed, $skipped skipped"
   [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
 }
@@ -96,8 +141,9 @@ run_bench() {
 case "${1:-}" in
   "") build ;;
   test) shift; run_tests "$@" ;;
+  test-vm) shift; run_vm_tests; echo "$vm_passed passed, $vm_failed failed, $vm_skipped skipped"; [ "$vm_failed" -eq 0 ] ;;
   run) shift; build; exec bin/roceuio run --emulate mlx4:auto "$@" ;;
   bench) shift; run_bench "$@" ;;
   -h|--help|help) sed -n '2,/^[^#]/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' ;;
-  *) echo "build.sh: unknown subcommand '$1' (use: test, run, bench, or nothing to build)" >&2; exit 2 ;;
+  *) echo "build.sh: unknown subcommand '$1' (use: test, test-vm, run, bench, or nothing to build)" >&2; exit 2 ;;
 esac

@@ -194,11 +194,13 @@ public class DaemonEndToEndTests
         d.WaitForGids(Table(Pair(0, Default1, "veth0")), "start");
         Assert.That(d.Stdout, Is.Empty, "--quiet prints nothing but errors");
 
-        // Let uid 65534 reach the socket (the daemon makes it 0660 root:root; the group is how operators open it).
+        // Let uid 65534 reach the socket (the daemon makes it 0660 root:root; the group is how operators open it), and
+        // run a copy of the CLI it can read: the clone may sit where other users cannot go (a 0700 mktemp -d, /root).
         File.SetUnixFileMode(_dir.Path, (UnixFileMode)0b111_101_101);
         File.SetUnixFileMode(d.Control, (UnixFileMode)0b110_110_110);
+        string[] cli = RoceuioProcess.CopyForAnyUser(_dir.Path);
         string[] asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "HOME=/tmp", "DOTNET_CLI_HOME=/tmp",
-            .. RoceuioCommand.Argv];
+            .. cli];
         var save = Tool([.. asNobody, "save-state", "--control", d.Control]);
         Assert.That(save.Exit, Is.EqualTo(1), save.Out + save.Err);
         Assert.That(save.Err, Does.Contain("\"save-state\" changes the daemon's state and needs root (you are uid 65534)"));

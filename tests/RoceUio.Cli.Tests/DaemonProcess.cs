@@ -34,6 +34,10 @@ internal sealed class DaemonProcess : IDisposable
         p.BeginErrorReadLine();
     }
 
+    /// <summary>The daemon's process id (ip netns exec execs it).</summary>
+    public int Pid => _p.Id;
+    public bool HasExited => _p.HasExited;
+
     public string Stdout { get { lock (_out) return _out.ToString(); } }
     public string Stderr { get { lock (_err) return _err.ToString(); } }
 

@@ -86,24 +86,26 @@ public class EmulatedDeviceProcessTests
             "an address outside the DMA memory is refused as a device would");
     }
 
+    private void ArmAndWait(string faults)
+    {
+        FaultInjection.Arm(_dir.Path, faults);
+        Assert.That(FaultInjection.WaitTaken(_dir.Path, TimeSpan.FromSeconds(10)), Is.True, "the model takes the faults file");
+    }
+
     [Test]
     public void Faults_reach_the_model_through_the_faults_file()
     {
-        File.WriteAllText(_dir["faults"], "error=0xbad00002\n");
-        Thread.Sleep(100);   // the host re-reads the file every 20 ms
+        ArmAndWait("error=0xbad00002\n");
         Assert.That(Command(0x7), Is.EqualTo(0xbad00002u));
         Assert.That(Command(0x8), Is.EqualTo(EchoModel.StatusOk), "error_count defaults to one command");
 
-        File.WriteAllText(_dir["faults"], "stall=1\n");
-        File.SetLastWriteTimeUtc(_dir["faults"], DateTime.UtcNow.AddSeconds(2));
-        Thread.Sleep(100);
+        ArmAndWait("stall=1\n");
         _regs.Write32(EchoModel.RegStatus, 0);
         _regs.Write32(EchoModel.RegDmaLen, 0);
         _regs.Write32(EchoModel.RegCommand, 0x9);
         Thread.Sleep(200);
         Assert.That(_regs.Read32(EchoModel.RegStatus), Is.Zero, "a stalled device does not answer");
-        File.WriteAllText(_dir["faults"], "stall=0\n");
-        File.SetLastWriteTimeUtc(_dir["faults"], DateTime.UtcNow.AddSeconds(4));
+        FaultInjection.Arm(_dir.Path, "stall=0\n");
         WaitFor(() => _regs.Read32(EchoModel.RegStatus) == EchoModel.StatusOk, "the stalled command to complete after the stall");
     }
 

@@ -117,7 +117,7 @@ public class GidTableTests
         Assert.That(t.RollBack(hardwareUnknown: false), Is.EqualTo(3));
         Assert.That(t.OccupiedSlots().Select(s => $"{s.Index} {s.Gid.ToCompressedString()} {s.Type}"), Is.EqualTo(new[] { "0 fe80::1 RoceV1" }));
         Assert.That(t.TryGetRealIndex(0, out int r0) && r0 == 0);
-        Assert.That(t.TryGetRealIndex(1, out _) || t.TryGetRealIndex(2, out _), Is.False);
+        Assert.That((t.TryGetRealIndex(1, out _), t.TryGetRealIndex(2, out _)), Is.EqualTo((false, false)), "(index 1 resolves, index 2 resolves)");
         Assert.That(t.NeedsPush, Is.False);
     }
 

@@ -67,7 +67,7 @@ public class PciEntryPointTests
         using OcrdmaDevice dev = f.Open(new OcrdmaDeviceOptions { CommandTimeout = TimeSpan.FromSeconds(5) });
         dev.AddGid(1, 0, new GidEntry(Gid.Parse("fe80::1"), GidType.RoceV1, 2));
         OcrdmaShadowSnapshot s = SgidShadowFile.Parse(File.ReadAllText(Path.Combine(f.Dir.Path, SgidShadowFile.FileName)));
-        Assert.That(s.TryGetGid(1, 0, out ShadowGid g) && g.Gid == Gid.Parse("fe80::1"), Is.True);
+        Assert.That((s.TryGetGid(1, 0, out ShadowGid g), g.Gid), Is.EqualTo((true, Gid.Parse("fe80::1"))));
         Assert.That((dev.VendorId, dev.DeviceId, dev.DoorbellBar), Is.EqualTo((OcrdmaLayout.VendorEmulex, OcrdmaLayout.DeviceSkyhawk, 4)));
     }
 

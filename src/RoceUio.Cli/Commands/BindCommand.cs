@@ -77,7 +77,8 @@ internal static class BindCommand
                     + $"{r.TargetDriver ?? "a kernel driver"} (see dmesg; is the module loaded?)");
                 return 1;
             }
-            Console.WriteLine($"{address}: bound to {r.DriverAfter}");
+            Console.WriteLine(r.DriverAfter != null ? $"{address}: bound to {r.DriverAfter}"
+                : $"{address}: no kernel driver claims it; left unbound with driver_override cleared");
             return 0;
         }
         catch (Exception e) when (e is HardwareAccessException or FormatException)

@@ -11,22 +11,46 @@ namespace RoceUio.Cli.Daemon;
 public sealed record DaemonDevice(IRoceDevice Device, string PciAddress, string Mapping);
 
 /// <summary>
-/// The control commands the daemon serves. They run on the daemon's worker (see <see cref="ControlServer.Dispatch"/>),
-/// so they may read the manager and the netdev graph freely.
+/// The control commands the daemon serves. Reads (show-*, find, status) answer from the latest
+/// <see cref="ControlSnapshot"/> on the control thread; commands that change state run on the daemon's worker (see
+/// <see cref="ControlServer.Dispatch"/>), where they may use the manager freely. <see cref="Publish"/> runs on the worker.
 /// </summary>
 public sealed class ControlHandlers(GidManager manager, IReadOnlyList<DaemonDevice> devices, Action saveState)
 {
+    private ControlSnapshot _snapshot = ControlSnapshot.Empty;
+
     public IEnumerable<ControlCommand> Commands =>
     [
-        new("show-gids", false, ShowGids),
-        new("show-devices", false, _ => ShowDevices()),
-        new("show-ports", false, _ => ShowPorts()),
-        new("find", false, Find),
-        new("status", false, _ => Status()),
+        new("show-gids", false, ShowGids) { ReadsSnapshot = true },
+        new("show-devices", false, _ => ShowDevices()) { ReadsSnapshot = true },
+        new("show-ports", false, _ => ShowPorts()) { ReadsSnapshot = true },
+        new("find", false, Find) { ReadsSnapshot = true },
+        new("status", false, _ => Status()) { ReadsSnapshot = true },
         new("save-state", true, _ => { saveState(); return "saved"; }),
     ];
 
-    /// <summary>All valid entries as rows, optionally of one device and port.</summary>
+    /// <summary>The latest published state (any thread).</summary>
+    public ControlSnapshot Current => Volatile.Read(ref _snapshot);
+
+    /// <summary>Copies what the read commands show out of the manager (worker only), for the control thread to serve.</summary>
+    public void Publish()
+    {
+        ControlSnapshot previous = Current;
+        var snapshot = new ControlSnapshot
+        {
+            Rows = Rows().ToArray(),
+            Ports = manager.Ports.Select(p => new PortSnapshot(p.Device.Name, p.Port,
+                p.NetdevIfindex == 0 ? null : manager.NameOf(p.NetdevIfindex), p.Binding.ToString(),
+                Enum.GetValues<GidType>().Where(t => p.Types.Contains(t)).ToArray(),
+                p.Table.Capacity, p.Table.Count, p.Table.Policy.ToString().ToLowerInvariant())).ToArray(),
+            RecentErrors = manager.RecentErrors.ToArray(),
+            PublishedAt = Environment.TickCount64,
+            Sequence = previous.Sequence + 1,
+        };
+        Volatile.Write(ref _snapshot, snapshot);
+    }
+
+    /// <summary>All valid entries as rows, optionally of one device and port, read from the manager (worker only).</summary>
     public IEnumerable<GidRow> Rows(string? dev = null, int? port = null)
     {
         foreach (RocePort p in manager.Ports)
@@ -37,6 +61,9 @@ public sealed class ControlHandlers(GidManager manager, IReadOnlyList<DaemonDevi
                 yield return new GidRow(p.Device.Name, p.Port, index, e.Gid, e.Type, manager.NameOf(e.NetdevIfindex), e.NetdevIfindex);
         }
     }
+
+    private static IEnumerable<GidRow> SnapshotRows(ControlSnapshot s, string? dev, int? port)
+        => s.Rows.Where(r => (dev is null || r.Dev == dev) && (port is null || r.Port == port));
 
     public static JsonArray ToJson(IEnumerable<GidRow> rows)
         => (JsonArray)JsonNode.Parse(ShowGidsFormat.Json(rows))!;
@@ -49,15 +76,16 @@ public sealed class ControlHandlers(GidManager manager, IReadOnlyList<DaemonDevi
     {
         string? dev = (string?)args["dev"];
         int? port = (int?)args["port"];
-        CheckTarget(dev, port);
-        return ToJson(Rows(dev, port));
+        ControlSnapshot s = Current;
+        CheckTarget(s, dev, port);
+        return ToJson(SnapshotRows(s, dev, port));
     }
 
-    private void CheckTarget(string? dev, int? port)
+    private void CheckTarget(ControlSnapshot s, string? dev, int? port)
     {
-        if (dev is not null && manager.Ports.All(p => p.Device.Name != dev))
+        if (dev is not null && s.Ports.All(p => p.Dev != dev))
             throw new ControlException($"no device '{dev}' (devices: {string.Join(", ", devices.Select(d => d.Device.Name))})");
-        if (port is not null && manager.Ports.All(p => p.Port != port || (dev is not null && p.Device.Name != dev)))
+        if (port is not null && s.Ports.All(p => p.Port != port || (dev is not null && p.Dev != dev)))
             throw new ControlException($"no port {port}{(dev is null ? "" : $" on {dev}")}");
     }
 
@@ -69,13 +97,11 @@ public sealed class ControlHandlers(GidManager manager, IReadOnlyList<DaemonDevi
         }).ToArray());
 
     private JsonNode ShowPorts()
-        => new JsonArray(manager.Ports.Select(p => (JsonNode)new JsonObject
+        => new JsonArray(Current.Ports.Select(p => (JsonNode)new JsonObject
         {
-            ["dev"] = p.Device.Name, ["port"] = p.Port,
-            ["ndev"] = p.NetdevIfindex == 0 ? null : manager.NameOf(p.NetdevIfindex),
-            ["binding"] = p.Binding.ToString(),
-            ["gid_types"] = string.Join(",", Enum.GetValues<GidType>().Where(t => p.Types.Contains(t)).Select(t => t.ToShortString())),
-            ["capacity"] = p.Table.Capacity, ["used"] = p.Table.Count, ["index_policy"] = p.Table.Policy.ToString().ToLowerInvariant(),
+            ["dev"] = p.Dev, ["port"] = p.Port, ["ndev"] = p.Ndev, ["binding"] = p.Binding,
+            ["gid_types"] = string.Join(",", p.Types.Select(t => t.ToShortString())),
+            ["capacity"] = p.Capacity, ["used"] = p.Used, ["index_policy"] = p.IndexPolicy,
         }).ToArray());
 
     /// <summary>The lowest index per port whose entry matches (find_gid with mask GID [| GID_TYPE] [| NETDEV]).</summary>
@@ -89,47 +115,39 @@ public sealed class ControlHandlers(GidManager manager, IReadOnlyList<DaemonDevi
             : [GidType.RoceV1, GidType.RoceV2];
         string? ndev = (string?)args["ndev"], dev = (string?)args["dev"];
         int? port = (int?)args["port"];
-        CheckTarget(dev, port);
+        ControlSnapshot s = Current;
+        CheckTarget(s, dev, port);
         var found = new List<GidRow>();
-        foreach (RocePort p in manager.Ports)
+        foreach (PortSnapshot p in s.Ports)
         {
-            if ((dev is not null && p.Device.Name != dev) || (port is not null && p.Port != port))
+            if ((dev is not null && p.Dev != dev) || (port is not null && p.Port != port))
                 continue;
             foreach (GidType type in types)
             {
                 if (!p.Types.Contains(type))
                     continue;
-                int ifindex = 0;
-                GidFindMask mask = GidFindMask.Gid | GidFindMask.GidType;
-                if (ndev is not null)
-                {
-                    ifindex = FindIfindex(p, ndev);
-                    if (ifindex == 0)
-                        continue;
-                    mask |= GidFindMask.Netdev;
-                }
-                if (p.Table.TryFind(gid, type, ifindex, mask, false, out int index) && p.Table.TryGet(index, out GidEntry e))
-                    found.Add(new GidRow(p.Device.Name, p.Port, index, e.Gid, e.Type, manager.NameOf(e.NetdevIfindex), e.NetdevIfindex));
+                // Rows are in index order: the first match is the lowest index.
+                GidRow? hit = s.Rows.FirstOrDefault(r => r.Dev == p.Dev && r.Port == p.Port && r.Type == type && r.Gid == gid
+                                                         && (ndev is null || r.Ndev == ndev));
+                if (hit is not null)
+                    found.Add(hit);
             }
         }
         return ToJson(found);
     }
 
-    private int FindIfindex(RocePort p, string ndev)
-    {
-        foreach (var (_, e) in p.Table.EnumerateValid())
-            if (manager.NameOf(e.NetdevIfindex) == ndev)
-                return e.NetdevIfindex;
-        return 0;
-    }
-
     private JsonNode Status()
-        => new JsonObject
+    {
+        ControlSnapshot s = Current;
+        return new JsonObject
         {
             ["version"] = CommandLine.Version,
             ["devices"] = devices.Count,
-            ["ports"] = manager.Ports.Count,
-            ["gids"] = manager.Ports.Sum(p => p.Table.Count),
-            ["recent_errors"] = new JsonArray(manager.RecentErrors.Select(e => (JsonNode)e).ToArray()),
+            ["ports"] = s.Ports.Count,
+            ["gids"] = s.Ports.Sum(p => p.Used),
+            ["recent_errors"] = new JsonArray(s.RecentErrors.Select(e => (JsonNode)e).ToArray()),
+            // How old the state shown is: it grows while the worker is blocked (a device command outstanding).
+            ["snapshot_age_ms"] = Environment.TickCount64 - s.PublishedAt,
         };
+    }
 }

@@ -97,6 +97,7 @@ public sealed class DeviceFactory
             owned.Add(dev);
             owned.Add(model.StartInProcess(dir));
             DriverHandle h = driver.Open!(ctx, DeviceResources.Of(dev));
+            CheckPorts(h, ports, dir);
             return new OpenedDevice(h, ports, $"emulated:{dir}", "emulated", owned);
         }
         catch
@@ -107,6 +108,15 @@ public sealed class DeviceFactory
         }
     }
 
+    /// <summary>One netdev per port: a device with another port count is closed again and the error names both.</summary>
+    private static void CheckPorts(DriverHandle h, IReadOnlyList<string> ports, string where)
+    {
+        if (h.Device.PortCount == ports.Count)
+            return;
+        h.Device.Dispose();
+        throw new ArgumentException($"{where}: the device has {h.Device.PortCount} port(s) but {ports.Count} netdev(s) were given ({string.Join(",", ports)})");
+    }
+
     private OpenedDevice Attach(RoceDriver driver, DeviceConfig config, string dir, string[] ports)
     {
         DriverOpenContext ctx = Context(driver, config, ports);
@@ -114,11 +124,7 @@ public sealed class DeviceFactory
         try
         {
             DriverHandle h = driver.Open!(ctx, DeviceResources.Of(dev));
-            if (h.Device.PortCount != ports.Length)
-            {
-                h.Device.Dispose();
-                throw new ArgumentException($"{dir}: the device has {h.Device.PortCount} port(s) but {ports.Length} netdev(s) were given ({string.Join(",", ports)})");
-            }
+            CheckPorts(h, ports, dir);
             return new OpenedDevice(h, ports, $"emulated:{dir}", "attached", [dev]);
         }
         catch
@@ -156,11 +162,7 @@ public sealed class DeviceFactory
             if (dma is IDisposable disposableDma)
                 owned.Add(disposableDma);
             DriverHandle h = driver.Open!(ctx, new DeviceResources(f.VendorId, f.DeviceId, MapBar, dma, modelDirectory: null));
-            if (h.Device.PortCount != ports.Count)
-            {
-                h.Device.Dispose();
-                throw new ArgumentException($"{bdf}: the device has {h.Device.PortCount} port(s) but {ports.Count} netdev(s) were given ({string.Join(",", ports)})");
-            }
+            CheckPorts(h, ports, bdf);
             return new OpenedDevice(h, [.. ports], f.Address.ToString(), access.Method.ToString().ToLowerInvariant(), owned);
         }
         catch

@@ -119,7 +119,7 @@ public class GidTableConcurrencyTests
         Assert.That(hits, Is.GreaterThan(0).And.LessThan(reads), "lookups both hit and missed");
         // After the storm: exactly one variant per slot, each at its own index.
         for (int i = 2; i < Capacity; i++)
-            Assert.That(t.TryGet(i, out var e) && e == Entry(i, current[i]), Is.True, $"slot {i}");
+            Assert.That((t.TryGet(i, out var e), e), Is.EqualTo((true, Entry(i, current[i]))), $"slot {i}");
         Assert.That(t.Count, Is.EqualTo(Capacity));
     }
 

@@ -38,7 +38,7 @@ public class GidTableHookTests
         var t = RoceTable(programmer: programmer, listener: listener);
         t.Add(V2("192.0.2.1"));
         Assert.Throws<InvalidOperationException>(() => t.Delete(V2("192.0.2.1")));
-        Assert.That(t.TryFind(V2("192.0.2.1"), out int i) && i == 2, Is.True);
+        Assert.That((t.TryFind(V2("192.0.2.1"), out int i), i), Is.EqualTo((true, 2)));
         Assert.That(t.StateOf(2), Is.EqualTo(GidEntryState.Valid));
         Assert.That(listener.Batches, Has.Count.EqualTo(1));
     }

@@ -81,7 +81,7 @@ public class GidTableIndexPolicyTests
         var t = RoceTable(policy: IndexPolicy.Sticky);
         t.Add(A);                            // 2
         t.ImportAssignments([(A, 7), (B, 8)]);
-        Assert.That(t.TryFind(A, out int i) && i == 2, Is.True, "an index never changes while its entry exists");
+        Assert.That((t.TryFind(A, out int i), i), Is.EqualTo((true, 2)), "an index never changes while its entry exists");
         Assert.That(t.Add(B), Is.EqualTo(8));
 
         var ex = Assert.Throws<ArgumentException>(() => t.ImportAssignments([(C, 9), (D, 1)]));

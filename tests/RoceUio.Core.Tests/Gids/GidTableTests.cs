@@ -36,7 +36,7 @@ public class GidTableTests
         t.SetDefault(new GidEntry(DefaultGid, GidType.RoceV1, Eth0));
         t.SetDefault(new GidEntry(DefaultGid, GidType.RoceV2, Eth0));
         Assert.That(t.TryHold(0, out _), Is.True);
-        Assert.That(t.DeleteDefault(GidType.RoceV1, Eth0) && t.DeleteDefault(GidType.RoceV2, Eth0), Is.True);
+        Assert.That((t.DeleteDefault(GidType.RoceV1, Eth0), t.DeleteDefault(GidType.RoceV2, Eth0)), Is.EqualTo((true, true)), "(v1 deleted, v2 deleted)");
         Assert.That((t.StateOf(0), t.StateOf(1)), Is.EqualTo((GidEntryState.PendingDelete, GidEntryState.Free)));
 
         Gid newDefault = Gid.DefaultFromMac([0x24, 0x8a, 0x07, 0x11, 0x22, 0x33]);
@@ -142,9 +142,9 @@ public class GidTableTests
         t.Add(V2("192.0.2.1"));                 // 3
         t.Add(V2("192.0.2.1", Vlan10));         // 4
         Gid g = V2("192.0.2.1").Gid;
-        Assert.That(t.TryFind(g, GidType.RoceV2, 0, GidFindMask.Gid, false, out int i) && i == 2, Is.True);
-        Assert.That(t.TryFind(g, GidType.RoceV2, 0, GidFindMask.Gid | GidFindMask.GidType, false, out i) && i == 3, Is.True);
-        Assert.That(t.TryFind(g, GidType.RoceV2, Vlan10, GidFindMask.Gid | GidFindMask.Netdev, false, out i) && i == 4, Is.True);
+        Assert.That((t.TryFind(g, GidType.RoceV2, 0, GidFindMask.Gid, false, out int i), i), Is.EqualTo((true, 2)));
+        Assert.That((t.TryFind(g, GidType.RoceV2, 0, GidFindMask.Gid | GidFindMask.GidType, false, out i), i), Is.EqualTo((true, 3)));
+        Assert.That((t.TryFind(g, GidType.RoceV2, Vlan10, GidFindMask.Gid | GidFindMask.Netdev, false, out i), i), Is.EqualTo((true, 4)));
         Assert.That(t.TryFind(default, GidType.RoceV1, Vlan10, GidFindMask.GidType | GidFindMask.Netdev, false, out _), Is.False);
         Assert.That(t.TryFind(g, GidType.RoceV2, 0, GidFindMask.Gid | GidFindMask.Default, true, out _), Is.False, "no default slot holds it");
         Assert.That(t.TryFind(V2("192.0.2.9"), out _), Is.False);
@@ -161,7 +161,7 @@ public class GidTableTests
         t.Add(V2("192.0.2.3"));
         t.Delete(V2("192.0.2.2"));
         Assert.That(Snapshot(t), Is.EqualTo(new[] { (0, def), (2, V2("192.0.2.1")), (4, V2("192.0.2.3")) }));
-        Assert.That(t.TryGet(4, out var e) && e == V2("192.0.2.3"), Is.True);
+        Assert.That((t.TryGet(4, out var e), e), Is.EqualTo((true, V2("192.0.2.3"))));
         Assert.That(t.TryGet(3, out _), Is.False, "deleted slot: ENODATA");
         Assert.That(t.TryGet(1, out _), Is.False, "empty default slot");
         Assert.That(t.TryGet(-1, out _), Is.False);
@@ -246,7 +246,7 @@ public class GidTableTests
         Assert.That(Snapshot(t), Is.EqualTo(new[] { (3, V2("192.0.2.1", Vlan10)) }));
         Assert.That(listener.Batches, Has.Count.EqualTo(1));
         Assert.That(listener.Batches[0].Select(c => c.Index), Is.EqualTo(new[] { 0, 1, 2, 4 }));
-        Assert.That(listener.Batches[0].All(c => c.New is null && c.Old!.Value.NetdevIfindex == Eth0), Is.True);
+        Assert.That(listener.Batches[0].Select(c => (c.New, c.Old!.Value.NetdevIfindex)), Has.All.EqualTo(((GidEntry?)null, Eth0)), "every change a delete of an Eth0 entry");
 
         Assert.That(t.DeleteAllForNetdev(Eth0), Is.EqualTo(0));
         Assert.That(listener.Batches, Has.Count.EqualTo(1), "nothing deleted, no event");

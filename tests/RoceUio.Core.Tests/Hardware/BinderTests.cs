@@ -101,4 +101,48 @@ public class BinderTests
         e = Assert.Throws<HardwareAccessException>(() => Binder.Bind(Bdf, BindTarget.Uio));
         Assert.That(e!.Message, Does.Contain("driver_override is missing"));
     }
+
+    [Test]
+    public void A_function_held_open_through_its_vfio_group_is_refused_before_any_write()
+    {
+        _sys.AddFunction("0000:03:00.0", 0x15b3, 0x1007, driver: "vfio-pci", iommuGroup: 7);
+        File.WriteAllText(Path.Combine(_sys.DeviceDir("0000:03:00.0"), "driver_override"), "vfio-pci\n");
+        string group = Path.Combine(_sys.Dev, "vfio", "7");
+        Directory.CreateDirectory(Path.GetDirectoryName(group)!);
+        File.WriteAllText(group, "");
+
+        using (File.OpenRead(group))
+        {
+            var e = Assert.Throws<HardwareAccessException>(() => Binder.Bind(Bdf, BindTarget.Kernel));
+            Assert.That(e!.Message, Does.Contain($"0000:03:00.0 is in use: pid {Environment.ProcessId} ("));
+            Assert.That(e.Message, Does.Contain($"holds {group}; stop it first"));
+            Assert.That(_sys.Read("bus/pci/devices/0000:03:00.0/driver_override"), Is.EqualTo("vfio-pci\n"), "nothing was written");
+            Assert.That(_sys.Read("bus/pci/drivers/vfio-pci/unbind"), Is.Empty);
+            Assert.That(Binder.Bind(Bdf, BindTarget.Kernel, dryRun: true).Notes.Single(), Does.Contain("is in use"), "a dry run reports it");
+        }
+        Assert.That(Binder.Bind(Bdf, BindTarget.Kernel).Writes, Has.Count.EqualTo(3), "closed, the bind goes ahead");
+    }
+
+    [Test]
+    public void A_function_whose_bar_is_mapped_through_sysfs_is_refused()
+    {
+        _sys.AddFunction("0000:03:00.0", 0x15b3, 0x1007, iommuGroup: 7, barSizes: 4096);
+        _sys.AddDriver("vfio-pci");
+        using (MappedFile.Open(Path.Combine(_sys.DeviceDir("0000:03:00.0"), "resource0"), 4096))
+        {
+            var e = Assert.Throws<HardwareAccessException>(() => Binder.Bind(Bdf, BindTarget.Vfio));
+            Assert.That(e!.Message, Does.Contain("holds a mapping of ").And.Contain("/0000:03:00.0/resource0"));
+        }
+        Assert.That(Binder.Bind(Bdf, BindTarget.Vfio).Writes, Has.Count.EqualTo(2));
+    }
+
+    [Test]
+    public void Back_to_the_kernel_with_no_driver_for_the_ids_counts_as_given_back()
+    {
+        BindResult Outcome(string? after) => new(Bdf, "vfio-pci", null, [], false, after, []);
+        Assert.That(Outcome(null).Succeeded, Is.True, "no kernel driver claims the IDs (QEMU's edu): unbound, override cleared");
+        Assert.That(Outcome("mlx4_core").Succeeded, Is.True);
+        Assert.That(Outcome("vfio-pci").Succeeded, Is.False);
+        Assert.That(Outcome("uio_pci_generic").Succeeded, Is.False);
+    }
 }

@@ -85,13 +85,16 @@ public class DeviceModelHostTests
     [Test]
     public void Faults_file_drives_a_model_from_outside_and_rejects_nonsense()
     {
-        File.WriteAllLines(_dir["faults"], ["stall=1"]);
+        FaultInjection.Arm(_dir.Path, "stall=1\n");
         _regs.Write32(EchoModel.RegCommand, 0x9);
         Assert.That(_host.PollOnce(), Is.Zero);
-        File.WriteAllLines(_dir["faults"], ["error=0xbad", "error_count=1"]);
-        File.SetLastWriteTimeUtc(_dir["faults"], DateTime.UtcNow.AddSeconds(1));
-        Thread.Sleep(30);
-        Assert.That(_host.PollOnce(), Is.EqualTo(1));
+        Assert.That(File.Exists(_dir["faults"]), Is.False, "the model took the file");
+        FaultInjection.Arm(_dir.Path, "error=0xbad\nerror_count=1\n");
+        long deadline = Environment.TickCount64 + 5000;
+        int handled = 0;
+        while (handled == 0 && Environment.TickCount64 < deadline)
+            handled = _host.PollOnce();   // the host looks for the file every 20 ms
+        Assert.That(handled, Is.EqualTo(1));
         Assert.That(_regs.Read32(EchoModel.RegStatus), Is.EqualTo(0xbadu));
 
         var e = Assert.Throws<FormatException>(() => _host.Faults.Apply("faults", ["explode=1"]));

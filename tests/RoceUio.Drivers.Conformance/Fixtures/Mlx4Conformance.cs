@@ -69,6 +69,9 @@ public sealed class Mlx4UnderTest : DeviceUnderTest
         return true;
     }
 
+    /// <summary>mlx4 has no consumer of its own here (no QPs): only the core holds an index.</summary>
+    public override IDisposable? Use(int port, int index) => null;
+
     /// <summary>Commands the model refused beyond the ones the suite armed.</summary>
     public override IReadOnlyList<string> DeviceViolations()
     {

@@ -16,7 +16,8 @@ public readonly record struct HardwareGid(int Slot, Gid Gid, GidType Type)
 /// One instance per test; the suite disposes it.
 /// </summary>
 /// <remarks>
-/// Implement the three abstract members; override the virtual ones where the family has the feature:
+/// Implement the abstract members (each family must answer them, even with "none"); override the virtual one where the
+/// family has the feature:
 /// <list type="bullet">
 /// <item><see cref="ReadHardware"/>: read the device, not the driver. mlx4: the model's table of the last accepted
 /// SET_PORT. A family without a device table (ocrdma): the host table that MODIFY_QP / AV building reads.</item>
@@ -25,8 +26,10 @@ public readonly record struct HardwareGid(int Slot, Gid Gid, GidType Type)
 /// <item><see cref="ArmRefusal"/>: make the device refuse the next command that changes the port's GIDs (mlx4: an error
 /// status for the next SET_PORT). Return false if GID changes send no command at all (ocrdma): the suite then checks
 /// that the driver really writes at once instead.</item>
-/// <item><see cref="Use"/>: a consumer (QP, AH) that holds a core index, if the driver has consumers.</item>
-/// <item><see cref="DeviceViolations"/>: what the model saw that the real device would refuse or never see.</item>
+/// <item><see cref="Use"/>: a consumer (QP, AH) that holds a core index; null when the driver has none (mlx4), and the
+/// suite then checks that a deleted entry leaves the hardware at once instead.</item>
+/// <item><see cref="DeviceViolations"/>: what the model saw that the real device would refuse or never see. Abstract, so
+/// that a family cannot pass the check by not looking.</item>
 /// </list>
 /// </remarks>
 public abstract class DeviceUnderTest : IDisposable
@@ -46,12 +49,12 @@ public abstract class DeviceUnderTest : IDisposable
     public virtual bool ArmRefusal(int port) => false;
 
     /// <summary>Starts a consumer (QP, AH) that uses core index <paramref name="index"/>; disposing it ends the use.
-    /// Null if the driver has no consumers of its own.</summary>
-    public virtual IDisposable? Use(int port, int index) => null;
+    /// Null if the driver has no consumers of its own (then a deleted entry must leave the hardware at once).</summary>
+    public abstract IDisposable? Use(int port, int index);
 
     /// <summary>Things the device model refused or should never have seen, in order; the suite asserts none at the end
     /// of each test (refusals the suite armed itself excluded).</summary>
-    public virtual IReadOnlyList<string> DeviceViolations() => [];
+    public abstract IReadOnlyList<string> DeviceViolations();
 
     public virtual void Dispose() { }
 }

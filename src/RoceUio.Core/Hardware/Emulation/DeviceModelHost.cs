@@ -5,15 +5,13 @@ namespace RoceUio.Hardware.Emulation;
 /// calls the model when a register's value changes (plain shared memory has no write trap, so a "write" is a change
 /// seen by the poll: models clear command registers once handled, as a device clears its go bit), gives DMA reads and
 /// writes by device address, and applies <see cref="FaultInjection"/> (stall, delay; error statuses are the model's to
-/// report). Works the same with the driver in this process or another.
+/// report), taking the directory's fault file (checked every 20 ms). Works the same with the driver in this process or another.
 /// Locking: watches are registered before <see cref="Run"/>; callbacks run on the polling thread, one at a time.
 /// </summary>
 public sealed class DeviceModelHost : IDisposable
 {
     private readonly Dictionary<int, MmioRegion> _bars = new();
     private readonly List<Watch> _watches = new();
-    private readonly string _faultsPath;
-    private DateTime _faultsStamp;
     private long _nextFaultCheck;
 
     private sealed class Watch(MmioRegion region, long offset, Action<uint> onChange)
@@ -28,7 +26,6 @@ public sealed class DeviceModelHost : IDisposable
     {
         Device = device;
         ByteOrder = order;
-        _faultsPath = Path.Combine(device.Directory, "faults");
     }
 
     public EmulatedDevice Device { get; }
@@ -122,11 +119,8 @@ public sealed class DeviceModelHost : IDisposable
         if (now < _nextFaultCheck)
             return;
         _nextFaultCheck = now + 20;
-        var info = new FileInfo(_faultsPath);
-        if (!info.Exists || info.LastWriteTimeUtc == _faultsStamp)
-            return;
-        _faultsStamp = info.LastWriteTimeUtc;
-        Faults.Apply(_faultsPath, File.ReadAllLines(_faultsPath));
+        if (FaultInjection.Take(Device.Directory) is { } lines)
+            Faults.Apply(Path.Combine(Device.Directory, FaultInjection.FileName), lines);
     }
 
     public void Dispose() { }

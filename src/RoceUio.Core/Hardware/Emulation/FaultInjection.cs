@@ -6,12 +6,18 @@ namespace RoceUio.Hardware.Emulation;
 /// Faults a device model can be told to show, to test how a driver copes with a device that misbehaves:
 /// <see cref="Stalled"/> (stops answering: writes are seen only once it resumes), <see cref="Delay"/> (answers late),
 /// and queued error statuses a model reports instead of success (<see cref="TryTakeError"/>).
-/// Set in-process, or from another process through the device directory's <c>faults</c> file
+/// Set in-process, or from another process through the device directory's <see cref="FileName"/> file
 /// (docs/emulated-devices.md): <c>stall=1</c>, <c>delay_ms=N</c>, <c>error=0xSTATUS</c> with <c>error_count=N</c>.
+/// The one convention for every model: the file is written whole (<see cref="Arm"/>: a temporary file renamed into
+/// place) and taken by the model (read, then deleted) before the next command it handles, so its absence tells the
+/// writer that the model has it.
 /// Locking: members are thread-safe (one lock); models call them from their poll loop.
 /// </summary>
 public sealed class FaultInjection
 {
+    /// <summary>The fault file in a device directory, for every model.</summary>
+    public const string FileName = "faults";
+
     private readonly object _lock = new();
     private uint _errorStatus;
     private int _errorCount;
@@ -81,5 +87,45 @@ public sealed class FaultInjection
         Stalled = stall;
         Delay = delay;
         InjectError(error, error != 0 ? count : 0);
+    }
+
+    /// <summary>Hands <paramref name="text"/> to the model serving <paramref name="directory"/> as its fault file
+    /// (written whole: a temporary file renamed into place).</summary>
+    public static void Arm(string directory, string text)
+    {
+        string path = Path.Combine(directory, FileName);
+        File.WriteAllText(path + ".tmp", text);
+        File.Move(path + ".tmp", path, overwrite: true);
+    }
+
+    /// <summary>Waits until the model serving <paramref name="directory"/> has taken its fault file; false when
+    /// <paramref name="timeout"/> passed first (the model is not serving).</summary>
+    public static bool WaitTaken(string directory, TimeSpan timeout)
+    {
+        string path = Path.Combine(directory, FileName);
+        long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        while (File.Exists(path))
+        {
+            if (Environment.TickCount64 > deadline)
+                return false;
+            Thread.Sleep(1);
+        }
+        return true;
+    }
+
+    /// <summary>Takes the fault file of <paramref name="directory"/> (reads and deletes it); null when there is none.</summary>
+    public static string[]? Take(string directory)
+    {
+        string path = Path.Combine(directory, FileName);
+        try
+        {
+            string[] lines = File.ReadAllLines(path);
+            File.Delete(path);
+            return lines;
+        }
+        catch (FileNotFoundException)
+        {
+            return null;
+        }
     }
 }

@@ -22,20 +22,26 @@ public readonly record struct SysfsWrite(string Path, string Value)
 public sealed record BindResult(PciAddress Address, string? DriverBefore, string? TargetDriver, IReadOnlyList<SysfsWrite> Writes,
                                 bool DryRun, string? DriverAfter, IReadOnlyList<string> Notes)
 {
-    /// <summary>True when the function ended with the driver asked for (for Kernel: any driver but vfio-pci and UIO ones).</summary>
+    /// <summary>
+    /// True when the function ended with the driver asked for. For Kernel: any driver but vfio-pci and UIO ones, or
+    /// none at all when no kernel driver claims its IDs (QEMU's edu, a card whose module is not loaded).
+    /// </summary>
     public bool Succeeded => DryRun || (TargetDriver != null ? DriverAfter == TargetDriver
-        : DriverAfter != null && DriverAfter != BarAccessPolicy.VfioDriver && !BarAccessPolicy.IsUioDriver(DriverAfter));
+        : DriverAfter != BarAccessPolicy.VfioDriver && !BarAccessPolicy.IsUioDriver(DriverAfter));
 }
 
 /// <summary>
 /// Moves a function between kernel drivers with the documented recipe (Documentation/ABI/testing/sysfs-bus-pci):
 /// write the driver's name to <c>driver_override</c>, the address to the current driver's <c>unbind</c>, then the
 /// address to <c>bus/pci/drivers_probe</c>. Back to the kernel: clear <c>driver_override</c> (a newline), unbind,
-/// probe. Everything is checked before the first write, so a refused bind changes nothing.
+/// probe. Everything is checked before the first write, so a refused bind changes nothing; that includes a function
+/// in use from user space (<see cref="DeviceUsers"/>), whose vfio-pci unbind would otherwise wait for it forever.
 /// </summary>
-public sealed class PciBinder(SysfsRoot? sysfs = null)
+public sealed class PciBinder(SysfsRoot? sysfs = null, string procRoot = "/proc")
 {
     public SysfsRoot Sysfs { get; } = sysfs ?? SysfsRoot.Default;
+    /// <summary>Where <see cref="DeviceUsers"/> looks for processes using the function.</summary>
+    public string ProcRoot { get; } = procRoot;
 
     public static string? DriverName(BindTarget target) => target switch
     {
@@ -87,6 +93,13 @@ public sealed class PciBinder(SysfsRoot? sysfs = null)
                 return (writes, notes, f);
             }
             writes.Add(new SysfsWrite(overridePath, "\n"));   // an empty line clears driver_override
+        }
+        if (DeviceUsers.Find(Sysfs, f, ProcRoot) is { Count: > 0 } users)
+        {
+            string msg = $"{address} is in use: {string.Join("; ", users)}; stop {(users.Count == 1 ? "it" : "them")} first";
+            if (!dryRun)
+                throw new HardwareAccessException($"cannot bind {msg}");
+            notes.Add(msg);
         }
         if (f.KernelDriver != null)
             writes.Add(new SysfsWrite(Path.Combine(Sysfs.Driver(f.KernelDriver), "unbind"), address.ToString()));

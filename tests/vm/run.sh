@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# tests/vm/run.sh: the hardware layer against a real Linux kernel. Boots Debian's own kernel (fetched with
+# `apt-get download`, unpacked with dpkg-deb, never installed) under QEMU with QEMU's edu device and an emulated
+# Intel IOMMU, and runs tests/vm/guest/tests.sh in it: sysfs BAR mapping, UIO, VFIO type1 + IOMMU DMA (a mapped
+# round trip, an unmapped DMA that the IOMMU must block), bind for real and its refusals, `roceuio mmio`.
+# Two boots: "iommu" (intel-iommu, intel_iommu=on) and "noiommu" (no IOMMU: physical-address DMA, VFIO refused).
+# Results come over the second serial port between markers; ends with "N passed, N failed, N skipped".
+#
+# Everything fetched or built lives in artifacts/vm/ (ignored) and is reused while unchanged.
+# Environment: ROCEUIO_SKIP_VM=1 skips it (loudly); ROCEUIO_VM_KERNEL=linux-image-... picks the kernel package;
+# ROCEUIO_VM_ACCEL=tcg|kvm forces an accelerator (default: kvm when /dev/kvm works, else tcg);
+# ROCEUIO_VM_MODES="iommu noiommu" picks the boots.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+here=tests/vm
+cache=artifacts/vm
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+if [ "${ROCEUIO_SKIP_VM:-}" = 1 ]; then
+  echo "############################################################"
+  echo "###  VM tests NOT run (ROCEUIO_SKIP_VM=1)                ###"
+  echo "############################################################"
+  exit 0
+fi
+
+t0=$(date +%s)
+step() { echo "vm: $* (+$(( $(date +%s) - t0 )) s)"; }
+die() { echo "vm: $*" >&2; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+
+for tool in qemu-system-x86_64 cpio depmod modprobe dpkg-deb gzip; do
+  command -v "$tool" >/dev/null || die "'$tool' is missing: run ./build.sh test-vm (it installs qemu-system-x86 busybox-static cpio kmod)"
+done
+busybox=/bin/busybox
+{ ldd "$busybox" 2>&1 || true; } | grep -q 'not a dynamic executable' || die "$busybox is not the static busybox: apt-get install busybox-static"
+mkdir -p "$cache"
+
+# --- the kernel: linux-image-amd64's current dependency, or the newest one already unpacked when apt knows none ---
+kernel_package() {
+  if [ -n "${ROCEUIO_VM_KERNEL:-}" ]; then echo "$ROCEUIO_VM_KERNEL"; return; fi
+  local p
+  p=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  [ -n "$p" ] || p=$(ls -1 "$cache/kernel" 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$p" ] || die "no kernel package known: run apt-get update (apt-cache depends linux-image-amd64 found nothing)"
+  echo "$p"
+}
+pkg=$(kernel_package)
+kdir="$cache/kernel/$pkg"
+if [ ! -f "$kdir/.unpacked" ]; then
+  step "fetching $pkg"
+  rm -rf "$kdir" "$cache/debs" && mkdir -p "$kdir" "$cache/debs"
+  (cd "$cache/debs" && apt-get download "$pkg" >/dev/null 2>&1) || die "apt-get download $pkg failed (apt-get update first?)"
+  dpkg-deb -x "$cache"/debs/*.deb "$kdir"
+  rm -rf "$cache/debs"
+  kver=$(ls "$kdir/lib/modules")
+  depmod -b "$kdir" "$kver"
+  touch "$kdir/.unpacked"
+fi
+kver=$(ls "$kdir/lib/modules")
+vmlinuz="$kdir/boot/vmlinuz-$kver"
+[ -f "$vmlinuz" ] || die "$vmlinuz is missing from $pkg"
+
+# --- native binaries: roceuio and the in-guest checks, NativeAOT (TCG is too slow for a JIT) ---
+aot="$cache/aot"
+stamp=$( { find src drivers tests/RoceUio.VmChecks -name '*.cs' -o -name '*.csproj' | LC_ALL=C sort | xargs cat; cat Directory.*; } | sha256sum | cut -c1-16)
+if [ "$(cat "$aot/.stamp" 2>/dev/null)" != "$stamp" ]; then
+  step "publishing NativeAOT roceuio and roceuio-vmchecks"
+  rm -rf "$aot" && mkdir -p "$aot"
+  # TreatWarningsAsErrors=false: the CLI's JSON code still has trimming warnings (the NativeAOT bin/roceuio of the
+  # operations issue fixes those); the commands tested here do not use it.
+  dotnet publish src/RoceUio.Cli -c Release -r linux-x64 -p:PublishAot=true -p:TreatWarningsAsErrors=false \
+    -o "$aot/cli" -nologo -v:q -clp:NoSummary > "$aot/publish-cli.log" 2>&1 || { tail -n 30 "$aot/publish-cli.log"; die "NativeAOT publish of roceuio failed"; }
+  dotnet publish tests/RoceUio.VmChecks -c Release -r linux-x64 -p:PublishAot=true \
+    -o "$aot/checks" -nologo -v:q -clp:NoSummary > "$aot/publish-checks.log" 2>&1 || { tail -n 30 "$aot/publish-checks.log"; die "NativeAOT publish of roceuio-vmchecks failed"; }
+  echo "$stamp" > "$aot/.stamp"
+fi
+roceuio_bin="$aot/cli/roceuio"
+# The operations issue makes bin/roceuio itself a NativeAOT binary: use it when it is one (an ELF, not the wrapper).
+if [ "$(head -c 4 bin/roceuio 2>/dev/null | od -An -c | tr -d ' ')" = '177ELF' ]; then roceuio_bin=bin/roceuio; fi
+
+# --- the initramfs: busybox, modules in dependency order, the binaries and their libraries ---
+step "building the initramfs (kernel $kver)"
+ird="$cache/initramfs" && rm -rf "$ird" && mkdir -p "$ird"/{bin,dev,proc,sys,tmp,lib/modules}
+cp "$busybox" "$ird/bin/busybox"
+cp "$here/guest/init" "$ird/init" && chmod 755 "$ird/init"
+cp "$here/guest/tests.sh" "$ird/tests.sh"
+cp "$roceuio_bin" "$ird/bin/roceuio"
+cp "$aot/checks/roceuio-vmchecks" "$ird/bin/roceuio-vmchecks"
+modules="vfio-pci vfio_iommu_type1 uio_pci_generic"
+: > "$ird/modules.load"
+for m in $modules; do
+  modprobe -d "$kdir" -S "$kver" --show-depends "$m" | while read -r cmd path params; do
+    [ "$cmd" = insmod ] || continue
+    rel=${path#"$kdir/lib/modules/"}
+    grep -q "^$rel\( \|$\)" "$ird/modules.load" && continue
+    mkdir -p "$ird/lib/modules/$(dirname "$rel")"
+    cp "$path" "$ird/lib/modules/$rel"
+    echo "$rel $params" >> "$ird/modules.load"
+  done
+done
+for b in "$ird/bin/roceuio" "$ird/bin/roceuio-vmchecks"; do
+  ldd "$b" | grep -oE '/[^ ]+' | while read -r lib; do
+    mkdir -p "$ird$(dirname "$lib")" && cp -L "$lib" "$ird$lib"
+  done
+done
+initrd="$cache/initramfs.cpio.gz"
+(cd "$ird" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) | gzip -1 > "$initrd"
+
+# --- the accelerator: KVM when a guest really runs under it here (nested KVM may open /dev/kvm and then fail to
+# start a vCPU: "failed to set MSR 0x10a"), else TCG. The probe boots the kernel without a root fs to its first line.
+accel=${ROCEUIO_VM_ACCEL:-}
+if [ -z "$accel" ]; then
+  accel=tcg
+  if [ -r /dev/kvm ]; then
+    rm -f "$cache/kvm-probe.log"
+    (timeout 30 qemu-system-x86_64 -machine q35,accel=kvm -cpu host -m 256 -nodefaults -display none -no-reboot \
+      -kernel "$vmlinuz" -append "console=ttyS0 panic=-1" -serial "file:$cache/kvm-probe.log" >/dev/null 2>&1) 2>/dev/null || true
+    grep -q 'Linux version' "$cache/kvm-probe.log" 2>/dev/null && accel=kvm
+  fi
+fi
+case $accel in
+  kvm) machine="q35,accel=kvm,kernel-irqchip=split" ; cpu=host ;;   # intremap needs the split irqchip under KVM
+  *) machine="q35,accel=tcg" ; cpu=max ;;
+esac
+
+passed=0 failed=0 skipped=0
+boot() {   # MODE: iommu | noiommu
+  local mode=$1 out="$cache/run-$1" iommu_dev=() append
+  rm -rf "$out" && mkdir -p "$out"
+  append="console=ttyS0 panic=-1 loglevel=4 roceuio.mode=$mode"
+  if [ "$mode" = iommu ]; then
+    # Under TCG the emulated VT-d needs nothing more than intremap=on (with x2APIC off it falls back); it must come
+    # before the PCI devices it translates. caching-mode is only for assigning devices to nested guests.
+    iommu_dev=(-device intel-iommu,intremap=on)
+    append="$append intel_iommu=on"
+  else
+    append="$append intel_iommu=off"
+  fi
+  step "booting ($mode, $accel)"
+  local b0 rc=0
+  b0=$(date +%s)
+  timeout 240 qemu-system-x86_64 -machine "$machine" -cpu "$cpu" -smp 1 -m 1024 -nodefaults -display none -no-reboot \
+    "${iommu_dev[@]}" \
+    -device edu,addr=04.0,dma_mask=0xffffffffffffffff \
+    -kernel "$vmlinuz" -initrd "$initrd" -append "$append" \
+    -serial "file:$out/console.log" -serial "file:$out/results.log" \
+    > "$out/qemu.log" 2>&1 || rc=$?
+  local secs=$(( $(date +%s) - b0 ))
+  tr -d '\r' < "$out/results.log" > "$out/results.txt"
+  if ! grep -q '^===ROCEUIO-VM-END===' "$out/results.txt"; then
+    echo "vm: the $mode guest did not finish (qemu exit $rc after $secs s); QEMU said, and the console ended with:"
+    head -n 5 "$out/qemu.log" 2>/dev/null || true
+    tail -n 30 "$out/console.log" 2>/dev/null || true
+    sed -n '/^===ROCEUIO-VM-BEGIN===/,$p' "$out/results.txt"
+    failed=$((failed + 1))
+    return
+  fi
+  sed -n '/^===ROCEUIO-VM-BEGIN===/,/^===ROCEUIO-VM-END===/p' "$out/results.txt" | sed '1d;$d' | sed "s/^\(ok\|not ok\|skip\) /\1 $mode./"
+  local p f s
+  p=$(grep -c '^ok ' "$out/results.txt" || true)
+  f=$(grep -c '^not ok ' "$out/results.txt" || true)
+  s=$(grep -c '^skip ' "$out/results.txt" || true)
+  echo "vm: $mode guest: $p passed, $f failed, $s skipped in $secs s (qemu $accel)"
+  passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+}
+for mode in ${ROCEUIO_VM_MODES:-iommu noiommu}; do boot "$mode"; done
+step "done; logs in $cache/run-*/"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
