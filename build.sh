@@ -19,7 +19,16 @@ need() {
 build_native() {
   need cc "Install a C compiler (Debian: apt-get install gcc)."
   mkdir -p artifacts/native
-  cc -O2 -Wall -Werror -o artifacts/native/layout native/*.c
+  local out=artifacts/native
+  # layout: kernel ABI numbers and the shared-memory table layout, compared with the C# definitions by tests/.
+  cc -O2 -Wall -Werror -o $out/layout native/layout.c native/netlink_layout.c native/vfio_layout.c native/shm_layout.c
+  # libroceuio_gids (shared and static): the C reader of the shared-memory GID tables (docs/shm-layout.md).
+  cc -O2 -Wall -Wextra -Werror -std=gnu11 -fPIC -c native/roceuio_gids.c -o $out/roceuio_gids.o
+  cc -shared -Wl,-soname,libroceuio_gids.so -o $out/libroceuio_gids.so $out/roceuio_gids.o
+  rm -f $out/libroceuio_gids.a && ar rcs $out/libroceuio_gids.a $out/roceuio_gids.o
+  # roceuio-gids: the library's example program; roceuio-gids-churn: the reader tests/ run against a churning table.
+  cc -O2 -Wall -Wextra -Werror -std=gnu11 -o $out/roceuio-gids native/roceuio_gids_tool.c $out/libroceuio_gids.a
+  cc -O2 -Wall -Wextra -Werror -std=gnu11 -o $out/roceuio-gids-churn native/roceuio_gids_churn.c $out/libroceuio_gids.a
 }
 
 build() {

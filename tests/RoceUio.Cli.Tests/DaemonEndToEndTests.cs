@@ -146,7 +146,8 @@ public class DaemonEndToEndTests
         Assert.That((none.Exit, none.Out), Is.EqualTo((1, "")), none.Err);
         var devs = RoceuioProcess.Run("show", "devices", "--json", "--control", d.Control);
         var dev = JsonNode.Parse(devs.Out)![0]!;
-        Assert.That(((string?)dev["dev"], (string?)dev["driver"], (string?)dev["mapping"], (int?)dev["ports"]), Is.EqualTo(("mlx4_0", "mlx4", "emulated", 1)));
+        Assert.That(((string?)dev["dev"], (string?)dev["driver"], (string?)dev["mapping"], (int?)dev["ports"], (string?)dev["model"]),
+            Is.EqualTo(("mlx4_0", "mlx4", "emulated", 1, "serving")));
         Assert.That(d.Stderr, Is.Empty, "no errors");
     }
 

@@ -1,3 +1,4 @@
+using RoceUio.Hardware.Emulation;
 using System.Diagnostics;
 using System.Text;
 using NUnit.Framework;
@@ -87,7 +88,7 @@ internal sealed class ThreadRig : IDisposable
 {
     public TempDirectory Dir { get; }
     public EmulatedDevice Device { get; }
-    public Mlx4ModelThread Model { get; }
+    public DeviceModelThread<Mlx4DeviceModel> Model { get; }
 
     public ThreadRig(Mlx4ModelConfig? config = null, ulong dmaBase = SharedDmaMemory.DefaultBaseAddress, Action<EmulatedDevice>? beforeModel = null)
     {

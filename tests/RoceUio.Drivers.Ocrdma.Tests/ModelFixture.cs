@@ -1,3 +1,4 @@
+using RoceUio.Hardware.Emulation;
 using System.Diagnostics;
 using NUnit.Framework;
 using RoceUio.Drivers.Ocrdma.Model;
@@ -10,7 +11,7 @@ namespace RoceUio.Drivers.Ocrdma.Tests;
 internal sealed class ModelFixture : IDisposable
 {
     private readonly Process? _process;
-    private readonly OcrdmaModelThread? _thread;
+    private readonly DeviceModelThread<OcrdmaDeviceModel>? _thread;
 
     public ModelFixture(bool inProcess = false, bool vf = false, ushort vendor = OcrdmaLayout.VendorEmulex)
     {

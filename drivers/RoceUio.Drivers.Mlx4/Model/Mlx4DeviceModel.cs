@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using RoceUio.Gids;
 using RoceUio.Hardware;
+using RoceUio.Hardware.Emulation;
 
 namespace RoceUio.Drivers.Mlx4.Model;
 
@@ -46,7 +47,7 @@ public sealed class Mlx4DeviceModel : IDisposable
 
     /// <summary>
     /// A model over <paramref name="device"/>'s BAR0 and DMA memory. With <paramref name="stateDirectory"/> it writes its
-    /// state file there and reads <c>mlx4.fault</c> from there (the cross-process side channel). Resets the HCR.
+    /// state file there and takes its fault file (<see cref="FaultInjection.FileName"/>) from there (the cross-process side channel). Resets the HCR.
     /// </summary>
     public Mlx4DeviceModel(EmulatedDevice device, Mlx4ModelConfig config, string? stateDirectory = null, bool ownsDevice = false)
     {
@@ -142,7 +143,7 @@ public sealed class Mlx4DeviceModel : IDisposable
             {
                 _holding = false;
                 faults = Mlx4ModelFaults.None;
-                Complete(dw6, (byte)Mlx4Status.InternalErr, $"{Describe(dw6)}: abandoned after GO was held (go_stuck); not applied");
+                Complete(dw6, (byte)Mlx4Status.InternalErr, $"{Describe(dw6)}: abandoned after GO was held (stall); not applied");
                 return true;
             }
         }
@@ -355,20 +356,8 @@ public sealed class Mlx4DeviceModel : IDisposable
         if (now < _nextControlCheck)
             return;
         _nextControlCheck = now + Stopwatch.Frequency / 200; // every 5 ms
-        string path = Path.Combine(_stateDirectory, Mlx4ModelFaults.FileName);
-        if (!File.Exists(path))
-            return;
-        string text;
-        try
-        {
-            text = File.ReadAllText(path);
-        }
-        catch (FileNotFoundException)
-        {
-            return;
-        }
-        SetFaults(Mlx4ModelFaults.Parse(text, path));
-        File.Delete(path);
+        if (FaultInjection.Take(_stateDirectory) is { } lines)
+            SetFaults(Mlx4ModelFaults.Parse(string.Join('\n', lines), Path.Combine(_stateDirectory, FaultInjection.FileName)));
     }
 
     public void Dispose()
@@ -419,48 +408,15 @@ public sealed class Mlx4DeviceModel : IDisposable
         }
     }
 
-    /// <summary>Runs the model over <paramref name="dir"/> on a background thread of this process (for <c>--emulate</c> and tests).</summary>
-    public static Mlx4ModelThread StartThread(string dir) => new(Open(dir));
+    /// <summary>Runs the model over <paramref name="dir"/> on a background thread of this process (for <c>--emulate</c>
+    /// and tests); a loop that dies is reported by the thread (<see cref="DeviceModelThread.Failure"/>).</summary>
+    public static DeviceModelThread<Mlx4DeviceModel> StartThread(string dir) => StartThread(Open(dir));
 
     /// <summary>Runs a model on a background thread of this process.</summary>
-    public static Mlx4ModelThread StartThread(Mlx4DeviceModel model) => new(model);
-}
-
-/// <summary>A device model polling on a thread of this process; <see cref="Dispose"/> stops and joins it.</summary>
-public sealed class Mlx4ModelThread : IDisposable
-{
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Thread _thread;
-    private Exception? _failure;
-
-    internal Mlx4ModelThread(Mlx4DeviceModel model)
-    {
-        Model = model;
-        _thread = new Thread(() =>
+    public static DeviceModelThread<Mlx4DeviceModel> StartThread(Mlx4DeviceModel model)
+        => new("mlx4-model", model, static (m, stop) =>
         {
-            try
-            {
-                model.Run(_stop.Token);
-            }
-            catch (Exception e)
-            {
-                _failure = e;
-            }
-        })
-        { IsBackground = true, Name = "mlx4-model" };
-        _thread.Start();
-    }
-
-    public Mlx4DeviceModel Model { get; }
-
-    /// <summary>Set if the model's loop died (e.g. a bad fault file).</summary>
-    public Exception? Failure => _failure;
-
-    public void Dispose()
-    {
-        _stop.Cancel();
-        _thread.Join();
-        _stop.Dispose();
-        Model.Dispose();
-    }
+            m.Run(stop);
+            return 0;
+        });
 }

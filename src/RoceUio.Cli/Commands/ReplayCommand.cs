@@ -96,7 +96,11 @@ internal static class ReplayCommand
             RocePipeline pipeline = builder.Build();
             NetlinkNetdevGraph graph = pipeline.Graph;
             GidManager manager = pipeline.Manager;
-            var factory = new DeviceFactory { EmulationRoot = emulation, Tracer = trace, VlanOfNetdev = i => GidL2Fields.VlanIdOf(graph, i) };
+            var factory = new DeviceFactory
+            {
+                EmulationRoot = emulation, Tracer = trace, VlanOfNetdev = i => GidL2Fields.VlanIdOf(graph, i),
+                ModelDied = (dev, why) => Console.Error.WriteLine($"error: {dev}: {why}"),
+            };
             foreach (DeviceConfig c in configs)
                 devices.AddRange(factory.Open(c));
             foreach (OpenedDevice d in devices)

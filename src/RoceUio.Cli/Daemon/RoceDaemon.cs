@@ -133,13 +133,15 @@ public sealed class RoceDaemon
         GidTablePublisher? shm = null;
         try
         {
-            NetlinkMonitor monitor = pipeline.StartMonitor(log: m => _o.Err.WriteLine(m));
+            NetlinkMonitor monitor = pipeline.StartMonitor(new NetlinkMonitorOptions { FollowNamespaces = cfg.FollowNamespaces },
+                                                            log: m => _o.Err.WriteLine(m));
             trace = _o.MmioTrace is { } tracePath ? MmioTraceWriter.Open(tracePath) : null;
             var factory = new DeviceFactory
             {
                 EmulationRoot = _o.EmulationRoot ?? Path.Combine(cfg.StateDir, "emulated"),
                 Tracer = trace,
                 VlanOfNetdev = i => GidL2Fields.VlanIdOf(graph, i),
+                ModelDied = (dev, why) => _o.Err.WriteLine($"error: {dev}: {why}"),
             };
             foreach (DeviceConfig d in ResolveAuto(cfg.Devices, cache))
                 devices.AddRange(factory.Open(d));

@@ -1,3 +1,4 @@
+using RoceUio.Hardware.Emulation;
 using System.Diagnostics;
 using System.Text;
 using NUnit.Framework;
@@ -19,7 +20,7 @@ public sealed class Mlx4UnderTest : DeviceUnderTest
 {
     private readonly TempDirectory _dir;
     private readonly EmulatedDevice _device;
-    private readonly Mlx4ModelThread? _thread;
+    private readonly DeviceModelThread<Mlx4DeviceModel>? _thread;
     private readonly Process? _process;
     private readonly Mlx4ModelClient _client;
     private readonly StringBuilder _processOutput = new();
