@@ -22,14 +22,7 @@ internal sealed class ModelFixture : IDisposable
             _thread = OcrdmaDeviceModel.StartThread(Dir.Path);
             return;
         }
-        string dll = Path.Combine(AppContext.BaseDirectory, "roceuio.dll");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(dll);
-        psi.ArgumentList.Add("model");
-        psi.ArgumentList.Add("ocrdma");
-        psi.ArgumentList.Add("--dir");
-        psi.ArgumentList.Add(Dir.Path);
-        _process = Process.Start(psi)!;
+        _process = Process.Start(RoceuioCommand.StartInfo("model", "ocrdma", "--dir", Dir.Path))!;
         string? line = _process.StandardOutput.ReadLine(); // "ocrdma model: serving DIR"
         if (line == null || !line.Contains("serving"))
             throw new AssertionException($"the model process did not start: {line} {_process.StandardError.ReadToEnd()}");

@@ -214,7 +214,7 @@ public sealed class DeviceFactory
     /// </summary>
     public static IReadOnlyList<string> AutoNetdevs(NetdevCache cache)
         => cache.Links
-            .Where(l => l.IsEthernet && (l.Flags & Iff.IFF_LOOPBACK) == 0 && l.Kind is NetdevKind.None or NetdevKind.Veth)
+            .Where(l => l.IsInOwnNamespace && l.IsEthernet && (l.Flags & Iff.IFF_LOOPBACK) == 0 && l.Kind is NetdevKind.None or NetdevKind.Veth)
             .OrderBy(l => l.Ifindex)
             .Select(l => l.Name)
             .ToList();
