@@ -31,7 +31,7 @@ public class BringUpTests
 
         public OcrdmaDeviceModel M => Model.Model;
 
-        public OcrdmaDevice Open() => OcrdmaDevice.Open(Device, new OcrdmaDeviceOptions { NoOracle = true });
+        public OcrdmaDevice Open() => OcrdmaDevice.Open(Device, new OcrdmaDeviceOptions());
 
         /// <summary>A second mailbox on the same doorbell, for commands sent by hand.</summary>
         public OcrdmaMailbox Mailbox()

@@ -133,18 +133,28 @@ public sealed class Mlx4DeviceModel : IDisposable
     private string PortsUp()
         => string.Join(",", Enumerable.Range(1, Config.Ports).Where(p => _firmware.Ports[p].Up));
 
-    /// <summary>Polls until <paramref name="stop"/>: spins briefly after each command, then sleeps 1 ms between polls.</summary>
+    /// <summary>
+    /// Polls until <paramref name="stop"/>: spins briefly after each command, then sleeps 1 ms between polls, and after a
+    /// second with no command 5 ms (an idle model used 2.4% of a CPU at 1 ms). So the first command after a quiet second
+    /// waits up to 5 ms longer; the commands of a burst do not.
+    /// </summary>
     public void Run(CancellationToken stop)
     {
+        const int Spins = 2000, NapsBeforeBackOff = 1000;
         int idle = 0;
         while (!stop.IsCancellationRequested)
         {
             if (PollOnce())
+            {
                 idle = 0;
-            else if (++idle < 2000)
+                continue;
+            }
+            if (idle < Spins + NapsBeforeBackOff)
+                idle++;
+            if (idle < Spins)
                 Thread.Yield();
             else
-                Thread.Sleep(1);
+                Thread.Sleep(idle < Spins + NapsBeforeBackOff ? 1 : 5);
         }
     }
 
@@ -406,6 +416,8 @@ public sealed class Mlx4DeviceModel : IDisposable
             Console.Error.WriteLine($"roceuio model mlx4: {e.Message}");
             return 1;
         }
+        Console.Out.WriteLine($"mlx4 model: serving {dir} ({model.Config.Ports} port(s)); Ctrl-C stops");
+        Console.Out.Flush();
         using (model)
             model.Run(stop);
         return 0;

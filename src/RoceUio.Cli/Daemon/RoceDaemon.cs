@@ -133,7 +133,8 @@ public sealed class RoceDaemon
         GidTablePublisher? shm = null;
         try
         {
-            NetlinkMonitor monitor = pipeline.StartMonitor(log: m => _o.Err.WriteLine(m));
+            NetlinkMonitor monitor = pipeline.StartMonitor(new NetlinkMonitorOptions { FollowNamespaces = cfg.FollowNamespaces },
+                                                            log: m => _o.Err.WriteLine(m));
             trace = _o.MmioTrace is { } tracePath ? MmioTraceWriter.Open(tracePath) : null;
             var factory = new DeviceFactory
             {
@@ -141,6 +142,7 @@ public sealed class RoceDaemon
                 Tracer = trace,
                 VlanOfNetdev = i => GidL2Fields.VlanIdOf(graph, i),
                 ModelDied = (dev, why) => _o.Err.WriteLine($"error: {dev}: {why}"),
+                MacOfNetdev = DeviceFactory.NetdevMacs(cache),
             };
             foreach (DeviceConfig d in ResolveAuto(cfg.Devices, cache))
                 devices.AddRange(factory.Open(d));
@@ -191,7 +193,8 @@ public sealed class RoceDaemon
                     Thread.Sleep(100);
                     TryResync(monitor);
                 }
-                manager.EndOfBurst();
+                if (manager.EndOfBurst() > 0)
+                    _publish = true;   // a push made entries visible, or failed: status shows it
                 RunQueued();
                 PublishIfChanged(handlers);
                 shm?.Sync(manager.Ports, manager.NameOf);
@@ -349,7 +352,9 @@ public sealed class RoceDaemon
                 RocePort rp = manager.FindPort(d.Device.Name, p)!;
                 return $"port {p} {d.Netdevs[p - 1]}{(rp.NetdevIfindex == 0 ? " (absent)" : "")}";
             }));
-            _o.Out.WriteLine($"roceuio: {d.Device.Name} ({d.Device.DriverName}, {d.Mapping} {d.PciAddress}): {ports}; index policy {manager.Policy.ToString().ToLowerInvariant()}");
+            // "emulated:DIR" and "software" already say how the device is mapped: do not say it twice.
+            string where = d.PciAddress == d.Mapping || d.PciAddress.StartsWith(d.Mapping + ":", StringComparison.Ordinal) ? d.PciAddress : $"{d.Mapping} {d.PciAddress}";
+            _o.Out.WriteLine($"roceuio: {d.Device.Name} ({d.Device.DriverName}, {where}): {ports}; index policy {manager.Policy.ToString().ToLowerInvariant()}");
         }
     }
 
