@@ -111,6 +111,17 @@ public class FirmwareRefusalTests
     }
 
     [Test]
+    public void RUN_FW_over_a_firmware_area_the_host_wrote_over_is_BAD_NVMEM()
+    {
+        using var s = new Stepper(new Mlx4ModelConfig { FwPages = 4 });
+        s.Up.QueryFirmware();
+        s.Up.MapFirmwareArea();
+        s.Up.FirmwareArea!.Span.Slice(2 * 4096, 8).Clear(); // a driver bug: the area is the firmware's from MAP_FA on
+        AssertRefused(s.Send(CmdRunFw), Mlx4Status.BadNvmem, $"firmware area page 0x{s.Up.FirmwareArea.DeviceAddress + 2 * 4096:x} no longer holds");
+        Assert.That(s.Firmware.Phase, Is.EqualTo(Mlx4FirmwarePhase.AreaMapped));
+    }
+
+    [Test]
     public void MAP_FA_after_RUN_FW_is_BAD_SYS_STATE()
     {
         using var s = new Stepper();

@@ -41,6 +41,7 @@ public sealed class Mlx4FirmwareModel
 
     private readonly SharedDmaMemory _dma;
     private readonly HashSet<ulong> _icmPages = new();   // mapped ICM, as 4 KiB page numbers of ICM addresses
+    private readonly List<ulong> _areaPageAddresses = new(); // the firmware area's 4 KiB pages (device addresses)
     private long _areaPages, _auxPages;
     private ulong? _icmSize;
     private ulong _auxAnswered;
@@ -68,6 +69,7 @@ public sealed class Mlx4FirmwareModel
     {
         Phase = Mlx4FirmwarePhase.Reset;
         _icmPages.Clear();
+        _areaPageAddresses.Clear();
         _areaPages = _auxPages = 0;
         _icmSize = null;
         _auxAnswered = 0;
@@ -106,6 +108,10 @@ public sealed class Mlx4FirmwareModel
                     return State(out error, what, Phase == Mlx4FirmwarePhase.Reset ? "no firmware area was mapped (MAP_FA)" : "the firmware already runs");
                 if (_areaPages < Config.FwPages)
                     return State(out error, what, $"MAP_FA gave {_areaPages} of the {Config.FwPages} pages QUERY_FW asked for");
+                // The firmware runs from its area: read each page back through the DMA file.
+                foreach (ulong page in _areaPageAddresses)
+                    if (!_dma.TryResolve(page, AreaSignature.Length, out Span<byte> image) || !image.SequenceEqual(AreaSignature))
+                        return Refuse(out error, Mlx4Status.BadNvmem, what, $"firmware area page 0x{page:x} no longer holds what the firmware loaded there: the host wrote over it after MAP_FA");
                 Phase = Mlx4FirmwarePhase.Running;
                 return Mlx4Status.Ok;
             case CmdModStatCfg:
@@ -320,7 +326,10 @@ public sealed class Mlx4FirmwareModel
     {
         for (long off = 0; off < bytes; off += IcmPageSize)
             if (_dma.TryResolve(addr + (ulong)off, AreaSignature.Length, out Span<byte> page))
+            {
                 AreaSignature.CopyTo(page);
+                _areaPageAddresses.Add(addr + (ulong)off);
+            }
     }
 
     /// <summary>QUERY_ADAPTER's board id at VSD + 0xd0, each 32-bit word byte-swapped as the firmware gives it.</summary>
