@@ -96,10 +96,9 @@ internal static class RunCommand
         DaemonConfig cfg = new();
         if (a.Value("--config") is { } path)
         {
-            string text = File.Exists(path) ? File.ReadAllText(path) : "";
             cfg = DaemonConfig.Load(path);
-            controlGiven |= text.Contains("\"control\"", StringComparison.Ordinal);
-            stateGiven |= text.Contains("\"state_dir\"", StringComparison.Ordinal);
+            controlGiven |= cfg.KeysGiven.Contains("control");
+            stateGiven |= cfg.KeysGiven.Contains("state_dir");
         }
         var devices = a.Values("--emulate").Select(DeviceConfig.ParseEmulate)
             .Concat(a.Values("--attach").Select(DeviceConfig.ParseAttach)).ToList();
@@ -135,6 +134,7 @@ internal static class RunCommand
                 cfg = cfg with { StateDir = DefaultPaths.UserStateDir };
             }
         }
+        StateDirectory.Prepare(cfg.StateDir);
         if (cfg.Devices.Count == 0)
             cfg = cfg with { Devices = DeviceFactory.Discover(new PciBus(SysfsRoot.Default, BuiltinDrivers.Registry)) };
         return cfg;
