@@ -27,9 +27,9 @@ public class ReplaySignalTests
         // -v prints a line per event to stderr, which nobody reads: once the pipe is full (64 KiB) the replay blocks
         // in the middle, with its device files in TMPDIR/roceuio-replay-PID-*.
         string tmp = Directory.CreateDirectory(dir["tmp"]).FullName;
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string a in new[] { RoceuioProcess.Dll, "replay", dir["cap"], "--emulate", "mlx4:eth0", "-v" })
-            psi.ArgumentList.Add(a);
+        ProcessStartInfo psi = RoceuioCommand.StartInfo("replay", dir["cap"], "--emulate", "mlx4:eth0", "-v");
+        psi.RedirectStandardOutput = psi.RedirectStandardError = true;
+        psi.UseShellExecute = false;
         psi.Environment["TMPDIR"] = tmp;
         using Process p = Process.Start(psi)!;
         try

@@ -54,6 +54,8 @@ public sealed record DaemonConfig
     public IReadOnlyList<DeviceConfig> Devices { get; init; } = [];
     /// <summary>The top-level keys the config file set (empty without a file).</summary>
     public IReadOnlySet<string> KeysGiven { get; init; } = new HashSet<string>();
+    /// <summary>Follow netdevs in every network namespace (<c>--netns all</c>, the default), or only the daemon's own.</summary>
+    public bool FollowNamespaces { get; init; } = true;
     /// <summary>Control connections served at once (control_max_connections).</summary>
     public int ControlMaxConnections { get; init; } = RoceUio.Cli.Control.ControlServerOptions.DefaultMaxConnections;
     /// <summary>An idle control connection is closed after this (control_idle_timeout_s).</summary>
