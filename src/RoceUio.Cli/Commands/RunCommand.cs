@@ -12,7 +12,7 @@ internal static class RunCommand
     private const string Usage = """
         Usage: roceuio run [--config FILE] [--emulate KIND:NETDEV[,NETDEV...]]... [--attach KIND:DIR=NETDEV[,NETDEV...]]...
                            [--control PATH] [--state-dir DIR] [--index-policy sticky|kernel] [--mmio-trace FILE]
-                           [--shm-dir DIR | --no-shm] [--clear-on-exit] [--quiet | -v]
+                           [--shm-dir DIR | --no-shm] [--sysfs-export DIR] [--clear-on-exit] [--quiet | -v]
         Follows netlink, keeps every RoCE port's GID table as Linux would, programs the NICs, serves the control socket.
           --config FILE         JSON config (comments allowed; docs/roceuio.example.json)
           --emulate KIND:NDEVS  a device model (mlx4, ocrdma) run in-process in place of a NIC, one port per netdev,
@@ -27,6 +27,8 @@ internal static class RunCommand
           --shm-dir DIR         publish each port's table read-only in shared memory, DIR/DEV/PORT (default
                                 /dev/shm/roceuio, or ROCEUIO_SHM_DIR; docs/shm-layout.md): lookups without a syscall
           --no-shm              do not publish the tables in shared memory
+          --sysfs-export DIR    keep DIR/class/infiniband/DEV/ports/PORT/gids/I and gid_attrs/{types,ndevs}/I as
+                                the kernel prints them, for scripts that read sysfs (show_gids with its path changed)
           --clear-on-exit       delete every GID from the hardware on exit, as the kernel does when a device goes away
           --quiet               print errors only;  -v  also print every netlink event
         Without devices (no --emulate/--attach, none in the config): every supported PCI function found by discovery.
@@ -37,7 +39,7 @@ internal static class RunCommand
     {
         bool verbose = args.Contains("-v") || args.Contains("--verbose");
         var a = new ArgReader(args.Where(x => x is not ("-v" or "--verbose")).ToArray(),
-            ["--config", "--emulate", "--attach", "--control", "--state-dir", "--index-policy", "--mmio-trace", "--shm-dir"],
+            ["--config", "--emulate", "--attach", "--control", "--state-dir", "--index-policy", "--mmio-trace", "--shm-dir", "--sysfs-export"],
             ["--clear-on-exit", "--quiet", "--no-shm"]);
         if (a.Help)
         {
@@ -82,6 +84,7 @@ internal static class RunCommand
             Config = cfg,
             MmioTrace = a.Value("--mmio-trace"),
             ClearOnExit = a.Flag("--clear-on-exit"),
+            SysfsExport = a.Value("--sysfs-export"),
             ShmDir = a.Flag("--no-shm") ? null : a.Value("--shm-dir") ?? DefaultPaths.DaemonShmDir(),
             Verbosity = a.Flag("--quiet") ? Verbosity.Quiet : verbose ? Verbosity.Verbose : Verbosity.Normal,
         });
