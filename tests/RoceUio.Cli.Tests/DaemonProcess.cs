@@ -46,7 +46,7 @@ internal sealed class DaemonProcess : IDisposable
         string control = Path.Combine(dir, "c.sock"), state = Path.Combine(dir, "state");
         var psi = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.Environment["ROCEUIO_SHM_DIR"] = Path.Combine(dir, "shm");
-        foreach (string a in new[] { "netns", "exec", ns.Name, "dotnet", RoceuioProcess.Dll, "run", "--control", control, "--state-dir", state })
+        foreach (string a in (string[])["netns", "exec", ns.Name, .. RoceuioCommand.Argv, "run", "--control", control, "--state-dir", state])
             psi.ArgumentList.Add(a);
         foreach (string a in runArgs)
             psi.ArgumentList.Add(a);

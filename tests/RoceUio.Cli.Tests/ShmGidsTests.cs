@@ -59,7 +59,7 @@ public class ShmGidsTests
         var show = RoceuioProcess.Run("show", "gids", "--shm", "--shm-dir", ShmDir);
         Assert.That((show.Exit, show.Out), Is.EqualTo((0, viaSocket)), show.Err);
         var json = RoceuioProcess.Run("show", "gids", "--shm", "--shm-dir", ShmDir, "--json");
-        Assert.That(json.Out, Is.EqualTo(ShowGidsFormat.Json(d.Gids())), "the JSON form too, ndev names and ifindexes included");
+        Assert.That(json.Out, Is.EqualTo(ShowGidsFormat.Json(d.Gids(), indented: false)), "the JSON form too (one line, as -j prints it), ndev names and ifindexes included");
 
         // Another process's reader: the v2 GID of 10.0.0.1 on veth0 is index 3, without asking the daemon.
         int veth0 = int.Parse(_ns.Ip("-o link show veth0").Split(':')[0]);

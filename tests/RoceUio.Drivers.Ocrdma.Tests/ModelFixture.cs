@@ -1,3 +1,4 @@
+using RoceUio.Hardware.Emulation;
 using System.Diagnostics;
 using NUnit.Framework;
 using RoceUio.Drivers.Ocrdma.Model;
@@ -10,7 +11,7 @@ namespace RoceUio.Drivers.Ocrdma.Tests;
 internal sealed class ModelFixture : IDisposable
 {
     private readonly Process? _process;
-    private readonly OcrdmaModelThread? _thread;
+    private readonly DeviceModelThread<OcrdmaDeviceModel>? _thread;
 
     public ModelFixture(bool inProcess = false, bool vf = false, ushort vendor = OcrdmaLayout.VendorEmulex)
     {
@@ -21,14 +22,7 @@ internal sealed class ModelFixture : IDisposable
             _thread = OcrdmaDeviceModel.StartThread(Dir.Path);
             return;
         }
-        string dll = Path.Combine(AppContext.BaseDirectory, "roceuio.dll");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(dll);
-        psi.ArgumentList.Add("model");
-        psi.ArgumentList.Add("ocrdma");
-        psi.ArgumentList.Add("--dir");
-        psi.ArgumentList.Add(Dir.Path);
-        _process = Process.Start(psi)!;
+        _process = Process.Start(RoceuioCommand.StartInfo("model", "ocrdma", "--dir", Dir.Path))!;
         string? line = _process.StandardOutput.ReadLine(); // "ocrdma model: serving DIR"
         if (line == null || !line.Contains("serving"))
             throw new AssertionException($"the model process did not start: {line} {_process.StandardError.ReadToEnd()}");

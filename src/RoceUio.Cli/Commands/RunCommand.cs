@@ -12,7 +12,7 @@ internal static class RunCommand
     private const string Usage = """
         Usage: roceuio run [--config FILE] [--emulate KIND:NETDEV[,NETDEV...]]... [--attach KIND:DIR=NETDEV[,NETDEV...]]...
                            [--control PATH] [--state-dir DIR] [--index-policy sticky|kernel] [--mmio-trace FILE]
-                           [--shm-dir DIR | --no-shm] [--sysfs-export DIR] [--clear-on-exit] [--quiet | -v]
+                           [--shm-dir DIR | --no-shm] [--sysfs-export DIR] [--netns all|own] [--clear-on-exit] [--quiet | -v]
         Follows netlink, keeps every RoCE port's GID table as Linux would, programs the NICs, serves the control socket.
           --config FILE         JSON config (comments allowed; docs/roceuio.example.json)
           --emulate KIND:NDEVS  a device model (mlx4, ocrdma) run in-process in place of a NIC, one port per netdev,
@@ -29,6 +29,8 @@ internal static class RunCommand
           --no-shm              do not publish the tables in shared memory
           --sysfs-export DIR    keep DIR/class/infiniband/DEV/ports/PORT/gids/I and gid_attrs/{types,ndevs}/I as
                                 the kernel prints them, for scripts that read sysfs (show_gids with its path changed)
+          --netns all|own       all (default): follow netdevs in every network namespace, as the kernel does (a macvlan
+                                moved into a container keeps its GIDs on its lower device's port); own: this one only
           --clear-on-exit       delete every GID from the hardware on exit, as the kernel does when a device goes away
           --quiet               print errors only;  -v  also print every netlink event
         Without devices (no --emulate/--attach, none in the config): every supported PCI function found by discovery.
@@ -39,7 +41,7 @@ internal static class RunCommand
     {
         bool verbose = args.Contains("-v") || args.Contains("--verbose");
         var a = new ArgReader(args.Where(x => x is not ("-v" or "--verbose")).ToArray(),
-            ["--config", "--emulate", "--attach", "--control", "--state-dir", "--index-policy", "--mmio-trace", "--shm-dir", "--sysfs-export"],
+            ["--config", "--emulate", "--attach", "--control", "--state-dir", "--index-policy", "--mmio-trace", "--shm-dir", "--sysfs-export", "--netns"],
             ["--clear-on-exit", "--quiet", "--no-shm"]);
         if (a.Help)
         {
@@ -123,6 +125,16 @@ internal static class RunCommand
                     "sticky" => IndexPolicy.Sticky,
                     "kernel" => IndexPolicy.Kernel,
                     _ => throw new UsageException($"--index-policy '{policy}': use sticky or kernel"),
+                },
+            };
+        if (a.Value("--netns") is { } netns)
+            cfg = cfg with
+            {
+                FollowNamespaces = netns switch
+                {
+                    "all" => true,
+                    "own" => false,
+                    _ => throw new UsageException($"--netns '{netns}': use all or own"),
                 },
             };
         if (!Environment.IsPrivilegedProcess)

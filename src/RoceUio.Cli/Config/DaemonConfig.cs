@@ -52,6 +52,8 @@ public sealed record DaemonConfig
     public string StateDir { get; init; } = DefaultStateDir;
     public string Control { get; init; } = Environment.GetEnvironmentVariable("ROCEUIO_CONTROL") is { Length: > 0 } c ? c : DefaultControl;
     public IReadOnlyList<DeviceConfig> Devices { get; init; } = [];
+    /// <summary>Follow netdevs in every network namespace (<c>--netns all</c>, the default), or only the daemon's own.</summary>
+    public bool FollowNamespaces { get; init; } = true;
     /// <summary>Control connections served at once (control_max_connections).</summary>
     public int ControlMaxConnections { get; init; } = RoceUio.Cli.Control.ControlServerOptions.DefaultMaxConnections;
     /// <summary>An idle control connection is closed after this (control_idle_timeout_s).</summary>

@@ -515,7 +515,7 @@ public sealed unsafe class ControlServer : IDisposable, IAsyncDisposable
 
     private static byte[] Frame(JsonNode message)
     {
-        byte[] body = JsonSerializer.SerializeToUtf8Bytes(message);
+        byte[] body = Encoding.UTF8.GetBytes(message.ToJsonString()); // no reflection: bin/roceuio is NativeAOT
         byte[] frame = new byte[4 + body.Length];
         BinaryPrimitives.WriteUInt32BigEndian(frame, (uint)body.Length);
         body.CopyTo(frame, 4);

@@ -8,7 +8,9 @@ using RoceUio.Roce;
 namespace RoceUio.Cli.Daemon;
 
 /// <summary>A device the daemon drives, with where it came from (for <c>show devices</c>).</summary>
-public sealed record DaemonDevice(IRoceDevice Device, string PciAddress, string Mapping);
+/// <summary>A device as <c>show devices</c> lists it; <paramref name="ModelStatus"/> says whether the device model this
+/// process runs for it still serves ("serving", why it died, "-" for none).</summary>
+public sealed record DaemonDevice(IRoceDevice Device, string PciAddress, string Mapping, Func<string>? ModelStatus = null);
 
 /// <summary>
 /// The control commands the daemon serves. Reads (show-*, find, status) answer from the latest
@@ -93,7 +95,7 @@ public sealed class ControlHandlers(GidManager manager, IReadOnlyList<DaemonDevi
         => new JsonArray(devices.Select(d => (JsonNode)new JsonObject
         {
             ["dev"] = d.Device.Name, ["driver"] = d.Device.DriverName, ["pci"] = d.PciAddress,
-            ["mapping"] = d.Mapping, ["ports"] = d.Device.PortCount,
+            ["mapping"] = d.Mapping, ["ports"] = d.Device.PortCount, ["model"] = d.ModelStatus?.Invoke() ?? "-",
         }).ToArray());
 
     private JsonNode ShowPorts()

@@ -136,13 +136,15 @@ public sealed class RoceDaemon
         SysfsGidExport? sysfs = null;
         try
         {
-            NetlinkMonitor monitor = pipeline.StartMonitor(log: m => _o.Err.WriteLine(m));
+            NetlinkMonitor monitor = pipeline.StartMonitor(new NetlinkMonitorOptions { FollowNamespaces = cfg.FollowNamespaces },
+                                                            log: m => _o.Err.WriteLine(m));
             trace = _o.MmioTrace is { } tracePath ? MmioTraceWriter.Open(tracePath) : null;
             var factory = new DeviceFactory
             {
                 EmulationRoot = _o.EmulationRoot ?? Path.Combine(cfg.StateDir, "emulated"),
                 Tracer = trace,
                 VlanOfNetdev = i => GidL2Fields.VlanIdOf(graph, i),
+                ModelDied = (dev, why) => _o.Err.WriteLine($"error: {dev}: {why}"),
             };
             foreach (DeviceConfig d in ResolveAuto(cfg.Devices, cache))
                 devices.AddRange(factory.Open(d));
@@ -346,7 +348,9 @@ public sealed class RoceDaemon
                 RocePort rp = manager.FindPort(d.Device.Name, p)!;
                 return $"port {p} {d.Netdevs[p - 1]}{(rp.NetdevIfindex == 0 ? " (absent)" : "")}";
             }));
-            _o.Out.WriteLine($"roceuio: {d.Device.Name} ({d.Device.DriverName}, {d.Mapping} {d.PciAddress}): {ports}; index policy {manager.Policy.ToString().ToLowerInvariant()}");
+            // "emulated:DIR" and "software" already say how the device is mapped: do not say it twice.
+            string where = d.PciAddress == d.Mapping || d.PciAddress.StartsWith(d.Mapping + ":", StringComparison.Ordinal) ? d.PciAddress : $"{d.Mapping} {d.PciAddress}";
+            _o.Out.WriteLine($"roceuio: {d.Device.Name} ({d.Device.DriverName}, {where}): {ports}; index policy {manager.Policy.ToString().ToLowerInvariant()}");
         }
     }
 

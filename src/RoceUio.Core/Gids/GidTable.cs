@@ -1,4 +1,4 @@
-// The per-port RoCE GID table, after drivers/infiniband/core/cache.c (see ../shared/reference/kernel-gid.md).
+// The per-port RoCE GID table, after drivers/infiniband/core/cache.c (see docs/kernel-sources.md).
 //
 // Locking rules (the only place they are written down; GidSlot.cs and GidHashIndex.cs describe their halves):
 //

@@ -88,6 +88,7 @@ public sealed class NetlinkNetdevGraph(NetdevCache cache) : INetdevGraph
         BondActiveSlave = l.BondActiveSlave,
         BondMode = l.BondMode,
         VlanId = l.VlanId,
+        NetNsId = l.NetNsId,
     };
 
     /// <summary>The manager's view of a link as it was before the change <paramref name="e"/> reports.</summary>

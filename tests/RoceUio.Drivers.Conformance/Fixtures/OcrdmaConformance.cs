@@ -1,3 +1,4 @@
+using RoceUio.Hardware.Emulation;
 using RoceUio.Drivers.Ocrdma;
 using RoceUio.Drivers.Ocrdma.Model;
 using RoceUio.Gids;
@@ -19,7 +20,7 @@ public sealed class OcrdmaUnderTest : DeviceUnderTest
     private static readonly Gid RemoteGid = Gid.Parse("2001:db8::ffff");
     private readonly TempDirectory _dir;
     private readonly EmulatedDevice _device;
-    private readonly OcrdmaModelThread _model;
+    private readonly DeviceModelThread<OcrdmaDeviceModel> _model;
     private readonly OcrdmaDevice _driver;
     private int _nextQp = 100;
 
