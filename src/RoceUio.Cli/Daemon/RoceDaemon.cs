@@ -145,6 +145,7 @@ public sealed class RoceDaemon
                 Tracer = trace,
                 VlanOfNetdev = i => GidL2Fields.VlanIdOf(graph, i),
                 ModelDied = (dev, why) => _o.Err.WriteLine($"error: {dev}: {why}"),
+                MacOfNetdev = DeviceFactory.NetdevMacs(cache),
             };
             foreach (DeviceConfig d in ResolveAuto(cfg.Devices, cache))
                 devices.AddRange(factory.Open(d));
@@ -196,7 +197,8 @@ public sealed class RoceDaemon
                     Thread.Sleep(100);
                     TryResync(monitor);
                 }
-                manager.EndOfBurst();
+                if (manager.EndOfBurst() > 0)
+                    _publish = true;   // a push made entries visible, or failed: status shows it
                 RunQueued();
                 PublishIfChanged(handlers);
                 shm?.Sync(manager.Ports, manager.NameOf);
