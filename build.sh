@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # RoceUio build script. Needs only the .NET 10 SDK, a C compiler (cc/gcc) and iproute2.
-#   ./build.sh          restore and build everything (Release), compile native/
-#   ./build.sh test     build, then run every test (the VM tests too); ends with "N passed, N failed[, N skipped]"
+#   ./build.sh          restore and build everything (Release), compile native/, publish the NativeAOT bin/roceuio
+#   ./build.sh test     build, then run every test (the end-to-end ones against bin/roceuio, the VM tests too); ends with "N passed, N failed[, N skipped]"
 #   ./build.sh test-vm  only the VM tests (tests/vm/run.sh: Debian's kernel under QEMU with edu and an IOMMU)
 #   ./build.sh run      the main job on an embedded default (see README.md)
 #   ./build.sh bench    a quick benchmark run; results under perf/results/
@@ -19,20 +19,56 @@ need() {
 build_native() {
   need cc "Install a C compiler (Debian: apt-get install gcc)."
   mkdir -p artifacts/native
-  cc -O2 -Wall -Werror -o artifacts/native/layout native/*.c
+  local out=artifacts/native
+  # layout: kernel ABI numbers and the shared-memory table layout, compared with the C# definitions by tests/.
+  cc -O2 -Wall -Werror -o $out/layout native/layout.c native/netlink_layout.c native/vfio_layout.c native/shm_layout.c
+  # libroceuio_gids (shared and static): the C reader of the shared-memory GID tables (docs/shm-layout.md).
+  cc -O2 -Wall -Wextra -Werror -std=gnu11 -fPIC -c native/roceuio_gids.c -o $out/roceuio_gids.o
+  cc -shared -Wl,-soname,libroceuio_gids.so -o $out/libroceuio_gids.so $out/roceuio_gids.o
+  rm -f $out/libroceuio_gids.a && ar rcs $out/libroceuio_gids.a $out/roceuio_gids.o
+  # roceuio-gids: the library's example program; roceuio-gids-churn: the reader tests/ run against a churning table.
+  cc -O2 -Wall -Wextra -Werror -std=gnu11 -o $out/roceuio-gids native/roceuio_gids_tool.c $out/libroceuio_gids.a
+  cc -O2 -Wall -Wextra -Werror -std=gnu11 -o $out/roceuio-gids-churn native/roceuio_gids_churn.c $out/libroceuio_gids.a
 }
 
 build() {
   need dotnet "Install the .NET 10 SDK (https://learn.microsoft.com/dotnet/core/install/linux-debian)."
   build_native
   dotnet build RoceUio.sln -c Release -nologo -clp:NoSummary -v:q
+  publish_aot
   mkdir -p bin
-  cat > bin/roceuio <<'WRAP'
+  # bin/roceuio: the NativeAOT executable (no .NET needed where it runs). bin/roceuio-jit: the same CLI on the JIT,
+  # kept for comparisons (perf/RESULTS.md) and for debugging with the managed tools.
+  cp -f artifacts/aot/roceuio bin/roceuio.new && mv -f bin/roceuio.new bin/roceuio
+  cat > bin/roceuio-jit <<'WRAP'
 #!/usr/bin/env bash
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 exec dotnet "$here/src/RoceUio.Cli/bin/Release/net10.0/roceuio.dll" "$@"
 WRAP
-  chmod +x bin/roceuio
+  chmod +x bin/roceuio-jit
+  # The native binary must stand alone: no DOTNET_ROOT, no PATH, no HOME.
+  env -i bin/roceuio --version >/dev/null || { echo "build.sh: bin/roceuio does not run under 'env -i'" >&2; exit 1; }
+}
+
+# The NativeAOT publish takes 20 s to 2 min: skip it when nothing that goes into the binary changed since the last one.
+aot_inputs_hash() {
+  { dotnet --version
+    find src drivers Directory.Build.props Directory.Build.targets Directory.Packages.props -type f \
+      -not -path '*/bin/*' -not -path '*/obj/*' -print0 | sort -z | xargs -0 sha256sum
+  } | sha256sum | cut -d' ' -f1
+}
+
+publish_aot() {
+  local hash stamp=artifacts/aot/.inputs.sha256
+  hash="$(aot_inputs_hash)"
+  if [ -x artifacts/aot/roceuio ] && [ "$(cat "$stamp" 2>/dev/null)" = "$hash" ]; then
+    return 0
+  fi
+  rm -f "$stamp"
+  # PublishAot is set in the CLI's project; trim and AOT warnings are errors there (Directory.Build.props).
+  dotnet publish src/RoceUio.Cli/RoceUio.Cli.csproj -c Release -r linux-x64 -o artifacts/aot \
+    -nologo -clp:NoSummary -v:q
+  echo "$hash" > "$stamp"
 }
 
 # The VM tests' tools, from Debian's packages when missing (as root; apt-get update only if the first try fails).
@@ -79,7 +115,8 @@ run_tests() {
   build
   local log rc=0
   log="$(mktemp)"
-  dotnet test RoceUio.sln -c Release --no-build -nologo "$@" 2>&1 | tee "$log" || rc=$?
+  # The end-to-end tests run the native binary (tests/RoceUio.TestSupport/RoceuioCommand.cs).
+  ROCEUIO_BIN="$root/bin/roceuio" dotnet test RoceUio.sln -c Release --no-build -nologo "$@" 2>&1 | tee "$log" || rc=$?
   # VSTest prints one summary per test assembly: "Passed!  - Failed: 0, Passed: 12, Skipped: 0, Total: 12, ...".
   local passed failed skipped
   passed=$(grep -oE 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
@@ -116,6 +153,6 @@ case "${1:-}" in
   test-vm) shift; run_vm_tests; echo "$vm_passed passed, $vm_failed failed, $vm_skipped skipped"; [ "$vm_failed" -eq 0 ] ;;
   run) shift; build; exec bin/roceuio run --emulate mlx4:auto "$@" ;;
   bench) shift; run_bench "$@" ;;
-  -h|--help|help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' ;;
+  -h|--help|help) sed -n '2,/^[^#]/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' ;;
   *) echo "build.sh: unknown subcommand '$1' (use: test, test-vm, run, bench, or nothing to build)" >&2; exit 2 ;;
 esac

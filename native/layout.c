@@ -3,5 +3,6 @@ int main(void)
 {
     print_netlink();
     print_vfio();
+    print_shm();
     return 0;
 }

@@ -12,4 +12,5 @@
 #define OFF(s, f) printf("offsetof_%s_%s %zu\n", #s, #f, offsetof(struct s, f))
 void print_netlink(void);
 void print_vfio(void);
+void print_shm(void);
 #endif

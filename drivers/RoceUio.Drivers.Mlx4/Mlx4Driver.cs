@@ -28,7 +28,7 @@ public static class Mlx4Driver
         {
             PortCounts = [1, 2],
             CreateFiles = (dir, ports) => new Mlx4ModelConfig { Ports = ports }.CreateDevice(dir),
-            StartInProcess = dir => Mlx4DeviceModel.StartThread(dir),
+            StartInProcess = Mlx4DeviceModel.StartThread,
             Serve = Mlx4DeviceModel.Serve,
         },
         Settings =

@@ -2,7 +2,7 @@ namespace RoceUio.Drivers.Mlx4;
 
 /// <summary>
 /// The mlx4 (ConnectX-3 / ConnectX-3 Pro) register and command layout this driver and its device model follow.
-/// Every number names the kernel source it comes from (see ../shared/reference/hw-layouts.md section 1):
+/// Every number names the kernel source it comes from (see docs/kernel-sources.md):
 /// drivers/net/ethernet/mellanox/mlx4/{mlx4.h,cmd.c,fw.c,port.c}, include/linux/mlx4/{cmd.h,device.h},
 /// drivers/infiniband/hw/mlx4/main.c.
 /// </summary>

@@ -6,7 +6,7 @@ namespace RoceUio.Drivers.Ocrdma;
 /// drivers/infiniband/hw/ocrdma/ocrdma_sli.h (SLI structures), ocrdma_hw.c (what the driver puts in them),
 /// ocrdma_ah.c (address vectors), drivers/net/ethernet/emulex/benet/be_hw.h and be_cmds.h (bootstrap mailbox).
 /// All registers and command dwords are 32-bit little-endian (<c>iowrite32</c>, <c>ocrdma_copy_cpu_to_le32</c>);
-/// GID bytes are raw network order (see docs in /work/shared/reference/hw-layouts.md section 2).
+/// GID bytes are raw network order (ocrdma_sli.h; see docs/kernel-sources.md).
 /// </summary>
 public static class OcrdmaLayout
 {

@@ -31,7 +31,7 @@ public class DriverHotPathBenchmarks
         // the lookup itself touches no register.
         _dir = Directory.CreateTempSubdirectory("roceuio-bench-mlx4-").FullName;
         _device = new Mlx4ModelConfig().CreateDevice(_dir);
-        using (Mlx4ModelThread model = Mlx4DeviceModel.StartThread(_dir))
+        using (var model = Mlx4DeviceModel.StartThread(_dir))
         {
             _mlx4 = Mlx4Device.Open(_device);
             for (int i = 0; i < _mlx4.GidTableSize(1); i++)

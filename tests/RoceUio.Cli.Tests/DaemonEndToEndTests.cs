@@ -91,6 +91,8 @@ public class DaemonEndToEndTests
         using var d = DaemonProcess.Start(_ns, _dir.Path, "--emulate", "mlx4:veth0", "--index-policy", "kernel");
         int veth = Ifindex("veth0");
         WaitUntil(() => d.Stdout.Contains(Table(Pair(0, Default1, "veth0"))), "the tables printed at start");
+        Assert.That(d.Stdout, Does.Contain($"roceuio: mlx4_0 (mlx4, emulated:{Path.Combine(_dir.Path, "state", "emulated", "mlx4_0")}): port 1 veth0;"),
+            "the start-up line says where the device is, once");
 
         _ns.Ip("addr add 10.0.0.1/24 dev veth0");
         var rows = d.WaitForGids(Table([.. Pair(0, Default1, "veth0"), .. Pair(2, V4a, "veth0")]), "adding 10.0.0.1");
@@ -144,7 +146,8 @@ public class DaemonEndToEndTests
         Assert.That((none.Exit, none.Out), Is.EqualTo((1, "")), none.Err);
         var devs = RoceuioProcess.Run("show", "devices", "--json", "--control", d.Control);
         var dev = JsonNode.Parse(devs.Out)![0]!;
-        Assert.That(((string?)dev["dev"], (string?)dev["driver"], (string?)dev["mapping"], (int?)dev["ports"]), Is.EqualTo(("mlx4_0", "mlx4", "emulated", 1)));
+        Assert.That(((string?)dev["dev"], (string?)dev["driver"], (string?)dev["mapping"], (int?)dev["ports"], (string?)dev["model"]),
+            Is.EqualTo(("mlx4_0", "mlx4", "emulated", 1, "serving")));
         Assert.That(d.Stderr, Is.Empty, "no errors");
     }
 
@@ -192,11 +195,13 @@ public class DaemonEndToEndTests
         d.WaitForGids(Table(Pair(0, Default1, "veth0")), "start");
         Assert.That(d.Stdout, Is.Empty, "--quiet prints nothing but errors");
 
-        // Let uid 65534 reach the socket (the daemon makes it 0660 root:root; the group is how operators open it).
+        // Let uid 65534 reach the socket (the daemon makes it 0660 root:root; the group is how operators open it), and
+        // run a copy of the CLI it can read: the clone may sit where other users cannot go (a 0700 mktemp -d, /root).
         File.SetUnixFileMode(_dir.Path, (UnixFileMode)0b111_101_101);
         File.SetUnixFileMode(d.Control, (UnixFileMode)0b110_110_110);
+        string[] cli = RoceuioProcess.CopyForAnyUser(_dir.Path);
         string[] asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "HOME=/tmp", "DOTNET_CLI_HOME=/tmp",
-            "dotnet", RoceuioProcess.Dll];
+            .. cli];
         var save = Tool([.. asNobody, "save-state", "--control", d.Control]);
         Assert.That(save.Exit, Is.EqualTo(1), save.Out + save.Err);
         Assert.That(save.Err, Does.Contain("\"save-state\" changes the daemon's state and needs root (you are uid 65534)"));

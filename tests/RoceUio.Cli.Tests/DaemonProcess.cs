@@ -34,6 +34,10 @@ internal sealed class DaemonProcess : IDisposable
         p.BeginErrorReadLine();
     }
 
+    /// <summary>The daemon's process id (ip netns exec execs it).</summary>
+    public int Pid => _p.Id;
+    public bool HasExited => _p.HasExited;
+
     public string Stdout { get { lock (_out) return _out.ToString(); } }
     public string Stderr { get { lock (_err) return _err.ToString(); } }
 
@@ -42,7 +46,7 @@ internal sealed class DaemonProcess : IDisposable
         string control = Path.Combine(dir, "c.sock"), state = Path.Combine(dir, "state");
         var psi = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.Environment["ROCEUIO_SHM_DIR"] = Path.Combine(dir, "shm");
-        foreach (string a in new[] { "netns", "exec", ns.Name, "dotnet", RoceuioProcess.Dll, "run", "--control", control, "--state-dir", state })
+        foreach (string a in (string[])["netns", "exec", ns.Name, .. RoceuioCommand.Argv, "run", "--control", control, "--state-dir", state])
             psi.ArgumentList.Add(a);
         foreach (string a in runArgs)
             psi.ArgumentList.Add(a);

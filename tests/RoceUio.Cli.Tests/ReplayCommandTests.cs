@@ -96,6 +96,16 @@ public class ReplayCommandTests
     }
 
     [Test]
+    public void EmulateAuto_BindsToTheCapturesEthernetNetdevs_NotTheNameAuto()
+    {
+        using var dir = new TempDirectory();
+        File.WriteAllBytes(dir["capture.rtmon"], Capture());
+        var r = RoceuioProcess.Run("replay", dir["capture.rtmon"], "--emulate", "mlx4:auto");
+        Assert.That((r.Exit, r.Out), Is.EqualTo((0, Expected)), r.Err);
+        Assert.That(r.Err, Is.EqualTo("roceuio replay: auto binds to the capture's eth0, eth1, eth2\n"), "lo, the VLAN and the bond are not ports");
+    }
+
+    [Test]
     public void APortWhoseNetdevIsNotInTheCapture_IsReported_AndABadCaptureFails()
     {
         using var dir = new TempDirectory();

@@ -10,10 +10,7 @@ public class RunCommandTests
 {
     private static (int Exit, string Out, string Err) RunWithSysfs(string sysfsRoot, params string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(RoceuioProcess.Dll);
-        foreach (string a in args)
-            psi.ArgumentList.Add(a);
+        ProcessStartInfo psi = RoceuioCommand.StartInfo(args);
         psi.Environment["ROCEUIO_SYSFS"] = sysfsRoot;
         using var p = Process.Start(psi)!;
         Task<string> err = p.StandardError.ReadToEndAsync();

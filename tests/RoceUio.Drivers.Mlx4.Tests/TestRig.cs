@@ -1,3 +1,4 @@
+using RoceUio.Hardware.Emulation;
 using System.Diagnostics;
 using System.Text;
 using NUnit.Framework;
@@ -39,15 +40,7 @@ internal sealed class ProcessRig : IDisposable
     {
         Dir = new TempDirectory("roceuio-mlx4");
         Device = config.CreateDevice(Dir.Path);
-        string cli = Path.Combine(AppContext.BaseDirectory, "roceuio.dll");
-        string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h ? h : "dotnet";
-        var psi = new ProcessStartInfo(dotnet) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        psi.ArgumentList.Add(cli);
-        psi.ArgumentList.Add("model");
-        psi.ArgumentList.Add("mlx4");
-        psi.ArgumentList.Add("--dir");
-        psi.ArgumentList.Add(Dir.Path);
-        ModelProcess = Process.Start(psi)!;
+        ModelProcess = Process.Start(RoceuioCommand.StartInfo("model", "mlx4", "--dir", Dir.Path))!;
         ModelProcess.ErrorDataReceived += (_, e) => { lock (_modelOutput) _modelOutput.AppendLine(e.Data); };
         ModelProcess.OutputDataReceived += (_, e) => { lock (_modelOutput) _modelOutput.AppendLine(e.Data); };
         ModelProcess.BeginErrorReadLine();
@@ -95,7 +88,7 @@ internal sealed class ThreadRig : IDisposable
 {
     public TempDirectory Dir { get; }
     public EmulatedDevice Device { get; }
-    public Mlx4ModelThread Model { get; }
+    public DeviceModelThread<Mlx4DeviceModel> Model { get; }
 
     public ThreadRig(Mlx4ModelConfig? config = null, ulong dmaBase = SharedDmaMemory.DefaultBaseAddress, Action<EmulatedDevice>? beforeModel = null)
     {

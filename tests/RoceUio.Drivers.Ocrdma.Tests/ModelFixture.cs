@@ -1,3 +1,4 @@
+using RoceUio.Hardware.Emulation;
 using System.Diagnostics;
 using NUnit.Framework;
 using RoceUio.Drivers.Ocrdma.Model;
@@ -10,7 +11,7 @@ namespace RoceUio.Drivers.Ocrdma.Tests;
 internal sealed class ModelFixture : IDisposable
 {
     private readonly Process? _process;
-    private readonly OcrdmaModelThread? _thread;
+    private readonly DeviceModelThread<OcrdmaDeviceModel>? _thread;
 
     public ModelFixture(bool inProcess = false, bool vf = false, ushort vendor = OcrdmaLayout.VendorEmulex)
     {
@@ -21,14 +22,7 @@ internal sealed class ModelFixture : IDisposable
             _thread = OcrdmaDeviceModel.StartThread(Dir.Path);
             return;
         }
-        string dll = Path.Combine(AppContext.BaseDirectory, "roceuio.dll");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(dll);
-        psi.ArgumentList.Add("model");
-        psi.ArgumentList.Add("ocrdma");
-        psi.ArgumentList.Add("--dir");
-        psi.ArgumentList.Add(Dir.Path);
-        _process = Process.Start(psi)!;
+        _process = Process.Start(RoceuioCommand.StartInfo("model", "ocrdma", "--dir", Dir.Path))!;
         string? line = _process.StandardOutput.ReadLine(); // "ocrdma model: serving DIR"
         if (line == null || !line.Contains("serving"))
             throw new AssertionException($"the model process did not start: {line} {_process.StandardError.ReadToEnd()}");
@@ -39,7 +33,23 @@ internal sealed class ModelFixture : IDisposable
 
     public string[] Violations => OcrdmaDeviceModel.ReadViolations(Dir.Path);
 
-    public OcrdmaDevice Open(OcrdmaDeviceOptions? options = null) => OcrdmaDevice.Open(Device, options);
+    /// <summary>The driver over the device, with the model's SYNTHETIC side channel following it (as the ocrdma
+    /// descriptor does for an emulated device).</summary>
+    public OcrdmaDevice Open(OcrdmaDeviceOptions? options = null)
+    {
+        options ??= new OcrdmaDeviceOptions();
+        return Follow(OcrdmaDevice.Open(Device, options.SourceMac is null ? options with { SourceMac = SourceMac } : options));
+    }
+
+    /// <summary>The MAC of the (pretend) netdev the port is bound to, unless the options give another.</summary>
+    public const ulong SourceMac = 0x02_00_5e_10_20_30UL;
+
+    /// <summary>Has the model's side channel (Model/SgidShadowFile) follow <paramref name="device"/>.</summary>
+    public OcrdmaDevice Follow(OcrdmaDevice device)
+    {
+        SgidShadowFile.Follow(device, Dir.Path);
+        return device;
+    }
 
     public void Dispose()
     {

@@ -1,5 +1,6 @@
 using System.Globalization;
 using RoceUio.Hardware;
+using RoceUio.Hardware.Emulation;
 
 namespace RoceUio.Drivers.Mlx4.Model;
 
@@ -73,10 +74,10 @@ public sealed record Mlx4ModelConfig
 }
 
 /// <summary>
-/// Faults the model injects. Set in-process with <see cref="Mlx4DeviceModel.SetFaults"/>, or from another process by
-/// writing <c>DIR/mlx4.fault</c> (key=value lines: <c>go_stuck=0|1</c>, <c>status=0xNN</c>, <c>status_count=N</c>,
-/// <c>delay_ms=N</c>): the model reads the file, applies it and deletes it, so a writer that sees the file gone knows the
-/// fault is armed (<see cref="Mlx4ModelClient.SetFaults"/>).
+/// Faults the model injects. Set in-process with <see cref="Mlx4DeviceModel.SetFaults"/>, or from another process through
+/// the fault file every model takes (<see cref="FaultInjection"/>: <c>DIR/faults</c>, written whole, taken by the model)
+/// with the common keys: <c>stall=0|1</c> (GO never clears), <c>error=0xNN</c> (a command status),
+/// <c>error_count=N</c>, <c>delay_ms=N</c> (<see cref="Mlx4ModelClient.SetFaults"/>).
 /// </summary>
 public sealed record Mlx4ModelFaults
 {
@@ -91,10 +92,8 @@ public sealed record Mlx4ModelFaults
 
     public static Mlx4ModelFaults None { get; } = new();
 
-    public const string FileName = "mlx4.fault";
-
     public string ToFileText()
-        => $"go_stuck={(GoStuck ? 1 : 0)}\nstatus=0x{Status:x2}\nstatus_count={StatusCount}\ndelay_ms={DelayMs}\n";
+        => $"stall={(GoStuck ? 1 : 0)}\nerror=0x{Status:x2}\nerror_count={StatusCount}\ndelay_ms={DelayMs}\n";
 
     public static Mlx4ModelFaults Parse(string text, string where)
     {
@@ -113,11 +112,11 @@ public sealed record Mlx4ModelFaults
                 throw new FormatException($"{where}: '{key}={v}' is not a number");
             f = key switch
             {
-                "go_stuck" => f with { GoStuck = n != 0 },
-                "status" => f with { Status = (byte)n },
-                "status_count" => f with { StatusCount = n },
+                "stall" => f with { GoStuck = n != 0 },
+                "error" => f with { Status = (byte)n },
+                "error_count" => f with { StatusCount = n },
                 "delay_ms" => f with { DelayMs = n },
-                _ => throw new FormatException($"{where}: unknown key '{key}' (go_stuck, status, status_count, delay_ms)"),
+                _ => throw new FormatException($"{where}: unknown key '{key}' (stall, error, error_count, delay_ms)"),
             };
         }
         return f;

@@ -130,7 +130,7 @@ public sealed record Mlx4ModelState(
 
 /// <summary>
 /// The test's (or a user's) side of a model running in another process over <c>DIR</c>: waits for it to be up, reads
-/// its state file, arms faults through <c>DIR/mlx4.fault</c>.
+/// its state file, arms faults through the fault file <c>DIR/faults</c>.
 /// </summary>
 public sealed class Mlx4ModelClient
 {
@@ -158,16 +158,8 @@ public sealed class Mlx4ModelClient
     /// <summary>Writes the fault file and waits until the model has taken it (deleted it).</summary>
     public void SetFaults(Mlx4ModelFaults faults, TimeSpan? timeout = null)
     {
-        string path = Path.Combine(Directory, Mlx4ModelFaults.FileName);
-        string tmp = path + ".tmp";
-        File.WriteAllText(tmp, faults.ToFileText());
-        File.Move(tmp, path, overwrite: true);
-        DateTime end = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
-        while (File.Exists(path))
-        {
-            if (DateTime.UtcNow > end)
-                throw new TimeoutException($"the mlx4 model over {Directory} did not take {path}");
-            Thread.Sleep(2);
-        }
+        RoceUio.Hardware.Emulation.FaultInjection.Arm(Directory, faults.ToFileText());
+        if (!RoceUio.Hardware.Emulation.FaultInjection.WaitTaken(Directory, timeout ?? TimeSpan.FromSeconds(10)))
+            throw new TimeoutException($"the mlx4 model over {Directory} did not take {Path.Combine(Directory, RoceUio.Hardware.Emulation.FaultInjection.FileName)}");
     }
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using RoceUio.Gids;
 using RoceUio.Hardware;
+using RoceUio.Hardware.Emulation;
 using static RoceUio.Drivers.Ocrdma.OcrdmaLayout;
 
 namespace RoceUio.Drivers.Ocrdma.Model;
@@ -24,7 +25,8 @@ namespace RoceUio.Drivers.Ocrdma.Model;
 /// QP and AV uses only through the SYNTHETIC side channel <see cref="SgidShadowFile"/> (hw-layouts.md P2), never through a
 /// register or a command. Any BAR write other than the three doorbells is a violation (so a GID add or delete that touches
 /// the device is caught).</para>
-/// <para>Fault injection: a file <c>fault</c> in the device directory, taken (and deleted) by the next MQ command:
+/// <para>Fault injection: the fault file every model takes (<see cref="FaultInjection"/>: <c>faults</c> in the device
+/// directory, written whole), taken by the next MQ command, with the ocrdma key <c>mq=</c> and one of
 /// <c>no-completion</c>, <c>wrong-tag</c>, <c>cqe-status STATUS EXT</c>, <c>mbx-status STATUS ADDITIONAL</c>.</para>
 /// <para>Stricter than hardware is known to be (decided here): MQ and AV-table pages must be contiguous; QPs are not
 /// created by this driver, so any QP id is accepted.</para>
@@ -33,7 +35,8 @@ namespace RoceUio.Drivers.Ocrdma.Model;
 public sealed class OcrdmaDeviceModel : IDisposable
 {
     public const string ViolationsFileName = "model.violations";
-    public const string FaultFileName = "fault";
+    /// <summary>The key of an MQ fault in the fault file (<c>mq=no-completion</c>).</summary>
+    public const string MqFaultKey = "mq";
     private const int FirstCqId = 7, FirstMqId = 3, AhTableId = 1;
 
     private readonly EmulatedDevice _dev;
@@ -91,7 +94,8 @@ public sealed class OcrdmaDeviceModel : IDisposable
     }
 
     /// <summary>Runs the model on a background thread of this process.</summary>
-    public static OcrdmaModelThread StartThread(string directory) => new(new OcrdmaDeviceModel(directory));
+    public static DeviceModelThread<OcrdmaDeviceModel> StartThread(string directory)
+        => new("ocrdma-model", new OcrdmaDeviceModel(directory), static (m, stop) => m.Run(stop));
 
     /// <summary>Creates the files of an emulated Skyhawk PF (BAR0 CSR, BAR4 doorbells) or VF (BAR0 doorbells).</summary>
     public static EmulatedDevice CreateDevice(string directory, bool virtualFunction = false, ushort vendor = VendorEmulex)
@@ -99,7 +103,7 @@ public sealed class OcrdmaDeviceModel : IDisposable
         var bars = virtualFunction
             ? new Dictionary<int, long> { [0] = 64 * 1024 }
             : new Dictionary<int, long> { [0] = 16 * 1024, [4] = 64 * 1024 };
-        foreach (string f in new[] { ViolationsFileName, FaultFileName, SgidShadowFile.FileName })
+        foreach (string f in new[] { ViolationsFileName, FaultInjection.FileName, SgidShadowFile.FileName })
             File.Delete(Path.Combine(directory, f));
         return EmulatedDevice.Create(directory, vendor, virtualFunction ? DeviceSkyhawkVf : DeviceSkyhawk, bars, 256 * 1024);
     }
@@ -114,9 +118,7 @@ public sealed class OcrdmaDeviceModel : IDisposable
     /// <summary>Arms a one-shot fault for the next MQ command (see the remarks).</summary>
     public static void InjectFault(string directory, string fault)
     {
-        string p = Path.Combine(directory, FaultFileName);
-        File.WriteAllText(p + ".tmp", fault);
-        File.Move(p + ".tmp", p, overwrite: true);
+        FaultInjection.Arm(directory, $"{MqFaultKey}={fault}\n");
     }
 
     public int Run(CancellationToken stop)
@@ -337,21 +339,30 @@ public sealed class OcrdmaDeviceModel : IDisposable
         _cqProducer = (_cqProducer + 1) & (MqCqLength - 1);
     }
 
+    /// <summary>The MQ fault of the fault file, taken; "" when there is none.</summary>
     private string TakeFault()
     {
-        string p = Path.Combine(_dir, FaultFileName);
-        if (!File.Exists(p))
-            return "";
+        string[]? lines;
         try
         {
-            string text = File.ReadAllText(p).Trim();
-            File.Delete(p);
-            return text;
+            lines = FaultInjection.Take(_dir);
         }
         catch (IOException)
         {
             return "";
         }
+        string fault = "";
+        int n = 0;
+        foreach (string line in lines ?? [])
+        {
+            n++;
+            if (line.Trim() is "" || line.TrimStart().StartsWith('#'))
+                continue;
+            if (!line.StartsWith(MqFaultKey + "=", StringComparison.Ordinal))
+                throw new FormatException($"{Path.Combine(_dir, FaultInjection.FileName)}:{n}: unknown fault '{line.Trim()}' (the ocrdma model knows {MqFaultKey}=...)");
+            fault = line[(MqFaultKey.Length + 1)..].Trim();
+        }
+        return fault;
     }
 
     private string? CreateAhTable(Span<byte> mqe)
@@ -538,29 +549,4 @@ public sealed class OcrdmaDeviceModel : IDisposable
     }
 
     public void Dispose() => _dev.Dispose();
-}
-
-/// <summary>An <see cref="OcrdmaDeviceModel"/> running on a background thread; dispose to stop it.</summary>
-public sealed class OcrdmaModelThread : IDisposable
-{
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Thread _thread;
-
-    internal OcrdmaModelThread(OcrdmaDeviceModel model)
-    {
-        Model = model;
-        _thread = new Thread(() => ExitCode = model.Run(_stop.Token)) { IsBackground = true, Name = "ocrdma model" };
-        _thread.Start();
-    }
-
-    public OcrdmaDeviceModel Model { get; }
-    public int ExitCode { get; private set; }
-
-    public void Dispose()
-    {
-        _stop.Cancel();
-        _thread.Join();
-        Model.Dispose();
-        _stop.Dispose();
-    }
 }

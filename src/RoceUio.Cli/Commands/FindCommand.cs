@@ -26,6 +26,13 @@ internal static class FindCommand
             throw new UsageException("give exactly one of --gid and --ip");
         if (a.Positional.Count > 0)
             throw new UsageException($"unexpected '{a.Positional[0]}'");
+        // Checked here, so that a typo gets one clear line without a daemon (and not the daemon's "find: " again).
+        if (a.Value("--gid") is { } g && !Gid.TryParse(g, out _))
+            throw new UsageException($"--gid '{g}' is not a GID (write it as fe80::1 or fe80:0000:0000:0000:0000:0000:0000:0001)");
+        if (a.Value("--ip") is { } ip && !System.Net.IPAddress.TryParse(ip, out _))
+            throw new UsageException($"--ip '{ip}' is not an IPv4 or IPv6 address");
+        if (a.Value("--type") is { } t && !GidTypeText.TryParse(t, out _))
+            throw new UsageException($"--type '{t}' is not a GID type: use v1 or v2");
         var req = new JsonObject
         {
             ["gid"] = a.Value("--gid"), ["ip"] = a.Value("--ip"), ["type"] = a.Value("--type"),

@@ -68,8 +68,20 @@ internal static class ReplayCommand
             Console.Error.WriteLine($"roceuio replay: cannot read {a.Positional[0]}: {e.Message}");
             return 1;
         }
+        if (configs.Any(c => c.Netdevs is ["auto"]))
+        {
+            IReadOnlyList<string> found = AutoNetdevsOf(capture);
+            if (found.Count == 0)
+            {
+                Console.Error.WriteLine($"roceuio replay: {a.Positional[0]} has no Ethernet netdev for KIND:auto (ARPHRD_ETHER, not loopback, no link kind or veth); name them: --emulate mlx4:eth0");
+                return 1;
+            }
+            Console.Error.WriteLine($"roceuio replay: auto binds to the capture's {string.Join(", ", found)}");
+            configs = configs.Select(c => c.Netdevs is ["auto"] ? c with { Netdevs = found } : c).ToList();
+        }
 
         string emulation = Path.Combine(Path.GetTempPath(), $"roceuio-replay-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        using var cleanup = new RemoveOnSignal(emulation); // SIGTERM/SIGINT skip the finally below
         var devices = new List<OpenedDevice>();
         MmioTraceWriter? trace = null;
         try
@@ -85,7 +97,11 @@ internal static class ReplayCommand
             RocePipeline pipeline = builder.Build();
             NetlinkNetdevGraph graph = pipeline.Graph;
             GidManager manager = pipeline.Manager;
-            var factory = new DeviceFactory { EmulationRoot = emulation, Tracer = trace, VlanOfNetdev = i => GidL2Fields.VlanIdOf(graph, i) };
+            var factory = new DeviceFactory
+            {
+                EmulationRoot = emulation, Tracer = trace, VlanOfNetdev = i => GidL2Fields.VlanIdOf(graph, i),
+                ModelDied = (dev, why) => Console.Error.WriteLine($"error: {dev}: {why}"),
+            };
             foreach (DeviceConfig c in configs)
                 devices.AddRange(factory.Open(c));
             foreach (OpenedDevice d in devices)
@@ -115,6 +131,16 @@ internal static class ReplayCommand
             trace?.Dispose();
             try { Directory.Delete(emulation, recursive: true); } catch (IOException) { }
         }
+    }
+
+    /// <summary><c>KIND:auto</c> in a replay: the capture's Ethernet netdevs (not this machine's), by the daemon's rule.</summary>
+    private static IReadOnlyList<string> AutoNetdevsOf(ReadOnlySpan<byte> capture)
+    {
+        var scratch = new NetdevCache { Log = _ => { } };
+        var reader = new RtmonCaptureReader(capture);
+        while (reader.TryRead(out NetlinkMessage m))
+            scratch.Apply(m);
+        return DeviceFactory.AutoNetdevs(scratch);
     }
 
     private sealed class StderrEvents : INetdevObserver

@@ -25,7 +25,9 @@ internal static class SaveStateCommand
         try
         {
             var result = ControlClient.CallAsync(a.Value("--control") ?? ControlClient.DefaultPath, command).GetAwaiter().GetResult();
-            Console.WriteLine(result?.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+            // A plain word ("saved") prints as a word; an object as indented JSON.
+            Console.WriteLine(result is System.Text.Json.Nodes.JsonValue v && v.TryGetValue(out string? word)
+                ? word : result?.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
             return 0;
         }
         catch (ControlException e)

@@ -11,25 +11,30 @@ namespace RoceUio.Cli;
 internal static class ShowCommand
 {
     private const string Usage = """
-        Usage: roceuio show gids [--dev D] [--port P] [--json] [--control PATH | --shm [--shm-dir DIR]]
-               roceuio show devices [--json] [--control PATH]
-               roceuio show ports [--json] [--control PATH]
-        'show gids' prints what Mellanox's show_gids prints; --json gives ibv_gid_entry-shaped objects.
+        Usage: roceuio show gids [DEV [PORT]] [--dev D] [--port P] [-j|--json [-p|--pretty]] [--control PATH | --shm [--shm-dir DIR]]
+               roceuio show devices [-j|--json [-p|--pretty]] [--control PATH]
+               roceuio show ports [-j|--json [-p|--pretty]] [--control PATH]
+        'show gids' prints what Mellanox's show_gids prints (and takes DEV and PORT the same way); -j gives
+        ibv_gid_entry-shaped objects on one line, -jp the same indented, as ip and rdma do.
         --shm reads the daemon's shared-memory tables (default /dev/shm/roceuio) instead of asking its socket.
         """;
 
     public static int Run(string[] args)
     {
-        var a = new ArgReader(args, ["--dev", "--port", "--control", "--shm-dir"], ["--json", "--shm"]);
+        var a = new ArgReader(ExpandShortFlags(args), ["--dev", "--port", "--control", "--shm-dir"], ["--json", "--pretty", "--shm"]);
         if (a.Help || a.Positional.Count == 0)
         {
             Console.WriteLine(Usage);
             return a.Help ? 0 : 2;
         }
-        if (a.Positional.Count > 1)
-            throw new UsageException($"unexpected '{a.Positional[1]}'");
+        int maxPositional = a.Positional[0] == "gids" ? 3 : 1;
+        if (a.Positional.Count > maxPositional)
+            throw new UsageException($"unexpected '{a.Positional[maxPositional]}'");
         string control = a.Value("--control") ?? ControlClient.DefaultPath;
         bool json = a.Flag("--json");
+        bool pretty = a.Flag("--pretty");
+        if (pretty && !json)
+            throw new UsageException("-p (--pretty) goes with -j (--json)");
         try
         {
             switch (a.Positional[0])
@@ -38,22 +43,24 @@ internal static class ShowCommand
                 {
                     if (a.Value("--control") is not null)
                         throw new UsageException("--shm reads shared memory, not the control socket: drop --control");
-                    List<GidRow> rows = ShmGids.Rows(a.Value("--shm-dir") ?? DefaultPaths.ClientShmDir(), a.Value("--dev"), a.Int("--port"));
-                    Console.Write(json ? ShowGidsFormat.Json(rows) : ShowGidsFormat.Text(rows));
+                    var (shmDev, shmPort) = GidsTarget(a);
+                    List<GidRow> rows = ShmGids.Rows(a.Value("--shm-dir") ?? DefaultPaths.ClientShmDir(), shmDev, shmPort);
+                    Console.Write(json ? ShowGidsFormat.Json(rows, pretty) : ShowGidsFormat.Text(rows));
                     return 0;
                 }
                 case "gids":
                 {
-                    var req = new JsonObject { ["dev"] = a.Value("--dev"), ["port"] = a.Int("--port") };
+                    var (dev, port) = GidsTarget(a);
+                    var req = new JsonObject { ["dev"] = dev, ["port"] = port };
                     JsonNode? result = ControlClient.CallAsync(control, "show-gids", req).GetAwaiter().GetResult();
-                    Console.Write(json ? ShowGidsFormat.Json(ControlHandlers.FromJson(result)) : ShowGidsFormat.Text(ControlHandlers.FromJson(result)));
+                    Console.Write(json ? ShowGidsFormat.Json(ControlHandlers.FromJson(result), pretty) : ShowGidsFormat.Text(ControlHandlers.FromJson(result)));
                     return 0;
                 }
                 case "devices":
                 case "ports":
                 {
                     JsonNode? result = ControlClient.CallAsync(control, $"show-{a.Positional[0]}").GetAwaiter().GetResult();
-                    Console.WriteLine(json ? result?.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) : Table(result as JsonArray ?? []));
+                    Console.WriteLine(json ? result?.ToJsonString(new JsonSerializerOptions { WriteIndented = pretty }) : Table(result as JsonArray ?? []));
                     return 0;
                 }
                 default:
@@ -65,6 +72,37 @@ internal static class ShowCommand
             Console.Error.WriteLine($"roceuio show: {e.Message}");
             return 1;
         }
+    }
+
+    /// <summary><c>-j</c>, <c>-p</c> and <c>-jp</c>/<c>-pj</c> as ip and rdma spell them.</summary>
+    private static string[] ExpandShortFlags(string[] args)
+        => args.SelectMany(x => x switch
+        {
+            "-j" => ["--json"],
+            "-p" => ["--pretty"],
+            "-jp" or "-pj" => new[] { "--json", "--pretty" },
+            _ => [x],
+        }).ToArray();
+
+    /// <summary>DEV and PORT given as show_gids takes them (<c>show gids mlx4_0 1</c>) or as --dev/--port, not both.</summary>
+    private static (string? Dev, int? Port) GidsTarget(ArgReader a)
+    {
+        string? dev = a.Value("--dev");
+        int? port = a.Int("--port");
+        if (a.Positional.Count > 1)
+        {
+            if (dev is not null)
+                throw new UsageException($"the device is given twice: '{a.Positional[1]}' and --dev {dev}");
+            dev = a.Positional[1];
+        }
+        if (a.Positional.Count > 2)
+        {
+            if (port is not null)
+                throw new UsageException($"the port is given twice: '{a.Positional[2]}' and --port {port}");
+            port = int.TryParse(a.Positional[2], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int p)
+                ? p : throw new UsageException($"port '{a.Positional[2]}' is not a number");
+        }
+        return (dev, port);
     }
 
     /// <summary>A plain table: the objects' keys as the header, one line per object.</summary>

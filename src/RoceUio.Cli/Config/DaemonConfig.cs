@@ -52,20 +52,22 @@ public sealed record DaemonConfig
     public string StateDir { get; init; } = DefaultStateDir;
     public string Control { get; init; } = Environment.GetEnvironmentVariable("ROCEUIO_CONTROL") is { Length: > 0 } c ? c : DefaultControl;
     public IReadOnlyList<DeviceConfig> Devices { get; init; } = [];
+    /// <summary>The top-level keys the config file set (empty without a file).</summary>
+    public IReadOnlySet<string> KeysGiven { get; init; } = new HashSet<string>();
+    /// <summary>Follow netdevs in every network namespace (<c>--netns all</c>, the default), or only the daemon's own.</summary>
+    public bool FollowNamespaces { get; init; } = true;
+    /// <summary>Control connections served at once (control_max_connections).</summary>
+    public int ControlMaxConnections { get; init; } = RoceUio.Cli.Control.ControlServerOptions.DefaultMaxConnections;
+    /// <summary>An idle control connection is closed after this (control_idle_timeout_s).</summary>
+    public TimeSpan ControlIdleTimeout { get; init; } = RoceUio.Cli.Control.ControlServerOptions.DefaultIdleTimeout;
+
+    public static readonly string[] KnownKeys = ["devices", "index_policy", "state_dir", "control", "control_max_connections", "control_idle_timeout_s"];
 
     /// <summary>Reads the config file; drivers and their keys are checked against <paramref name="drivers"/>
     /// (default: <see cref="BuiltinDrivers.Registry"/>).</summary>
     public static DaemonConfig Load(string path, RoceDriverRegistry? drivers = null)
     {
-        byte[] bytes;
-        try
-        {
-            bytes = File.ReadAllBytes(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new ConfigException(new JValue.Position(path, 0, 0), $"cannot read the config file: {e.Message}");
-        }
+        byte[] bytes = RegularFile.Read(path, "config file");
         return FromJson(JValue.Parse(path, bytes), drivers);
     }
 
@@ -82,10 +84,12 @@ public sealed record DaemonConfig
                 "state_dir" => cfg with { StateDir = Str(v, "a directory path") },
                 "control" => cfg with { Control = Str(v, "a socket path") },
                 "devices" => cfg with { Devices = ParseDevices(v, drivers) },
-                _ => throw new ConfigException(keyAt, $"unknown key \"{key}\"; expected one of \"devices\", \"index_policy\", \"state_dir\", \"control\""),
+                "control_max_connections" => cfg with { ControlMaxConnections = (int)Number(v, 1, 4096, "a whole number of connections") },
+                "control_idle_timeout_s" => cfg with { ControlIdleTimeout = TimeSpan.FromSeconds(Number(v, 0.01, 86_400, "a number of seconds")) },
+                _ => throw new ConfigException(keyAt, $"unknown key \"{key}\"; expected one of {string.Join(", ", KnownKeys.Select(k => $"\"{k}\""))}"),
             };
         }
-        return cfg;
+        return cfg with { KeysGiven = root.Members.Select(m => m.Key).ToHashSet() };
     }
 
     public static IndexPolicy ParsePolicy(JValue v)
@@ -145,6 +149,13 @@ public sealed record DaemonConfig
             list.Add(new DeviceConfig(driver, ports, pci, emulate, attach) { Settings = settings });
         }
         return list;
+    }
+
+    private static double Number(JValue v, double min, double max, string what)
+    {
+        if (v.Kind != JsonValueKind.Number || v.Number < min || v.Number > max || (min >= 1 && v.Number != Math.Floor(v.Number)))
+            throw new ConfigException(v.At, $"expected {what} from {min} to {max}, got {v.Describe()}");
+        return v.Number;
     }
 
     /// <summary>The keys of a device entry that are not common ones: each must be one of the driver's

@@ -3,7 +3,7 @@ namespace RoceUio.Cli.Config;
 /// <summary>
 /// Where the control socket and the state live when nobody said: <c>/run/roceuio/control.sock</c> and
 /// <c>/var/lib/roceuio</c> for root. A non-root user cannot create those, so the daemon falls back to
-/// <c>$XDG_RUNTIME_DIR/roceuio/</c> (or <c>/tmp/roceuio-USER/</c>) and says so; clients look there too.
+/// <c>$XDG_RUNTIME_DIR/roceuio/</c> (or <c>/tmp/roceuio-UID/</c>) and says so; clients look there too.
 /// </summary>
 public static class DefaultPaths
 {
@@ -11,7 +11,7 @@ public static class DefaultPaths
     public static string UserDirectory
         => Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR") is { Length: > 0 } xdg
             ? Path.Combine(xdg, "roceuio")
-            : $"/tmp/roceuio-{Environment.UserName}";
+            : $"/tmp/roceuio-{Tmds.Linux.LibC.geteuid()}"; // the uid, not $USER: the same path with USER unset (env -i, cron)
 
     public static string UserControl => Path.Combine(UserDirectory, "control.sock");
     public static string UserStateDir => Path.Combine(UserDirectory, "state");

@@ -18,7 +18,7 @@ public static class ControlClient
         }
         catch (SocketException e)
         {
-            throw new ControlException($"cannot reach the daemon at {path}: {e.Message} (is `roceuio run` running? --control or ROCEUIO_CONTROL names another socket)");
+            throw new ControlException(Unreachable(path, e));
         }
         await using var stream = new NetworkStream(s, ownsSocket: false);
         var writer = PipeWriter.Create(stream);
@@ -31,4 +31,16 @@ public static class ControlClient
             throw new ControlException((string?)response["error"] ?? "the daemon refused the request");
         return response["result"];
     }
+
+    /// <summary>Why connect failed, in a user's words. .NET reports a missing socket file (ENOENT) as
+    /// AddressNotAvailable, whose text "Cannot assign requested address" says nothing to a user.</summary>
+    private static string Unreachable(string path, SocketException e)
+        => e.SocketErrorCode switch
+        {
+            SocketError.AddressNotAvailable or SocketError.ConnectionRefused
+                => $"no daemon at {path}: is it running? (start it with `roceuio run`; --control or ROCEUIO_CONTROL names another socket)",
+            SocketError.AccessDenied
+                => $"cannot open {path}: permission denied (the socket is 0660: join its group or use root)",
+            _ => $"cannot reach the daemon at {path}: {e.Message}",
+        };
 }

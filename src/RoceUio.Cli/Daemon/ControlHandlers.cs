@@ -8,25 +8,61 @@ using RoceUio.Roce;
 namespace RoceUio.Cli.Daemon;
 
 /// <summary>A device the daemon drives, with where it came from (for <c>show devices</c>).</summary>
-public sealed record DaemonDevice(IRoceDevice Device, string PciAddress, string Mapping);
+/// <summary>A device as <c>show devices</c> lists it; <paramref name="ModelStatus"/> says whether the device model this
+/// process runs for it still serves ("serving", why it died, "-" for none).</summary>
+public sealed record DaemonDevice(IRoceDevice Device, string PciAddress, string Mapping, Func<string>? ModelStatus = null);
 
 /// <summary>
-/// The control commands the daemon serves. They run on the daemon's worker (see <see cref="ControlServer.Dispatch"/>),
-/// so they may read the manager and the netdev graph freely.
+/// The control commands the daemon serves. Reads (show-*, find, status) answer from the latest
+/// <see cref="ControlSnapshot"/> on the control thread; commands that change state run on the daemon's worker (see
+/// <see cref="ControlServer.Dispatch"/>), where they may use the manager freely. <see cref="Publish"/> runs on the worker.
 /// </summary>
 public sealed class ControlHandlers(GidManager manager, IReadOnlyList<DaemonDevice> devices, Action saveState)
 {
+    private ControlSnapshot _snapshot = ControlSnapshot.Empty;
+
     public IEnumerable<ControlCommand> Commands =>
     [
-        new("show-gids", false, ShowGids),
-        new("show-devices", false, _ => ShowDevices()),
-        new("show-ports", false, _ => ShowPorts()),
-        new("find", false, Find),
-        new("status", false, _ => Status()),
+        new("show-gids", false, ShowGids) { ReadsSnapshot = true },
+        new("show-devices", false, _ => ShowDevices()) { ReadsSnapshot = true },
+        new("show-ports", false, _ => ShowPorts()) { ReadsSnapshot = true },
+        new("find", false, Find) { ReadsSnapshot = true },
+        new("status", false, _ => Status()) { ReadsSnapshot = true },
         new("save-state", true, _ => { saveState(); return "saved"; }),
     ];
 
-    /// <summary>All valid entries as rows, optionally of one device and port.</summary>
+    /// <summary>The latest published state (any thread).</summary>
+    public ControlSnapshot Current => Volatile.Read(ref _snapshot);
+
+    /// <summary>Copies what the read commands show out of the manager (worker only), for the control thread to serve.</summary>
+    public void Publish()
+    {
+        ControlSnapshot previous = Current;
+        var snapshot = new ControlSnapshot
+        {
+            Rows = Rows().ToArray(),
+            Ports = manager.Ports.Select(p => new PortSnapshot(p.Device.Name, p.Port,
+                p.NetdevIfindex == 0 ? null : manager.NameOf(p.NetdevIfindex), p.Binding.ToString(),
+                Enum.GetValues<GidType>().Where(t => p.Types.Contains(t)).ToArray(),
+                p.Table.Capacity, p.Table.Count, p.Table.Policy.ToString().ToLowerInvariant())).ToArray(),
+            RecentErrors = manager.RecentErrors.ToArray(),
+            OutOfSync = OutOfSyncNow(),
+            PublishedAt = Environment.TickCount64,
+            Sequence = previous.Sequence + 1,
+        };
+        Volatile.Write(ref _snapshot, snapshot);
+    }
+
+    private OutOfSyncPort[] OutOfSyncNow()
+    {
+        long now = manager.Clock();
+        DateTime wall = DateTime.UtcNow;
+        return manager.OutOfSyncPorts.Select(p => new OutOfSyncPort(p.Device.Name, p.Port,
+            wall.AddMilliseconds(p.Sync.OutOfSyncSinceMs - now), p.Sync.Why, p.Sync.FailedAttempts,
+            wall.AddMilliseconds(p.Sync.NextAttemptMs - now), p.Table.UnpublishedCount)).ToArray();
+    }
+
+    /// <summary>All valid entries as rows, optionally of one device and port, read from the manager (worker only).</summary>
     public IEnumerable<GidRow> Rows(string? dev = null, int? port = null)
     {
         foreach (RocePort p in manager.Ports)
@@ -34,9 +70,12 @@ public sealed class ControlHandlers(GidManager manager, IReadOnlyList<DaemonDevi
             if ((dev is not null && p.Device.Name != dev) || (port is not null && p.Port != port))
                 continue;
             foreach (var (index, e) in p.Table.EnumerateValid())
-                yield return new GidRow(p.Device.Name, p.Port, index, e.Gid, e.Type, manager.NameOf(e.NetdevIfindex), e.NetdevIfindex);
+                yield return new GidRow(p.Device.Name, p.Port, index, e.Gid, e.Type, manager.NameOf(e.NetdevIfindex), manager.NetNsIfindexOf(e.NetdevIfindex));
         }
     }
+
+    private static IEnumerable<GidRow> SnapshotRows(ControlSnapshot s, string? dev, int? port)
+        => s.Rows.Where(r => (dev is null || r.Dev == dev) && (port is null || r.Port == port));
 
     public static JsonArray ToJson(IEnumerable<GidRow> rows)
         => (JsonArray)JsonNode.Parse(ShowGidsFormat.Json(rows))!;
@@ -49,15 +88,16 @@ public sealed class ControlHandlers(GidManager manager, IReadOnlyList<DaemonDevi
     {
         string? dev = (string?)args["dev"];
         int? port = (int?)args["port"];
-        CheckTarget(dev, port);
-        return ToJson(Rows(dev, port));
+        ControlSnapshot s = Current;
+        CheckTarget(s, dev, port);
+        return ToJson(SnapshotRows(s, dev, port));
     }
 
-    private void CheckTarget(string? dev, int? port)
+    private void CheckTarget(ControlSnapshot s, string? dev, int? port)
     {
-        if (dev is not null && manager.Ports.All(p => p.Device.Name != dev))
+        if (dev is not null && s.Ports.All(p => p.Dev != dev))
             throw new ControlException($"no device '{dev}' (devices: {string.Join(", ", devices.Select(d => d.Device.Name))})");
-        if (port is not null && manager.Ports.All(p => p.Port != port || (dev is not null && p.Device.Name != dev)))
+        if (port is not null && s.Ports.All(p => p.Port != port || (dev is not null && p.Dev != dev)))
             throw new ControlException($"no port {port}{(dev is null ? "" : $" on {dev}")}");
     }
 
@@ -65,17 +105,15 @@ public sealed class ControlHandlers(GidManager manager, IReadOnlyList<DaemonDevi
         => new JsonArray(devices.Select(d => (JsonNode)new JsonObject
         {
             ["dev"] = d.Device.Name, ["driver"] = d.Device.DriverName, ["pci"] = d.PciAddress,
-            ["mapping"] = d.Mapping, ["ports"] = d.Device.PortCount,
+            ["mapping"] = d.Mapping, ["ports"] = d.Device.PortCount, ["model"] = d.ModelStatus?.Invoke() ?? "-",
         }).ToArray());
 
     private JsonNode ShowPorts()
-        => new JsonArray(manager.Ports.Select(p => (JsonNode)new JsonObject
+        => new JsonArray(Current.Ports.Select(p => (JsonNode)new JsonObject
         {
-            ["dev"] = p.Device.Name, ["port"] = p.Port,
-            ["ndev"] = p.NetdevIfindex == 0 ? null : manager.NameOf(p.NetdevIfindex),
-            ["binding"] = p.Binding.ToString(),
-            ["gid_types"] = string.Join(",", Enum.GetValues<GidType>().Where(t => p.Types.Contains(t)).Select(t => t.ToShortString())),
-            ["capacity"] = p.Table.Capacity, ["used"] = p.Table.Count, ["index_policy"] = p.Table.Policy.ToString().ToLowerInvariant(),
+            ["dev"] = p.Dev, ["port"] = p.Port, ["ndev"] = p.Ndev, ["binding"] = p.Binding,
+            ["gid_types"] = string.Join(",", p.Types.Select(t => t.ToShortString())),
+            ["capacity"] = p.Capacity, ["used"] = p.Used, ["index_policy"] = p.IndexPolicy,
         }).ToArray());
 
     /// <summary>The lowest index per port whose entry matches (find_gid with mask GID [| GID_TYPE] [| NETDEV]).</summary>
@@ -89,47 +127,53 @@ public sealed class ControlHandlers(GidManager manager, IReadOnlyList<DaemonDevi
             : [GidType.RoceV1, GidType.RoceV2];
         string? ndev = (string?)args["ndev"], dev = (string?)args["dev"];
         int? port = (int?)args["port"];
-        CheckTarget(dev, port);
+        ControlSnapshot s = Current;
+        CheckTarget(s, dev, port);
         var found = new List<GidRow>();
-        foreach (RocePort p in manager.Ports)
+        foreach (PortSnapshot p in s.Ports)
         {
-            if ((dev is not null && p.Device.Name != dev) || (port is not null && p.Port != port))
+            if ((dev is not null && p.Dev != dev) || (port is not null && p.Port != port))
                 continue;
             foreach (GidType type in types)
             {
                 if (!p.Types.Contains(type))
                     continue;
-                int ifindex = 0;
-                GidFindMask mask = GidFindMask.Gid | GidFindMask.GidType;
-                if (ndev is not null)
-                {
-                    ifindex = FindIfindex(p, ndev);
-                    if (ifindex == 0)
-                        continue;
-                    mask |= GidFindMask.Netdev;
-                }
-                if (p.Table.TryFind(gid, type, ifindex, mask, false, out int index) && p.Table.TryGet(index, out GidEntry e))
-                    found.Add(new GidRow(p.Device.Name, p.Port, index, e.Gid, e.Type, manager.NameOf(e.NetdevIfindex), e.NetdevIfindex));
+                // Rows are in index order: the first match is the lowest index.
+                GidRow? hit = s.Rows.FirstOrDefault(r => r.Dev == p.Dev && r.Port == p.Port && r.Type == type && r.Gid == gid
+                                                         && (ndev is null || r.Ndev == ndev));
+                if (hit is not null)
+                    found.Add(hit);
             }
         }
         return ToJson(found);
     }
 
-    private int FindIfindex(RocePort p, string ndev)
-    {
-        foreach (var (_, e) in p.Table.EnumerateValid())
-            if (manager.NameOf(e.NetdevIfindex) == ndev)
-                return e.NetdevIfindex;
-        return 0;
-    }
-
     private JsonNode Status()
-        => new JsonObject
+    {
+        ControlSnapshot s = Current;
+        return new JsonObject
         {
             ["version"] = CommandLine.Version,
             ["devices"] = devices.Count,
-            ["ports"] = manager.Ports.Count,
-            ["gids"] = manager.Ports.Sum(p => p.Table.Count),
-            ["recent_errors"] = new JsonArray(manager.RecentErrors.Select(e => (JsonNode)e).ToArray()),
+            ["ports"] = s.Ports.Count,
+            ["gids"] = s.Ports.Sum(p => p.Used),
+            ["out_of_sync"] = OutOfSync(s),
+            ["recent_errors"] = new JsonArray(s.RecentErrors.Select(e => (JsonNode)e).ToArray()),
+            // How old the state shown is: it grows while the worker is blocked (a device command outstanding).
+            ["snapshot_age_ms"] = Environment.TickCount64 - s.PublishedAt,
         };
+    }
+
+    /// <summary>Ports whose hardware is behind the core table (a refused or timed-out push, retried with backoff):
+    /// since when (UTC), why, how many pushes failed, when the next one is due (as of the snapshot).</summary>
+    private static JsonArray OutOfSync(ControlSnapshot s)
+        => new(s.OutOfSync.Select(p => (JsonNode)new JsonObject
+        {
+            ["dev"] = p.Dev, ["port"] = p.Port,
+            ["since"] = p.Since.ToString("yyyy-MM-ddTHH:mm:ss.fffZ"),
+            ["why"] = p.Why,
+            ["failed_pushes"] = p.FailedPushes,
+            ["next_retry"] = p.NextRetry.ToString("yyyy-MM-ddTHH:mm:ss.fffZ"),
+            ["waiting_entries"] = p.WaitingEntries,
+        }).ToArray());
 }

@@ -1,6 +1,7 @@
 using RoceUio.Cli.Config;
 using RoceUio.Drivers;
 using RoceUio.Hardware;
+using RoceUio.Hardware.Emulation;
 using RoceUio.Hardware.Pci;
 using RoceUio.Netlink;
 
@@ -39,6 +40,8 @@ public sealed class DeviceFactory
     public PciBus? Bus { get; init; }
     /// <summary>The VLAN id of a netdev (rdma_read_gid_l2_fields): ocrdma puts it in its address vectors, mlx4 shares a hardware slot only between entries with the same one.</summary>
     public Func<int, ushort>? VlanOfNetdev { get; init; }
+    /// <summary>Told (device name, why) when the model of an emulated device dies: the daemon logs it as an error.</summary>
+    public Action<string, string>? ModelDied { get; init; }
     /// <summary>The MAC address of a netdev by name (ocrdma's address vectors take it as the source MAC).</summary>
     public Func<string, ulong?>? MacOfNetdev { get; init; }
 
@@ -95,10 +98,13 @@ public sealed class DeviceFactory
         {
             EmulatedDevice dev = model.CreateFiles(dir, ports.Length);
             owned.Add(dev);
-            owned.Add(model.StartInProcess(dir));
+            DeviceModelThread thread = model.StartInProcess(dir);
+            owned.Add(thread);
             DriverHandle h = driver.Open!(ctx, DeviceResources.Of(dev));
             CheckPorts(h, ports, dir);
-            return new OpenedDevice(h, ports, $"emulated:{dir}", "emulated", owned);
+            if (ModelDied is { } died)
+                thread.Died = why => died(ctx.Name, why);
+            return new OpenedDevice(h, ports, $"emulated:{dir}", "emulated", owned) { Model = thread };
         }
         catch
         {
@@ -193,6 +199,13 @@ public sealed class DeviceFactory
         return list;
     }
 
+    /// <summary>A netdev's MAC address by name from the cache (an Ethernet address as a 48-bit number), or null when the
+    /// netdev is not there or has no 6-byte address: what <see cref="MacOfNetdev"/> gives the drivers.</summary>
+    public static Func<string, ulong?> NetdevMacs(NetdevCache cache)
+        => name => cache.FindByName(name)?.Mac is { Length: 6 } mac
+            ? System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian([0, 0, .. mac.Bytes])
+            : null;
+
     /// <summary>
     /// The netdevs <c>--emulate KIND:auto</c> binds to: the machine's physical-like Ethernet netdevs, sorted by ifindex.
     /// Rule: ARPHRD_ETHER, not IFF_LOOPBACK, and no link kind (a real NIC's driver has no rtnl_link_ops) or kind veth
@@ -201,7 +214,7 @@ public sealed class DeviceFactory
     /// </summary>
     public static IReadOnlyList<string> AutoNetdevs(NetdevCache cache)
         => cache.Links
-            .Where(l => l.IsEthernet && (l.Flags & Iff.IFF_LOOPBACK) == 0 && l.Kind is NetdevKind.None or NetdevKind.Veth)
+            .Where(l => l.IsInOwnNamespace && l.IsEthernet && (l.Flags & Iff.IFF_LOOPBACK) == 0 && l.Kind is NetdevKind.None or NetdevKind.Veth)
             .OrderBy(l => l.Ifindex)
             .Select(l => l.Name)
             .ToList();

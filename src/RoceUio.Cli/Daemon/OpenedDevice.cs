@@ -1,5 +1,6 @@
 using RoceUio.Drivers;
 using RoceUio.Gids;
+using RoceUio.Hardware.Emulation;
 using RoceUio.Roce;
 
 namespace RoceUio.Cli.Daemon;
@@ -18,7 +19,13 @@ public sealed class OpenedDevice(DriverHandle handle, IReadOnlyList<string> netd
     /// <summary>sysfs, uio, vfio, emulated, attached or software.</summary>
     public string Mapping { get; } = mapping;
 
-    public DaemonDevice ToDaemonDevice() => new(Device, PciAddress, Mapping);
+    /// <summary>The device model this process runs for it (<c>--emulate</c>), or null (PCI, attached, software).</summary>
+    public DeviceModelThread? Model { get; init; }
+
+    /// <summary>For <c>show devices</c>: "serving", why the model died, or "-" when this process runs none.</summary>
+    public string ModelStatus => Model is null ? "-" : Model.Failure ?? "serving";
+
+    public DaemonDevice ToDaemonDevice() => new(Device, PciAddress, Mapping, () => ModelStatus);
 
     /// <summary>Connects the driver to the core tables once the manager made them (ocrdma: queue pairs and address
     /// handles then hold the core entry, so a deleted GID in use stays pending there too). Null if not needed.</summary>

@@ -27,6 +27,8 @@ public sealed record DaemonOptions
     public TimeSpan SaveDelay { get; init; } = TimeSpan.FromMilliseconds(200);
     /// <summary>Where each port's table is published in shared memory (docs/shm-layout.md); null: not published.</summary>
     public string? ShmDir { get; init; }
+    /// <summary>Where a sysfs-shaped copy of the tables is kept (DIR/class/infiniband/...); null: none.</summary>
+    public string? SysfsExport { get; init; }
     public TextWriter Out { get; init; } = Console.Out;
     public TextWriter Err { get; init; } = Console.Error;
 }
@@ -37,11 +39,14 @@ public sealed record DaemonOptions
 /// </summary>
 /// <remarks>
 /// <para>Threading: everything that touches the manager, the tables' writers or the drivers runs on the worker. The
-/// control server's connection tasks hand their handlers to the worker through <see cref="Invoke"/> (a queue the
-/// worker drains between netlink polls), so a handler sees a consistent state and never races an event. The netlink
-/// sockets are opened by the worker and so belong to its network namespace.</para>
-/// <para>Loop: poll netlink (short timeout) → apply every queued message → <see cref="GidManager.EndOfBurst"/> (one
-/// hardware commit per changed port) → run queued control requests → write the sticky state if the tables changed
+/// control server has its own thread: read commands answer there from the snapshot the worker publishes
+/// (<see cref="ControlHandlers.Publish"/>), so they never wait for the worker; commands that change state are handed
+/// to the worker through <see cref="Invoke"/> (a queue, and a <see cref="WorkerWakeup"/> that ends its wait at once),
+/// so they see a consistent state and never race an event. The netlink sockets are opened by the worker and so belong
+/// to its network namespace.</para>
+/// <para>Loop: wait on the netlink socket and the wake-up together (short timeout) → apply every queued message →
+/// <see cref="GidManager.EndOfBurst"/> (one hardware commit per changed port) → run queued control requests → publish
+/// the snapshot if anything changed (and at least once a second) → write the sticky state if the tables changed
 /// (debounced, atomic).</para>
 /// <para>Stop (SIGTERM, Ctrl-C: the token): the control socket closes, queued requests are refused, the state is
 /// saved, with <see cref="DaemonOptions.ClearOnExit"/> every entry is deleted through the tables (the drivers get the
@@ -55,6 +60,12 @@ public sealed class RoceDaemon
     private bool _dirty;
     private bool _started; // the initial fill is shown as a table, not line by line
     private long _dirtySince;
+    private readonly WorkerWakeup _wakeup = new();
+    private bool _publish;
+    private long _publishedAt;
+
+    /// <summary>The longest the worker waits for netlink when nothing wakes it (the save debounce and timers run then).</summary>
+    private const int PollTimeoutMs = 20;
 
     public RoceDaemon(DaemonOptions options) => _o = options;
 
@@ -71,7 +82,10 @@ public sealed class RoceDaemon
         if (!_accepting)
             done.SetException(new ControlException("the daemon is stopping"));
         else
+        {
             _queue.Enqueue((work, done));
+            _wakeup.Signal();
+        }
         return done.Task;
     }
 
@@ -98,10 +112,15 @@ public sealed class RoceDaemon
             .GidLog(line =>
             {
                 MarkDirty();
+                _publish = true;
                 if (_started && _o.Verbosity != Verbosity.Quiet)
                     _o.Out.WriteLine(line);
             })
-            .Errors(line => _o.Err.WriteLine($"error: {line}"));
+            .Errors(line =>
+            {
+                _publish = true;
+                _o.Err.WriteLine($"error: {line}");
+            });
         if (_o.Verbosity == Verbosity.Verbose)
             builder.Observe(new EventPrinter(_o.Out));
         using RocePipeline pipeline = builder.Build();
@@ -114,15 +133,19 @@ public sealed class RoceDaemon
         var devices = new List<OpenedDevice>();
         ControlServer? server = null;
         GidTablePublisher? shm = null;
+        SysfsGidExport? sysfs = null;
         try
         {
-            NetlinkMonitor monitor = pipeline.StartMonitor(log: m => _o.Err.WriteLine(m));
+            NetlinkMonitor monitor = pipeline.StartMonitor(new NetlinkMonitorOptions { FollowNamespaces = cfg.FollowNamespaces },
+                                                            log: m => _o.Err.WriteLine(m));
             trace = _o.MmioTrace is { } tracePath ? MmioTraceWriter.Open(tracePath) : null;
             var factory = new DeviceFactory
             {
                 EmulationRoot = _o.EmulationRoot ?? Path.Combine(cfg.StateDir, "emulated"),
                 Tracer = trace,
                 VlanOfNetdev = i => GidL2Fields.VlanIdOf(graph, i),
+                ModelDied = (dev, why) => _o.Err.WriteLine($"error: {dev}: {why}"),
+                MacOfNetdev = DeviceFactory.NetdevMacs(cache),
             };
             foreach (DeviceConfig d in ResolveAuto(cfg.Devices, cache))
                 devices.AddRange(factory.Open(d));
@@ -135,9 +158,16 @@ public sealed class RoceDaemon
                 PrintStart(devices, manager);
 
             var handlers = new ControlHandlers(manager, devices.Select(d => d.ToDaemonDevice()).ToList(), () => Save(store, manager, graph));
+            handlers.Publish();
             _accepting = true;
-            server = new ControlServer(cfg.Control, handlers.Commands) { Dispatch = Invoke };
+            server = new ControlServer(cfg.Control, handlers.Commands, new ControlServerOptions
+            {
+                MaxConnections = cfg.ControlMaxConnections, IdleTimeout = cfg.ControlIdleTimeout,
+                Log = m => _o.Err.WriteLine($"error: {m}"),
+            }) { Dispatch = Invoke };
+            using var wakeOnStop = stop.Register(_wakeup.Signal);
             shm = OpenShm(cfg, manager);
+            sysfs = OpenSysfsExport(manager);
             if (_o.Verbosity != Verbosity.Quiet)
             {
                 _o.Out.Write(ShowGidsFormat.Text(handlers.Rows()));
@@ -153,7 +183,8 @@ public sealed class RoceDaemon
             {
                 try
                 {
-                    monitor.Poll(20);
+                    if (_wakeup.WaitAlongside(monitor.EventSocket!.Handle, PollTimeoutMs) && monitor.Poll(0) > 0)
+                        _publish = true;
                 }
                 catch (NetlinkException) when (stop.IsCancellationRequested)
                 {
@@ -166,9 +197,12 @@ public sealed class RoceDaemon
                     Thread.Sleep(100);
                     TryResync(monitor);
                 }
-                manager.EndOfBurst();
+                if (manager.EndOfBurst() > 0)
+                    _publish = true;   // a push made entries visible, or failed: status shows it
                 RunQueued();
+                PublishIfChanged(handlers);
                 shm?.Sync(manager.Ports, manager.NameOf);
+                sysfs?.Sync(manager.Ports, manager.NameOf);
                 if (_dirty && Environment.TickCount64 - _dirtySince >= _o.SaveDelay.TotalMilliseconds)
                     Save(store, manager, graph);
             }
@@ -190,9 +224,11 @@ public sealed class RoceDaemon
                 server.DisposeAsync().AsTask().GetAwaiter().GetResult();
             FailQueued();
             shm?.Dispose();
+            sysfs?.Dispose();
             foreach (OpenedDevice d in devices.AsEnumerable().Reverse())
                 d.Dispose();
             trace?.Dispose();
+            _wakeup.Dispose();
             Manager?.Changes.Complete();
             Manager?.PortChanges.Complete();
         }
@@ -207,6 +243,16 @@ public sealed class RoceDaemon
         var shm = new GidTablePublisher(dir, GidTablePublisher.GroupOf(cfg.Control)) { Error = line => _o.Err.WriteLine($"error: {line}") };
         shm.Sync(manager.Ports, manager.NameOf);
         return shm;
+    }
+
+    /// <summary>--sysfs-export DIR: written in full before the daemon says it is ready.</summary>
+    private SysfsGidExport? OpenSysfsExport(GidManager manager)
+    {
+        if (_o.SysfsExport is not { } dir)
+            return null;
+        var export = new SysfsGidExport(dir) { Error = line => _o.Err.WriteLine($"error: {line}") };
+        export.Sync(manager.Ports, manager.NameOf);
+        return export;
     }
 
     private int Stop(StickyStateStore store, GidManager manager, NetlinkNetdevGraph graph)
@@ -243,10 +289,22 @@ public sealed class RoceDaemon
         _dirty = true;
     }
 
+    /// <summary>The snapshot the control thread serves: after any change, and at least once a second (so what other
+    /// parts change without a log line shows up too).</summary>
+    private void PublishIfChanged(ControlHandlers handlers)
+    {
+        if (!_publish && Environment.TickCount64 - _publishedAt < 1000)
+            return;
+        _publish = false;
+        _publishedAt = Environment.TickCount64;
+        handlers.Publish();
+    }
+
     private void RunQueued()
     {
         while (_queue.TryDequeue(out var item))
         {
+            _publish = true;
             try
             {
                 item.Done.SetResult(item.Work());
@@ -292,7 +350,9 @@ public sealed class RoceDaemon
                 RocePort rp = manager.FindPort(d.Device.Name, p)!;
                 return $"port {p} {d.Netdevs[p - 1]}{(rp.NetdevIfindex == 0 ? " (absent)" : "")}";
             }));
-            _o.Out.WriteLine($"roceuio: {d.Device.Name} ({d.Device.DriverName}, {d.Mapping} {d.PciAddress}): {ports}; index policy {manager.Policy.ToString().ToLowerInvariant()}");
+            // "emulated:DIR" and "software" already say how the device is mapped: do not say it twice.
+            string where = d.PciAddress == d.Mapping || d.PciAddress.StartsWith(d.Mapping + ":", StringComparison.Ordinal) ? d.PciAddress : $"{d.Mapping} {d.PciAddress}";
+            _o.Out.WriteLine($"roceuio: {d.Device.Name} ({d.Device.DriverName}, {where}): {ports}; index policy {manager.Policy.ToString().ToLowerInvariant()}");
         }
     }
 

@@ -20,7 +20,7 @@ public sealed class StickyStateStore(string stateDir)
         Directory.CreateDirectory(stateDir);
         var arr = new JsonArray();
         foreach (Assignment a in assignments)
-            arr.Add(new JsonObject
+            arr.Add((JsonNode)new JsonObject
             {
                 ["dev"] = a.Dev, ["port"] = a.Port, ["gid"] = a.Gid.ToString(),
                 ["gid_type"] = (int)a.Type, ["ndev"] = a.Ndev, ["index"] = a.Index,
@@ -28,7 +28,9 @@ public sealed class StickyStateStore(string stateDir)
         string tmp = FilePath + $".tmp{Environment.ProcessId}";
         using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
         {
-            JsonSerializer.Serialize(fs, new JsonObject { ["version"] = 1, ["assignments"] = arr }, new JsonSerializerOptions { WriteIndented = true });
+            // JsonNode.WriteTo needs no reflection (the AOT binary has none to offer).
+            using (var w = new Utf8JsonWriter(fs, new JsonWriterOptions { Indented = true }))
+                new JsonObject { ["version"] = 1, ["assignments"] = arr }.WriteTo(w);
             fs.Flush(flushToDisk: true);
         }
         File.Move(tmp, FilePath, overwrite: true);

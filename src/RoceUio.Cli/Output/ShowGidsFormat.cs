@@ -57,11 +57,12 @@ public static class ShowGidsFormat
 
     private static int Hex(string gid, int at) => int.Parse(gid.AsSpan(at, 2), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
 
-    /// <summary><c>[{"dev","port","index","gid","gid_type","ndev","ndev_ifindex","ipv4"?}]</c>, in table order.</summary>
-    public static string Json(IEnumerable<GidRow> rows)
+    /// <summary><c>[{"dev","port","index","gid","gid_type","ndev","ndev_ifindex","ipv4"?}]</c>, in table order;
+    /// one line unless <paramref name="indented"/> (<c>show gids -j</c> is compact, <c>-jp</c> pretty, as in ip and rdma).</summary>
+    public static string Json(IEnumerable<GidRow> rows, bool indented = true)
     {
         using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = indented }))
         {
             w.WriteStartArray();
             foreach (GidRow r in rows.OrderBy(r => r.Dev, StringComparer.Ordinal).ThenBy(r => r.Port).ThenBy(r => r.Index))

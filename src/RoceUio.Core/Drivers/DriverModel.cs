@@ -1,4 +1,5 @@
 using RoceUio.Hardware;
+using RoceUio.Hardware.Emulation;
 
 namespace RoceUio.Drivers;
 
@@ -16,8 +17,9 @@ public sealed class DriverModel
     /// caller disposes the mapping; the model maps the same files itself).</summary>
     public required Func<string, int, EmulatedDevice> CreateFiles { get; init; }
 
-    /// <summary>Serves the device in the directory on a background thread of this process until disposed.</summary>
-    public required Func<string, IDisposable> StartInProcess { get; init; }
+    /// <summary>Serves the device in the directory on a background thread of this process until disposed; the thread
+    /// reports a model that dies (<see cref="DeviceModelThread.Died"/>).</summary>
+    public required Func<string, DeviceModelThread> StartInProcess { get; init; }
 
     /// <summary>Serves the device in the directory until the token is cancelled; returns the process's exit status.</summary>
     public required Func<string, CancellationToken, int> Serve { get; init; }

@@ -21,6 +21,12 @@ namespace RoceUio.Netlink;
 /// changes nothing.</item>
 /// <item>Resync: BeginResync, apply complete dumps, EndResync: whatever the dumps did not show is removed, so the
 /// events of a resync are exactly the changes that were missed.</item>
+/// <item>Other namespaces (<see cref="NetlinkOrigin"/>; the monitor follows them when asked): their links are kept
+/// beside this namespace's under keys the cache gives them (ifindexes repeat across namespaces), and their IFLA_LINK
+/// and IFLA_MASTER are translated to keys: a macvlan or VLAN moved into a container keeps its lower device here
+/// (the kernel's adjacency lists cross namespaces), so it stays an upper of that device. <see cref="LinkNetNsIsOwn"/>
+/// says which IFLA_LINK_NETNSID means this namespace. <see cref="RemoveNamespace"/> drops a namespace that went
+/// away (its own messages stop before its devices are destroyed). Lookups by name see this namespace only.</item>
 /// <item>The cache is the one owner of netdev state: it also keeps the topology index (parent → children:
 /// <see cref="LinkUppersOf"/>, <see cref="SlavesOf"/>), updated before the event that changed it is emitted. Others
 /// (the GID manager's graph, the daemon) read it and keep no copy.</item>
@@ -29,7 +35,13 @@ namespace RoceUio.Netlink;
 /// </remarks>
 public sealed class NetdevCache
 {
+    /// <summary>The first key given to a link of another namespace; this namespace's ifindexes stay below it (the kernel
+    /// allocates them one by one from 1).</summary>
+    public const int OtherNamespaceKeyBase = 1 << 30;
+
     private readonly Dictionary<int, NetdevLink> _links = new();
+    private readonly Dictionary<(int NetNsId, int Ifindex), int> _otherKeys = new();
+    private int _nextOtherKey = OtherNamespaceKeyBase;
     private readonly List<INetdevObserver> _observers = new();
     private readonly List<NetdevLink> _scratch = new();
     // Topology index: parent ifindex -> children, each list in ifindex order (see LinkUppersOf / SlavesOf).
@@ -43,6 +55,13 @@ public sealed class NetdevCache
 
     /// <summary>Reads a link's dev_id when it appears or is renamed (e.g. <see cref="SysfsDevId.Read"/>); null: 0.</summary>
     public Func<string, ushort>? DevIdProvider { get; set; }
+
+    /// <summary>
+    /// For a link message of another namespace that carries IFLA_LINK_NETNSID: whether that id (written from the
+    /// origin's point of view, <see cref="NetlinkOrigin.IdsAsSeenHere"/>) means this namespace. The monitor answers it
+    /// with RTM_GETNSID; null: never (such a lower device then counts as nowhere).
+    /// </summary>
+    public Func<NetlinkOrigin, int, bool>? LinkNetNsIsOwn { get; set; }
 
     /// <summary>Messages rejected by the parser.</summary>
     public long MalformedMessages { get; private set; }
@@ -69,12 +88,43 @@ public sealed class NetdevCache
         return found;
     }
 
+    /// <summary>The link of this namespace named <paramref name="name"/> (links of other namespaces may repeat names).</summary>
     public NetdevLink? FindByName(string name)
     {
         foreach (NetdevLink l in _links.Values)
-            if (l.Name == name)
+            if (l.Name == name && l.IsInOwnNamespace)
                 return l;
         return null;
+    }
+
+    /// <summary>The link with ifindex <paramref name="ifindex"/> inside namespace <paramref name="netNsId"/> (-1: this one).</summary>
+    public bool TryGetLink(int netNsId, int ifindex, out NetdevLink link)
+    {
+        if (netNsId < 0)
+            return TryGetLink(ifindex, out link);
+        link = null!;
+        return _otherKeys.TryGetValue((netNsId, ifindex), out int key) && TryGetLink(key, out link);
+    }
+
+    /// <summary>
+    /// The namespace with id <paramref name="netNsId"/> is gone (RTM_DELNSID): every link of it is removed as a
+    /// RTM_DELLINK would (addresses, then the link). Returns how many links went.
+    /// </summary>
+    public int RemoveNamespace(int netNsId)
+    {
+        if (netNsId < 0)
+            throw new ArgumentOutOfRangeException(nameof(netNsId), "this namespace cannot go away");
+        _scratch.Clear();
+        foreach (NetdevLink l in _links.Values)
+            if (l.NetNsId == netNsId)
+                _scratch.Add(l);
+        foreach (NetdevLink gone in _scratch)
+            RemoveLink(gone);
+        int n = _scratch.Count;
+        _scratch.Clear();
+        foreach ((int NetNsId, int Ifindex) k in _otherKeys.Keys.Where(k => k.NetNsId == netNsId).ToList())
+            _otherKeys.Remove(k);
+        return n;
     }
 
     /// <summary>Applies every message of a datagram or an rtmon capture (timestamps and non-link/address types skipped).
@@ -95,16 +145,19 @@ public sealed class NetdevCache
     /// Applies one message. True when it was a well-formed link (family 0) or IP address message; false when it was
     /// ignored (other types, AF_BRIDGE, non-IP families) or malformed (counted and logged).
     /// </summary>
-    public bool Apply(in NetlinkMessage message)
+    public bool Apply(in NetlinkMessage message) => Apply(message, NetlinkOrigin.Own);
+
+    /// <summary>Applies one message that came from <paramref name="origin"/> (this namespace or another one).</summary>
+    public bool Apply(in NetlinkMessage message, NetlinkOrigin origin)
     {
         switch (message.Type)
         {
             case NlMsgType.RTM_NEWLINK:
             case NlMsgType.RTM_DELLINK:
-                return ApplyLink(message);
+                return ApplyLink(message, origin);
             case NlMsgType.RTM_NEWADDR:
             case NlMsgType.RTM_DELADDR:
-                return ApplyAddress(message);
+                return ApplyAddress(message, origin);
             default:
                 return false;
         }
@@ -129,8 +182,9 @@ public sealed class NetdevCache
         IsResyncing = true;
     }
 
-    /// <summary>Removes every address and link the dumps since <see cref="BeginResync"/> did not show, with events.</summary>
-    public void EndResync()
+    /// <summary>Removes every address and link the dumps since <see cref="BeginResync"/> did not show, with events.
+    /// With <paramref name="onlyNamespace"/>, only that namespace was dumped: only its links are looked at.</summary>
+    public void EndResync(int? onlyNamespace = null)
     {
         if (!IsResyncing)
             throw new InvalidOperationException("EndResync without BeginResync");
@@ -138,6 +192,8 @@ public sealed class NetdevCache
         _scratch.Clear();
         foreach (NetdevLink link in _links.Values)
         {
+            if (onlyNamespace is { } ns && link.NetNsId != ns)
+                continue;
             if (link.LinkSeen != _generation)
             {
                 _scratch.Add(link);
@@ -219,7 +275,7 @@ public sealed class NetdevCache
 
     // ---- applying ----
 
-    private bool ApplyLink(in NetlinkMessage message)
+    private bool ApplyLink(in NetlinkMessage message, NetlinkOrigin origin)
     {
         if (!LinkMessage.TryParse(message, out LinkMessage msg, out NetlinkParseFailure failure))
             return Reject(message, failure);
@@ -230,18 +286,55 @@ public sealed class NetdevCache
         AppliedMessages++;
         if (msg.IsDelete || msg.IsNamespaceMove)
         {
-            if (_links.TryGetValue(msg.Ifindex, out NetdevLink? gone))
+            if (KeyOf(origin, msg.Ifindex, create: false) is int key && _links.TryGetValue(key, out NetdevLink? gone))
                 RemoveLink(gone);
             return true;
         }
-        UpsertLink(msg);
+        UpsertLink(msg, origin);
         return true;
     }
 
-    private void UpsertLink(in LinkMessage msg)
+    // The key of ifindex `ifindex` of the origin's namespace: the ifindex itself here, a given key elsewhere.
+    private int? KeyOf(NetlinkOrigin origin, int ifindex, bool create)
     {
-        ref NetdevLink? slot = ref CollectionsMarshal.GetValueRefOrAddDefault(_links, msg.Ifindex, out bool exists);
-        slot ??= new NetdevLink(msg.Ifindex);
+        if (origin.IsOwn)
+            return ifindex;
+        if (_otherKeys.TryGetValue((origin.NetNsId, ifindex), out int key))
+            return key;
+        if (!create)
+            return null;
+        key = _nextOtherKey++;
+        _otherKeys[(origin.NetNsId, ifindex)] = key;
+        return key;
+    }
+
+    // IFLA_LINK, IFLA_LINK_NETNSID and IFLA_MASTER as the cache keeps them. This namespace's messages: as sent. Another
+    // namespace's: a lower device in the same namespace or in this one becomes its key (LinkNetNsId -1), one in a
+    // third namespace stays as sent (no relation here); the master (always in the link's own namespace) its key.
+    private (int Link, int LinkNetNsId, int Master) Relations(in LinkMessage msg, NetlinkOrigin origin)
+    {
+        int lower = msg.Has(LinkAttributes.Link) ? msg.Link : 0;
+        int lowerNs = msg.Has(LinkAttributes.LinkNetNsId) ? msg.LinkNetNsId : -1;
+        int master = msg.Has(LinkAttributes.Master) ? msg.Master : 0;
+        if (origin.IsOwn)
+            return (lower, lowerNs, master);
+        if (lower != 0)
+        {
+            if (lowerNs < 0)
+                lower = KeyOf(origin, lower, create: true)!.Value;
+            else if (LinkNetNsIsOwn?.Invoke(origin, lowerNs) == true)
+                lowerNs = -1;
+        }
+        if (master != 0)
+            master = KeyOf(origin, master, create: true)!.Value;
+        return (lower, lowerNs, master);
+    }
+
+    private void UpsertLink(in LinkMessage msg, NetlinkOrigin origin)
+    {
+        int key = KeyOf(origin, msg.Ifindex, create: true)!.Value;
+        ref NetdevLink? slot = ref CollectionsMarshal.GetValueRefOrAddDefault(_links, key, out bool exists);
+        slot ??= new NetdevLink(key, origin.NetNsId, msg.Ifindex);
         NetdevLink link = slot;
         link.LinkSeen = _generation;
 
@@ -264,15 +357,13 @@ public sealed class NetdevCache
         }
         if (msg.Has(LinkAttributes.Mtu) && link.Mtu != msg.Mtu) { link.Mtu = msg.Mtu; changes |= NetdevChanges.Mtu; }
 
-        int lower = msg.Has(LinkAttributes.Link) ? msg.Link : 0;
-        int lowerNs = msg.Has(LinkAttributes.LinkNetNsId) ? msg.LinkNetNsId : -1;
+        (int lower, int lowerNs, int master) = Relations(msg, origin);
         if (link.Link != lower || link.LinkNetNsId != lowerNs)
         {
             link.Link = lower;
             link.LinkNetNsId = lowerNs;
             changes |= NetdevChanges.Link;
         }
-        int master = msg.Has(LinkAttributes.Master) ? msg.Master : 0;
         if (link.Master != master) { link.Master = master; changes |= NetdevChanges.Master; }
 
         NetdevKind kind = NetdevKinds.FromInfoKind(msg.Kind);
@@ -290,9 +381,11 @@ public sealed class NetdevCache
             changes |= NetdevChanges.Kind;
         }
         int active = kind == NetdevKind.Bond && msg.Has(LinkAttributes.BondActiveSlave) ? msg.BondActiveSlave : 0;
+        if (active != 0 && !origin.IsOwn)
+            active = KeyOf(origin, active, create: true)!.Value;
         if (link.BondActiveSlave != active) { link.BondActiveSlave = active; changes |= NetdevChanges.BondActiveSlave; }
 
-        if ((!exists || (changes & NetdevChanges.Name) != 0) && DevIdProvider is { } devIds)
+        if ((!exists || (changes & NetdevChanges.Name) != 0) && DevIdProvider is { } devIds && origin.IsOwn)
             link.DevId = devIds(link.Name);
 
         if (!exists)
@@ -340,7 +433,7 @@ public sealed class NetdevCache
             PreviousVlanId = b.VlanId, PreviousDevId = b.DevId,
         };
 
-    private bool ApplyAddress(in NetlinkMessage message)
+    private bool ApplyAddress(in NetlinkMessage message, NetlinkOrigin origin)
     {
         if (!AddressMessage.TryParse(message, out AddressMessage msg, out NetlinkParseFailure failure))
             return Reject(message, failure);
@@ -349,10 +442,13 @@ public sealed class NetdevCache
         if (msg.Ifindex <= 0)
             return Reject(message, new NetlinkParseFailure(NetlinkParseError.InvalidIfindex, NlMsgHdr.Size + IfAddrMsg.OffsetIndex));
         AppliedMessages++;
-        var addr = new NetdevAddress(msg.Ifindex, msg.Family, msg.PrefixLength, msg.Scope, msg.Flags, msg.Address, msg.Local);
-        if (!_links.TryGetValue(msg.Ifindex, out NetdevLink? link))
+        int key = KeyOf(origin, msg.Ifindex, create: false) ?? 0;
+        var addr = new NetdevAddress(key, msg.Family, msg.PrefixLength, msg.Scope, msg.Flags, msg.Address, msg.Local);
+        if (!_links.TryGetValue(key, out NetdevLink? link))
         {
-            if (!msg.IsDelete)
+            // Another namespace's address may come before its link was dumped (the namespace just got its id): its
+            // dump brings both.
+            if (!msg.IsDelete && origin.IsOwn)
             {
                 OrphanAddresses++;
                 Log($"netlink: RTM_NEWADDR for unknown ifindex {msg.Ifindex} at offset {message.Offset} dropped ({addr})");
@@ -413,6 +509,8 @@ public sealed class NetdevCache
             _order.RemoveAt(at);
         IndexRemove(_linkUppers, link.LowerIfindex, link.Ifindex);
         IndexRemove(_slaves, link.Master, link.Ifindex);
+        if (!link.IsInOwnNamespace)
+            _otherKeys.Remove((link.NetNsId, link.NetNsIfindex));
         Emit(new NetdevEvent { Type = NetdevEventType.LinkRemoved, Ifindex = link.Ifindex, Link = link, PreviousName = link.Name });
     }
 

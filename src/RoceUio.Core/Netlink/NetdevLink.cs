@@ -13,9 +13,22 @@ public sealed class NetdevLink
     internal readonly List<uint> AddressSeen = new(4);
     private byte[] _nameUtf8 = [];
 
-    internal NetdevLink(int ifIndex) => Ifindex = ifIndex;
+    internal NetdevLink(int ifIndex, int netNsId = -1, int netNsIfindex = 0)
+    {
+        Ifindex = ifIndex;
+        NetNsId = netNsId;
+        NetNsIfindex = netNsId < 0 ? ifIndex : netNsIfindex;
+    }
 
+    /// <summary>The key the cache and everything after it know the link by: its ifindex for a link of this namespace;
+    /// for a link of another namespace a number the cache gave it (from <see cref="NetdevCache.OtherNamespaceKeyBase"/>
+    /// up), since ifindexes repeat across namespaces.</summary>
     public int Ifindex { get; }
+    /// <summary>The id (in this namespace) of the namespace the link lives in; -1 for this namespace.</summary>
+    public int NetNsId { get; }
+    /// <summary>The link's ifindex inside its own namespace (what <c>ip -n NS link</c> shows).</summary>
+    public int NetNsIfindex { get; }
+    public bool IsInOwnNamespace => NetNsId < 0;
     public string Name { get; private set; } = "";
     /// <summary>IFLA_ADDRESS.</summary>
     public HardwareAddress Mac { get; internal set; }
@@ -45,7 +58,8 @@ public sealed class NetdevLink
     /// </summary>
     public int LowerIfindex
         => Link != 0 && Link != Ifindex && LinkNetNsId < 0 && NetdevKinds.LinkIsLower(Kind, KindName) ? Link : 0;
-    /// <summary>IFLA_LINK_NETNSID, or -1 when IFLA_LINK is in this namespace.</summary>
+    /// <summary>IFLA_LINK_NETNSID, or -1 when IFLA_LINK is in this namespace. For a link of another namespace whose lower
+    /// device is in this one (or in its own), the cache has translated IFLA_LINK into that device's key and says -1.</summary>
     public int LinkNetNsId { get; internal set; } = -1;
     /// <summary>IFLA_MASTER: the bond or bridge this device is enslaved to, 0 when none.</summary>
     public int Master { get; internal set; }

@@ -12,6 +12,9 @@ public static class NetlinkSocketConstants
     public const int NETLINK_ADD_MEMBERSHIP = 1;
     public const int NETLINK_DROP_MEMBERSHIP = 2;
     public const int NETLINK_NO_ENOBUFS = 5;
+    /// <summary>Receive the groups' messages of every namespace that has an id here, each tagged with that id in a
+    /// SOL_NETLINK control message of this type (netlink_recvmsg, net/netlink/af_netlink.c).</summary>
+    public const int NETLINK_LISTEN_ALL_NSID = 8;
     public const int NETLINK_EXT_ACK = 11;
     public const int NETLINK_GET_STRICT_CHK = 12;
 }
@@ -37,6 +40,8 @@ public static class NlMsgType
     public const ushort RTM_DELROUTE = 25;
     public const ushort RTM_NEWNETCONF = 80;
     public const ushort RTM_NEWNSID = 88;
+    public const ushort RTM_DELNSID = 89;
+    public const ushort RTM_GETNSID = 90;
 }
 
 /// <summary>nlmsghdr.nlmsg_flags (netlink.h).</summary>
@@ -85,6 +90,9 @@ public static class Ifla
     public const ushort IFLA_LINK_NETNSID = 37;
     public const ushort IFLA_PHYS_PORT_NAME = 38;
     public const ushort IFLA_NEW_NETNSID = 45;
+    /// <summary>IFLA_TARGET_NETNSID (alias of IFLA_IF_NETNSID): a request (or its reply) about the links of the namespace
+    /// with this id, as seen from the requester.</summary>
+    public const ushort IFLA_TARGET_NETNSID = 46;
     public const ushort IFLA_NEW_IFINDEX = 49;
 }
 
@@ -123,6 +131,18 @@ public static class Ifa
     public const ushort IFA_BROADCAST = 4;
     public const ushort IFA_CACHEINFO = 6;
     public const ushort IFA_FLAGS = 8;
+    public const ushort IFA_TARGET_NETNSID = 10;
+}
+
+/// <summary>RTM_NEWNSID/RTM_GETNSID attributes (linux/net_namespace.h); the body is a struct rtgenmsg.</summary>
+public static class Netnsa
+{
+    public const ushort NETNSA_NSID = 1;
+    public const ushort NETNSA_PID = 2;
+    public const ushort NETNSA_FD = 3;
+    public const ushort NETNSA_TARGET_NSID = 4;
+    public const ushort NETNSA_CURRENT_NSID = 5;
+    public const int NETNSA_NSID_NOT_ASSIGNED = -1;
 }
 
 /// <summary>Address flags (if_addr.h IFA_F_*): the u8 ifa_flags, or the u32 IFA_FLAGS attribute when present.</summary>

@@ -13,6 +13,18 @@ public sealed class NetlinkMonitorOptions
     public int MaxDumpAttempts { get; init; } = 10;
     /// <summary>Size of the reusable receive buffer (a datagram never exceeds it: dumps use at most 32 KiB skbs).</summary>
     public int DatagramBufferBytes { get; init; } = 64 * 1024;
+    /// <summary>
+    /// Follow the netdevs of every other network namespace too, as the kernel's RoCE code does (a macvlan or VLAN moved
+    /// into a container keeps its lower device here, and its addresses are still GIDs): NETLINK_LISTEN_ALL_NSID on the
+    /// event socket, RTNLGRP_NSID for namespaces that come and go, and IFLA_TARGET_NETNSID dumps per namespace. Off: this
+    /// namespace only.
+    /// </summary>
+    public bool FollowNamespaces { get; init; }
+    /// <summary>With <see cref="FollowNamespaces"/>: namespace files, or directories of them, whose namespaces get an id
+    /// here at start if they have none (only a namespace with an id here can be heard).</summary>
+    public IReadOnlyList<string> NamespacePaths { get; init; } = ["/run/netns"];
+    /// <summary>With <see cref="FollowNamespaces"/>: also every process's namespace (/proc/PID/ns/net) at start.</summary>
+    public bool ScanProcessNamespaces { get; init; } = true;
 }
 
 /// <summary>
@@ -33,6 +45,9 @@ public sealed class NetlinkMonitor : IDisposable
     private readonly byte[] _buffer;
     private NetlinkSocket? _events;
     private NetlinkSocket? _requests;
+    private NetlinkSocket? _targetRequests;    // strict-checked: IFA_TARGET_NETNSID is only read under GET_STRICT_CHK
+    private NetnsFollower? _follower;
+    private readonly List<int> _namespacesToDump = new();
     private uint _seq;
     private int _rcvbuf;
 
@@ -58,6 +73,9 @@ public sealed class NetlinkMonitor : IDisposable
     public RtmonCaptureWriter? Capture { get; set; }
     public Action<string> Log { get; set; } = static m => Console.Error.WriteLine(m);
 
+    /// <summary>Other namespaces whose netdevs are followed (<see cref="NetlinkMonitorOptions.FollowNamespaces"/>).</summary>
+    public int FollowedNamespaces => _follower?.Followed.Count ?? 0;
+
     /// <summary>The event socket (for callers that poll it with others); null before Start.</summary>
     public NetlinkSocket? EventSocket => _events;
 
@@ -75,7 +93,24 @@ public sealed class NetlinkMonitor : IDisposable
         _events.JoinGroup(RtnlGroup.RTNLGRP_IPV6_IFADDR);
         _rcvbuf = _options.ReceiveBufferBytes > 0 ? _events.SetReceiveBufferSize(_options.ReceiveBufferBytes) : _events.ReceiveBufferSize;
         _requests = NetlinkSocket.Open();
+        if (_options.FollowNamespaces)
+            StartFollowingNamespaces();
         DumpAll();
+    }
+
+    private void StartFollowingNamespaces()
+    {
+        if (!_events!.TryEnableListenAllNsid())
+        {
+            Log("netlink: NETLINK_LISTEN_ALL_NSID refused (needs CAP_NET_BROADCAST): following this namespace's netdevs only");
+            return;
+        }
+        _events.JoinGroup(RtnlGroup.RTNLGRP_NSID);
+        _follower = new NetnsFollower { Log = Log };
+        Cache.LinkNetNsIsOwn = _follower.IsOwn;
+        _targetRequests = NetlinkSocket.Open();
+        _targetRequests.EnableStrictCheck();
+        _follower.AssignIds(_options.NamespacePaths, _options.ScanProcessNamespaces);
     }
 
     /// <summary>Test hook: shrink the event socket's receive buffer (plain SO_RCVBUF) to provoke overruns.</summary>
@@ -99,7 +134,7 @@ public sealed class NetlinkMonitor : IDisposable
         bool lostSync = false;
         while (true)
         {
-            NetlinkReceiveStatus st = s.Receive(_buffer, wait: false, out int n);
+            NetlinkReceiveStatus st = s.Receive(_buffer, wait: false, out int n, out int nsid);
             if (st == NetlinkReceiveStatus.WouldBlock)
                 break;
             if (st == NetlinkReceiveStatus.Overrun)
@@ -113,7 +148,15 @@ public sealed class NetlinkMonitor : IDisposable
                 TruncatedDatagrams++;
                 lostSync = true;
             }
-            applied += ApplyDatagram(_buffer.AsSpan(0, n));
+            NetlinkOrigin origin = NetlinkOrigin.Own;
+            if (_follower is not null)
+            {
+                origin = _follower.OriginOf(nsid, out bool isNew);
+                if (isNew)
+                    _namespacesToDump.Add(origin.NetNsId);
+            }
+            applied += ApplyDatagram(_buffer.AsSpan(0, n), origin);
+            DumpNewNamespaces();
         }
         if (lostSync)
         {
@@ -146,14 +189,22 @@ public sealed class NetlinkMonitor : IDisposable
             _rcvbuf = _events!.SetReceiveBufferSize(target);
     }
 
-    private int ApplyDatagram(ReadOnlySpan<byte> datagram)
+    private int ApplyDatagram(ReadOnlySpan<byte> datagram, NetlinkOrigin origin)
     {
         var reader = new NetlinkMessageReader(datagram);
         int applied = 0;
         while (reader.TryRead(out NetlinkMessage m))
         {
-            Capture?.WriteEvent(m.Bytes);
-            if (Cache.Apply(m))
+            if (origin.IsOwn)
+            {
+                Capture?.WriteEvent(m.Bytes); // a capture replays one namespace: other namespaces' messages stay out
+                if (m.Type is NlMsgType.RTM_NEWNSID or NlMsgType.RTM_DELNSID)
+                {
+                    ApplyNamespaceId(m);
+                    continue;
+                }
+            }
+            if (Cache.Apply(m, origin))
                 applied++;
         }
         if (reader.Failure.IsError)
@@ -161,12 +212,71 @@ public sealed class NetlinkMonitor : IDisposable
         return applied;
     }
 
+    // RTNLGRP_NSID of this namespace: an id given to another namespace (follow it), or taken back (it is gone: drop its
+    // links, since its own messages stopped before its devices were destroyed: cleanup_net unhashes the ids first).
+    private void ApplyNamespaceId(in NetlinkMessage m)
+    {
+        if (_follower is null || !NetnsIdSocket.TryReadNsid(m, out int id))
+            return;
+        if (m.Type == NlMsgType.RTM_NEWNSID)
+        {
+            if (_follower.OnNewId(id))
+                _namespacesToDump.Add(id);
+        }
+        else if (_follower.OnDeletedId(id))
+        {
+            int n = Cache.RemoveNamespace(id);
+            if (n > 0)
+                Log($"netlink: namespace with id {id} went away with {n} netdev(s)");
+        }
+    }
+
+    private void DumpNewNamespaces()
+    {
+        foreach (int id in _namespacesToDump)
+        {
+            Cache.BeginResync();
+            bool ok = DumpNamespace(id);
+            Cache.EndResync(onlyNamespace: id);
+            if (!ok)
+                _follower!.OnDeletedId(id);
+        }
+        _namespacesToDump.Clear();
+    }
+
+    // The links and addresses of another namespace, asked for by its id (IFLA_TARGET_NETNSID, IFA_TARGET_NETNSID);
+    // false when the kernel no longer knows the id (the namespace went away meanwhile).
+    private bool DumpNamespace(int id)
+    {
+        for (int attempt = 1; attempt <= _options.MaxDumpAttempts; attempt++)
+        {
+            DumpStatus link = Dump(_targetRequests!, NlMsgType.RTM_GETLINK, id);
+            if (link == DumpStatus.TargetGone)
+                return false;
+            DumpStatus addr = Dump(_targetRequests!, NlMsgType.RTM_GETADDR, id);
+            if (addr == DumpStatus.TargetGone)
+                return false;
+            if (link == DumpStatus.Complete && addr == DumpStatus.Complete)
+                return true;
+            InterruptedDumps++;
+        }
+        return true;
+    }
+
     private void DumpAll()
     {
         for (int attempt = 1; ; attempt++)
         {
             Cache.BeginResync();
-            bool interrupted = Dump(NlMsgType.RTM_GETLINK) | Dump(NlMsgType.RTM_GETADDR);
+            bool interrupted = Dump(_requests!, NlMsgType.RTM_GETLINK, -1) != DumpStatus.Complete
+                               | Dump(_requests!, NlMsgType.RTM_GETADDR, -1) != DumpStatus.Complete;
+            if (_follower is not null)
+            {
+                _follower.Refresh();
+                foreach (int id in _follower.Followed.ToList())
+                    if (!DumpNamespace(id))
+                        _follower.OnDeletedId(id);
+            }
             if (!interrupted)
             {
                 Cache.EndResync();
@@ -182,14 +292,26 @@ public sealed class NetlinkMonitor : IDisposable
         }
     }
 
-    // Sends a dump request and applies the replies; true when any part carried NLM_F_DUMP_INTR.
-    private bool Dump(ushort type)
+    private enum DumpStatus : byte { Complete, Interrupted, TargetGone }
+
+    // Sends a dump request and applies the replies: of this namespace (target -1), or of the namespace with id
+    // `target` here (its replies are written with this namespace's ids). Interrupted when any part carried
+    // NLM_F_DUMP_INTR; TargetGone when the kernel refused the target id.
+    private DumpStatus Dump(NetlinkSocket s, ushort type, int target)
     {
-        NetlinkSocket s = _requests!;
         uint seq = ++_seq;
-        Span<byte> req = stackalloc byte[NlMsgHdr.Size + IfInfoMsg.Size];
+        Span<byte> req = stackalloc byte[NlMsgHdr.Size + IfInfoMsg.Size + 8];
         req.Clear();
         int len = type == NlMsgType.RTM_GETLINK ? NlMsgHdr.Size + IfInfoMsg.Size : NlMsgHdr.Size + IfAddrMsg.Size;
+        if (target >= 0)
+        {
+            ushort attr = type == NlMsgType.RTM_GETLINK ? Ifla.IFLA_TARGET_NETNSID : Ifa.IFA_TARGET_NETNSID;
+            BinaryPrimitives.WriteUInt16LittleEndian(req[len..], 8);
+            BinaryPrimitives.WriteUInt16LittleEndian(req[(len + 2)..], attr);
+            BinaryPrimitives.WriteInt32LittleEndian(req[(len + 4)..], target);
+            len += 8;
+        }
+        NetlinkOrigin origin = target >= 0 ? NetlinkOrigin.DumpOf(target) : NetlinkOrigin.Own;
         BinaryPrimitives.WriteUInt32LittleEndian(req, (uint)len);
         BinaryPrimitives.WriteUInt16LittleEndian(req[NlMsgHdr.OffsetType..], type);
         BinaryPrimitives.WriteUInt16LittleEndian(req[NlMsgHdr.OffsetFlags..], NlMsgFlags.NLM_F_REQUEST | NlMsgFlags.NLM_F_DUMP);
@@ -213,14 +335,21 @@ public sealed class NetlinkMonitor : IDisposable
                 {
                     case NlMsgType.NLMSG_DONE:
                         if (m.TryGetError(out int doneErr) && doneErr < 0)
+                        {
+                            if (target >= 0)
+                                return DumpStatus.TargetGone;
                             throw new NetlinkException($"{NetlinkNames.MessageType(type)} dump", -doneErr);
-                        return interrupted;
+                        }
+                        return interrupted ? DumpStatus.Interrupted : DumpStatus.Complete;
                     case NlMsgType.NLMSG_ERROR:
                         m.TryGetError(out int err);
+                        if (target >= 0)
+                            return DumpStatus.TargetGone;
                         throw new NetlinkException($"{NetlinkNames.MessageType(type)} dump request", -err);
                     default:
-                        Capture?.WriteMessage(m.Bytes);
-                        Cache.Apply(m);
+                        if (target < 0)
+                            Capture?.WriteMessage(m.Bytes);
+                        Cache.Apply(m, origin);
                         break;
                 }
             }
@@ -233,5 +362,7 @@ public sealed class NetlinkMonitor : IDisposable
     {
         _events?.Dispose();
         _requests?.Dispose();
+        _targetRequests?.Dispose();
+        _follower?.Dispose();
     }
 }

@@ -66,6 +66,13 @@ public sealed unsafe partial class NetlinkSocket : IDisposable
     /// <summary>NETLINK_GET_STRICT_CHK: the kernel validates and filters dump requests strictly.</summary>
     public void EnableStrictCheck() => SetInt(NetlinkSocketConstants.SOL_NETLINK, NetlinkSocketConstants.NETLINK_GET_STRICT_CHK, 1, "NETLINK_GET_STRICT_CHK");
 
+    /// <summary>
+    /// NETLINK_LISTEN_ALL_NSID: the groups' messages of every namespace that has an id in this one arrive here too,
+    /// tagged with that id (<see cref="Receive(Span{byte}, bool, out int, out int)"/>). Needs CAP_NET_BROADCAST; false
+    /// when refused (the socket then hears its own namespace only).
+    /// </summary>
+    public bool TryEnableListenAllNsid() => TrySetInt(NetlinkSocketConstants.SOL_NETLINK, NetlinkSocketConstants.NETLINK_LISTEN_ALL_NSID, 1);
+
     /// <summary>NETLINK_EXT_ACK: errors carry extended-ack TLVs.</summary>
     public void EnableExtendedAck() => SetInt(NetlinkSocketConstants.SOL_NETLINK, NetlinkSocketConstants.NETLINK_EXT_ACK, 1, "NETLINK_EXT_ACK");
 
@@ -141,6 +148,87 @@ public sealed unsafe partial class NetlinkSocket : IDisposable
             }
         }
     }
+
+    /// <summary>
+    /// Receives one datagram like <see cref="Receive(Span{byte}, bool, out int)"/> and says which namespace it came
+    /// from: the id (in this socket's namespace) of the sender's namespace from the NETLINK_LISTEN_ALL_NSID control
+    /// message, or <see cref="Netnsa.NETNSA_NSID_NOT_ASSIGNED"/> when there is none (this socket's own namespace, or a
+    /// socket that does not listen to all). Allocation-free.
+    /// </summary>
+    public NetlinkReceiveStatus Receive(Span<byte> buffer, bool wait, out int length, out int nsid)
+    {
+        int flags = MSG_TRUNC | (wait ? 0 : MSG_DONTWAIT);
+        // Control buffer: room for one cmsghdr with an int (CMSG_SPACE(4) = 24) and some slack.
+        const int ControlBytes = 64;
+        byte* control = stackalloc byte[ControlBytes];
+        fixed (byte* p = buffer)
+        {
+            while (true)
+            {
+                IoVec iov = new() { Base = p, Length = (nuint)buffer.Length };
+                MsgHdr msg = new() { Iov = &iov, IovLength = 1, Control = control, ControlLength = ControlBytes };
+                long n = RecvMsg(_fd, &msg, flags);
+                if (n >= 0)
+                {
+                    length = (int)Math.Min(n, buffer.Length);
+                    nsid = NsidFromControl(control, (int)Math.Min(msg.ControlLength, (nuint)ControlBytes));
+                    return n > buffer.Length ? NetlinkReceiveStatus.Truncated : NetlinkReceiveStatus.Ok;
+                }
+                int e = Marshal.GetLastPInvokeError();
+                length = 0;
+                nsid = Netnsa.NETNSA_NSID_NOT_ASSIGNED;
+                if (e == EINTR_) continue;
+                if (e == EAGAIN_) return NetlinkReceiveStatus.WouldBlock;
+                if (e == ENOBUFS_) return NetlinkReceiveStatus.Overrun;
+                throw new NetlinkException("recvmsg on netlink", e);
+            }
+        }
+    }
+
+    // Walks the control messages (struct cmsghdr, include/linux/socket.h: size_t cmsg_len, int cmsg_level, int
+    // cmsg_type, data at CMSG_ALIGN(16); each message CMSG_ALIGN(cmsg_len) = 8-byte aligned) for SOL_NETLINK /
+    // NETLINK_LISTEN_ALL_NSID, whose data is the int nsid (netlink_cmsg_listen_all_nsid). Bounded by `length`.
+    private static int NsidFromControl(byte* control, int length)
+    {
+        const int HeaderBytes = 16;
+        int offset = 0;
+        while (offset + HeaderBytes <= length)
+        {
+            long cmsgLen = *(long*)(control + offset);
+            int level = *(int*)(control + offset + 8), type = *(int*)(control + offset + 12);
+            if (cmsgLen < HeaderBytes || offset + cmsgLen > length)
+                break;
+            if (level == NetlinkSocketConstants.SOL_NETLINK && type == NetlinkSocketConstants.NETLINK_LISTEN_ALL_NSID
+                && cmsgLen >= HeaderBytes + sizeof(int))
+                return *(int*)(control + offset + HeaderBytes);
+            offset += (int)((cmsgLen + 7) & ~7L);
+        }
+        return Netnsa.NETNSA_NSID_NOT_ASSIGNED;
+    }
+
+    // struct msghdr and struct iovec of x86-64/arm64 glibc (bits/socket.h, bits/types/struct_iovec.h): pointers and
+    // size_t are 8 bytes, so msg_namelen and msg_flags are each followed by 4 bytes of padding (56 bytes in all).
+    [StructLayout(LayoutKind.Sequential)]
+    private struct MsgHdr
+    {
+        public void* Name;
+        public uint NameLength;
+        public IoVec* Iov;
+        public nuint IovLength;
+        public void* Control;
+        public nuint ControlLength;
+        public int Flags;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct IoVec
+    {
+        public void* Base;
+        public nuint Length;
+    }
+
+    [LibraryImport("libc", EntryPoint = "recvmsg", SetLastError = true)]
+    private static partial long RecvMsg(int fd, MsgHdr* msg, int flags);
 
     /// <summary>Waits until a datagram (or an error such as ENOBUFS) is pending, up to <paramref name="timeoutMs"/> (-1: forever).</summary>
     public bool WaitReadable(int timeoutMs)

@@ -32,6 +32,13 @@ public sealed record NetdevInfo
     /// <summary>For a bond: IFLA_BOND_MODE (1 = active-backup, <see cref="IflaBond.BOND_MODE_ACTIVEBACKUP"/>).</summary>
     public byte BondMode { get; init; }
     public ushort VlanId { get; init; }
+    /// <summary>The id (here) of the network namespace the device lives in; -1 for the daemon's own. A macvlan or VLAN
+    /// moved into a container keeps its lower device here, so its addresses still become GIDs; a port binds only to a
+    /// device of its own namespace.</summary>
+    public int NetNsId { get; init; } = -1;
+    /// <summary>The device's ifindex inside its own namespace (what <c>ibv_query_gid_ex</c>'s netdev_ifindex shows: the
+    /// kernel's <c>ndev->ifindex</c>); 0: the same as <see cref="Ifindex"/>.</summary>
+    public int NetNsIfindex { get; init; }
 
     public bool IsBondMaster => Kind == NetdevKind.Bond;
     public bool IsActiveBackupBond => IsBondMaster && BondMode == IflaBond.BOND_MODE_ACTIVEBACKUP;

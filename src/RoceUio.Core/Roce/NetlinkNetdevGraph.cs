@@ -88,6 +88,8 @@ public sealed class NetlinkNetdevGraph(NetdevCache cache) : INetdevGraph
         BondActiveSlave = l.BondActiveSlave,
         BondMode = l.BondMode,
         VlanId = l.VlanId,
+        NetNsId = l.NetNsId,
+        NetNsIfindex = l.NetNsIfindex,
     };
 
     /// <summary>The manager's view of a link as it was before the change <paramref name="e"/> reports.</summary>

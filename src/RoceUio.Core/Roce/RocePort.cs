@@ -2,12 +2,13 @@ using RoceUio.Gids;
 
 namespace RoceUio.Roce;
 
-/// <summary>How a RoCE port finds its Ethernet netdev: by name, or by MAC (the PCI function's netdev has the port's MAC).</summary>
+/// <summary>How a RoCE port finds its Ethernet netdev: by name, or by MAC (the PCI function's netdev has the port's MAC).
+/// Only a netdev of the daemon's own namespace counts (a container's eth0 is not the host's).</summary>
 public sealed record PortBinding(string? NetdevName = null, ReadOnlyMemory<byte> Mac = default)
 {
     public bool Matches(NetdevInfo n)
-        => NetdevName is not null ? n.Name == NetdevName
-           : !Mac.IsEmpty && n.Mac.Span.SequenceEqual(Mac.Span);
+        => n.NetNsId < 0 && (NetdevName is not null ? n.Name == NetdevName
+           : !Mac.IsEmpty && n.Mac.Span.SequenceEqual(Mac.Span));
 
     public override string ToString() => NetdevName ?? Convert.ToHexString(Mac.Span);
 }
@@ -32,6 +33,9 @@ public sealed class RocePort
     public GidTable Table { get; }
     public int NetdevIfindex { get; internal set; }
     public GidTypes Types => Table.SupportedTypes;
+
+    /// <summary>What the port's hardware must still be told (the one owner of dirty/needs-push and retries).</summary>
+    public PortSync Sync { get; } = new();
 
     public override string ToString() => $"{Device.Name} port {Port}";
 }

@@ -13,7 +13,7 @@ public class NetlinkDefinitionsTests
     [
         typeof(NetlinkSocketConstants), typeof(NlMsgType), typeof(NlMsgFlags), typeof(RtnlGroup), typeof(Ifla),
         typeof(IflaInfo), typeof(IflaVlan), typeof(IflaBond), typeof(Ifa), typeof(IfaFlags), typeof(Iff), typeof(Arphrd),
-        typeof(AddressFamilies),
+        typeof(AddressFamilies), typeof(Netnsa),
     ];
 
     // iproute2's own record type, not in the kernel headers.

@@ -1,3 +1,4 @@
+using RoceUio.Hardware.Emulation;
 using System.Diagnostics;
 using System.Text;
 using NUnit.Framework;
@@ -19,7 +20,7 @@ public sealed class Mlx4UnderTest : DeviceUnderTest
 {
     private readonly TempDirectory _dir;
     private readonly EmulatedDevice _device;
-    private readonly Mlx4ModelThread? _thread;
+    private readonly DeviceModelThread<Mlx4DeviceModel>? _thread;
     private readonly Process? _process;
     private readonly Mlx4ModelClient _client;
     private readonly StringBuilder _processOutput = new();
@@ -86,12 +87,7 @@ public sealed class Mlx4UnderTest : DeviceUnderTest
 
     internal static Process StartModelProcess(string dir, StringBuilder output)
     {
-        string cli = Path.Combine(AppContext.BaseDirectory, "roceuio.dll");
-        string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h ? h : "dotnet";
-        var psi = new ProcessStartInfo(dotnet) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (string a in new[] { cli, "model", "mlx4", "--dir", dir })
-            psi.ArgumentList.Add(a);
-        Process p = Process.Start(psi)!;
+        Process p = Process.Start(RoceuioCommand.StartInfo("model", "mlx4", "--dir", dir))!;
         p.ErrorDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
         p.OutputDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
         p.BeginErrorReadLine();

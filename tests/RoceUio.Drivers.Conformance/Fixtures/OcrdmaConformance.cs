@@ -1,3 +1,4 @@
+using RoceUio.Hardware.Emulation;
 using RoceUio.Drivers.Ocrdma;
 using RoceUio.Drivers.Ocrdma.Model;
 using RoceUio.Gids;
@@ -19,7 +20,7 @@ public sealed class OcrdmaUnderTest : DeviceUnderTest
     private static readonly Gid RemoteGid = Gid.Parse("2001:db8::ffff");
     private readonly TempDirectory _dir;
     private readonly EmulatedDevice _device;
-    private readonly OcrdmaModelThread _model;
+    private readonly DeviceModelThread<OcrdmaDeviceModel> _model;
     private readonly OcrdmaDevice _driver;
     private int _nextQp = 100;
 
@@ -30,7 +31,9 @@ public sealed class OcrdmaUnderTest : DeviceUnderTest
         _model = OcrdmaDeviceModel.StartThread(_dir.Path);
         try
         {
-            _driver = OcrdmaDevice.Open(_device, options ?? new OcrdmaDeviceOptions { CommandTimeout = TimeSpan.FromSeconds(10) });
+            options ??= new OcrdmaDeviceOptions { CommandTimeout = TimeSpan.FromSeconds(10) };
+            _driver = OcrdmaDevice.Open(_device, options.SourceMac is null ? options with { SourceMac = 0x02_00_5e_10_20_30UL } : options);
+            SgidShadowFile.Follow(_driver, _dir.Path);
         }
         catch
         {

@@ -8,7 +8,7 @@ namespace RoceUio.Hardware.Emulation;
 /// Locking: <see cref="Failure"/> is written once by the model thread and read by anyone (volatile); <see cref="Died"/>
 /// is called at most once (an interlocked flag), on whichever thread sees both the failure and the callback first.
 /// </summary>
-public sealed class DeviceModelThread : IDisposable
+public class DeviceModelThread : IDisposable
 {
     private readonly CancellationTokenSource _stop = new();
     private readonly Thread _thread;

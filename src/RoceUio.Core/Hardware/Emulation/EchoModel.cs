@@ -30,6 +30,8 @@ public static class EchoModel
         using EmulatedDevice dev = EmulatedDevice.Open(dir);
         using var host = new DeviceModelHost(dev, RegisterByteOrder.LittleEndian);
         Attach(host);
+        Console.Out.WriteLine($"echo model: serving {dir}; Ctrl-C stops");
+        Console.Out.Flush();
         host.Run(stop);
         return 0;
     }

@@ -1,0 +1,202 @@
+using Microsoft.Win32.SafeHandles;
+
+namespace RoceUio.Netlink;
+
+/// <summary>
+/// What <see cref="NetlinkMonitor"/> needs to follow netdevs into other network namespaces, as the kernel's RoCE code
+/// does (its notifiers see every namespace; rdma_roce_rescan_device walks for_each_net): which namespaces have an id
+/// here, which id means "this namespace" in a message, and, at start, giving an id to every namespace found in the
+/// namespace directories (<c>/run/netns</c>) and the processes' <c>/proc/PID/ns/net</c>, since only a namespace with an
+/// id here is heard through NETLINK_LISTEN_ALL_NSID.
+/// </summary>
+/// <remarks>
+/// Locking: none; the monitor's thread. Ids are stable while both namespaces live; an id freed by RTM_DELNSID is
+/// forgotten here at once (the kernel may give it to a new namespace later).
+/// </remarks>
+public sealed partial class NetnsFollower : IDisposable
+{
+    private readonly NetnsIdSocket _ids;
+    private readonly SafeFileHandle _own;
+    private readonly string _ownIdentity;
+    private readonly Dictionary<int, int> _ownIdIn = new();   // namespace id here -> the id this namespace has there
+    private int _ownId = Netnsa.NETNSA_NSID_NOT_ASSIGNED;     // this namespace's id in itself (a dump from here may make one)
+
+    /// <summary>Opens in the calling thread's namespace (which must be the monitor's sockets' namespace).</summary>
+    public NetnsFollower()
+    {
+        _own = File.OpenHandle("/proc/thread-self/ns/net", FileMode.Open, FileAccess.Read);
+        _ownIdentity = IdentityOf(_own) ?? "";
+        _ids = NetnsIdSocket.Open();
+    }
+
+    /// <summary>The ids of the namespaces followed (every namespace with an id here but this one).</summary>
+    public SortedSet<int> Followed { get; } = new();
+
+    public Action<string> Log { get; set; } = static _ => { };
+
+    /// <summary>
+    /// Gives an id here to every namespace in <paramref name="paths"/> (files, or directories of files, such as
+    /// /run/netns) and, with <paramref name="processes"/>, of every process (/proc/PID/ns/net) that has none yet.
+    /// Namespaces that cannot be opened (another user's, gone meanwhile) are skipped. Returns how many got an id.
+    /// </summary>
+    public int AssignIds(IEnumerable<string> paths, bool processes)
+    {
+        var seen = new HashSet<string> { _ownIdentity };
+        int assigned = 0;
+        foreach (string path in Candidates(paths, processes))
+        {
+            // A /proc link names its namespace itself ("net:[4026532281]"): skip known ones without opening them.
+            string? early = path.StartsWith("/proc/", StringComparison.Ordinal) ? LinkTarget(path) : null;
+            if (early is not null && seen.Contains(early))
+                continue;
+            SafeFileHandle fd;
+            try { fd = File.OpenHandle(path, FileMode.Open, FileAccess.Read); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { continue; }
+            using (fd)
+            {
+                string? identity = early ?? IdentityOf(fd);
+                if (identity is null || !identity.StartsWith("net:", StringComparison.Ordinal) || !seen.Add(identity))
+                    continue;
+                if (_ids.IdOf(fd) is Netnsa.NETNSA_NSID_NOT_ASSIGNED)
+                {
+                    int err = _ids.Assign(fd);
+                    if (err == 0)
+                        assigned++;
+                    else if (err != -17) // EEXIST: another process gave it one meanwhile
+                        Log($"netlink: cannot give namespace {path} an id (RTM_NEWNSID: errno {-err}); its netdevs are not followed");
+                }
+            }
+        }
+        return assigned;
+    }
+
+    /// <summary>Lists the namespaces with an id here (RTM_GETNSID dump) into <see cref="Followed"/>, this namespace's
+    /// own id left out; returns the ids that were followed before and are no longer there.</summary>
+    public List<int> Refresh()
+    {
+        int own = OwnId(requery: true);
+        var now = _ids.ListIds().Where(id => id != own).ToHashSet();
+        var gone = Followed.Where(id => !now.Contains(id)).ToList();
+        Followed.Clear();
+        Followed.UnionWith(now);
+        foreach (int id in gone)
+            _ownIdIn.Remove(id);
+        return gone;
+    }
+
+    /// <summary>
+    /// The origin of a datagram tagged <paramref name="tag"/> by NETLINK_LISTEN_ALL_NSID: this namespace when untagged
+    /// or tagged with this namespace's own id; else the namespace with that id (followed from now on if it was not).
+    /// <paramref name="isNew"/>: it was not followed before (the caller dumps it).
+    /// </summary>
+    public NetlinkOrigin OriginOf(int tag, out bool isNew)
+    {
+        isNew = false;
+        if (tag < 0)
+            return NetlinkOrigin.Own;
+        if (Followed.Contains(tag))
+            return NetlinkOrigin.EventOf(tag);
+        if (tag == _ownId || tag == OwnId(requery: true))
+            return NetlinkOrigin.Own;
+        isNew = Followed.Add(tag);
+        return NetlinkOrigin.EventOf(tag);
+    }
+
+    /// <summary>An RTM_NEWNSID of this namespace: the id <paramref name="id"/> was given to a namespace. True when that
+    /// is a namespace to follow now (not this one, not followed yet).</summary>
+    public bool OnNewId(int id)
+    {
+        if (id < 0 || Followed.Contains(id) || id == OwnId(requery: true))
+            return false;
+        return Followed.Add(id);
+    }
+
+    /// <summary>An RTM_DELNSID of this namespace: the namespace with id <paramref name="id"/> is gone (or lost its id).
+    /// True when it was followed (the caller drops its links).</summary>
+    public bool OnDeletedId(int id)
+    {
+        if (id == _ownId)
+            _ownId = Netnsa.NETNSA_NSID_NOT_ASSIGNED;
+        _ownIdIn.Remove(id);
+        return Followed.Remove(id);
+    }
+
+    /// <summary>For <see cref="NetdevCache.LinkNetNsIsOwn"/>: does IFLA_LINK_NETNSID <paramref name="linkNetNsId"/> of a
+    /// message from <paramref name="origin"/> mean this namespace?</summary>
+    public bool IsOwn(NetlinkOrigin origin, int linkNetNsId)
+    {
+        if (linkNetNsId < 0)
+            return false;
+        if (origin.IdsAsSeenHere)
+            return linkNetNsId == OwnId(requery: linkNetNsId != _ownId);
+        return linkNetNsId == OwnIdIn(origin.NetNsId);
+    }
+
+    // This namespace's id in the namespace with id `nsid` here (what its messages call us).
+    private int OwnIdIn(int nsid)
+    {
+        if (_ownIdIn.TryGetValue(nsid, out int id))
+            return id;
+        id = _ids.IdOf(_own, asSeenFrom: nsid) ?? Netnsa.NETNSA_NSID_NOT_ASSIGNED;
+        if (id >= 0)
+            _ownIdIn[nsid] = id;
+        return id;
+    }
+
+    private int OwnId(bool requery)
+    {
+        if (requery || _ownId < 0)
+            _ownId = _ids.IdOf(_own) ?? Netnsa.NETNSA_NSID_NOT_ASSIGNED;
+        return _ownId;
+    }
+
+    private static IEnumerable<string> Candidates(IEnumerable<string> paths, bool processes)
+    {
+        foreach (string p in paths)
+        {
+            if (Directory.Exists(p))
+            {
+                string[] files;
+                try { files = Directory.GetFiles(p); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { continue; }
+                Array.Sort(files, StringComparer.Ordinal);
+                foreach (string f in files)
+                    yield return f;
+            }
+            else if (File.Exists(p))
+                yield return p;
+        }
+        if (!processes)
+            yield break;
+        foreach (string dir in Directory.EnumerateDirectories("/proc"))
+            if (int.TryParse(Path.GetFileName(dir), out _))
+                yield return dir + "/ns/net";
+    }
+
+    // "net:[INODE]" of an open namespace file, as a /proc/PID/ns/net link names it: the nsfs inode, from fstat (the
+    // /proc/self/fd link of a bind-mounted namespace file names the mount's path instead).
+    private static unsafe string? IdentityOf(SafeFileHandle fd)
+    {
+        // struct stat (x86-64 and the generic arm64 layout, bits/struct_stat.h): dev_t st_dev at 0, ino_t st_ino at 8;
+        // the whole struct is 144 (x86-64) or 128 (arm64) bytes.
+        byte* st = stackalloc byte[256];
+        if (FStat((int)fd.DangerousGetHandle(), st) != 0)
+            return null;
+        return $"net:[{*(ulong*)(st + 8)}]";
+    }
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "fstat", SetLastError = true)]
+    private static unsafe partial int FStat(int fd, byte* buf);
+
+    private static string? LinkTarget(string path)
+    {
+        try { return new FileInfo(path).LinkTarget; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+    }
+
+    public void Dispose()
+    {
+        _ids.Dispose();
+        _own.Dispose();
+    }
+}
