@@ -5,6 +5,7 @@
 #   ./build.sh test-vm  only the VM tests (tests/vm/run.sh: Debian's kernel under QEMU with edu and an IOMMU)
 #   ./build.sh run      the main job on an embedded default (see README.md)
 #   ./build.sh bench    a quick benchmark run; results under perf/results/
+#   ./build.sh fuzz TARGET [SECONDS]   fuzz one parser (netlink, rtmon, control, config); --list names them
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$root"
@@ -153,6 +154,7 @@ case "${1:-}" in
   test-vm) shift; run_vm_tests; echo "$vm_passed passed, $vm_failed failed, $vm_skipped skipped"; [ "$vm_failed" -eq 0 ] ;;
   run) shift; build; exec bin/roceuio run --emulate mlx4:auto "$@" ;;
   bench) shift; run_bench "$@" ;;
+  fuzz) shift; build; exec dotnet tests/RoceUio.Fuzz/bin/Release/net10.0/RoceUio.Fuzz.dll "$@" ;;
   -h|--help|help) sed -n '2,/^[^#]/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' ;;
-  *) echo "build.sh: unknown subcommand '$1' (use: test, test-vm, run, bench, or nothing to build)" >&2; exit 2 ;;
+  *) echo "build.sh: unknown subcommand '$1' (use: test, test-vm, run, bench, fuzz, or nothing to build)" >&2; exit 2 ;;
 esac
