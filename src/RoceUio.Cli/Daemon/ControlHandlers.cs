@@ -70,7 +70,7 @@ public sealed class ControlHandlers(GidManager manager, IReadOnlyList<DaemonDevi
             if ((dev is not null && p.Device.Name != dev) || (port is not null && p.Port != port))
                 continue;
             foreach (var (index, e) in p.Table.EnumerateValid())
-                yield return new GidRow(p.Device.Name, p.Port, index, e.Gid, e.Type, manager.NameOf(e.NetdevIfindex), e.NetdevIfindex);
+                yield return new GidRow(p.Device.Name, p.Port, index, e.Gid, e.Type, manager.NameOf(e.NetdevIfindex), manager.NetNsIfindexOf(e.NetdevIfindex));
         }
     }
 

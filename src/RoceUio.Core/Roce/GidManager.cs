@@ -470,6 +470,10 @@ public sealed class GidManager : IGidTableListener
 
     public string NameOf(int ifindex) => _graph.Find(ifindex)?.Name ?? $"ifindex {ifindex}";
 
+    /// <summary>The netdev's ifindex as its own namespace numbers it (<c>ndev->ifindex</c>): <paramref name="ifindex"/>
+    /// itself for the daemon's namespace; a container's netdev is known here by another key.</summary>
+    public int NetNsIfindexOf(int ifindex) => _graph.Find(ifindex) is { NetNsIfindex: > 0 } n ? n.NetNsIfindex : ifindex;
+
     private void Because(string reason) => _reason = reason;
 
     private void Fail(RocePort port, string message)
