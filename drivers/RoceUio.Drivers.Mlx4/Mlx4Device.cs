@@ -133,7 +133,8 @@ public sealed class Mlx4Device : IRoceDevice
 
     /// <summary>
     /// Pushes the port's whole table with one SET_PORT (GID_TABLE or ROCE_ADDR, op_mod 1, in_mod <c>sub &lt;&lt; 8 | port</c>)
-    /// if anything changed. On failure the shadow is rolled back to the last pushed table and the error says so.
+    /// if anything changed. A refused or timed-out push changes nothing in the shadow (it stays what the hardware must
+    /// hold, and <see cref="Mlx4GidTable.NeedsPush"/> stays true); the error says so, and the caller pushes again.
     /// </summary>
     public void Commit(int port)
     {
@@ -150,9 +151,8 @@ public sealed class Mlx4Device : IRoceDevice
         }
         catch (Mlx4CommandException e)
         {
-            int undone = t.RollBack(hardwareUnknown: e.TimedOut);
-            string after = e.TimedOut ? "; the table will be pushed again on the next commit" : "";
-            throw new Mlx4CommandException($"{e.Message}; {undone} GID change(s) on port {port} were rolled back{after}",
+            throw new Mlx4CommandException(
+                $"{e.Message}; {t.PendingChanges} GID change(s) on port {port} are not in the hardware yet (the table is pushed again)",
                 e.Opcode, e.OpModifier, e.InModifier, e.Status, e.TimedOut);
         }
         t.PushSucceeded();

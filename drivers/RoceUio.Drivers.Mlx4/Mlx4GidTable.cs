@@ -15,8 +15,9 @@ public readonly record struct Mlx4GidSlot(int Index, Gid Gid, GidType Type, int 
 /// (the VLAN id from <c>rdma_read_gid_l2_fields</c>) and counts references, or takes the first all-zero slot; <c>mlx4_ib_del_gid</c> clears the slot when the count drops to 0.
 /// The core's table index maps to the hardware slot (<c>ctx-&gt;real_index</c>, <c>mlx4_ib_gid_index_to_real_index</c>).
 /// <para>
-/// Changes are batched: the first change after a push saves the table, <see cref="PushSucceeded"/> drops the saved copy,
-/// <see cref="RollBack"/> restores it (the kernel rolls back one change at a time; a batch is one push here).
+/// Changes are batched: the shadow is what the hardware must hold, <see cref="NeedsPush"/> says it changed since the
+/// last push that reached the hardware, and a failed push changes nothing here (no rollback: the GID manager's
+/// PortSync retries the push until the hardware holds the shadow).
 /// </para>
 /// Locking: one writer (the device's caller, see IRoceDevice). <see cref="TryGetRealIndex"/> may run on any thread:
 /// it reads one int, so it sees the index before or after a change, never a torn one.
@@ -33,10 +34,7 @@ public sealed class Mlx4GidTable
 
     private readonly Slot[] _slots = new Slot[Mlx4Layout.MaxPortGids];
     private readonly int[] _coreToReal;
-    private readonly Slot[] _savedSlots = new Slot[Mlx4Layout.MaxPortGids];
-    private readonly int[] _savedCoreToReal;
-    private bool _saved;
-    private bool _hardwareUnknown;
+    private bool _changed;
 
     public Mlx4GidTable(string deviceName, int port, Mlx4GidFormat format, int coreTableSize = Mlx4Layout.MaxPortGids)
     {
@@ -44,7 +42,6 @@ public sealed class Mlx4GidTable
         Port = port;
         Format = format;
         _coreToReal = new int[coreTableSize];
-        _savedCoreToReal = new int[coreTableSize];
         Array.Fill(_coreToReal, -1);
     }
 
@@ -53,8 +50,9 @@ public sealed class Mlx4GidTable
     public Mlx4GidFormat Format { get; }
     public int CoreTableSize => _coreToReal.Length;
 
-    /// <summary>True when the shadow differs from what was last pushed, or the hardware's table is unknown (a push timed out).</summary>
-    public bool NeedsPush => _saved || _hardwareUnknown;
+    /// <summary>True when the shadow changed since the last push that reached the hardware (a refused or timed-out
+    /// push leaves it true).</summary>
+    public bool NeedsPush => _changed;
 
     /// <summary>Number of changes (adds and deletes) since the last push.</summary>
     public int PendingChanges { get; private set; }
@@ -116,7 +114,7 @@ public sealed class Mlx4GidTable
         if (found < 0 && free < 0)
             throw new RoceDeviceException(
                 $"{Where}: all {Mlx4Layout.MaxPortGids} hardware GID slots are in use (-ENOSPC); cannot add {gid} {type.ToShortString()} at core index {coreIndex}");
-        SaveBeforeChange();
+        _changed = true;
         int real = found >= 0 ? found : free;
         if (found < 0)
             _slots[real] = new Slot { Gid = gid, Type = type, VlanId = vlanId, RefCount = 1 };
@@ -141,7 +139,7 @@ public sealed class Mlx4GidTable
         if (s.Gid != gid || s.Type != type)
             throw new RoceDeviceException(
                 $"{Where}: core index {coreIndex} holds {s.Gid} {s.Type.ToShortString()} in hardware slot {real}, not {gid} {type.ToShortString()}");
-        SaveBeforeChange();
+        _changed = true;
         Volatile.Write(ref _coreToReal[coreIndex], -1);
         if (--s.RefCount == 0)
             s = default;
@@ -187,38 +185,8 @@ public sealed class Mlx4GidTable
     /// <summary>The push reached the hardware: the shadow is what the hardware holds.</summary>
     public void PushSucceeded()
     {
-        _saved = false;
-        _hardwareUnknown = false;
+        _changed = false;
         PendingChanges = 0;
-    }
-
-    /// <summary>
-    /// The push failed: restores the table (and the core index map) to the last pushed state. With
-    /// <paramref name="hardwareUnknown"/> (a timeout: the device may or may not have taken it) the next push is forced.
-    /// Returns the number of changes undone.
-    /// </summary>
-    public int RollBack(bool hardwareUnknown)
-    {
-        int undone = PendingChanges;
-        if (_saved)
-        {
-            _savedSlots.CopyTo(_slots, 0);
-            for (int i = 0; i < _coreToReal.Length; i++)
-                Volatile.Write(ref _coreToReal[i], _savedCoreToReal[i]);
-            _saved = false;
-        }
-        PendingChanges = 0;
-        _hardwareUnknown |= hardwareUnknown;
-        return undone;
-    }
-
-    private void SaveBeforeChange()
-    {
-        if (_saved)
-            return;
-        _slots.CopyTo(_savedSlots, 0);
-        _coreToReal.CopyTo(_savedCoreToReal, 0);
-        _saved = true;
     }
 
     private void CheckCoreIndex(int coreIndex)

@@ -16,16 +16,11 @@ public sealed record OcrdmaDeviceOptions : RoceDeviceOptions
     public TimeSpan MailboxTimeout { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>Who keeps a GID entry alive while a QP or AH uses its index. Default: the driver's own shadow table.</summary>
     public ISgidReferences? References { get; init; }
-    /// <summary>
-    /// SYNTHETIC side channel for device models (see <see cref="IOcrdmaShadowOracle"/>). Default over an emulated device
-    /// (<c>Open(EmulatedDevice)</c>, <c>Open(string)</c>): <see cref="SgidShadowFile"/> in its directory. Default over a
-    /// mapped BAR (<c>Open(vendorId, deviceId, bar, dma)</c>, the PCI path): none, as real hardware has no such channel.
-    /// </summary>
-    public IOcrdmaShadowOracle? Oracle { get; init; }
-    /// <summary>Publish nothing, even over an emulated device (and even if <see cref="Oracle"/> is set).</summary>
-    public bool NoOracle { get; init; }
-    /// <summary>The port's MAC address (the AVs' source MAC), as a 48-bit number.</summary>
-    public ulong MacAddress { get; init; } = 0x0000c9_a1b2c3UL;
+    /// <summary>The source MAC of the address vectors, as a 48-bit number: the MAC of the netdev the port is bound to, taken
+    /// at bring-up as the kernel does (ocrdma_add copies be2net's <c>netdev->dev_addr</c> into <c>nic_info.mac_addr</c>,
+    /// which ocrdma_build_av puts in every AV). Null: not known, and <see cref="OcrdmaDevice.CreateAddressHandle"/>
+    /// refuses rather than invent one.</summary>
+    public ulong? SourceMac { get; init; }
 }
 
 /// <summary>
@@ -52,13 +47,11 @@ public sealed class OcrdmaDevice : IRoceDevice
     private readonly OcrdmaSgidTable _shadow;
     private readonly ISgidReferences _refs;
     private readonly bool _refsAreShadow;
-    private readonly IOcrdmaShadowOracle? _oracle;
     private readonly OcrdmaDeviceOptions _options;
     private readonly object _consumerLock = new();
     private readonly Dictionary<int, (int Port, int Index)> _qpPaths = new();
     private readonly (int Port, int Index)[] _ahs = new (int, int)[MaxAh];
     private readonly bool[] _ahInUse = new bool[MaxAh];
-    private long _generation;
     private bool _disposed;
 
     private OcrdmaDevice(ushort vendorId, ushort deviceId, MappedFile doorbellBar, IDmaAllocator dma, OcrdmaDeviceOptions options)
@@ -71,11 +64,7 @@ public sealed class OcrdmaDevice : IRoceDevice
         _shadow = new OcrdmaSgidTable(PortCount);
         _refs = options.References ?? _shadow;
         _refsAreShadow = ReferenceEquals(_refs, _shadow);
-        // The oracle is SYNTHETIC (hw-layouts.md P2): real hardware has none, so this path never invents one; the
-        // emulated overloads pass the model's sgid_shadow file in through the options.
-        _oracle = options.NoOracle ? null : options.Oracle;
         _shadow.Changed += Publish;
-        Publish();
 
         DmaBuffer mbox = Allocate(dma, MailboxSize, PageSize4K, "bootstrap mailbox");
         DmaBuffer cq = Allocate(dma, MqCqLength * McqeSize, PageSize4K, "MQ completion queue");
@@ -108,8 +97,7 @@ public sealed class OcrdmaDevice : IRoceDevice
     /// Brings up a Skyhawk RoCE function: <paramref name="doorbellBar"/> is its doorbell BAR mapped (BAR4 on the PF 0720,
     /// BAR0 on the VF 0728: <see cref="OcrdmaPci.DoorbellBar"/>; sysfs resource, UIO, VFIO or an emulated file),
     /// <paramref name="dma"/> gives memory the device can reach. The BAR and the DMA memory stay the caller's (disposing
-    /// the driver leaves them alone). No synthetic oracle is made here: a real device has none, so nothing is written
-    /// anywhere unless <see cref="OcrdmaDeviceOptions.Oracle"/> names one (device models only).
+    /// the driver leaves them alone).
     /// </summary>
     public static OcrdmaDevice Open(ushort vendorId, ushort deviceId, MappedFile doorbellBar, IDmaAllocator dma, OcrdmaDeviceOptions? options = null)
     {
@@ -126,17 +114,13 @@ public sealed class OcrdmaDevice : IRoceDevice
 
     /// <summary>
     /// Brings up the function behind an emulated device (the device is not disposed with the driver): its doorbell BAR
-    /// and DMA memory through <see cref="Open(ushort, ushort, MappedFile, IDmaAllocator, OcrdmaDeviceOptions?)"/>, with
-    /// the SYNTHETIC <see cref="SgidShadowFile"/> in its directory as the oracle unless the options name another or
-    /// say <see cref="OcrdmaDeviceOptions.NoOracle"/>.
+    /// and DMA memory through <see cref="Open(ushort, ushort, MappedFile, IDmaAllocator, OcrdmaDeviceOptions?)"/>.
     /// </summary>
     public static OcrdmaDevice Open(EmulatedDevice device, OcrdmaDeviceOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(device);
         options ??= new OcrdmaDeviceOptions();
         ThrowIfUnsupported(options.Name, device.VendorId, device.DeviceId, device.Directory);
-        if (!options.NoOracle && options.Oracle is null)
-            options = options with { Oracle = new SgidShadowFile(Path.Combine(device.Directory, SgidShadowFile.FileName)) };
         return Open(device.VendorId, device.DeviceId, device.Bar(OcrdmaPci.DoorbellBar(device.DeviceId)), device.Dma, options);
     }
 
@@ -284,9 +268,11 @@ public sealed class OcrdmaDevice : IRoceDevice
             int id = Array.IndexOf(_ahInUse, false);
             if (id < 0)
                 throw new RoceDeviceException($"{Name}: create_ah: all {MaxAh} address vectors are in use (-EAGAIN)");
+            ulong smac = _options.SourceMac
+                ?? throw new RoceDeviceException($"{Name}: create_ah: no source MAC: the netdev of port {port} had no MAC address when the device was opened");
             OcrdmaSgid sgid = Hold(port, sgidIndex, "create_ah");
             Span<byte> av = stackalloc byte[AvSize];
-            OcrdmaCommands.EncodeAv(av, sgid, attr, _options.MacAddress);
+            OcrdmaCommands.EncodeAv(av, sgid, attr, smac);
             Span<byte> slot = _avTable.Span.Slice(id * AvSize, AvSize);
             av[..AvValid].CopyTo(slot);
             MmioRegion.WriteBarrier();
@@ -348,25 +334,26 @@ public sealed class OcrdmaDevice : IRoceDevice
     private RoceDeviceException NotValid(int port, int index, string what)
         => new($"{Name}: {what}: port {port} sgid index {index} is not a valid GID (free, pending delete or out of range 0..{OcrdmaSgidTable.Capacity - 1})");
 
-    private void Publish()
+    /// <summary>The host table or a binding changed (a GID added or deleted, a QP path set or released, an AV made or
+    /// freed); raised on the caller's thread, after the change, under the consumer lock for bindings. A device model's
+    /// side channel follows it (Model/SgidShadowFile); nothing in the driver depends on who listens.</summary>
+    public event Action? Changed;
+
+    /// <summary>Which sgid index each QP path and each AV was built from, now.</summary>
+    public (IReadOnlyList<(int Id, int Port, int Index)> Qps, IReadOnlyList<(int Id, int Port, int Index)> Ahs) Bindings()
     {
-        if (_oracle == null)
-            return;
-        lock (_consumerLock) // bindings change under this lock; Monitor is re-entrant for consumers that publish
+        lock (_consumerLock)
         {
-            var gids = new List<ShadowGid>();
-            foreach (var (p, i, state, s) in _shadow.Snapshot())
-                gids.Add(new ShadowGid(p, i, state == OcrdmaSgidState.PendingDelete, s.Gid, s.L3Type, s.VlanId));
-            var qps = new List<ShadowBinding>();
-            var ahs = new List<ShadowBinding>();
-            foreach (var (qp, b) in _qpPaths)
-                qps.Add(new ShadowBinding(qp, b.Port, b.Index));
+            var qps = _qpPaths.Select(kv => (kv.Key, kv.Value.Port, kv.Value.Index)).ToList();
+            var ahs = new List<(int, int, int)>();
             for (int i = 0; i < MaxAh; i++)
                 if (_ahInUse[i])
-                    ahs.Add(new ShadowBinding(i, _ahs[i].Port, _ahs[i].Index));
-            _oracle.Publish(new OcrdmaShadowSnapshot(++_generation, gids, qps, ahs));
+                    ahs.Add((i, _ahs[i].Port, _ahs[i].Index));
+            return (qps, ahs);
         }
     }
+
+    private void Publish() => Changed?.Invoke();
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 

@@ -41,13 +41,13 @@ public static class OcrdmaDriver
     private static DriverHandle Open(DriverOpenContext ctx, DeviceResources res)
     {
         var refs = new CoreGidReferences();
-        OcrdmaDeviceOptions options = Options(ctx) with
-        {
-            References = refs,
-            // An emulated device's model reads the SYNTHETIC shadow file in its directory; real hardware has none.
-            Oracle = res.ModelDirectory is { } dir ? new SgidShadowFile(Path.Combine(dir, SgidShadowFile.FileName)) : null,
-        };
+        OcrdmaDeviceOptions options = Options(ctx) with { References = refs };
         var dev = OcrdmaDevice.Open(res.VendorId, res.DeviceId, res.Bar(OcrdmaPci.DoorbellBar(res.DeviceId)), res.Dma, options);
+        // An emulated device's model checks QPs and AVs against the SYNTHETIC shadow file in its directory; real
+        // hardware has no such channel, so nothing is written next to a PCI function. (Unsubscribing is not needed:
+        // the subscription lives as long as the driver.)
+        if (res.ModelDirectory is { } dir)
+            SgidShadowFile.Follow(dev, dir);
         return new DriverHandle(dev) { AttachTables = refs.Attach };
     }
 
@@ -59,5 +59,6 @@ public static class OcrdmaDriver
         VlanOfNetdev = ctx.VlanOfNetdev,
         CommandTimeout = ctx.Milliseconds(CommandTimeoutKey, OcrdmaMq.DefaultTimeout),
         MailboxTimeout = ctx.Milliseconds(MailboxTimeoutKey, TimeSpan.FromSeconds(10)),
+        SourceMac = ctx.PortMac(1),   // one port: its netdev's MAC, as ocrdma_add takes be2net's
     };
 }

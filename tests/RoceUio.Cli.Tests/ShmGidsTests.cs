@@ -82,6 +82,84 @@ public class ShmGidsTests
         Assert.That(after.Err, Does.Contain(ShmDir).And.Contain("no shared-memory GID table"));
     }
 
+    /// <summary>Mellanox's show_gids (mlnx-tools sbin/show_gids) with its sysfs root as $1: the same loops over
+    /// <c>ls</c>, the same skips, the same columns.</summary>
+    private const string ShowGidsScript = """
+        SYS="$1"
+        echo -e "DEV\tPORT\tINDEX\tGID\t\t\t\t\tIPv4  \t\tVER\tDEV"
+        echo -e "---\t----\t-----\t---\t\t\t\t\t------------  \t---\t---"
+        count=0
+        for d in $(ls $SYS/class/infiniband/); do
+          for p in $(ls $SYS/class/infiniband/$d/ports/); do
+            for g in $(ls $SYS/class/infiniband/$d/ports/$p/gids/); do
+              gid=$(cat $SYS/class/infiniband/$d/ports/$p/gids/$g)
+              if [ $gid = 0000:0000:0000:0000:0000:0000:0000:0000 ]; then continue; fi
+              if [ $gid = fe80:0000:0000:0000:0000:0000:0000:0000 ]; then continue; fi
+              _ndev=$(cat $SYS/class/infiniband/$d/ports/$p/gid_attrs/ndevs/$g 2>/dev/null)
+              __type=$(cat $SYS/class/infiniband/$d/ports/$p/gid_attrs/types/$g 2>/dev/null)
+              _type=$(echo $__type | grep -o "[Vv].*")
+              if [ $(echo $gid | cut -d ":" -f -1) = "0000" ]; then
+                ipv4=$(printf "%d.%d.%d.%d" 0x${gid:30:2} 0x${gid:32:2} 0x${gid:35:2} 0x${gid:37:2})
+                echo -e "$d\t$p\t$g\t$gid\t$ipv4  \t$_type\t$_ndev"
+              else
+                echo -e "$d\t$p\t$g\t$gid\t\t\t$_type\t$_ndev"
+              fi
+              count=$(($count + 1))
+            done
+          done
+        done
+        echo -e n_gids_found=$count
+        """;
+
+    private static string ShowGidsOver(string root)
+    {
+        var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add(ShowGidsScript);
+        psi.ArgumentList.Add("show_gids");
+        psi.ArgumentList.Add(root);
+        psi.Environment["LC_ALL"] = "C"; // ls sorts byte-wise, as show_gids' order is defined (0, 1, 10, 11, 2, ...)
+        using Process p = Process.Start(psi)!;
+        string output = p.StandardOutput.ReadToEnd();
+        Assert.That(p.WaitForExit(30_000), Is.True, "the script exited");
+        return output;
+    }
+
+    [Test]
+    public void SysfsExport_ReadByAShowGidsScript_PrintsWhatRoceuioShowGidsPrints()
+    {
+        string root = _dir["sysfs"];
+        using var d = DaemonProcess.Start(_ns, _dir.Path, "--emulate", "mlx4:veth0", "--index-policy", "kernel", "--sysfs-export", root);
+        _ns.IpBatch(["addr add 10.0.0.1/24 dev veth0", "addr add 2001:db8::1/64 dev veth0 nodad",
+                     "link add mv0 link veth0 address 02:00:00:00:00:02 type macvlan mode bridge", "link set mv0 up", "addr add 10.0.1.1/24 dev mv0"]);
+        WaitUntil(() => d.Gids().Count == 8, "the GIDs of three addresses");
+        for (int k = 0; k < 12; k++)   // ten entries at least, so that ls puts 10, 11 before 2
+            _ns.Ip($"addr add 10.0.2.{k + 1}/32 dev veth0");
+        WaitUntil(() => d.Gids().Count == 32, "twelve more addresses");
+        string expected = ShowGidsFormat.Text(d.Gids());
+        WaitUntil(() => ShowGidsOver(root) == expected, "the export to follow the table");
+
+        // Byte for byte what the kernel's sysfs.c prints, and nothing for an empty slot but the zero GID.
+        string port1 = SysfsGidExport.PortDir(root, "mlx4_0", 1);
+        Assert.That(Directory.GetFiles(Path.Combine(port1, "gids")), Has.Length.EqualTo(128), "every slot has a gids file");
+        Assert.That(File.ReadAllText(Path.Combine(port1, "gids", "2")), Is.EqualTo("0000:0000:0000:0000:0000:ffff:0a00:0001\n"));
+        Assert.That(File.ReadAllText(Path.Combine(port1, "gid_attrs", "types", "2")), Is.EqualTo("IB/RoCE v1\n"));
+        Assert.That(File.ReadAllText(Path.Combine(port1, "gid_attrs", "types", "3")), Is.EqualTo("RoCE v2\n"));
+        Assert.That(File.ReadAllText(Path.Combine(port1, "gid_attrs", "ndevs", "3")), Is.EqualTo("veth0\n"));
+        Assert.That(File.ReadAllText(Path.Combine(port1, "gids", "127")), Is.EqualTo("0000:0000:0000:0000:0000:0000:0000:0000\n"));
+        Assert.That(File.Exists(Path.Combine(port1, "gid_attrs", "types", "127")), Is.False, "no type for an empty slot (EINVAL in the kernel)");
+        Assert.That(File.Exists(Path.Combine(port1, "gid_attrs", "ndevs", "127")), Is.False);
+
+        // A delete: the slot's gids file goes back to the zero GID, its attributes go away.
+        _ns.Ip("addr del 10.0.0.1/24 dev veth0");
+        WaitUntil(() => File.ReadAllText(Path.Combine(port1, "gids", "2")) == "0000:0000:0000:0000:0000:0000:0000:0000\n", "the delete");
+        Assert.That(File.Exists(Path.Combine(port1, "gid_attrs", "types", "2")), Is.False);
+        WaitUntil(() => ShowGidsOver(root) == ShowGidsFormat.Text(d.Gids()), "the script to agree again");
+
+        Assert.That(d.Terminate(), Is.EqualTo(0));
+        Assert.That(Directory.Exists(Path.Combine(root, "class", "infiniband", "mlx4_0")), Is.False, "a stopped daemon's devices leave the export");
+    }
+
     [Test]
     public void NoShm_PublishesNothing()
     {

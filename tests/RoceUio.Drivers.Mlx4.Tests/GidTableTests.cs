@@ -104,21 +104,21 @@ public class GidTableTests
     }
 
     [Test]
-    public void RollBack_restores_slots_and_the_core_index_map_of_the_whole_batch()
+    public void NeedsPush_follows_changes_until_a_push_succeeds_and_nothing_is_ever_rolled_back()
     {
         var t = new Mlx4GidTable("mlx4_0", 1, Mlx4GidFormat.RoceAddr);
         t.Add(0, G("fe80::1"), GidType.RoceV1);
         t.PushSucceeded();
+        Assert.That(t.NeedsPush, Is.False);
         t.Add(1, G("fe80::2"), GidType.RoceV1);
         t.Delete(0, G("fe80::1"), GidType.RoceV1);
         t.Add(2, G("fe80::3"), GidType.RoceV2);
-        Assert.That(t.PendingChanges, Is.EqualTo(3));
-
-        Assert.That(t.RollBack(hardwareUnknown: false), Is.EqualTo(3));
-        Assert.That(t.OccupiedSlots().Select(s => $"{s.Index} {s.Gid.ToCompressedString()} {s.Type}"), Is.EqualTo(new[] { "0 fe80::1 RoceV1" }));
-        Assert.That(t.TryGetRealIndex(0, out int r0) && r0 == 0);
-        Assert.That((t.TryGetRealIndex(1, out _), t.TryGetRealIndex(2, out _)), Is.EqualTo((false, false)), "(index 1 resolves, index 2 resolves)");
-        Assert.That(t.NeedsPush, Is.False);
+        Assert.That((t.NeedsPush, t.PendingChanges), Is.EqualTo((true, 3)));
+        // A failed push does not call the table: it stays what the hardware must hold.
+        Assert.That(t.OccupiedSlots().Select(s => $"{s.Index} {s.Gid.ToCompressedString()} {s.Type}"),
+            Is.EqualTo(new[] { "0 fe80::3 RoceV2", "1 fe80::2 RoceV1" }), "fe80::3 took the slot the delete freed");
+        t.PushSucceeded();
+        Assert.That((t.NeedsPush, t.PendingChanges), Is.EqualTo((false, 0)));
     }
 
     [Test]

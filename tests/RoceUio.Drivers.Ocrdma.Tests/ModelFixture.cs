@@ -33,7 +33,23 @@ internal sealed class ModelFixture : IDisposable
 
     public string[] Violations => OcrdmaDeviceModel.ReadViolations(Dir.Path);
 
-    public OcrdmaDevice Open(OcrdmaDeviceOptions? options = null) => OcrdmaDevice.Open(Device, options);
+    /// <summary>The driver over the device, with the model's SYNTHETIC side channel following it (as the ocrdma
+    /// descriptor does for an emulated device).</summary>
+    public OcrdmaDevice Open(OcrdmaDeviceOptions? options = null)
+    {
+        options ??= new OcrdmaDeviceOptions();
+        return Follow(OcrdmaDevice.Open(Device, options.SourceMac is null ? options with { SourceMac = SourceMac } : options));
+    }
+
+    /// <summary>The MAC of the (pretend) netdev the port is bound to, unless the options give another.</summary>
+    public const ulong SourceMac = 0x02_00_5e_10_20_30UL;
+
+    /// <summary>Has the model's side channel (Model/SgidShadowFile) follow <paramref name="device"/>.</summary>
+    public OcrdmaDevice Follow(OcrdmaDevice device)
+    {
+        SgidShadowFile.Follow(device, Dir.Path);
+        return device;
+    }
 
     public void Dispose()
     {

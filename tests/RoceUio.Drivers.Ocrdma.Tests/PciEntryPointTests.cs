@@ -16,12 +16,11 @@ public class PciEntryPointTests
 {
     private const ulong Dmac = 0x001122334455UL;
 
-    private static OcrdmaDeviceOptions WithModelOracle(ModelFixture f) => new()
+    private static OcrdmaDeviceOptions Quick => new()
     {
         CommandTimeout = TimeSpan.FromSeconds(5),
         MailboxTimeout = TimeSpan.FromSeconds(5),
-        // A model needs the SYNTHETIC table to check MODIFY_QP; the PCI entry point makes none by itself.
-        Oracle = new SgidShadowFile(Path.Combine(f.Dir.Path, SgidShadowFile.FileName)),
+        SourceMac = ModelFixture.SourceMac,
     };
 
     [TestCase(false, OcrdmaLayout.VendorEmulex, 4, TestName = "PF 10df:0720, doorbells in BAR4")]
@@ -30,7 +29,8 @@ public class PciEntryPointTests
     {
         using var f = new ModelFixture(inProcess: true, vf: vf, vendor: vendor);
         ushort device = vf ? OcrdmaLayout.DeviceSkyhawkVf : OcrdmaLayout.DeviceSkyhawk;
-        using OcrdmaDevice dev = OcrdmaDevice.Open(vendor, device, f.Device.Bar(bar), f.Device.Dma, WithModelOracle(f));
+        // A model needs the SYNTHETIC table to check MODIFY_QP; the PCI entry point makes none by itself.
+        using OcrdmaDevice dev = f.Follow(OcrdmaDevice.Open(vendor, device, f.Device.Bar(bar), f.Device.Dma, Quick));
 
         Assert.That((dev.VendorId, dev.DeviceId, dev.IsVirtualFunction, dev.DoorbellBar), Is.EqualTo((vendor, device, vf, bar)));
         Assert.That(dev.PortCount, Is.EqualTo(1));
@@ -61,7 +61,7 @@ public class PciEntryPointTests
     }
 
     [Test]
-    public void TheEmulatedOverload_StillPublishesTheSyntheticTableInTheDeviceDirectory()
+    public void TheModelsSideChannel_FollowsTheDriverInTheDeviceDirectoryWhenAsked()
     {
         using var f = new ModelFixture(inProcess: true);
         using OcrdmaDevice dev = f.Open(new OcrdmaDeviceOptions { CommandTimeout = TimeSpan.FromSeconds(5) });

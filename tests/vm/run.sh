@@ -60,23 +60,29 @@ kver=$(ls "$kdir/lib/modules")
 vmlinuz="$kdir/boot/vmlinuz-$kver"
 [ -f "$vmlinuz" ] || die "$vmlinuz is missing from $pkg"
 
-# --- native binaries: roceuio and the in-guest checks, NativeAOT (TCG is too slow for a JIT) ---
+# --- native binaries: roceuio and the in-guest checks, NativeAOT (TCG is too slow for a JIT). roceuio is the one
+# ./build.sh just made when that is NativeAOT (ROCEUIO_BIN, an ELF rather than the dotnet wrapper), else our own. ---
 aot="$cache/aot"
-stamp=$( { find src drivers tests/RoceUio.VmChecks -name '*.cs' -o -name '*.csproj' | LC_ALL=C sort | xargs cat; cat Directory.*; } | sha256sum | cut -c1-16)
-if [ "$(cat "$aot/.stamp" 2>/dev/null)" != "$stamp" ]; then
-  step "publishing NativeAOT roceuio and roceuio-vmchecks"
-  rm -rf "$aot" && mkdir -p "$aot"
-  # TreatWarningsAsErrors=false: the CLI's JSON code still has trimming warnings (the NativeAOT bin/roceuio of the
-  # operations issue fixes those); the commands tested here do not use it.
-  dotnet publish src/RoceUio.Cli -c Release -r linux-x64 -p:PublishAot=true -p:TreatWarningsAsErrors=false \
-    -o "$aot/cli" -nologo -v:q -clp:NoSummary > "$aot/publish-cli.log" 2>&1 || { tail -n 30 "$aot/publish-cli.log"; die "NativeAOT publish of roceuio failed"; }
-  dotnet publish tests/RoceUio.VmChecks -c Release -r linux-x64 -p:PublishAot=true \
-    -o "$aot/checks" -nologo -v:q -clp:NoSummary > "$aot/publish-checks.log" 2>&1 || { tail -n 30 "$aot/publish-checks.log"; die "NativeAOT publish of roceuio-vmchecks failed"; }
-  echo "$stamp" > "$aot/.stamp"
-fi
 roceuio_bin="$aot/cli/roceuio"
-# The operations issue makes bin/roceuio itself a NativeAOT binary: use it when it is one (an ELF, not the wrapper).
-if [ "$(head -c 4 bin/roceuio 2>/dev/null | od -An -c | tr -d ' ')" = '177ELF' ]; then roceuio_bin=bin/roceuio; fi
+if [ -n "${ROCEUIO_BIN:-}" ] && [ "$(head -c 4 "$ROCEUIO_BIN" 2>/dev/null | od -An -c | tr -d ' ')" = '177ELF' ]; then
+  roceuio_bin=$ROCEUIO_BIN
+fi
+publish() {   # PROJECT OUTDIR [MSBUILD PROPERTIES...]
+  local project=$1 out=$2; shift 2
+  local stamp
+  stamp=$( { find src drivers "$project" -name '*.cs' -o -name '*.csproj' | LC_ALL=C sort | xargs cat; cat Directory.*; echo "$*"; } | sha256sum | cut -c1-16)
+  [ "$(cat "$out/.stamp" 2>/dev/null)" = "$stamp" ] && return 0
+  step "publishing $project NativeAOT"
+  rm -rf "$out" && mkdir -p "$out"
+  dotnet publish "$project" -c Release -r linux-x64 -p:PublishAot=true "$@" -o "$out" -nologo -v:q -clp:NoSummary > "$out.log" 2>&1 \
+    || { tail -n 30 "$out.log"; die "NativeAOT publish of $project failed"; }
+  echo "$stamp" > "$out/.stamp"
+}
+if [ "$roceuio_bin" = "$aot/cli/roceuio" ]; then
+  # Until the CLI is trim-clean (the operations issue), its JSON needs reflection and its warnings are not errors.
+  publish src/RoceUio.Cli "$aot/cli" -p:TreatWarningsAsErrors=false -p:JsonSerializerIsReflectionEnabledByDefault=true
+fi
+publish tests/RoceUio.VmChecks "$aot/checks"
 
 # --- the initramfs: busybox, modules in dependency order, the binaries and their libraries ---
 step "building the initramfs (kernel $kver)"
@@ -84,24 +90,36 @@ ird="$cache/initramfs" && rm -rf "$ird" && mkdir -p "$ird"/{bin,dev,proc,sys,tmp
 cp "$busybox" "$ird/bin/busybox"
 cp "$here/guest/init" "$ird/init" && chmod 755 "$ird/init"
 cp "$here/guest/tests.sh" "$ird/tests.sh"
+cp "$here/guest/rxe.sh" "$ird/rxe.sh"
+# iproute2's ip (VLAN, macvlan and bond links: busybox's ip has not all of them) and rdma (rdma link add).
+mkdir -p "$ird/usr/sbin"
+for tool in ip rdma; do
+  p=$(command -v "$tool") && cp "$p" "$ird/usr/sbin/$tool" || echo "vm: no $tool here (apt-get install iproute2): the rxe tests will be skipped"
+done
 cp "$roceuio_bin" "$ird/bin/roceuio"
 cp "$aot/checks/roceuio-vmchecks" "$ird/bin/roceuio-vmchecks"
-modules="vfio-pci vfio_iommu_type1 uio_pci_generic"
+# crc32_generic: rxe asks the crypto API for "crc32" (rxe_register_device), which no module dependency brings.
+modules="vfio-pci vfio_iommu_type1 uio_pci_generic virtio_pci virtio_net rdma_rxe crc32_generic 8021q macvlan bonding"
 : > "$ird/modules.load"
 for m in $modules; do
   modprobe -d "$kdir" -S "$kver" --show-depends "$m" | while read -r cmd path params; do
     [ "$cmd" = insmod ] || continue
-    rel=${path#"$kdir/lib/modules/"}
+    rel=${path#*/lib/modules/}
     grep -q "^$rel\( \|$\)" "$ird/modules.load" && continue
     mkdir -p "$ird/lib/modules/$(dirname "$rel")"
     cp "$path" "$ird/lib/modules/$rel"
     echo "$rel $params" >> "$ird/modules.load"
   done
 done
-for b in "$ird/bin/roceuio" "$ird/bin/roceuio-vmchecks"; do
-  ldd "$b" | grep -oE '/[^ ]+' | while read -r lib; do
-    mkdir -p "$ird$(dirname "$lib")" && cp -L "$lib" "$ird$lib"
-  done
+# Libraries from ldd, plus OpenSSL's, which .NET's crypto shim opens with dlopen (ldd cannot see it): the daemon
+# needs it ("No usable version of libssl was found" otherwise).
+for b in "$ird/bin/roceuio" "$ird/bin/roceuio-vmchecks" "$ird"/usr/sbin/*; do
+  ldd "$b" | grep -oE '/[^ ]+'
+done | sort -u | while read -r lib; do
+  mkdir -p "$ird$(dirname "$lib")" && cp -L "$lib" "$ird$lib"
+done
+for lib in /usr/lib/x86_64-linux-gnu/libssl.so.3 /usr/lib/x86_64-linux-gnu/libcrypto.so.3; do
+  if [ -f "$lib" ]; then mkdir -p "$ird$(dirname "$lib")" && cp -L "$lib" "$ird$lib"; fi
 done
 initrd="$cache/initramfs.cpio.gz"
 (cd "$ird" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) | gzip -1 > "$initrd"
@@ -114,7 +132,7 @@ if [ -z "$accel" ]; then
   if [ -r /dev/kvm ]; then
     rm -f "$cache/kvm-probe.log"
     (timeout 30 qemu-system-x86_64 -machine q35,accel=kvm -cpu host -m 256 -nodefaults -display none -no-reboot \
-      -kernel "$vmlinuz" -append "console=ttyS0 panic=-1" -serial "file:$cache/kvm-probe.log" >/dev/null 2>&1) 2>/dev/null || true
+      -kernel "$vmlinuz" -append "console=ttyS0 panic=-1" -serial "file:$cache/kvm-probe.log" >/dev/null 2>&1 || true) 2>/dev/null
     grep -q 'Linux version' "$cache/kvm-probe.log" 2>/dev/null && accel=kvm
   fi
 fi
@@ -142,6 +160,7 @@ boot() {   # MODE: iommu | noiommu
   timeout 240 qemu-system-x86_64 -machine "$machine" -cpu "$cpu" -smp 1 -m 1024 -nodefaults -display none -no-reboot \
     "${iommu_dev[@]}" \
     -device edu,addr=04.0,dma_mask=0xffffffffffffffff \
+    -netdev hubport,id=n0,hubid=0 -device virtio-net-pci,netdev=n0,addr=05.0 \
     -kernel "$vmlinuz" -initrd "$initrd" -append "$append" \
     -serial "file:$out/console.log" -serial "file:$out/results.log" \
     > "$out/qemu.log" 2>&1 || rc=$?

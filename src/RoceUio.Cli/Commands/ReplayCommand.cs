@@ -81,6 +81,7 @@ internal static class ReplayCommand
         }
 
         string emulation = Path.Combine(Path.GetTempPath(), $"roceuio-replay-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        using var cleanup = new RemoveOnSignal(emulation); // SIGTERM/SIGINT skip the finally below
         var devices = new List<OpenedDevice>();
         MmioTraceWriter? trace = null;
         try

@@ -12,7 +12,7 @@ internal static class RunCommand
     private const string Usage = """
         Usage: roceuio run [--config FILE] [--emulate KIND:NETDEV[,NETDEV...]]... [--attach KIND:DIR=NETDEV[,NETDEV...]]...
                            [--control PATH] [--state-dir DIR] [--index-policy sticky|kernel] [--mmio-trace FILE]
-                           [--shm-dir DIR | --no-shm] [--netns all|own] [--clear-on-exit] [--quiet | -v]
+                           [--shm-dir DIR | --no-shm] [--sysfs-export DIR] [--netns all|own] [--clear-on-exit] [--quiet | -v]
         Follows netlink, keeps every RoCE port's GID table as Linux would, programs the NICs, serves the control socket.
           --config FILE         JSON config (comments allowed; docs/roceuio.example.json)
           --emulate KIND:NDEVS  a device model (mlx4, ocrdma) run in-process in place of a NIC, one port per netdev,
@@ -27,6 +27,8 @@ internal static class RunCommand
           --shm-dir DIR         publish each port's table read-only in shared memory, DIR/DEV/PORT (default
                                 /dev/shm/roceuio, or ROCEUIO_SHM_DIR; docs/shm-layout.md): lookups without a syscall
           --no-shm              do not publish the tables in shared memory
+          --sysfs-export DIR    keep DIR/class/infiniband/DEV/ports/PORT/gids/I and gid_attrs/{types,ndevs}/I as
+                                the kernel prints them, for scripts that read sysfs (show_gids with its path changed)
           --netns all|own       all (default): follow netdevs in every network namespace, as the kernel does (a macvlan
                                 moved into a container keeps its GIDs on its lower device's port); own: this one only
           --clear-on-exit       delete every GID from the hardware on exit, as the kernel does when a device goes away
@@ -47,7 +49,7 @@ internal static class RunCommand
         }
         bool verbose = args.Contains("-v") || args.Contains("--verbose");
         var a = new ArgReader(args.Where(x => x is not ("-v" or "--verbose")).ToArray(),
-            ["--config", "--emulate", "--attach", "--control", "--state-dir", "--index-policy", "--mmio-trace", "--shm-dir", "--netns"],
+            ["--config", "--emulate", "--attach", "--control", "--state-dir", "--index-policy", "--mmio-trace", "--shm-dir", "--sysfs-export", "--netns"],
             ["--clear-on-exit", "--quiet", "--no-shm"]);
         if (a.Help)
         {
@@ -92,6 +94,7 @@ internal static class RunCommand
             Config = cfg,
             MmioTrace = a.Value("--mmio-trace"),
             ClearOnExit = a.Flag("--clear-on-exit"),
+            SysfsExport = a.Value("--sysfs-export"),
             ShmDir = a.Flag("--no-shm") ? null : a.Value("--shm-dir") ?? DefaultPaths.DaemonShmDir(),
             Verbosity = a.Flag("--quiet") ? Verbosity.Quiet : verbose ? Verbosity.Verbose : Verbosity.Normal,
         });
@@ -109,10 +112,9 @@ internal static class RunCommand
         DaemonConfig cfg = new();
         if (a.Value("--config") is { } path)
         {
-            string text = File.Exists(path) ? File.ReadAllText(path) : "";
             cfg = DaemonConfig.Load(path);
-            controlGiven |= text.Contains("\"control\"", StringComparison.Ordinal);
-            stateGiven |= text.Contains("\"state_dir\"", StringComparison.Ordinal);
+            controlGiven |= cfg.KeysGiven.Contains("control");
+            stateGiven |= cfg.KeysGiven.Contains("state_dir");
         }
         var devices = a.Values("--emulate").Select(DeviceConfig.ParseEmulate)
             .Concat(a.Values("--attach").Select(DeviceConfig.ParseAttach)).ToList();
@@ -158,6 +160,7 @@ internal static class RunCommand
                 cfg = cfg with { StateDir = DefaultPaths.UserStateDir };
             }
         }
+        StateDirectory.Prepare(cfg.StateDir);
         if (cfg.Devices.Count == 0)
             cfg = cfg with { Devices = DeviceFactory.Discover(new PciBus(SysfsRoot.Default, BuiltinDrivers.Registry)) };
         return cfg;

@@ -436,7 +436,7 @@ public sealed unsafe class ControlServer : IDisposable, IAsyncDisposable
     {
         cmd = null;
         args = null;
-        if (FirstInvalidUtf8(frame) is int bad and >= 0)
+        if (Utf8Text.FirstInvalid(frame) is int bad and >= 0)
             return Error($"malformed request: not valid UTF-8 (byte 0x{frame[bad]:x2} at offset {bad} of the {frame.Length}-byte frame); requests are UTF-8 JSON");
         JsonObject request;
         try
@@ -464,20 +464,6 @@ public sealed unsafe class ControlServer : IDisposable, IAsyncDisposable
         if (cmd.ChangesState && !peer.IsRoot)
             return Error($"\"{name}\" changes the daemon's state and needs root (you are uid {peer.Uid})");
         return null;
-    }
-
-    private static int FirstInvalidUtf8(ReadOnlySpan<byte> s)
-    {
-        if (System.Text.Unicode.Utf8.IsValid(s))
-            return -1;
-        int at = 0;
-        while (at < s.Length)
-        {
-            if (Rune.DecodeFromUtf8(s[at..], out _, out int used) != System.Buffers.OperationStatus.Done)
-                return at;
-            at += used;
-        }
-        return -1;
     }
 
     private JsonNode Run(ControlCommand cmd, Func<JsonNode?> handler)

@@ -46,10 +46,20 @@ public sealed class ControlHandlers(GidManager manager, IReadOnlyList<DaemonDevi
                 Enum.GetValues<GidType>().Where(t => p.Types.Contains(t)).ToArray(),
                 p.Table.Capacity, p.Table.Count, p.Table.Policy.ToString().ToLowerInvariant())).ToArray(),
             RecentErrors = manager.RecentErrors.ToArray(),
+            OutOfSync = OutOfSyncNow(),
             PublishedAt = Environment.TickCount64,
             Sequence = previous.Sequence + 1,
         };
         Volatile.Write(ref _snapshot, snapshot);
+    }
+
+    private OutOfSyncPort[] OutOfSyncNow()
+    {
+        long now = manager.Clock();
+        DateTime wall = DateTime.UtcNow;
+        return manager.OutOfSyncPorts.Select(p => new OutOfSyncPort(p.Device.Name, p.Port,
+            wall.AddMilliseconds(p.Sync.OutOfSyncSinceMs - now), p.Sync.Why, p.Sync.FailedAttempts,
+            wall.AddMilliseconds(p.Sync.NextAttemptMs - now), p.Table.UnpublishedCount)).ToArray();
     }
 
     /// <summary>All valid entries as rows, optionally of one device and port, read from the manager (worker only).</summary>
@@ -60,7 +70,7 @@ public sealed class ControlHandlers(GidManager manager, IReadOnlyList<DaemonDevi
             if ((dev is not null && p.Device.Name != dev) || (port is not null && p.Port != port))
                 continue;
             foreach (var (index, e) in p.Table.EnumerateValid())
-                yield return new GidRow(p.Device.Name, p.Port, index, e.Gid, e.Type, manager.NameOf(e.NetdevIfindex), e.NetdevIfindex);
+                yield return new GidRow(p.Device.Name, p.Port, index, e.Gid, e.Type, manager.NameOf(e.NetdevIfindex), manager.NetNsIfindexOf(e.NetdevIfindex));
         }
     }
 
@@ -147,9 +157,23 @@ public sealed class ControlHandlers(GidManager manager, IReadOnlyList<DaemonDevi
             ["devices"] = devices.Count,
             ["ports"] = s.Ports.Count,
             ["gids"] = s.Ports.Sum(p => p.Used),
+            ["out_of_sync"] = OutOfSync(s),
             ["recent_errors"] = new JsonArray(s.RecentErrors.Select(e => (JsonNode)e).ToArray()),
             // How old the state shown is: it grows while the worker is blocked (a device command outstanding).
             ["snapshot_age_ms"] = Environment.TickCount64 - s.PublishedAt,
         };
     }
+
+    /// <summary>Ports whose hardware is behind the core table (a refused or timed-out push, retried with backoff):
+    /// since when (UTC), why, how many pushes failed, when the next one is due (as of the snapshot).</summary>
+    private static JsonArray OutOfSync(ControlSnapshot s)
+        => new(s.OutOfSync.Select(p => (JsonNode)new JsonObject
+        {
+            ["dev"] = p.Dev, ["port"] = p.Port,
+            ["since"] = p.Since.ToString("yyyy-MM-ddTHH:mm:ss.fffZ"),
+            ["why"] = p.Why,
+            ["failed_pushes"] = p.FailedPushes,
+            ["next_retry"] = p.NextRetry.ToString("yyyy-MM-ddTHH:mm:ss.fffZ"),
+            ["waiting_entries"] = p.WaitingEntries,
+        }).ToArray());
 }

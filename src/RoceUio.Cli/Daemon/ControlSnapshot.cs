@@ -7,6 +7,10 @@ namespace RoceUio.Cli.Daemon;
 public sealed record PortSnapshot(string Dev, int Port, string? Ndev, string Binding, IReadOnlyList<GidType> Types,
     int Capacity, int Used, string IndexPolicy);
 
+/// <summary>A port whose hardware is behind its core table (<see cref="Roce.PortSync"/>), as <c>status</c> shows it.</summary>
+public sealed record OutOfSyncPort(string Dev, int Port, DateTime Since, string? Why, int FailedPushes, DateTime NextRetry,
+    int WaitingEntries);
+
 /// <summary>
 /// What the daemon's read-only control commands answer from: an immutable copy of the tables, ports and status the
 /// worker publishes after each burst it applied (<see cref="ControlHandlers.Publish"/>). The control thread reads the
@@ -23,6 +27,8 @@ public sealed record ControlSnapshot
     public IReadOnlyList<GidRow> Rows { get; init; } = [];
     public IReadOnlyList<PortSnapshot> Ports { get; init; } = [];
     public IReadOnlyList<string> RecentErrors { get; init; } = [];
+    /// <summary>Ports out of sync with their hardware.</summary>
+    public IReadOnlyList<OutOfSyncPort> OutOfSync { get; init; } = [];
     /// <summary>Environment.TickCount64 when the worker took it.</summary>
     public long PublishedAt { get; init; }
     /// <summary>Counts publications (1 = the first).</summary>

@@ -199,6 +199,13 @@ public sealed class DeviceFactory
         return list;
     }
 
+    /// <summary>A netdev's MAC address by name from the cache (an Ethernet address as a 48-bit number), or null when the
+    /// netdev is not there or has no 6-byte address: what <see cref="MacOfNetdev"/> gives the drivers.</summary>
+    public static Func<string, ulong?> NetdevMacs(NetdevCache cache)
+        => name => cache.FindByName(name)?.Mac is { Length: 6 } mac
+            ? System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian([0, 0, .. mac.Bytes])
+            : null;
+
     /// <summary>
     /// The netdevs <c>--emulate KIND:auto</c> binds to: the machine's physical-like Ethernet netdevs, sorted by ifindex.
     /// Rule: ARPHRD_ETHER, not IFF_LOOPBACK, and no link kind (a real NIC's driver has no rtnl_link_ops) or kind veth

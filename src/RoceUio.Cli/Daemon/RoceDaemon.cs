@@ -27,6 +27,8 @@ public sealed record DaemonOptions
     public TimeSpan SaveDelay { get; init; } = TimeSpan.FromMilliseconds(200);
     /// <summary>Where each port's table is published in shared memory (docs/shm-layout.md); null: not published.</summary>
     public string? ShmDir { get; init; }
+    /// <summary>Where a sysfs-shaped copy of the tables is kept (DIR/class/infiniband/...); null: none.</summary>
+    public string? SysfsExport { get; init; }
     public TextWriter Out { get; init; } = Console.Out;
     public TextWriter Err { get; init; } = Console.Error;
 }
@@ -139,6 +141,7 @@ public sealed class RoceDaemon
         var devices = new List<OpenedDevice>();
         ControlServer? server = null;
         GidTablePublisher? shm = null;
+        SysfsGidExport? sysfs = null;
         try
         {
             NetlinkMonitor monitor = pipeline.StartMonitor(new NetlinkMonitorOptions { FollowNamespaces = cfg.FollowNamespaces },
@@ -150,6 +153,7 @@ public sealed class RoceDaemon
                 Tracer = trace,
                 VlanOfNetdev = i => GidL2Fields.VlanIdOf(graph, i),
                 ModelDied = (dev, why) => _o.Err.WriteLine($"error: {dev}: {why}"),
+                MacOfNetdev = DeviceFactory.NetdevMacs(cache),
             };
             foreach (DeviceConfig d in ResolveAuto(cfg.Devices, cache))
                 devices.AddRange(factory.Open(d));
@@ -172,6 +176,7 @@ public sealed class RoceDaemon
             }) { Dispatch = Invoke };
             using var wakeOnStop = stop.Register(_wakeup.Signal);
             shm = OpenShm(cfg, manager);
+            sysfs = OpenSysfsExport(manager);
             if (_o.Verbosity != Verbosity.Quiet)
             {
                 _o.Out.Write(ShowGidsFormat.Text(handlers.Rows()));
@@ -202,10 +207,12 @@ public sealed class RoceDaemon
                     Thread.Sleep(100);
                     TryResync(monitor);
                 }
-                manager.EndOfBurst();
+                if (manager.EndOfBurst() > 0)
+                    _publish = true;   // a push made entries visible, or failed: status shows it
                 RunQueued();
                 PublishIfChanged(handlers);
                 shm?.Sync(manager.Ports, manager.NameOf);
+                sysfs?.Sync(manager.Ports, manager.NameOf);
                 if (_dirty && Environment.TickCount64 - _dirtySince >= _o.SaveDelay.TotalMilliseconds)
                     Save(store, manager, graph);
             }
@@ -227,6 +234,7 @@ public sealed class RoceDaemon
                 server.DisposeAsync().AsTask().GetAwaiter().GetResult();
             FailQueued();
             shm?.Dispose();
+            sysfs?.Dispose();
             foreach (OpenedDevice d in devices.AsEnumerable().Reverse())
                 d.Dispose();
             trace?.Dispose();
@@ -245,6 +253,16 @@ public sealed class RoceDaemon
         var shm = new GidTablePublisher(dir, GidTablePublisher.GroupOf(cfg.Control)) { Error = line => _o.Err.WriteLine($"error: {line}") };
         shm.Sync(manager.Ports, manager.NameOf);
         return shm;
+    }
+
+    /// <summary>--sysfs-export DIR: written in full before the daemon says it is ready.</summary>
+    private SysfsGidExport? OpenSysfsExport(GidManager manager)
+    {
+        if (_o.SysfsExport is not { } dir)
+            return null;
+        var export = new SysfsGidExport(dir) { Error = line => _o.Err.WriteLine($"error: {line}") };
+        export.Sync(manager.Ports, manager.NameOf);
+        return export;
     }
 
     private int Stop(StickyStateStore store, GidManager manager, NetlinkNetdevGraph graph)

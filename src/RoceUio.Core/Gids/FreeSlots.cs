@@ -41,6 +41,10 @@ internal sealed class FreeSlots
     /// <summary>The lowest free ordinary slot that no remembered key points at, or -1.</summary>
     public int LowestFreeUnremembered() => _freeUnremembered.Lowest();
 
+    /// <summary>True when the ordinary slot <paramref name="index"/> is free (no entry, valid, pending delete or
+    /// waiting to be published, holds it).</summary>
+    public bool IsFree(int index) => _free.Contains(index);
+
     /// <summary>How many remembered keys point at <paramref name="index"/>.</summary>
     public int RememberedBy(int index) => _rememberedBy[index];
 

@@ -29,8 +29,8 @@ internal sealed class GidHashIndex
     /// <summary>
     /// A stripe's header alone on 128 bytes, so that a writer's sequence stores never invalidate a line holding
     /// another stripe's header (no false sharing), whatever the array's alignment: array data starts 16 bytes past
-    /// the object and objects are only 8-byte aligned, so the 16-byte header can straddle two lines; at a 64-byte
-    /// stride (measured at 56 mod 64) stripe i's Seq shared a line with stripe i+1's Buckets.
+    /// the object and objects are only 8-byte aligned, so the 16-byte header can straddle two lines; a 64-byte stride
+    /// would let stripe i's Seq share a line with stripe i+1's Buckets (array data lands at 56 mod 64).
     /// </summary>
     [StructLayout(LayoutKind.Explicit, Size = 128)]
     private struct Stripe

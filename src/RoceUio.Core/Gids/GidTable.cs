@@ -25,8 +25,12 @@
 //     sequence was even and unchanged; anything else goes to the looping probe. A stripe's bucket array is
 //     replaced (grown) only inside its odd window, and a probe is bounded by the array's length, so a torn
 //     view costs a retry, never a wrong answer or an endless loop.
-//  3. The hardware is programmed before anything is published (AddGid) and before anything is unpublished
-//     (DeleteGid): if the programmer throws, no reader ever saw a change.
+//  3. The hardware is programmed before anything is published (TryAddGid) and before anything is unpublished
+//     (DeleteGid): if the programmer refuses, no reader ever saw a change. A table made with publishAfterCommit
+//     (the GID manager's) goes further, as the kernel's add_roce_gid stores an entry only after the driver's
+//     add_gid returned: an added entry takes its slot (writers see it: dedup, slot choice) but stays invisible to
+//     readers until PublishCommitted, which the manager calls once the port's push reached the hardware.
+//     Deletes are visible at once and never undone.
 //  4. References: TryHold and Release change only GidSlot.Word (state + count) with compare-and-swap, no lock.
 //     A delete turns Valid into PendingDelete keeping the count (or straight into Free at count 0); the release
 //     that takes a PendingDelete count to 0 frees the slot under _writerLock. Exactly one CAS observes
@@ -57,6 +61,11 @@ public sealed class GidTable
     private readonly IGidProgrammer? _programmer;
     private readonly IGidTableListener? _listener;
     private readonly List<GidChange> _batch = new();
+    // publishAfterCommit: entries programmed but not yet visible, in the order they were added; and per default
+    // slot, the default waiting there (an unpublished slot is Free to readers but taken for writers).
+    private readonly bool _publishAfterCommit;
+    private readonly List<(int Index, GidEntry Entry)> _unpublished = new();
+    private readonly GidEntry?[] _unpublishedDefault;
     private int _tableSeq;
     private int _count;
     private bool _inCallback;
@@ -67,8 +76,10 @@ public sealed class GidTable
     /// <param name="policy">How new GIDs get their index; <see cref="IndexPolicy.Sticky"/> unless told.</param>
     /// <param name="programmer">Programs the hardware; null for a table with no hardware behind it.</param>
     /// <param name="listener">Told about every change; null for none.</param>
+    /// <param name="publishAfterCommit">Added entries become visible (and are announced) only at
+    /// <see cref="PublishCommitted"/>, after the hardware took them (locking rule 3).</param>
     public GidTable(int port, int capacity, GidTypes supportedTypes, IndexPolicy policy = IndexPolicy.Sticky,
-        IGidProgrammer? programmer = null, IGidTableListener? listener = null)
+        IGidProgrammer? programmer = null, IGidTableListener? listener = null, bool publishAfterCommit = false)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(port, 1);
         if ((supportedTypes & ~(GidTypes.Ib | GidTypes.Roce)) != 0 || supportedTypes == GidTypes.None)
@@ -87,6 +98,8 @@ public sealed class GidTable
         DefaultSlotCount = defaults;
         _programmer = programmer;
         _listener = listener;
+        _publishAfterCommit = publishAfterCommit;
+        _unpublishedDefault = new GidEntry?[defaults];
         _slots = new GidSlot[capacity];
         _index = new GidHashIndex(capacity);
         _freeSlots = new FreeSlots(capacity, firstOrdinary: defaults);
@@ -103,6 +116,10 @@ public sealed class GidTable
 
     /// <summary>Valid entries (pending-delete slots not counted).</summary>
     public int Count => Volatile.Read(ref _count);
+
+    /// <summary>Entries added but not yet visible (a publishAfterCommit table between a change and its push).
+    /// Writer-side state: read it on the writer's thread.</summary>
+    public int UnpublishedCount => _unpublished.Count;
 
     /// <summary>The slot array itself, for tests that play a writer caught half way (InternalsVisibleTo).</summary>
     internal GidSlot[] SlotsForTest => _slots;
@@ -125,7 +142,19 @@ public sealed class GidTable
     private int FirstFreeDefaultSlot()
     {
         for (int i = 0; i < DefaultSlotCount; i++)
-            if (IsFree(i))
+            if (IsFree(i) && _unpublishedDefault[i] is null)
+                return i;
+        return -1;
+    }
+
+    /// <summary>As <see cref="FindDefault"/>, counting a default that waits to be published (writer lock held).</summary>
+    private int FindDefaultForWriter(GidType type, int netdevIndex)
+    {
+        int slot = FindDefault(type, netdevIndex);
+        if (slot >= 0)
+            return slot;
+        for (int i = 0; i < DefaultSlotCount; i++)
+            if (_unpublishedDefault[i] is { } d && d.Type == type && d.NetdevIfindex == netdevIndex)
                 return i;
         return -1;
     }
@@ -365,33 +394,42 @@ public sealed class GidTable
     /// </summary>
     /// <exception cref="ArgumentException">Zero GID, unsupported type, or a RoCE GID without a netdev.</exception>
     /// <exception cref="GidTableFullException">No free non-default slot; nothing changed.</exception>
-    public int Add(in GidEntry e)
-    {
-        if (TryAdd(e, out int index, out string? error))
-            return index;
-        throw new GidTableFullException(Port, Capacity, error!);
-    }
+    /// <exception cref="InvalidOperationException">The programmer refused it; nothing changed.</exception>
+    public int Add(in GidEntry e) => IndexOrThrow(TryAdd(e, out int index, out string? error), index, error, nameof(e));
 
-    /// <summary>As <see cref="Add"/>, but a full table returns false with the reason in <paramref name="error"/>.</summary>
-    public bool TryAdd(in GidEntry e, out int index, out string? error)
+    /// <summary>
+    /// As <see cref="Add"/>, with the outcome as a <see cref="GidWriteResult"/> and, unless Added or Exists, the
+    /// reason in <paramref name="error"/> (what and where). Never throws for a full table, bad input or a refusal.
+    /// </summary>
+    public GidWriteResult TryAdd(in GidEntry e, out int index, out string? error)
     {
-        Validate(e, nameof(e));
+        index = -1;
+        if (InvalidReason(e) is { } why)
+        {
+            error = why;
+            return GidWriteResult.Invalid;
+        }
         using (EnterWriter())
         {
             error = null;
-            if (_index.TryFind(e.Gid.SubnetPrefix, e.Gid.InterfaceId, e.NetdevIfindex, e.Type, out index))
-                return true;
+            if (TryFindForWriter(e, out index))
+                return GidWriteResult.Exists;
             index = ChooseSlot(e);
             if (index < 0)
             {
                 error = FullMessage(e);
-                return false;
+                return GidWriteResult.Full;
             }
-            ProgramAdd(index, e);
-            Publish(index, e, isDefault: false);
+            if (!ProgramAdd(index, e, out error))
+            {
+                index = -1;
+                return GidWriteResult.DeviceRefused;
+            }
+            _nonDefault[e] = index;
+            _freeSlots.MarkTaken(index);
             _history.Remember(e, index);
-            Notify(new GidChange(Port, index, null, e));
-            return true;
+            Show(index, e, isDefault: false);
+            return GidWriteResult.Added;
         }
     }
 
@@ -404,22 +442,67 @@ public sealed class GidTable
     /// across a MAC change) the new v1 default can land at 1 and the v2 default find no slot, as in the kernel.
     /// </summary>
     /// <exception cref="GidTableFullException">No default slot is free (held by other defaults or pending delete).</exception>
-    public int SetDefault(in GidEntry e)
+    public int SetDefault(in GidEntry e) => IndexOrThrow(TrySetDefault(e, out int index, out string? error), index, error, nameof(e));
+
+    /// <summary>As <see cref="SetDefault"/>, with the outcome as a <see cref="GidWriteResult"/>.</summary>
+    public GidWriteResult TrySetDefault(in GidEntry e, out int index, out string? error)
     {
-        Validate(e, nameof(e));
+        index = -1;
+        if (InvalidReason(e) is { } why)
+        {
+            error = why;
+            return GidWriteResult.Invalid;
+        }
         using (EnterWriter())
         {
-            int slot = FindDefault(e.Type, e.NetdevIfindex);
-            if (slot >= 0)
-                return slot;
-            slot = FirstFreeDefaultSlot();
-            if (slot < 0)
-                throw new GidTableFullException(Port, Capacity,
-                    $"port {Port}: cannot set default GID {e}: no free default slot ({DescribeDefaultSlots()})");
-            ProgramAdd(slot, e);
-            Publish(slot, e, isDefault: true);
-            Notify(new GidChange(Port, slot, null, e));
-            return slot;
+            error = null;
+            index = FindDefaultForWriter(e.Type, e.NetdevIfindex);
+            if (index >= 0)
+                return GidWriteResult.Exists;
+            index = FirstFreeDefaultSlot();
+            if (index < 0)
+            {
+                error = $"port {Port}: cannot set default GID {e}: no free default slot ({DescribeDefaultSlots()})";
+                return GidWriteResult.Full;
+            }
+            if (!ProgramAdd(index, e, out error))
+            {
+                index = -1;
+                return GidWriteResult.DeviceRefused;
+            }
+            Show(index, e, isDefault: true);
+            return GidWriteResult.Added;
+        }
+    }
+
+    private int IndexOrThrow(GidWriteResult result, int index, string? error, string paramName) => result switch
+    {
+        GidWriteResult.Added or GidWriteResult.Exists => index,
+        GidWriteResult.Full => throw new GidTableFullException(Port, Capacity, error!),
+        GidWriteResult.Invalid => throw new ArgumentException(error, paramName),
+        _ => throw new InvalidOperationException(error),
+    };
+
+    /// <summary>
+    /// Makes every entry added since the last call visible, in the order they were added, each with its event (a
+    /// publishAfterCommit table: the manager calls this once the port's push succeeded). Returns how many.
+    /// </summary>
+    public int PublishCommitted()
+    {
+        using (EnterWriter())
+        {
+            int n = _unpublished.Count;
+            for (int i = 0; i < n; i++)
+            {
+                var (index, e) = _unpublished[i];
+                bool isDefault = IsDefaultSlot(index);
+                if (isDefault)
+                    _unpublishedDefault[index] = null;
+                MakeVisible(index, e, isDefault);
+                Notify(new GidChange(Port, index, null, e));
+            }
+            _unpublished.Clear();
+            return n;
         }
     }
 
@@ -433,7 +516,7 @@ public sealed class GidTable
         {
             int slot = FindDefault(type, netdevIndex);
             if (slot < 0)
-                return false;
+                return DropUnpublishedDefault(type, netdevIndex);
             GidEntry held = _slots[slot].Entry;
             ProgramDelete(slot, held);
             Unpublish(slot, held, isDefault: true);
@@ -452,6 +535,13 @@ public sealed class GidTable
         {
             if (!_nonDefault.TryGetValue(e, out int index))
                 return false;
+            if (IsFree(index))
+            {
+                // Added in this burst and never shown: no reader saw it, so no event either.
+                ProgramDelete(index, e);
+                DropUnpublished(index, e);
+                return true;
+            }
             ProgramDelete(index, e);
             Unpublish(index, e, isDefault: false);
             Notify(new GidChange(Port, index, e, null));
@@ -490,7 +580,16 @@ public sealed class GidTable
                 if (_batch.Count > 0)
                     Notify(CollectionsMarshal.AsSpan(_batch));
             }
-            return _batch.Count;
+            int shown = _batch.Count;
+            for (int i = _unpublished.Count - 1; i >= 0; i--)
+            {
+                var (index, e) = _unpublished[i];
+                if (e.NetdevIfindex != netdevIndex)
+                    continue;
+                ProgramDelete(index, e);
+                DropUnpublished(index, e);
+            }
+            return shown;
         }
     }
 
@@ -544,12 +643,84 @@ public sealed class GidTable
 
     private void Validate(in GidEntry e, string paramName)
     {
+        if (InvalidReason(e) is { } why)
+            throw new ArgumentException(why, paramName);
+    }
+
+    /// <summary>Why <paramref name="e"/> can never be an entry of this table (-EINVAL), or null.</summary>
+    private string? InvalidReason(in GidEntry e)
+    {
         if (e.Gid.IsZero)
-            throw new ArgumentException($"port {Port}: the zero GID is never a valid entry (IB spec 4.1.1(6)): {e}", paramName);
+            return $"port {Port}: the zero GID is never a valid entry (IB spec 4.1.1(6)): {e}";
         if (!SupportedTypes.Contains(e.Type))
-            throw new ArgumentException($"port {Port} does not support {e.Type} GIDs (supported: {SupportedTypes}): {e}", paramName);
+            return $"port {Port} does not support {e.Type} GIDs (supported: {SupportedTypes}): {e}";
         if (e.NetdevIfindex < 0 || (e.NetdevIfindex == 0 && e.Type != GidType.Ib))
-            throw new ArgumentException($"port {Port}: a RoCE GID needs its netdev's ifindex (> 0): {e}", paramName);
+            return $"port {Port}: a RoCE GID needs its netdev's ifindex (> 0): {e}";
+        return null;
+    }
+
+    /// <summary>The writers' find (writer lock held): a visible entry (default slots included) or one added but not
+    /// yet shown.</summary>
+    private bool TryFindForWriter(in GidEntry e, out int index)
+    {
+        if (_index.TryFind(e.Gid.SubnetPrefix, e.Gid.InterfaceId, e.NetdevIfindex, e.Type, out index))
+            return true;
+        if (_unpublished.Count == 0)
+            return false;
+        if (_nonDefault.TryGetValue(e, out index))
+            return true;
+        for (int i = 0; i < DefaultSlotCount; i++)
+            if (_unpublishedDefault[i] == e)
+            {
+                index = i;
+                return true;
+            }
+        index = -1;
+        return false;
+    }
+
+    /// <summary>Makes an added entry visible now, or queues it for <see cref="PublishCommitted"/>.</summary>
+    private void Show(int index, in GidEntry e, bool isDefault)
+    {
+        if (_publishAfterCommit)
+        {
+            _unpublished.Add((index, e));
+            if (isDefault)
+                _unpublishedDefault[index] = e;
+            return;
+        }
+        MakeVisible(index, e, isDefault);
+        Notify(new GidChange(Port, index, null, e));
+    }
+
+    /// <summary>Forgets an entry added but never shown (deleted in the same burst): its slot is free again.</summary>
+    private void DropUnpublished(int index, in GidEntry e)
+    {
+        for (int i = _unpublished.Count - 1; i >= 0; i--)
+            if (_unpublished[i].Index == index)
+            {
+                _unpublished.RemoveAt(i);
+                break;
+            }
+        if (IsDefaultSlot(index))
+            _unpublishedDefault[index] = null;
+        else
+        {
+            _nonDefault.Remove(e);
+            _freeSlots.MarkFree(index);
+        }
+    }
+
+    private bool DropUnpublishedDefault(GidType type, int netdevIndex)
+    {
+        for (int i = 0; i < DefaultSlotCount; i++)
+            if (_unpublishedDefault[i] is { } d && d.Type == type && d.NetdevIfindex == netdevIndex)
+            {
+                ProgramDelete(i, d);
+                DropUnpublished(i, d);
+                return true;
+            }
+        return false;
     }
 
     private bool IsFree(int index) => GidSlot.StateOf(Volatile.Read(ref _slots[index].Word)) == GidEntryState.Free;
@@ -570,7 +741,8 @@ public sealed class GidTable
         return string.Join("; ", parts);
     }
 
-    private bool IsFreeOrdinary(int index) => index >= DefaultSlotCount && index < Capacity && IsFree(index);
+    // The free bitmap, not the slot state: a slot taken by an entry that waits to be published reads Free.
+    private bool IsFreeOrdinary(int index) => index >= DefaultSlotCount && index < Capacity && _freeSlots.IsFree(index);
 
     /// <summary>The slot a new ordinary GID takes under the table's policy, or -1 if none is free. Constant time:
     /// the lowest free slots come from <see cref="FreeSlots"/>, not from a walk over the table.</summary>
@@ -604,12 +776,13 @@ public sealed class GidTable
              + $"{Capacity - DefaultSlotCount - pending} valid, {pending} pending delete); cannot add {e}";
     }
 
-    private void ProgramAdd(int index, in GidEntry e)
+    private bool ProgramAdd(int index, in GidEntry e, out string? refusal)
     {
+        refusal = null;
         if (_programmer is null)
-            return;
+            return true;
         _inCallback = true;
-        try { _programmer.AddGid(Port, index, e); }
+        try { return _programmer.TryAddGid(Port, index, e, out refusal); }
         finally { _inCallback = false; }
     }
 
@@ -637,18 +810,14 @@ public sealed class GidTable
 
     private void EndTableWrite() => Volatile.Write(ref _tableSeq, _tableSeq + 1);
 
-    /// <summary>Makes a programmed entry visible: slot, hash index, count, all inside one table write.</summary>
-    private void Publish(int index, in GidEntry e, bool isDefault)
+    /// <summary>Makes a programmed entry visible: slot, hash index, count, all inside one table write. (Its slot is
+    /// already taken for writers: _nonDefault and the free bitmap.)</summary>
+    private void MakeVisible(int index, in GidEntry e, bool isDefault)
     {
         BeginTableWrite();
         try
         {
             GidSlot.Publish(ref _slots[index], e);
-            if (!isDefault)
-            {
-                _nonDefault[e] = index;
-                _freeSlots.MarkTaken(index);
-            }
             // The hash index keeps the lowest valid index of the key: a default slot is below any other.
             if (!_index.TryFind(e.Gid.SubnetPrefix, e.Gid.InterfaceId, e.NetdevIfindex, e.Type, out int current) || index < current)
                 _index.Set(e, index);

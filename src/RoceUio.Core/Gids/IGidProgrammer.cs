@@ -6,12 +6,13 @@ namespace RoceUio.Gids;
 /// </summary>
 /// <remarks>
 /// Both are called with the table's writer lock held, one call at a time.
-/// <see cref="AddGid"/> runs before the entry is published; if it throws, nothing is published and the exception
-/// reaches the caller of the table's writer. <see cref="DeleteGid"/> runs when the entry is deleted, even if
-/// references keep the slot pending (be5914c124bc); if it throws, the entry stays as it was.
+/// <see cref="TryAddGid"/> runs before the entry takes its slot; when it refuses (false, with the reason), nothing
+/// changes and the table's add answers <see cref="GidWriteResult.DeviceRefused"/>. <see cref="DeleteGid"/> runs when
+/// the entry is deleted, even if references keep the slot pending (be5914c124bc). The kernel's del_gid ignores the
+/// driver's result, and so should an implementation: one that throws anyway leaves the entry as it was.
 /// </remarks>
 public interface IGidProgrammer
 {
-    void AddGid(int port, int index, in GidEntry e);
+    bool TryAddGid(int port, int index, in GidEntry e, out string? refusal);
     void DeleteGid(int port, int index, in GidEntry e);
 }

@@ -98,14 +98,6 @@ public sealed unsafe class MmioRegion
     /// <summary>Orders earlier stores before later ones, as the kernel's <c>wmb()</c>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void WriteBarrier() => Interlocked.MemoryBarrier();
-
-    /// <summary>A span for bulk copies (no byte swapping, no trace).</summary>
-    public Span<byte> Bytes(long offset, int length)
-    {
-        if (offset < 0 || length < 0 || offset + length > Length)
-            throw new ArgumentOutOfRangeException(nameof(offset), $"{Name}: [0x{offset:x}, 0x{offset + length:x}) is outside the region");
-        return new Span<byte>(_base + offset, length);
-    }
 }
 
 /// <summary>Sees every register access of a region (the MMIO trace).</summary>

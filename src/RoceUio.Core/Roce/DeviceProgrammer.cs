@@ -3,48 +3,47 @@ using RoceUio.Gids;
 namespace RoceUio.Roce;
 
 /// <summary>
-/// Connects the core tables of one device to its driver (<see cref="IGidProgrammer"/> → <see cref="IRoceDevice"/>),
-/// and keeps the burst bookkeeping: which ports have uncommitted changes, and what those changes were so that a failed
-/// <see cref="IRoceDevice.Commit"/> can be undone in the core table.
-/// Used only on the manager's worker thread.
+/// Connects the core tables of one device to its driver (<see cref="IGidProgrammer"/> → <see cref="IRoceDevice"/>):
+/// turns a driver's <see cref="RoceDeviceException"/> into a refusal the table reports as
+/// <see cref="GidWriteResult.DeviceRefused"/>, and marks the port's <see cref="PortSync"/> for every change the driver
+/// was told, so that the end of the burst pushes it. A delete the driver cannot apply is not undone (the kernel's
+/// del_gid ignores the driver's result): the port is marked behind and the next push gives the hardware the core
+/// table. Used only on the manager's worker thread.
 /// </summary>
-internal sealed class DeviceProgrammer(IRoceDevice device) : IGidProgrammer
+internal sealed class DeviceProgrammer(IRoceDevice device, Func<long> clock) : IGidProgrammer
 {
-    private readonly Dictionary<int, List<GidChange>> _pending = new();
+    private readonly Dictionary<int, PortSync> _sync = new();
 
     public IRoceDevice Device { get; } = device;
 
-    /// <summary>While true, table changes are not passed to the driver (used to undo a batch the driver already dropped).</summary>
-    public bool Suppressed { get; set; }
+    public void Track(int port, PortSync sync) => _sync[port] = sync;
 
-    public void AddGid(int port, int index, in GidEntry e)
+    public bool TryAddGid(int port, int index, in GidEntry e, out string? refusal)
     {
-        if (!Suppressed)
+        try
+        {
             Device.AddGid(port, index, e);
+        }
+        catch (RoceDeviceException x)
+        {
+            refusal = x.Message;
+            return false;
+        }
+        refusal = null;
+        _sync[port].MarkChanged(clock());
+        return true;
     }
 
     public void DeleteGid(int port, int index, in GidEntry e)
     {
-        if (!Suppressed)
+        try
+        {
             Device.DeleteGid(port, index, e);
-    }
-
-    /// <summary>Records a published change of the current burst.</summary>
-    public void Record(in GidChange change)
-    {
-        if (Suppressed)
-            return;
-        if (!_pending.TryGetValue(change.Port, out List<GidChange>? list))
-            _pending[change.Port] = list = [];
-        list.Add(change);
-    }
-
-    public IEnumerable<int> DirtyPorts => _pending.Keys;
-
-    public IReadOnlyList<GidChange> TakeChanges(int port)
-    {
-        if (!_pending.Remove(port, out List<GidChange>? list))
-            return [];
-        return list;
+            _sync[port].MarkChanged(clock());
+        }
+        catch (RoceDeviceException x)
+        {
+            _sync[port].MarkBehind(clock(), x.Message);
+        }
     }
 }

@@ -12,8 +12,13 @@ namespace RoceUio.Roce;
 /// class must be called from that one thread (the netlink pump, a replay, or a test), after the netdev graph already
 /// reflects the event. Readers of the tables (lookups) may run on any thread at any time; subscribers get changes
 /// through <see cref="Changes"/>.</para>
-/// <para>Bursts: callers apply a run of events and then call <see cref="EndOfBurst"/>, which commits each changed port
-/// once (mlx4 pushes its whole table with one SET_PORT per burst).</para>
+/// <para>Bursts: callers apply a run of events and then call <see cref="EndOfBurst"/>, which pushes each changed port
+/// once (mlx4 pushes its whole table with one SET_PORT per burst). Each port's <see cref="PortSync"/> is the one owner
+/// of what its hardware must still be told: a push that fails leaves the port dirty and is retried with backoff (10 ms
+/// doubling to 5 s) at the end of later bursts until the hardware holds the core table; nothing is rolled back.
+/// An added entry becomes visible (lookups, holds, <see cref="Changes"/>) only once its burst's push succeeded, as the
+/// kernel's add_roce_gid stores an entry after the driver's add_gid; a delete is visible at once and never undone.
+/// Call <see cref="EndOfBurst"/> regularly (the daemon does every loop) so that retries run without new events.</para>
 /// <para>Netlink gives states, not the kernel's netdev notifier events, so <see cref="LinkChanged"/> derives them from the
 /// difference: a new master is NETDEV_CHANGEUPPER (linking), a lost one CHANGEUPPER (unlinking), a new hardware address
 /// CHANGEADDR, a bond's new active slave BONDING_FAILOVER, IFF_UP coming on NETDEV_UP, in the kernel's order
@@ -23,8 +28,9 @@ public sealed class GidManager : IGidTableListener
 {
     private readonly INetdevGraph _graph;
     private readonly List<RocePort> _ports = [];
-    private readonly Dictionary<IRoceDevice, DeviceProgrammer> _programmers = new();
     private readonly Dictionary<GidTable, RocePort> _portOfTable = new();
+    // Why each added entry was added (an add is announced at publish time, after the push, when _reason has moved on).
+    private readonly Dictionary<(GidTable, int), string> _addReasons = new();
     private string _reason = "";
 
     public GidManager(INetdevGraph graph, IndexPolicy policy = IndexPolicy.Sticky)
@@ -35,6 +41,12 @@ public sealed class GidManager : IGidTableListener
 
     public IndexPolicy Policy { get; }
     public IReadOnlyList<RocePort> Ports => _ports;
+
+    /// <summary>Milliseconds of a monotonic clock, for push retries (tests replace it).</summary>
+    public Func<long> Clock { get; set; } = static () => Environment.TickCount64;
+
+    /// <summary>Ports whose last push failed and that wait for a retry (<see cref="PortSync.IsOutOfSync"/>).</summary>
+    public IEnumerable<RocePort> OutOfSyncPorts => _ports.Where(p => p.Sync.IsOutOfSync);
     public GidChangeBroadcaster Changes { get; } = new();
 
     /// <summary>One <c>IB_EVENT_GID_CHANGE</c> per port and table batch (dispatch_gid_change_event), after the batch's
@@ -63,13 +75,14 @@ public sealed class GidManager : IGidTableListener
     {
         if (bindings.Count != device.PortCount)
             throw new ArgumentException($"{device.Name} has {device.PortCount} port(s) but {bindings.Count} netdev binding(s) were given");
-        var programmer = new DeviceProgrammer(device);
-        _programmers[device] = programmer;
+        var programmer = new DeviceProgrammer(device, () => Clock());
         var added = new List<RocePort>();
         for (int p = 1; p <= device.PortCount; p++)
         {
-            var table = new GidTable(p, device.GidTableSize(p), device.SupportedGidTypes(p), Policy, programmer, this);
+            var table = new GidTable(p, device.GidTableSize(p), device.SupportedGidTypes(p), Policy, programmer, this,
+                                     publishAfterCommit: true);
             var port = new RocePort(device, p, bindings[p - 1], table);
+            programmer.Track(p, port.Sync);
             _ports.Add(port);
             _portOfTable[table] = port;
             added.Add(port);
@@ -95,7 +108,7 @@ public sealed class GidManager : IGidTableListener
             foreach (var (_, e) in port.Table.EnumerateValid())
                 netdevs.Add(e.NetdevIfindex);
             foreach (int ifindex in netdevs)
-                Guard(port, () => port.Table.DeleteAllForNetdev(ifindex));
+                port.Table.DeleteAllForNetdev(ifindex);
         }
         EndOfBurst();
     }
@@ -293,14 +306,8 @@ public sealed class GidManager : IGidTableListener
         Gid gid = Gid.DefaultFromMac(nd.Mac.Span, nd.DevId);
         foreach (GidType type in TypesOf(port))
         {
-            try
-            {
-                port.Table.SetDefault(new GidEntry(gid, type, nd.Ifindex));
-            }
-            catch (Exception e) when (e is GidTableFullException or RoceDeviceException)
-            {
-                Fail(port, $"default GID {gid} {type.ToShortString()} of {nd.Name} not added: {e.Message}");
-            }
+            GidWriteResult r = port.Table.TrySetDefault(new GidEntry(gid, type, nd.Ifindex), out int index, out string? error);
+            Outcome(port, r, index, error, $"default GID {gid} {type.ToShortString()} of {nd.Name}");
         }
     }
 
@@ -308,7 +315,7 @@ public sealed class GidManager : IGidTableListener
     private void DelDefaultGids(RocePort port, NetdevInfo nd)
     {
         foreach (GidType type in TypesOf(port))
-            Guard(port, () => port.Table.DeleteDefault(type, nd.Ifindex));
+            port.Table.DeleteDefault(type, nd.Ifindex);
     }
 
     /// <summary>_add_netdev_ips: every IPv4 then IPv6 address of the netdev, in the kernel's order.</summary>
@@ -328,7 +335,7 @@ public sealed class GidManager : IGidTableListener
 
     /// <summary>del_netdev_ips = ib_cache_gid_del_all_netdev_gids: everything of the netdev, defaults included.</summary>
     private void DelNetdevIps(RocePort port, NetdevInfo nd)
-        => Guard(port, () => port.Table.DeleteAllForNetdev(nd.Ifindex));
+        => port.Table.DeleteAllForNetdev(nd.Ifindex);
 
     /// <summary>del_netdev_upper_ips: everything of the netdev and of all its uppers.</summary>
     private void DelNetdevUpperIps(RocePort port, NetdevInfo nd)
@@ -339,28 +346,31 @@ public sealed class GidManager : IGidTableListener
     }
 
     /// <summary>update_gid(GID_ADD): one entry per supported type, v1 before v2. A full table is logged, as the kernel's
-    /// -ENOSPC, and the address is not retried later (kernel-gid.md 9.12).</summary>
+    /// -ENOSPC, and the address is not retried later (kernel-gid.md 9.12). An RTM_NEWADDR for "::" (never assigned by
+    /// a kernel; a corrupted or hand-made message) is the zero GID, which the table answers Invalid, as
+    /// __ib_cache_gid_add's -EINVAL.</summary>
     private void AddGid(RocePort port, Gid gid, NetdevInfo nd)
     {
-        // An RTM_NEWADDR for "::" (never assigned by a kernel; a corrupted or hand-made message) is the zero GID, which
-        // __ib_cache_gid_add refuses with -EINVAL (IB spec 4.1.1(6)). Report it like the kernel's failed add; the table
-        // would throw, and that must not escape into the netlink loop.
-        if (gid.IsZero)
-        {
-            Fail(port, $"GID {gid.ToCompressedString()} of {nd.Name} not added: the zero GID is never a valid entry (IB spec 4.1.1(6))");
-            return;
-        }
         foreach (GidType type in TypesOf(port))
         {
-            try
-            {
-                if (!port.Table.TryAdd(new GidEntry(gid, type, nd.Ifindex), out _, out string? error))
-                    Fail(port, $"GID {gid} {type.ToShortString()} of {nd.Name} not added: {error}");
-            }
-            catch (RoceDeviceException e)
-            {
-                Fail(port, $"GID {gid} {type.ToShortString()} of {nd.Name} not added: {e.Message}");
-            }
+            GidWriteResult r = port.Table.TryAdd(new GidEntry(gid, type, nd.Ifindex), out int index, out string? error);
+            Outcome(port, r, index, error, $"GID {gid} {type.ToShortString()} of {nd.Name}");
+        }
+    }
+
+    /// <summary>What an add did: remember why (for the line printed when it is published), or report why it failed.</summary>
+    private void Outcome(RocePort port, GidWriteResult result, int index, string? error, string what)
+    {
+        switch (result)
+        {
+            case GidWriteResult.Added:
+                _addReasons[(port.Table, index)] = _reason;
+                break;
+            case GidWriteResult.Exists:
+                break;
+            default:
+                Fail(port, $"{what} not added ({result}): {error}");
+                break;
         }
     }
 
@@ -368,79 +378,64 @@ public sealed class GidManager : IGidTableListener
     private void DelGid(RocePort port, Gid gid, NetdevInfo nd)
     {
         foreach (GidType type in TypesOf(port))
-            Guard(port, () => port.Table.Delete(new GidEntry(gid, type, nd.Ifindex)));
+            port.Table.Delete(new GidEntry(gid, type, nd.Ifindex));
     }
 
     // ---------------------------------------------------------------- bursts and changes
 
-    /// <summary>Commits every port changed since the last burst. A commit the driver refuses is undone in the core table,
-    /// so the table again equals what the hardware holds; the error is reported.</summary>
-    public void EndOfBurst()
+    /// <summary>
+    /// Pushes every port that is due (<see cref="PortSync.IsDue"/>: changed since its last push, and past its backoff
+    /// if a push failed). A push that succeeds makes the port's new entries visible; one that fails leaves the port
+    /// dirty, reported and retried later. Returns how many pushes were made.
+    /// </summary>
+    public int EndOfBurst()
     {
-        foreach (DeviceProgrammer prog in _programmers.Values)
+        long now = Clock();
+        int pushes = 0;
+        foreach (RocePort port in _ports)
         {
-            foreach (int p in prog.DirtyPorts.ToArray())
-            {
-                IReadOnlyList<GidChange> changes = prog.TakeChanges(p);
-                try
-                {
-                    prog.Device.Commit(p);
-                }
-                catch (RoceDeviceException e)
-                {
-                    RocePort port = _ports.First(x => x.Device == prog.Device && x.Port == p);
-                    Fail(port, $"hardware update failed, {changes.Count} change(s) undone: {e.Message}");
-                    Undo(port, prog, changes);
-                }
-            }
+            if (!port.Sync.IsDue(now))
+                continue;
+            pushes++;
+            Push(port, now);
         }
+        return pushes;
     }
 
-    private void Undo(RocePort port, DeviceProgrammer prog, IReadOnlyList<GidChange> changes)
+    private void Push(RocePort port, long now)
     {
-        prog.Suppressed = true;
         try
         {
-            for (int i = changes.Count - 1; i >= 0; i--)
-            {
-                GidChange c = changes[i];
-                bool isDefault = c.Index < port.Table.DefaultSlotCount;
-                if (c.New is { } added && c.Old is null)
-                {
-                    if (isDefault)
-                        port.Table.DeleteDefault(added.Type, added.NetdevIfindex);
-                    else
-                        port.Table.Delete(added);
-                }
-                else if (c.Old is { } removed && c.New is null)
-                {
-                    if (isDefault)
-                        port.Table.SetDefault(removed);
-                    else
-                        port.Table.TryAdd(removed, out _, out _);
-                }
-            }
+            port.Device.Commit(port.Port);
         }
-        finally
+        catch (RoceDeviceException e)
         {
-            prog.Suppressed = false;
+            port.Sync.PushFailed(now, e.Message);
+            Fail(port, $"hardware update failed (attempt {port.Sync.FailedAttempts}); the port is out of sync, "
+                       + $"{port.Table.UnpublishedCount} new entr{(port.Table.UnpublishedCount == 1 ? "y waits" : "ies wait")} "
+                       + $"and the push is retried in {port.Sync.NextAttemptMs - now} ms: {e.Message}");
+            return;
         }
+        int failed = port.Sync.FailedAttempts;
+        port.Sync.PushSucceeded();
+        if (failed > 0)
+            Log?.Invoke($"{port}: hardware in sync again after {failed} failed push(es)");
+        port.Table.PublishCommitted();
     }
 
     void IGidTableListener.OnGidChanged(GidTable table, ReadOnlySpan<GidChange> batch)
     {
         if (!_portOfTable.TryGetValue(table, out RocePort? port))
             return;
-        DeviceProgrammer prog = _programmers[port.Device];
         foreach (GidChange c in batch)
         {
-            prog.Record(c);
             Changes.Publish(new GidChangeEvent(port.Device.Name, c.Port, c.Index, c.Old, c.New));
             if (Log is { } log)
             {
                 string what = c.New is { } n ? $"add {n.Gid} {n.Type.ToShortString()} {NameOf(n.NetdevIfindex)}"
                                              : $"del {c.Old?.Gid} {c.Old?.Type.ToShortString()} {NameOf(c.Old?.NetdevIfindex ?? 0)}";
-                log($"{port} index {c.Index}: {what} ({_reason})");
+                string why = c.New is not null && _addReasons.Remove((table, c.Index), out string? r) ? r : _reason;
+                log($"{port} index {c.Index}: {what} ({why})");
             }
         }
         if (batch.Length > 0)
@@ -475,19 +470,11 @@ public sealed class GidManager : IGidTableListener
 
     public string NameOf(int ifindex) => _graph.Find(ifindex)?.Name ?? $"ifindex {ifindex}";
 
-    private void Because(string reason) => _reason = reason;
+    /// <summary>The netdev's ifindex as its own namespace numbers it (<c>ndev->ifindex</c>): <paramref name="ifindex"/>
+    /// itself for the daemon's namespace; a container's netdev is known here by another key.</summary>
+    public int NetNsIfindexOf(int ifindex) => _graph.Find(ifindex) is { NetNsIfindex: > 0 } n ? n.NetNsIfindex : ifindex;
 
-    private void Guard(RocePort port, Action action)
-    {
-        try
-        {
-            action();
-        }
-        catch (RoceDeviceException e)
-        {
-            Fail(port, e.Message);
-        }
-    }
+    private void Because(string reason) => _reason = reason;
 
     private void Fail(RocePort port, string message)
     {

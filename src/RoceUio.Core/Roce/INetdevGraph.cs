@@ -36,6 +36,9 @@ public sealed record NetdevInfo
     /// moved into a container keeps its lower device here, so its addresses still become GIDs; a port binds only to a
     /// device of its own namespace.</summary>
     public int NetNsId { get; init; } = -1;
+    /// <summary>The device's ifindex inside its own namespace (what <c>ibv_query_gid_ex</c>'s netdev_ifindex shows: the
+    /// kernel's <c>ndev->ifindex</c>); 0: the same as <see cref="Ifindex"/>.</summary>
+    public int NetNsIfindex { get; init; }
 
     public bool IsBondMaster => Kind == NetdevKind.Bond;
     public bool IsActiveBackupBond => IsBondMaster && BondMode == IflaBond.BOND_MODE_ACTIVEBACKUP;

@@ -17,10 +17,13 @@ namespace RoceUio.Roce;
 /// <item><see cref="AddGid"/> is called before the entry is published in the core table; if it throws, the entry is
 /// not published and the driver must be as it was before the call.</item>
 /// <item><see cref="DeleteGid"/> is called as soon as the core deletes the entry, even while references keep the slot
-/// pending (be5914c124bc "RDMA/core: Delete RoCE GID in hw when corresponding IP is deleted").</item>
+/// pending (be5914c124bc "RDMA/core: Delete RoCE GID in hw when corresponding IP is deleted"). The core never undoes
+/// a delete; if it throws, the port is pushed again.</item>
 /// <item>A driver may defer hardware writes until <see cref="Commit"/> (mlx4 pushes the whole table with one SET_PORT
-/// for a burst). If <see cref="Commit"/> throws, the driver has restored its shadow to what the hardware holds, and the
-/// caller must undo the batch's changes in the core table. A driver that writes at once implements Commit as nothing.</item>
+/// for a burst). If <see cref="Commit"/> throws (refused, timed out), the driver keeps what it was told: its shadow
+/// stays what the hardware must hold, and the caller (the GID manager's <see cref="PortSync"/>) calls Commit again,
+/// with backoff, until it succeeds. Nothing is rolled back on either side. New core entries become visible after the
+/// Commit that delivered them. A driver that writes at once implements Commit as nothing.</item>
 /// <item>Errors are <see cref="RoceDeviceException"/> naming the device, port, command and status.</item>
 /// </list>
 /// </remarks>

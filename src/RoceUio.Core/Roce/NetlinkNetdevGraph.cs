@@ -89,6 +89,7 @@ public sealed class NetlinkNetdevGraph(NetdevCache cache) : INetdevGraph
         BondMode = l.BondMode,
         VlanId = l.VlanId,
         NetNsId = l.NetNsId,
+        NetNsIfindex = l.NetNsIfindex,
     };
 
     /// <summary>The manager's view of a link as it was before the change <paramref name="e"/> reports.</summary>

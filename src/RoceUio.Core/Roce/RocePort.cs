@@ -34,5 +34,8 @@ public sealed class RocePort
     public int NetdevIfindex { get; internal set; }
     public GidTypes Types => Table.SupportedTypes;
 
+    /// <summary>What the port's hardware must still be told (the one owner of dirty/needs-push and retries).</summary>
+    public PortSync Sync { get; } = new();
+
     public override string ToString() => $"{Device.Name} port {Port}";
 }

@@ -191,7 +191,7 @@ public class GidTableConcurrencyTests
             while (!stop.IsCancellationRequested)
             {
                 var e = Entry(2, v);
-                if (!t.TryAdd(e, out _, out _))
+                if (t.TryAdd(e, out _, out _) != GidWriteResult.Added)
                 {
                     Thread.Yield();             // the old entry is still held pending delete
                     continue;

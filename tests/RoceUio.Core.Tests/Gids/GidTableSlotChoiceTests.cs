@@ -76,7 +76,7 @@ public class GidTableSlotChoiceTests
                 if (valid.ContainsKey(e))
                     continue;
                 int expected = ExpectedSlot(t, e);
-                bool added = t.TryAdd(e, out int index, out _);
+                bool added = t.TryAdd(e, out int index, out _) == GidWriteResult.Added;
                 Assert.That(added ? index : -1, Is.EqualTo(expected), $"step {step}: add of {e}");
                 if (added) { valid[e] = index; adds++; } else fullAdds++;
             }

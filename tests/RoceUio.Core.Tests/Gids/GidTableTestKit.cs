@@ -35,12 +35,14 @@ internal sealed class RecordingProgrammer : IGidProgrammer
     public Func<int, GidEntry, bool>? FailDelete;
     public Action? OnCall;
 
-    public void AddGid(int port, int index, in GidEntry e)
+    public bool TryAddGid(int port, int index, in GidEntry e, out string? refusal)
     {
         OnCall?.Invoke();
-        if (FailAdd?.Invoke(index, e) == true)
-            throw new InvalidOperationException($"device refused add at {index}");
+        refusal = FailAdd?.Invoke(index, e) == true ? $"device refused add at {index}" : null;
+        if (refusal is not null)
+            return false;
         Calls.Add($"add {port}/{index} {e}");
+        return true;
     }
 
     public void DeleteGid(int port, int index, in GidEntry e)

@@ -184,7 +184,7 @@ public class GidTableTests
         Assert.That(ex!.Message, Does.Contain("port 3").And.Contain("capacity 6").And.Contain("full").And.Contain(V2("192.0.2.5").Gid.ToString()));
         Assert.That(ex.Port, Is.EqualTo(3));
         Assert.That(ex.Capacity, Is.EqualTo(6));
-        Assert.That(t.TryAdd(V2("192.0.2.5"), out int idx, out string? error), Is.False);
+        Assert.That(t.TryAdd(V2("192.0.2.5"), out int idx, out string? error), Is.EqualTo(GidWriteResult.Full));
         Assert.That(error, Does.Contain("full"));
         Assert.That(Snapshot(t), Is.EqualTo(before));
         Assert.That(programmer.Calls, Has.Count.EqualTo(calls));

@@ -286,24 +286,6 @@ public class GidManagerTests
     }
 
     [Test]
-    public void RefusedCommit_UndoesTheBurstInTheCoreTable()
-    {
-        _net.Add(2, "eth0", Mac0);
-        var dev = Dev();
-        Start(dev, "eth0");
-        _net.AddAddress("eth0", "192.0.2.1");
-        var before = Table();
-        dev.FailNextCommit = true;
-        _net.AddAddress("eth0", "192.0.2.2");
-        Assert.That(Table(), Is.EqualTo(before));
-        Assert.That(_errors.Single(), Does.Contain("BAD_PARAM").And.Contain("undone"));
-        AssertDriverMatches(_mgr, dev);
-        _net.AddAddress("eth0", "192.0.2.3");
-        Assert.That(Table(), Has.Count.EqualTo(6), "the next burst works");
-        AssertDriverMatches(_mgr, dev);
-    }
-
-    [Test]
     public void OneCommitPerBurst()
     {
         _net.Add(2, "eth0", Mac0);

@@ -3,13 +3,22 @@ using RoceUio.Roce;
 
 namespace RoceUio.Core.Tests.Roce;
 
-/// <summary>A driver that remembers what it was told, per port, and can be made to refuse a commit.</summary>
+/// <summary>
+/// A driver that remembers what it was told, per port (<see cref="Hardware"/>: its shadow), what its "hardware" took
+/// at the last successful commit (<see cref="Committed"/>), and can be made to refuse commits. Like mlx4, a refused
+/// commit changes nothing: the shadow stays what the hardware must hold.
+/// </summary>
 internal sealed class RecordingDevice(string name, int ports, int capacity, GidTypes types) : IRoceDevice
 {
     public readonly Dictionary<(int Port, int Index), GidEntry> Hardware = new();
+    public readonly Dictionary<(int Port, int Index), GidEntry> Committed = new();
     public readonly List<string> Calls = [];
-    private readonly Dictionary<(int, int), GidEntry> _committed = new();
-    public bool FailNextCommit { get; set; }
+
+    /// <summary>How many of the next commits fail (with status BAD_PARAM).</summary>
+    public int FailCommits { get; set; }
+
+    /// <summary>Called at every commit attempt, before it succeeds or fails, with the port.</summary>
+    public Action<int>? OnCommit { get; set; }
 
     public string Name => name;
     public string DriverName => "recording";
@@ -32,16 +41,15 @@ internal sealed class RecordingDevice(string name, int ports, int capacity, GidT
 
     public void Commit(int port)
     {
-        if (FailNextCommit)
+        OnCommit?.Invoke(port);
+        if (FailCommits > 0)
         {
-            FailNextCommit = false;
-            // Roll the shadow back to what the "hardware" last accepted, as the contract requires.
-            foreach (var k in Hardware.Keys.Where(k => k.Port == port).ToList()) Hardware.Remove(k);
-            foreach (var kv in _committed.Where(kv => kv.Key.Item1 == port)) Hardware[kv.Key] = kv.Value;
+            FailCommits--;
+            Calls.Add($"commit {port} refused");
             throw new RoceDeviceException($"{name} port {port}: SET_PORT failed with status BAD_PARAM (injected)");
         }
-        foreach (var k in _committed.Keys.Where(k => k.Item1 == port).ToList()) _committed.Remove(k);
-        foreach (var kv in Hardware.Where(kv => kv.Key.Port == port)) _committed[kv.Key] = kv.Value;
+        foreach (var k in Committed.Keys.Where(k => k.Port == port).ToList()) Committed.Remove(k);
+        foreach (var kv in Hardware.Where(kv => kv.Key.Port == port)) Committed[kv.Key] = kv.Value;
         Calls.Add($"commit {port}");
     }
 

@@ -7,14 +7,13 @@ namespace RoceUio.Drivers.Conformance.Toy;
 
 /// <summary>
 /// The toy family's driver: a shadow of each port's table (core index = hardware slot), pushed whole by
-/// <see cref="Commit"/> through the staging area and the doorbell (<see cref="ToyLayout"/>); a refused push restores
-/// the shadow to what the device holds.
+/// <see cref="Commit"/> through the staging area and the doorbell (<see cref="ToyLayout"/>); a refused push keeps the
+/// shadow (what the device must hold) for the next Commit, as the IRoceDevice contract says.
 /// Locking: calls come from one thread at a time (the IRoceDevice contract).
 /// </summary>
 public sealed class ToyDevice(string name, MmioRegion bar0) : IRoceDevice
 {
     private readonly GidEntry?[][] _shadow = [new GidEntry?[Slots], new GidEntry?[Slots]];
-    private readonly GidEntry?[][] _committed = [new GidEntry?[Slots], new GidEntry?[Slots]];
 
     public string Name { get; } = name;
     public string DriverName => "toy";
@@ -70,14 +69,10 @@ public sealed class ToyDevice(string name, MmioRegion bar0) : IRoceDevice
         uint status = bar0.Read32(Status);
         if (status != StatusOk)
             Refused(port, $"the device refused the table with status 0x{status:x}");
-        Array.Copy(t, _committed[port - 1], Slots);
     }
 
     private void Refused(int port, string why)
-    {
-        Array.Copy(_committed[port - 1], _shadow[port - 1], Slots);
-        throw new RoceDeviceException($"{Name} port {port}: {why}; the table is back to what the device holds");
-    }
+        => throw new RoceDeviceException($"{Name} port {port}: {why}; the table is pushed again on the next commit");
 
     private int Check(int port)
         => port is >= 1 and <= Ports ? port : throw new RoceDeviceException($"{Name}: the toy has ports 1 and 2; there is no port {port}");

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text;
 using RoceUio.Gids;
 
-namespace RoceUio.Drivers.Ocrdma;
+namespace RoceUio.Drivers.Ocrdma.Model;
 
 /// <summary>One GID of the host table as the synthetic side channel reports it.</summary>
 public readonly record struct ShadowGid(int Port, int Index, bool Pending, Gid Gid, OcrdmaL3Type L3Type, ushort VlanId);
@@ -24,28 +24,54 @@ public sealed record OcrdmaShadowSnapshot(long Generation, IReadOnlyList<ShadowG
 }
 
 /// <summary>
-/// SYNTHETIC, not hardware: how a device model learns the host's SGID table (hw-layouts.md P2, "an explicitly synthetic
-/// side-channel event GID_SET"). The real Skyhawk has no register or command for it: its firmware never learns the
-/// table, it only receives the bytes of each MODIFY_QP and AV. A model that wants to check those bytes against the
-/// table needs this oracle; a driver on real hardware has none (<see cref="OcrdmaDeviceOptions.Oracle"/> = null).
+/// SYNTHETIC, not hardware: how the device model learns the host's SGID table (hw-layouts.md P2, "an explicitly
+/// synthetic side-channel event GID_SET"). The real Skyhawk has no register or command for it: its firmware never learns
+/// the table, it only receives the bytes of each MODIFY_QP and AV. So the driver knows nothing of this file: whoever runs
+/// the model (the ocrdma descriptor for an emulated device, the tests) has <see cref="Follow"/> write it from the driver's
+/// public view (<see cref="OcrdmaDevice.Sgids"/>, <see cref="OcrdmaDevice.Bindings"/>, <see cref="OcrdmaDevice.Changed"/>).
+/// A text file (<c>sgid_shadow</c> in an emulated device's directory), replaced atomically (write + rename) on every
+/// change, so a model in another process reads a whole snapshot. Format, one item a line: <c>generation N</c>;
+/// <c>gid PORT INDEX valid|pending GID L3TYPE VLAN</c>; <c>qp QPID PORT INDEX</c>; <c>ah AHID PORT INDEX</c>.
 /// </summary>
-public interface IOcrdmaShadowOracle
-{
-    void Publish(OcrdmaShadowSnapshot snapshot);
-}
-
-/// <summary>
-/// SYNTHETIC side channel as a text file (<c>sgid_shadow</c> in an emulated device's directory), replaced atomically
-/// (write + rename) on every change, so a model in another process reads a whole snapshot. Format, one item a line:
-/// <c>generation N</c>; <c>gid PORT INDEX valid|pending GID L3TYPE VLAN</c>; <c>qp QPID PORT INDEX</c>; <c>ah AHID PORT INDEX</c>.
-/// </summary>
-public sealed class SgidShadowFile : IOcrdmaShadowOracle
+public sealed class SgidShadowFile
 {
     public const string FileName = "sgid_shadow";
 
     public SgidShadowFile(string path) => Path = path;
 
     public string Path { get; }
+
+    /// <summary>Writes the file in <paramref name="directory"/> now and after every change of <paramref name="device"/>'s
+    /// host table or bindings, until disposed.</summary>
+    public static IDisposable Follow(OcrdmaDevice device, string directory)
+    {
+        var file = new SgidShadowFile(System.IO.Path.Combine(directory, FileName));
+        long generation = 0;
+        var writing = new object(); // consumers on several threads: one snapshot written at a time, in order
+        void Write()
+        {
+            lock (writing)
+                WriteSnapshot();
+        }
+        void WriteSnapshot()
+        {
+            var gids = device.Sgids.Snapshot()
+                .Select(x => new ShadowGid(x.Port, x.Index, x.State == OcrdmaSgidState.PendingDelete, x.Sgid.Gid, x.Sgid.L3Type, x.Sgid.VlanId))
+                .ToList();
+            var (qps, ahs) = device.Bindings();
+            file.Publish(new OcrdmaShadowSnapshot(++generation, gids,
+                qps.Select(b => new ShadowBinding(b.Id, b.Port, b.Index)).ToList(),
+                ahs.Select(b => new ShadowBinding(b.Id, b.Port, b.Index)).ToList()));
+        }
+        device.Changed += Write;
+        Write();
+        return new Unsubscribe(() => device.Changed -= Write);
+    }
+
+    private sealed class Unsubscribe(Action undo) : IDisposable
+    {
+        public void Dispose() => undo();
+    }
 
     public void Publish(OcrdmaShadowSnapshot s)
     {

@@ -1,0 +1,84 @@
+namespace RoceUio.Roce;
+
+/// <summary>
+/// The one owner of "what the hardware of one port must still be told": whether the port has changes its driver has
+/// not pushed (a burst's adds and deletes, or a push that was refused or timed out), since when, why it is behind,
+/// and when to try again. The GID manager marks it, pushes the ports that are due at the end of each burst, and
+/// retries a failed push with backoff (<see cref="FirstRetryMs"/> doubling to <see cref="MaxRetryMs"/>) until the
+/// hardware holds exactly the core table. Nothing is rolled back: the core table is what the hardware must hold.
+/// Used only on the manager's worker thread.
+/// </summary>
+public sealed class PortSync
+{
+    /// <summary>The first retry after a failed push, in milliseconds.</summary>
+    public const int FirstRetryMs = 10;
+
+    /// <summary>The longest wait between retries, in milliseconds.</summary>
+    public const int MaxRetryMs = 5000;
+
+    private int _backoffMs;
+
+    /// <summary>Changes (or a failed push) wait for a successful push.</summary>
+    public bool NeedsPush { get; private set; }
+
+    /// <summary>When the oldest unpushed change was made (ms, <see cref="GidManager.Clock"/>); meaningful while
+    /// <see cref="NeedsPush"/>.</summary>
+    public long DirtySinceMs { get; private set; }
+
+    /// <summary>When the first push of the current run of failures failed (ms), or -1 while in sync or not yet failed.</summary>
+    public long OutOfSyncSinceMs { get; private set; } = -1;
+
+    /// <summary>Why the last push failed (the driver's message); null while pushes succeed.</summary>
+    public string? Why { get; private set; }
+
+    /// <summary>Failed pushes in the current run of failures.</summary>
+    public int FailedAttempts { get; private set; }
+
+    /// <summary>When the next retry is due (ms); meaningful while <see cref="IsOutOfSync"/>.</summary>
+    public long NextAttemptMs { get; private set; }
+
+    /// <summary>Pushes that reached the hardware.</summary>
+    public long Pushes { get; private set; }
+
+    /// <summary>A push failed and the port is behind until a retry succeeds.</summary>
+    public bool IsOutOfSync => OutOfSyncSinceMs >= 0;
+
+    /// <summary>The core table changed (or the driver was told something) at <paramref name="nowMs"/>.</summary>
+    public void MarkChanged(long nowMs)
+    {
+        if (!NeedsPush)
+            DirtySinceMs = nowMs;
+        NeedsPush = true;
+    }
+
+    /// <summary>The driver refused something it was told outside a push (a delete it could not apply): push again.</summary>
+    public void MarkBehind(long nowMs, string why)
+    {
+        MarkChanged(nowMs);
+        Why ??= why;
+    }
+
+    /// <summary>Whether a push is due at <paramref name="nowMs"/>: changes wait, and a failed port's backoff has passed.</summary>
+    public bool IsDue(long nowMs) => NeedsPush && (!IsOutOfSync || nowMs >= NextAttemptMs);
+
+    public void PushSucceeded()
+    {
+        NeedsPush = false;
+        OutOfSyncSinceMs = -1;
+        Why = null;
+        FailedAttempts = 0;
+        _backoffMs = 0;
+        Pushes++;
+    }
+
+    /// <summary>The push failed at <paramref name="nowMs"/>: stay dirty, retry after the next backoff step.</summary>
+    public void PushFailed(long nowMs, string why)
+    {
+        if (!IsOutOfSync)
+            OutOfSyncSinceMs = nowMs;
+        Why = why;
+        FailedAttempts++;
+        _backoffMs = _backoffMs == 0 ? FirstRetryMs : Math.Min(MaxRetryMs, _backoffMs * 2);
+        NextAttemptMs = nowMs + _backoffMs;
+    }
+}

@@ -1,0 +1,92 @@
+using System.Text.Json.Nodes;
+using NUnit.Framework;
+using RoceUio.Cli.Daemon;
+using RoceUio.Cli.Output;
+using RoceUio.Testing;
+
+namespace RoceUio.Cli.Tests;
+
+/// <summary>
+/// <c>roceuio run</c> (default <c>--netns all</c>) with a pod: a macvlan over the port's netdev moved into another
+/// namespace keeps its lower device, so the addresses the pod gives it are GIDs of the port (the kernel's RoCE
+/// notifiers see every namespace; is_eth_port_of_netdev_filter holds across the move), shown with the pod's netdev
+/// name and, in the JSON form, its ifindex inside the pod (ndev->ifindex); they go when the pod's namespace is
+/// destroyed. With <c>--netns own</c> the pod is not followed. rxe-shaped device (RoCE v2 only, one default slot),
+/// kernel index policy.
+/// </summary>
+[NonParallelizable]
+public class ContainerDaemonTests
+{
+    private const string Mac = "02:00:00:00:00:01";
+    private const string Default = "fe80:0000:0000:0000:0000:00ff:fe00:0001";
+    private const string V4Pod = "0000:0000:0000:0000:0000:ffff:0a00:0101";    // 10.0.1.1
+
+    private NetworkNamespace _host = null!, _pod = null!;
+    private TempDirectory _dir = null!;
+
+    [SetUp]
+    public void SetUp()
+    {
+        _host = NetworkNamespace.Create("roceuiocli");
+        _pod = NetworkNamespace.Create("roceuioclipod");
+        _dir = new TempDirectory("roceuio-daemon");
+        foreach (NetworkNamespace ns in new[] { _host, _pod }) // no automatic link-locals: the rows are the steps' own
+            NetworkNamespace.RunTool("ip", ["netns", "exec", ns.Name, "sysctl", "-qw",
+                "net.ipv6.conf.default.addr_gen_mode=1", "net.ipv6.conf.all.addr_gen_mode=1"]);
+        _host.IpBatch([$"link add veth0 address {Mac} type veth peer name veth1", "link set veth1 up", "link set veth0 up"]);
+    }
+
+    [TearDown]
+    public void TearDown()
+    {
+        _pod.Dispose();
+        _host.Dispose();
+        _dir.Dispose();
+    }
+
+    private static string Table(params string[] rows)
+        => "DEV\tPORT\tINDEX\tGID\t\t\t\t\tIPv4  \t\tVER\tDEV\n---\t----\t-----\t---\t\t\t\t\t------------  \t---\t---\n"
+           + string.Concat(rows) + $"n_gids_found={rows.Length}\n";
+
+    private static string Row(int index, string gid, string ipv4, string ndev)
+        => $"rxe0\t1\t{index}\t{gid}\t{(ipv4.Length > 0 ? ipv4 + "  \t" : "\t\t")}v2\t{ndev}\n";
+
+    private void MoveMacvlanIntoPodWithAddress()
+    {
+        _host.IpBatch(["link add mv0 link veth0 address 02:00:00:00:00:02 type macvlan mode bridge", $"link set mv0 netns {_pod.Name}"]);
+        _pod.IpBatch(["link set mv0 up", "addr add 10.0.1.1/24 dev mv0"]);
+    }
+
+    [Test]
+    public void PodMacvlan_AddressIsAGidOfThePort_UntilThePodsNamespaceIsDestroyed()
+    {
+        using var d = DaemonProcess.Start(_host, _dir.Path, "--emulate", "rxe:veth0", "--index-policy", "kernel");
+        d.WaitForGids(Table(Row(0, Default, "", "veth0")), "start");
+
+        MoveMacvlanIntoPodWithAddress();
+        List<GidRow> rows = d.WaitForGids(Table(Row(0, Default, "", "veth0"), Row(1, V4Pod, "10.0.1.1", "mv0")), "the pod's address");
+        int inPod = int.Parse(_pod.Ip("-o link show mv0").Split(':')[0]);
+        var json = (JsonArray)JsonNode.Parse(ShowGidsFormat.Json(rows))!;
+        Assert.That(((string)json[1]!["ndev"]!, (int)json[1]!["ndev_ifindex"]!), Is.EqualTo(("mv0", inPod)),
+                    "netdev_ifindex is the pod's own ifindex of mv0");
+        var found = ControlHandlers.FromJson(d.Call("find", new JsonObject { ["ip"] = "10.0.1.1", ["ndev"] = "mv0" })).Select(r => r.Index);
+        Assert.That(found, Is.EqualTo(new[] { 1 }));
+
+        _pod.Dispose(); // ip netns del: nothing else holds it, so the kernel destroys it and the macvlan with it
+        d.WaitForGids(Table(Row(0, Default, "", "veth0")), "the pod's namespace destroyed");
+        Assert.That(d.Terminate(), Is.Zero);
+    }
+
+    [Test]
+    public void NetnsOwn_DoesNotFollowThePod()
+    {
+        using var d = DaemonProcess.Start(_host, _dir.Path, "--emulate", "rxe:veth0", "--index-policy", "kernel", "--netns", "own");
+        d.WaitForGids(Table(Row(0, Default, "", "veth0")), "start");
+        MoveMacvlanIntoPodWithAddress();
+        // Something the daemon must see after the pod's changes: once it shows, the pod's were processed (or ignored).
+        _host.Ip("addr add 10.0.0.1/24 dev veth0");
+        d.WaitForGids(Table(Row(0, Default, "", "veth0"), Row(1, "0000:0000:0000:0000:0000:ffff:0a00:0001", "10.0.0.1", "veth0")),
+                      "a host address after the pod's");
+        Assert.That(d.Terminate(), Is.Zero);
+    }
+}
