@@ -57,9 +57,8 @@ public sealed class RoceDaemon
     private readonly DaemonOptions _o;
     private readonly ConcurrentQueue<(Func<JsonNode?> Work, TaskCompletionSource<JsonNode?> Done)> _queue = new();
     private volatile bool _accepting;
-    private bool _dirty;
     private bool _started; // the initial fill is shown as a table, not line by line
-    private long _dirtySince;
+    private StickyStateSaver? _saver;
     private readonly WorkerWakeup _wakeup = new();
     private bool _publish;
     private long _publishedAt;
@@ -119,7 +118,6 @@ public sealed class RoceDaemon
             .DevIds(n => SysfsDevId.Read(n))
             .GidLog(line =>
             {
-                MarkDirty();
                 _publish = true;
                 if (_started && _o.Verbosity != Verbosity.Quiet)
                     _o.Out.WriteLine(line);
@@ -136,6 +134,8 @@ public sealed class RoceDaemon
         NetlinkNetdevGraph graph = pipeline.Graph;
         GidManager manager = pipeline.Manager;
         Manager = manager;
+        using var saver = new StickyStateSaver(manager.Changes);
+        _saver = saver;
 
         MmioTraceWriter? trace = null;
         var devices = new List<OpenedDevice>();
@@ -185,8 +185,7 @@ public sealed class RoceDaemon
             }
             _started = true;
             Ready.Set();
-            _dirty = true; // the first fill: write the state once it settled
-            _dirtySince = Environment.TickCount64;
+            saver.MarkDirty(); // the first fill: write the state once it settled
 
             while (!stop.IsCancellationRequested)
             {
@@ -213,7 +212,7 @@ public sealed class RoceDaemon
                 PublishIfChanged(handlers);
                 shm?.Sync(manager.Ports, manager.NameOf);
                 sysfs?.Sync(manager.Ports, manager.NameOf);
-                if (_dirty && Environment.TickCount64 - _dirtySince >= _o.SaveDelay.TotalMilliseconds)
+                if (saver.IsDue(_o.SaveDelay))
                     Save(store, manager, graph);
             }
             _accepting = false;
@@ -290,13 +289,6 @@ public sealed class RoceDaemon
         {
             _o.Err.WriteLine($"error: netlink resync failed: {e.Message}");
         }
-    }
-
-    private void MarkDirty()
-    {
-        if (!_dirty)
-            _dirtySince = Environment.TickCount64;
-        _dirty = true;
     }
 
     /// <summary>The snapshot the control thread serves: after any change, and at least once a second (so what other
@@ -395,7 +387,7 @@ public sealed class RoceDaemon
 
     private void Save(StickyStateStore store, GidManager manager, NetlinkNetdevGraph graph)
     {
-        _dirty = false;
+        _saver?.TakeForSave();
         // Netdevs are saved by name, read from the cache (the one owner of netdev state). An index remembered for a
         // netdev that no longer exists is not saved: a netdev made again gets a new ifindex, and the running daemon
         // does not give it the old indexes either.
