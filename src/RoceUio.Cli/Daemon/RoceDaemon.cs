@@ -74,6 +74,14 @@ public sealed class RoceDaemon
     /// <summary>Set when the control socket is up and the tables are filled.</summary>
     public ManualResetEventSlim Ready { get; } = new();
 
+    /// <summary>Environment.TickCount64 of the worker loop's latest turn (the systemd watchdog pings only while it moves).</summary>
+    public long LastLoopTick => Volatile.Read(ref _loopTick);
+    private long _loopTick = Environment.TickCount64;
+
+    /// <summary>What the control plane last published (any thread); empty before the first fill.</summary>
+    public ControlSnapshot Snapshot => Volatile.Read(ref _handlers)?.Current ?? ControlSnapshot.Empty;
+    private ControlHandlers? _handlers;
+
     /// <summary>Runs <paramref name="work"/> on the worker and completes with its result (or its exception).</summary>
     public Task<JsonNode?> Invoke(Func<JsonNode?> work)
     {
@@ -160,6 +168,7 @@ public sealed class RoceDaemon
 
             var handlers = new ControlHandlers(manager, devices.Select(d => d.ToDaemonDevice()).ToList(), () => Save(store, manager, graph));
             handlers.Publish();
+            Volatile.Write(ref _handlers, handlers);
             _accepting = true;
             server = new ControlServer(cfg.Control, handlers.Commands, new ControlServerOptions
             {
@@ -181,6 +190,7 @@ public sealed class RoceDaemon
 
             while (!stop.IsCancellationRequested)
             {
+                Volatile.Write(ref _loopTick, Environment.TickCount64);
                 try
                 {
                     int waitMs = Math.Min(PollTimeoutMs, manager.MsUntilNextPush());
