@@ -34,11 +34,19 @@ internal static class RunCommand
           --clear-on-exit       delete every GID from the hardware on exit, as the kernel does when a device goes away
           --quiet               print errors only;  -v  also print every netlink event
         Without devices (no --emulate/--attach, none in the config): every supported PCI function found by discovery.
-        Stops cleanly on SIGTERM or Ctrl-C (state saved).
+        Stops cleanly on SIGTERM or Ctrl-C (state saved). Under systemd (packaging/roceuio.service, Type=notify) it says
+        READY=1 when the first tables are in the hardware and pings the watchdog while its worker runs; with
+        $JOURNAL_STREAM set, lines carry syslog priorities (<3> errors, <4> warnings, <6> changes) for the journal.
         """;
 
     public static int Run(string[] args)
     {
+        if (JournalLineWriter.ToJournal)
+        {
+            // Under systemd: priority prefixes on every line (journald adds the timestamps).
+            Console.SetOut(JournalLineWriter.ForOut(Console.Out));
+            Console.SetError(JournalLineWriter.ForErr(Console.Error));
+        }
         bool verbose = args.Contains("-v") || args.Contains("--verbose");
         var a = new ArgReader(args.Where(x => x is not ("-v" or "--verbose")).ToArray(),
             ["--config", "--emulate", "--attach", "--control", "--state-dir", "--index-policy", "--mmio-trace", "--shm-dir", "--sysfs-export", "--netns"],
@@ -90,6 +98,9 @@ internal static class RunCommand
             ShmDir = a.Flag("--no-shm") ? null : a.Value("--shm-dir") ?? DefaultPaths.DaemonShmDir(),
             Verbosity = a.Flag("--quiet") ? Verbosity.Quiet : verbose ? Verbosity.Verbose : Verbosity.Normal,
         });
+        // Type=notify: READY=1 once the tables are in the hardware, the watchdog while the worker turns, STOPPING=1.
+        using SystemdNotifier? notifier = SystemdNotifier.FromEnvironment();
+        notifier?.Follow(daemon, stop.Token);
         return daemon.Run(stop.Token);
     }
 

@@ -57,9 +57,8 @@ public sealed class RoceDaemon
     private readonly DaemonOptions _o;
     private readonly ConcurrentQueue<(Func<JsonNode?> Work, TaskCompletionSource<JsonNode?> Done)> _queue = new();
     private volatile bool _accepting;
-    private bool _dirty;
     private bool _started; // the initial fill is shown as a table, not line by line
-    private long _dirtySince;
+    private StickyStateSaver? _saver;
     private readonly WorkerWakeup _wakeup = new();
     private bool _publish;
     private long _publishedAt;
@@ -74,6 +73,14 @@ public sealed class RoceDaemon
 
     /// <summary>Set when the control socket is up and the tables are filled.</summary>
     public ManualResetEventSlim Ready { get; } = new();
+
+    /// <summary>Environment.TickCount64 of the worker loop's latest turn (the systemd watchdog pings only while it moves).</summary>
+    public long LastLoopTick => Volatile.Read(ref _loopTick);
+    private long _loopTick = Environment.TickCount64;
+
+    /// <summary>What the control plane last published (any thread); empty before the first fill.</summary>
+    public ControlSnapshot Snapshot => Volatile.Read(ref _handlers)?.Current ?? ControlSnapshot.Empty;
+    private ControlHandlers? _handlers;
 
     /// <summary>Runs <paramref name="work"/> on the worker and completes with its result (or its exception).</summary>
     public Task<JsonNode?> Invoke(Func<JsonNode?> work)
@@ -111,7 +118,6 @@ public sealed class RoceDaemon
             .DevIds(n => SysfsDevId.Read(n))
             .GidLog(line =>
             {
-                MarkDirty();
                 _publish = true;
                 if (_started && _o.Verbosity != Verbosity.Quiet)
                     _o.Out.WriteLine(line);
@@ -128,6 +134,8 @@ public sealed class RoceDaemon
         NetlinkNetdevGraph graph = pipeline.Graph;
         GidManager manager = pipeline.Manager;
         Manager = manager;
+        using var saver = new StickyStateSaver(manager.Changes);
+        _saver = saver;
 
         MmioTraceWriter? trace = null;
         var devices = new List<OpenedDevice>();
@@ -159,6 +167,7 @@ public sealed class RoceDaemon
 
             var handlers = new ControlHandlers(manager, devices.Select(d => d.ToDaemonDevice()).ToList(), () => Save(store, manager, graph));
             handlers.Publish();
+            Volatile.Write(ref _handlers, handlers);
             _accepting = true;
             server = new ControlServer(cfg.Control, handlers.Commands, new ControlServerOptions
             {
@@ -176,11 +185,11 @@ public sealed class RoceDaemon
             }
             _started = true;
             Ready.Set();
-            _dirty = true; // the first fill: write the state once it settled
-            _dirtySince = Environment.TickCount64;
+            saver.MarkDirty(); // the first fill: write the state once it settled
 
             while (!stop.IsCancellationRequested)
             {
+                Volatile.Write(ref _loopTick, Environment.TickCount64);
                 try
                 {
                     if (_wakeup.WaitAlongside(monitor.EventSocket!.Handle, PollTimeoutMs) && monitor.Poll(0) > 0)
@@ -203,7 +212,7 @@ public sealed class RoceDaemon
                 PublishIfChanged(handlers);
                 shm?.Sync(manager.Ports, manager.NameOf);
                 sysfs?.Sync(manager.Ports, manager.NameOf);
-                if (_dirty && Environment.TickCount64 - _dirtySince >= _o.SaveDelay.TotalMilliseconds)
+                if (saver.IsDue(_o.SaveDelay))
                     Save(store, manager, graph);
             }
             _accepting = false;
@@ -280,13 +289,6 @@ public sealed class RoceDaemon
         {
             _o.Err.WriteLine($"error: netlink resync failed: {e.Message}");
         }
-    }
-
-    private void MarkDirty()
-    {
-        if (!_dirty)
-            _dirtySince = Environment.TickCount64;
-        _dirty = true;
     }
 
     /// <summary>The snapshot the control thread serves: after any change, and at least once a second (so what other
@@ -385,7 +387,7 @@ public sealed class RoceDaemon
 
     private void Save(StickyStateStore store, GidManager manager, NetlinkNetdevGraph graph)
     {
-        _dirty = false;
+        _saver?.TakeForSave();
         // Netdevs are saved by name, read from the cache (the one owner of netdev state). An index remembered for a
         // netdev that no longer exists is not saved: a netdev made again gets a new ifindex, and the running daemon
         // does not give it the old indexes either.

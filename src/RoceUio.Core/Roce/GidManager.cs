@@ -45,6 +45,12 @@ public sealed class GidManager : IGidTableListener
     /// <summary>Milliseconds of a monotonic clock, for push retries (tests replace it).</summary>
     public Func<long> Clock { get; set; } = static () => Environment.TickCount64;
 
+    /// <summary>GIDs made pending because their table was full (sticky policy), since the start.</summary>
+    public long PendingKept { get; private set; }
+
+    /// <summary>Pending GIDs added once a slot freed, since the start.</summary>
+    public long PendingRestored { get; private set; }
+
     /// <summary>Ports whose last push failed and that wait for a retry (<see cref="PortSync.IsOutOfSync"/>).</summary>
     public IEnumerable<RocePort> OutOfSyncPorts => _ports.Where(p => p.Sync.IsOutOfSync);
     public GidChangeBroadcaster Changes { get; } = new();
@@ -315,7 +321,8 @@ public sealed class GidManager : IGidTableListener
     private void DelDefaultGids(RocePort port, NetdevInfo nd)
     {
         foreach (GidType type in TypesOf(port))
-            port.Table.DeleteDefault(type, nd.Ifindex);
+            if (port.Table.DeleteDefault(type, nd.Ifindex))
+                port.SlotFreed = true;
     }
 
     /// <summary>_add_netdev_ips: every IPv4 then IPv6 address of the netdev, in the kernel's order.</summary>
@@ -333,9 +340,15 @@ public sealed class GidManager : IGidTableListener
             AddNetdevIps(port, upper);
     }
 
-    /// <summary>del_netdev_ips = ib_cache_gid_del_all_netdev_gids: everything of the netdev, defaults included.</summary>
+    /// <summary>del_netdev_ips = ib_cache_gid_del_all_netdev_gids: everything of the netdev, defaults included (and
+    /// whatever of it waits pending).</summary>
     private void DelNetdevIps(RocePort port, NetdevInfo nd)
-        => port.Table.DeleteAllForNetdev(nd.Ifindex);
+    {
+        if (port.Table.DeleteAllForNetdev(nd.Ifindex) > 0)
+            port.SlotFreed = true;
+        if (port.PendingByNetdev.Remove(nd.Ifindex, out HashSet<GidEntry>? gone))
+            port.PendingCount -= gone.Count;
+    }
 
     /// <summary>del_netdev_upper_ips: everything of the netdev and of all its uppers.</summary>
     private void DelNetdevUpperIps(RocePort port, NetdevInfo nd)
@@ -353,8 +366,87 @@ public sealed class GidManager : IGidTableListener
     {
         foreach (GidType type in TypesOf(port))
         {
-            GidWriteResult r = port.Table.TryAdd(new GidEntry(gid, type, nd.Ifindex), out int index, out string? error);
-            Outcome(port, r, index, error, $"GID {gid} {type.ToShortString()} of {nd.Name}");
+            var e = new GidEntry(gid, type, nd.Ifindex);
+            GidWriteResult r = port.Table.TryAdd(e, out int index, out string? error);
+            if (r == GidWriteResult.Full && Policy != IndexPolicy.Kernel)
+                KeepPending(port, e, $"GID {gid} {type.ToShortString()} of {nd.Name}", error);
+            else
+                Outcome(port, r, index, error, $"GID {gid} {type.ToShortString()} of {nd.Name}");
+        }
+    }
+
+    // ---------------------------------------------------------------- pending GIDs (a full table heals)
+
+    /// <summary>
+    /// The kernel logs -ENOSPC and never retries (kernel-gid.md 9.12): under the kernel index policy so does the
+    /// manager. Otherwise the GID is kept pending and added as soon as a slot frees (<see cref="RefillFromPending"/>).
+    /// </summary>
+    private void KeepPending(RocePort port, in GidEntry e, string what, string? error)
+    {
+        if (!port.PendingByNetdev.TryGetValue(e.NetdevIfindex, out HashSet<GidEntry>? set))
+            port.PendingByNetdev[e.NetdevIfindex] = set = new HashSet<GidEntry>(GidKeyComparer.Instance);
+        if (!set.Add(e))
+            return;
+        port.PendingCount++;
+        PendingKept++;
+        Fail(port, $"{what} kept pending until a slot frees: {error}");
+    }
+
+    private static void ForgetPending(RocePort port, in GidEntry e)
+    {
+        if (port.PendingByNetdev.TryGetValue(e.NetdevIfindex, out HashSet<GidEntry>? set) && set.Remove(e))
+        {
+            port.PendingCount--;
+            if (set.Count == 0)
+                port.PendingByNetdev.Remove(e.NetdevIfindex);
+        }
+    }
+
+    /// <summary>
+    /// The pending GIDs of a port in the kernel's enumeration order (for_each_netdev by ifindex; each netdev's
+    /// addresses as enum_netdev_ipv4_ips/ipv6_ips list them; v1 before v2): the order they are added back in.
+    /// </summary>
+    public IEnumerable<GidEntry> PendingInKernelOrder(RocePort port)
+    {
+        foreach (var (ifindex, set) in port.PendingByNetdev.ToArray())
+        {
+            int left = set.Count;
+            foreach (IPAddress a in _graph.Addresses(ifindex))
+            {
+                Gid gid = Gid.FromIPAddress(a);
+                foreach (GidType type in TypesOf(port))
+                {
+                    var e = new GidEntry(gid, type, ifindex);
+                    if (set.Contains(e))
+                    {
+                        yield return e;
+                        if (--left == 0)
+                            break;
+                    }
+                }
+                if (left == 0)
+                    break;
+            }
+        }
+    }
+
+    /// <summary>After a burst that freed a slot: add pending GIDs, lowest first in the kernel's enumeration order,
+    /// until the table is full again.</summary>
+    private void RefillFromPending(RocePort port)
+    {
+        port.SlotFreed = false;
+        if (port.PendingCount == 0)
+            return;
+        Because("a slot freed: pending GID added");
+        foreach (GidEntry e in PendingInKernelOrder(port).ToList())
+        {
+            GidWriteResult r = port.Table.TryAdd(e, out int index, out string? error);
+            if (r == GidWriteResult.Full)
+                return;
+            ForgetPending(port, e);
+            if (r == GidWriteResult.Added)
+                PendingRestored++;
+            Outcome(port, r, index, error, $"pending GID {e.Gid} {e.Type.ToShortString()} of {NameOf(e.NetdevIfindex)}");
         }
     }
 
@@ -378,7 +470,13 @@ public sealed class GidManager : IGidTableListener
     private void DelGid(RocePort port, Gid gid, NetdevInfo nd)
     {
         foreach (GidType type in TypesOf(port))
-            port.Table.Delete(new GidEntry(gid, type, nd.Ifindex));
+        {
+            var e = new GidEntry(gid, type, nd.Ifindex);
+            if (port.Table.Delete(e))
+                port.SlotFreed = true;
+            else
+                ForgetPending(port, e);
+        }
     }
 
     // ---------------------------------------------------------------- bursts and changes
@@ -390,6 +488,9 @@ public sealed class GidManager : IGidTableListener
     /// </summary>
     public int EndOfBurst()
     {
+        foreach (RocePort port in _ports)
+            if (port.SlotFreed)
+                RefillFromPending(port);
         long now = Clock();
         int pushes = 0;
         foreach (RocePort port in _ports)
