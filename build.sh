@@ -165,7 +165,7 @@ run_bench() {
 case "${1:-}" in
   "") build ;;
   test) shift; run_tests "$@" ;;
-  test-vm) shift; run_vm_tests; echo "$vm_passed passed, $vm_failed failed, $vm_skipped skipped"; [ "$vm_failed" -eq 0 ] ;;
+  test-vm) shift; build; run_vm_tests; echo "$vm_passed passed, $vm_failed failed, $vm_skipped skipped"; [ "$vm_failed" -eq 0 ] ;;
   run) shift; build; exec bin/roceuio run --emulate mlx4:auto "$@" ;;
   bench) shift; run_bench "$@" ;;
   -h|--help|help) sed -n '2,/^[^#]/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' ;;

@@ -60,13 +60,15 @@ kver=$(ls "$kdir/lib/modules")
 vmlinuz="$kdir/boot/vmlinuz-$kver"
 [ -f "$vmlinuz" ] || die "$vmlinuz is missing from $pkg"
 
-# --- native binaries: roceuio and the in-guest checks, NativeAOT (TCG is too slow for a JIT). roceuio is the one
-# ./build.sh just made when that is NativeAOT (ROCEUIO_BIN, an ELF rather than the dotnet wrapper), else our own. ---
+# --- native binaries: roceuio and the in-guest checks, NativeAOT (TCG is too slow for a JIT). roceuio is the
+# NativeAOT bin/roceuio that ./build.sh makes (or ROCEUIO_BIN), when it is one (an ELF, not a dotnet wrapper);
+# otherwise (an older checkout, run.sh alone) the harness publishes its own. ---
 aot="$cache/aot"
+is_elf() { [ "$(head -c 4 "$1" 2>/dev/null | od -An -c | tr -d ' ')" = '177ELF' ]; }
 roceuio_bin="$aot/cli/roceuio"
-if [ -n "${ROCEUIO_BIN:-}" ] && [ "$(head -c 4 "$ROCEUIO_BIN" 2>/dev/null | od -An -c | tr -d ' ')" = '177ELF' ]; then
-  roceuio_bin=$ROCEUIO_BIN
-fi
+for candidate in "${ROCEUIO_BIN:-}" bin/roceuio; do
+  if [ -n "$candidate" ] && is_elf "$candidate"; then roceuio_bin=$candidate; break; fi
+done
 publish() {   # PROJECT OUTDIR [MSBUILD PROPERTIES...]
   local project=$1 out=$2; shift 2
   local stamp
@@ -79,9 +81,9 @@ publish() {   # PROJECT OUTDIR [MSBUILD PROPERTIES...]
   echo "$stamp" > "$out/.stamp"
 }
 if [ "$roceuio_bin" = "$aot/cli/roceuio" ]; then
-  # Until the CLI is trim-clean (the operations issue), its JSON needs reflection and its warnings are not errors.
-  publish src/RoceUio.Cli "$aot/cli" -p:TreatWarningsAsErrors=false -p:JsonSerializerIsReflectionEnabledByDefault=true
+  publish src/RoceUio.Cli "$aot/cli"
 fi
+step "roceuio: $roceuio_bin"
 publish tests/RoceUio.VmChecks "$aot/checks"
 
 # --- the initramfs: busybox, modules in dependency order, the binaries and their libraries ---
