@@ -146,6 +146,7 @@ public sealed class RoceDaemon
         {
             NetlinkMonitor monitor = pipeline.StartMonitor(new NetlinkMonitorOptions { FollowNamespaces = cfg.FollowNamespaces },
                                                             log: m => _o.Err.WriteLine(m));
+            pipeline.PacePushes();
             trace = _o.MmioTrace is { } tracePath ? MmioTraceWriter.Open(tracePath) : null;
             var factory = new DeviceFactory
             {
@@ -192,7 +193,8 @@ public sealed class RoceDaemon
                 Volatile.Write(ref _loopTick, Environment.TickCount64);
                 try
                 {
-                    if (_wakeup.WaitAlongside(monitor.EventSocket!.Handle, PollTimeoutMs) && monitor.Poll(0) > 0)
+                    int waitMs = Math.Min(PollTimeoutMs, manager.MsUntilNextPush());
+                    if (_wakeup.WaitAlongside(monitor.EventSocket!.Handle, waitMs) && monitor.Poll(0) > 0)
                         _publish = true;
                 }
                 catch (NetlinkException) when (stop.IsCancellationRequested)
@@ -206,7 +208,7 @@ public sealed class RoceDaemon
                     Thread.Sleep(100);
                     TryResync(monitor);
                 }
-                if (manager.EndOfBurst() > 0)
+                if (manager.PushPaced(drained: true) > 0)
                     _publish = true;   // a push made entries visible, or failed: status shows it
                 RunQueued();
                 PublishIfChanged(handlers);

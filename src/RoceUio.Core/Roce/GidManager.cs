@@ -503,8 +503,47 @@ public sealed class GidManager : IGidTableListener
         return pushes;
     }
 
+    /// <summary>
+    /// The netlink path's push (<see cref="PortSync.IsPacedDue"/>): after each datagram (<paramref name="drained"/>
+    /// false) and once the socket is drained (true). Refills from pending GIDs first, as <see cref="EndOfBurst"/>.
+    /// Returns how many pushes were made.
+    /// </summary>
+    public int PushPaced(bool drained)
+    {
+        foreach (RocePort port in _ports)
+            if (port.SlotFreed)
+                RefillFromPending(port);
+        long now = Clock();
+        int pushes = 0;
+        foreach (RocePort port in _ports)
+        {
+            if (!port.Sync.IsPacedDue(now, drained))
+                continue;
+            pushes++;
+            Push(port, now);
+        }
+        PacedPushes += pushes;
+        return pushes;
+    }
+
+    /// <summary>Milliseconds until a paced push may be due (the worker waits no longer than this); int.MaxValue when
+    /// every port is clean.</summary>
+    public int MsUntilNextPush()
+    {
+        long next = long.MaxValue;
+        foreach (RocePort port in _ports)
+            next = Math.Min(next, port.Sync.NextPacedPushMs);
+        if (next == long.MaxValue)
+            return int.MaxValue;
+        return (int)Math.Clamp(next - Clock(), 0, int.MaxValue);
+    }
+
+    /// <summary>Pushes made by <see cref="PushPaced"/> since the start (each port's own count: <see cref="PortSync.Pushes"/>).</summary>
+    public long PacedPushes { get; private set; }
+
     private void Push(RocePort port, long now)
     {
+        port.Sync.Pushed(now);
         try
         {
             port.Device.Commit(port.Port);

@@ -49,8 +49,31 @@ public sealed class RocePipeline : IDisposable
     public int Poll(int timeoutMs)
     {
         NetlinkMonitor monitor = Monitor ?? throw new InvalidOperationException("StartMonitor first");
+        monitor.AfterDatagram = null;
         int applied = monitor.Poll(timeoutMs);
         Manager.EndOfBurst();
+        return applied;
+    }
+
+    /// <summary>From now on the monitor pushes a port between datagrams once its oldest unpushed change is 1 ms old
+    /// (<see cref="GidManager.PushPaced"/>); the caller pushes with drained = true after each poll.</summary>
+    public void PacePushes()
+    {
+        NetlinkMonitor monitor = Monitor ?? throw new InvalidOperationException("StartMonitor first");
+        monitor.AfterDatagram ??= () => Manager.PushPaced(drained: false);
+    }
+
+    /// <summary>
+    /// As the daemon's worker turns: wait up to <paramref name="timeoutMs"/> (less if a paced push comes due), apply
+    /// every queued datagram, pushing a port mid-way once its oldest unpushed change is 1 ms old, and once drained
+    /// (paced: <see cref="PortSync.IsPacedDue"/>). Returns the messages applied.
+    /// </summary>
+    public int PollPaced(int timeoutMs)
+    {
+        NetlinkMonitor monitor = Monitor ?? throw new InvalidOperationException("StartMonitor first");
+        PacePushes();
+        int applied = monitor.Poll(Math.Min(timeoutMs, Manager.MsUntilNextPush()));
+        Manager.PushPaced(drained: true);
         return applied;
     }
 
