@@ -12,7 +12,8 @@ internal static class RunCommand
     private const string Usage = """
         Usage: roceuio run [--config FILE] [--emulate KIND:NETDEV[,NETDEV...]]... [--attach KIND:DIR=NETDEV[,NETDEV...]]...
                            [--control PATH] [--state-dir DIR] [--index-policy sticky|kernel] [--mmio-trace FILE]
-                           [--shm-dir DIR | --no-shm] [--sysfs-export DIR] [--netns all|own] [--clear-on-exit] [--quiet | -v]
+                           [--shm-dir DIR | --no-shm] [--sysfs-export DIR] [--netns all|own] [--metrics-textfile PATH]
+                           [--clear-on-exit] [--quiet | -v]
         Follows netlink, keeps every RoCE port's GID table as Linux would, programs the NICs, serves the control socket.
           --config FILE         JSON config (comments allowed; docs/roceuio.example.json)
           --emulate KIND:NDEVS  a device model (mlx4, ocrdma) run in-process in place of a NIC, one port per netdev,
@@ -31,6 +32,8 @@ internal static class RunCommand
                                 the kernel prints them, for scripts that read sysfs (show_gids with its path changed)
           --netns all|own       all (default): follow netdevs in every network namespace, as the kernel does (a macvlan
                                 moved into a container keeps its GIDs on its lower device's port); own: this one only
+          --metrics-textfile PATH  the RoceUio meter's counters in Prometheus text for node_exporter's textfile
+                                collector, rewritten atomically every 5 s
           --clear-on-exit       delete every GID from the hardware on exit, as the kernel does when a device goes away
           --quiet               print errors only;  -v  also print every netlink event
         Without devices (no --emulate/--attach, none in the config): every supported PCI function found by discovery.
@@ -49,7 +52,7 @@ internal static class RunCommand
         }
         bool verbose = args.Contains("-v") || args.Contains("--verbose");
         var a = new ArgReader(args.Where(x => x is not ("-v" or "--verbose")).ToArray(),
-            ["--config", "--emulate", "--attach", "--control", "--state-dir", "--index-policy", "--mmio-trace", "--shm-dir", "--sysfs-export", "--netns"],
+            ["--config", "--emulate", "--attach", "--control", "--state-dir", "--index-policy", "--mmio-trace", "--shm-dir", "--sysfs-export", "--netns", "--metrics-textfile"],
             ["--clear-on-exit", "--quiet", "--no-shm"]);
         if (a.Help)
         {
@@ -94,6 +97,7 @@ internal static class RunCommand
             Config = cfg,
             MmioTrace = a.Value("--mmio-trace"),
             ClearOnExit = a.Flag("--clear-on-exit"),
+            MetricsTextfile = a.Value("--metrics-textfile"),
             SysfsExport = a.Value("--sysfs-export"),
             ShmDir = a.Flag("--no-shm") ? null : a.Value("--shm-dir") ?? DefaultPaths.DaemonShmDir(),
             Verbosity = a.Flag("--quiet") ? Verbosity.Quiet : verbose ? Verbosity.Verbose : Verbosity.Normal,

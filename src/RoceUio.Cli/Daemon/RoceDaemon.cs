@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using RoceUio.Cli.Config;
 using RoceUio.Cli.Control;
 using RoceUio.Cli.Output;
+using RoceUio.Diagnostics;
 using RoceUio.Gids;
 using RoceUio.Hardware;
 using RoceUio.Netlink;
@@ -18,6 +19,8 @@ public enum Verbosity { Quiet, Normal, Verbose }
 public sealed record DaemonOptions
 {
     public required DaemonConfig Config { get; init; }
+    /// <summary>--metrics-textfile: the RoceUio meter in Prometheus text, rewritten atomically every 5 s.</summary>
+    public string? MetricsTextfile { get; init; }
     /// <summary>Where emulated devices get their files (default STATE_DIR/emulated).</summary>
     public string? EmulationRoot { get; init; }
     public string? MmioTrace { get; init; }
@@ -137,6 +140,8 @@ public sealed class RoceDaemon
         using var saver = new StickyStateSaver(manager.Changes);
         _saver = saver;
 
+        using var metrics = new MetricsCollector();
+        using Timer? textfile = _o.MetricsTextfile is { } promPath ? new Timer(_ => WriteTextfile(metrics, promPath), null, Timeout.Infinite, 5000) : null;
         MmioTraceWriter? trace = null;
         var devices = new List<OpenedDevice>();
         ControlServer? server = null;
@@ -147,6 +152,7 @@ public sealed class RoceDaemon
             NetlinkMonitor monitor = pipeline.StartMonitor(new NetlinkMonitorOptions { FollowNamespaces = cfg.FollowNamespaces },
                                                             log: m => _o.Err.WriteLine(m));
             pipeline.PacePushes();
+            RoceUioMetrics.Observe(cache, monitor, manager);
             trace = _o.MmioTrace is { } tracePath ? MmioTraceWriter.Open(tracePath) : null;
             var factory = new DeviceFactory
             {
@@ -170,7 +176,8 @@ public sealed class RoceDaemon
             handlers.Publish();
             Volatile.Write(ref _handlers, handlers);
             _accepting = true;
-            server = new ControlServer(cfg.Control, handlers.Commands, new ControlServerOptions
+            IEnumerable<ControlCommand> commands = handlers.Commands.Append(new ControlCommand("metrics", false, _ => metrics.ToJson()) { ReadsSnapshot = true });
+            server = new ControlServer(cfg.Control, commands, new ControlServerOptions
             {
                 MaxConnections = cfg.ControlMaxConnections, IdleTimeout = cfg.ControlIdleTimeout,
                 Log = m => _o.Err.WriteLine($"error: {m}"),
@@ -186,6 +193,7 @@ public sealed class RoceDaemon
             }
             _started = true;
             Ready.Set();
+            textfile?.Change(0, 5000);
             saver.MarkDirty(); // the first fill: write the state once it settled
 
             while (!stop.IsCancellationRequested)
@@ -230,6 +238,7 @@ public sealed class RoceDaemon
         }
         finally
         {
+            RoceUioMetrics.Forget();
             _accepting = false;
             if (server is not null)
                 server.DisposeAsync().AsTask().GetAwaiter().GetResult();
@@ -264,6 +273,24 @@ public sealed class RoceDaemon
         var export = new SysfsGidExport(dir) { Error = line => _o.Err.WriteLine($"error: {line}") };
         export.Sync(manager.Ports, manager.NameOf);
         return export;
+    }
+
+    private bool _textfileFailed;
+
+    /// <summary>One write of --metrics-textfile (timer thread); a failure is said once, then again after a success.</summary>
+    private void WriteTextfile(MetricsCollector metrics, string path)
+    {
+        try
+        {
+            metrics.WritePrometheus(path);
+            _textfileFailed = false;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            if (!_textfileFailed)
+                _o.Err.WriteLine($"error: cannot write the metrics to {path}: {e.Message}");
+            _textfileFailed = true;
+        }
     }
 
     private int Stop(StickyStateStore store, GidManager manager, NetlinkNetdevGraph graph)
