@@ -225,23 +225,35 @@ public sealed class GidManager : IGidTableListener
 
     /// <summary>RTM_NEWADDR (inetaddr/inet6addr NETDEV_UP): add the address's GIDs, one per type, on every port it concerns.</summary>
     public void AddressAdded(int ifindex, IPAddress address)
-        => UpdateAddress(ifindex, address, add: true);
+        => UpdateAddress(ifindex, Gid.FromIPAddress(address), add: true);
 
     /// <summary>RTM_DELADDR (NETDEV_DOWN): delete the address's GIDs.</summary>
     public void AddressRemoved(int ifindex, IPAddress address)
-        => UpdateAddress(ifindex, address, add: false);
+        => UpdateAddress(ifindex, Gid.FromIPAddress(address), add: false);
 
-    private void UpdateAddress(int ifindex, IPAddress address, bool add)
+    /// <summary>As <see cref="AddressAdded(int, IPAddress)"/>, with the address as its GID (IPv4-mapped for IPv4): the
+    /// netlink router's form, which allocates nothing for an address that concerns no port.</summary>
+    public void AddressAdded(int ifindex, Gid gid) => UpdateAddress(ifindex, gid, add: true);
+
+    /// <summary>As <see cref="AddressRemoved(int, IPAddress)"/>, with the address as its GID.</summary>
+    public void AddressRemoved(int ifindex, Gid gid) => UpdateAddress(ifindex, gid, add: false);
+
+    private void UpdateAddress(int ifindex, Gid gid, bool add)
     {
         NetdevInfo? nd = _graph.Find(ifindex);
         if (nd is null || !nd.IsEthernet)
             return;
-        Because($"address {address} {(add ? "added to" : "removed from")} {nd.Name}");
-        Gid gid = Gid.FromIPAddress(address);
+        bool reasoned = false;
         foreach (RocePort port in _ports)
         {
             if (Rdma(port) is not { } rdma || !NetdevFilters.IsEthPortOfNetdev(_graph, rdma, nd))
                 continue;
+            if (!reasoned)
+            {
+                // Only for an event that concerns a port: the reason text is the one allocation of this path.
+                reasoned = true;
+                Because($"address {gid.ToIPAddress()} {(add ? "added to" : "removed from")} {nd.Name}");
+            }
             if (add)
                 AddGid(port, gid, nd);
             else

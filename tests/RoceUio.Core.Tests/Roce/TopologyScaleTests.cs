@@ -96,4 +96,25 @@ public class TopologyScaleTests
         Assert.That(large, Is.EqualTo(small), "(finds, enumerations of every netdev, index reads, address lists)");
         Assert.That(small.Item2, Is.Zero, "no walk over every netdev");
     }
+
+    [Test]
+    public void An_unrelated_address_event_allocates_nothing_on_the_worker()
+    {
+        var (cache, _, manager) = Host(3000);
+        byte[] add = RtnlMessages.NewAddress(5, "198.51.100.9/24"), del = RtnlMessages.DelAddress(5, "198.51.100.9/24");
+        for (int i = 0; i < 100; i++)   // warm: JIT, the graph's views, the walks' scratch
+        {
+            cache.ApplyAll(add);
+            cache.ApplyAll(del);
+            manager.EndOfBurst();
+        }
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 1000; i++)
+        {
+            cache.ApplyAll(add);
+            cache.ApplyAll(del);
+            manager.EndOfBurst();
+        }
+        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero, "bytes for 1,000 adds and deletes on a netdev of no port");
+    }
 }
