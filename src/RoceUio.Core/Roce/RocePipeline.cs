@@ -86,17 +86,32 @@ public sealed class RocePipeline : IDisposable
     }
 
     /// <summary>Applies an rtmon capture message by message, committing after each (one burst per message, as a
-    /// daemon would have seen them arrive one by one). A framing error is counted and logged with its offset.</summary>
-    public int Replay(ReadOnlySpan<byte> capture)
+    /// daemon would have seen them arrive one by one), or, with <paramref name="burstWindow"/>, once per group of
+    /// messages whose timestamps lie within that window of the group's first (as the daemon commits a burst it read
+    /// together). A framing error is counted and logged with its offset.</summary>
+    public int Replay(ReadOnlySpan<byte> capture, TimeSpan? burstWindow = null)
     {
         var reader = new RtmonCaptureReader(capture);
         int applied = 0;
+        long burstStart = long.MinValue;
         while (reader.TryRead(out NetlinkMessage m))
         {
+            if (burstWindow is { } w)
+            {
+                if (burstStart != long.MinValue && reader.TimestampUs - burstStart > (long)w.TotalMicroseconds)
+                {
+                    Manager.EndOfBurst();
+                    burstStart = reader.TimestampUs;
+                }
+                else if (burstStart == long.MinValue)
+                    burstStart = reader.TimestampUs;
+            }
             if (Cache.Apply(m))
                 applied++;
-            Manager.EndOfBurst();
+            if (burstWindow is null)
+                Manager.EndOfBurst();
         }
+        Manager.EndOfBurst();
         if (reader.Failure.IsError)
             Cache.ApplyAll(capture[reader.Failure.Offset..]);
         return applied;
