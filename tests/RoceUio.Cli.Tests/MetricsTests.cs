@@ -45,6 +45,50 @@ public class MetricsTests
         Assert.That(d.Terminate(), Is.EqualTo(0), d.Stderr);
     }
 
+    [Test]
+    public void AnEventPipeSession_OnTheRunningDaemon_StreamsTheRoceUioMeter()
+    {
+        // What dotnet-counters does: the diagnostics IPC socket, an EventPipe session on System.Diagnostics.Metrics
+        // filtered to the RoceUio meter. The native binary has both (EventSourceSupport in the CLI's project).
+        using var dir = new TempDirectory("roceuio-eventpipe");
+        using var ns = NetworkNamespace.Create("roceuio-evp");
+        ns.IpBatch(["link add veth0 address 02:00:00:00:00:01 type veth peer name veth1", "link set veth0 up"]);
+        using var d = DaemonProcess.Start(ns, dir.Path, "--emulate", "mlx4:veth0");
+        var client = new Microsoft.Diagnostics.NETCore.Client.DiagnosticsClient(d.Pid);
+        var provider = new Microsoft.Diagnostics.NETCore.Client.EventPipeProvider("System.Diagnostics.Metrics",
+            System.Diagnostics.Tracing.EventLevel.Informational, 0x7, new Dictionary<string, string>
+            {
+                ["SessionId"] = "roceuio-test", ["Metrics"] = "RoceUio", ["RefreshInterval"] = "0.2",
+                ["MaxTimeSeries"] = "100", ["MaxHistograms"] = "10",
+            });
+        using var session = client.StartEventPipeSession([provider], requestRundown: false);
+        byte[] want = System.Text.Encoding.Unicode.GetBytes("roceuio.gid.table.used");
+        var seen = new MemoryStream();
+        var read = Task.Run(() =>
+        {
+            byte[] buf = new byte[64 * 1024];
+            int n;
+            while ((n = session.EventStream.Read(buf, 0, buf.Length)) > 0)
+            {
+                lock (seen)
+                    seen.Write(buf, 0, n);
+                if (Contains(seen, want))
+                    return true;
+            }
+            return false;
+        });
+        Assert.That(read.Wait(TimeSpan.FromSeconds(20)) && read.Result, Is.True,
+            $"the EventPipe stream named roceuio.gid.table.used within 20 s ({seen.Length} bytes read)");
+        session.Stop();
+        Assert.That(d.Terminate(), Is.EqualTo(0), d.Stderr);
+    }
+
+    private static bool Contains(MemoryStream ms, byte[] what)
+    {
+        lock (ms)
+            return ms.GetBuffer().AsSpan(0, (int)ms.Length).IndexOf(what) >= 0;
+    }
+
     private static int WaitForGidCount(DaemonProcess d, int count)
     {
         var sw = Stopwatch.StartNew();

@@ -6,8 +6,9 @@ namespace RoceUio.Cli;
 
 /// <summary>
 /// <c>roceuio stat</c>: the running daemon's <c>RoceUio</c> meter, printed like <c>dotnet-counters monitor</c>.
-/// It reads the values over the control socket (<c>metrics</c>), not through an EventPipe session: the EventPipe path
-/// (Microsoft.Diagnostics.NETCore.Client) is not built yet, and the command says so rather than pretend (README).
+/// It reads the values over the control socket (<c>metrics</c>). The daemon also serves EventPipe (the native binary is
+/// built with EventSourceSupport), so dotnet-counters and other EventPipe clients read the same meter; stat itself does
+/// not parse EventPipe's nettrace stream yet, and says so rather than pretend (README).
 /// </summary>
 internal static class StatCommand
 {
@@ -15,7 +16,8 @@ internal static class StatCommand
         Usage: roceuio stat [--interval S] [--count N] [--json] [--control PATH]
         The daemon's counters (netlink messages, malformed, ENOBUFS, resyncs; per port: GIDs used, capacity, pending,
         pushes, failing pushes). Once, or every S seconds (N times; Ctrl-C stops). --json: one JSON array per sample.
-        Read over the control socket: attaching through EventPipe (--pid) is not available in this version.
+        Read over the control socket. EventPipe clients (dotnet-counters monitor -p PID --counters RoceUio) can attach
+        to the daemon too; stat --pid (stat over EventPipe) is not available in this version.
         """;
 
     public static int Run(string[] args)
@@ -30,7 +32,8 @@ internal static class StatCommand
             throw new UsageException($"unexpected '{a.Positional[0]}'");
         if (a.Value("--pid") is not null)
             throw new UsageException("--pid (an EventPipe session through the diagnostics IPC) is not available in this version: "
-                + "stat reads the daemon's control socket (--control PATH); see README, 'Live counters'");
+                + "stat reads the daemon's control socket (--control PATH); an EventPipe client such as dotnet-counters can attach "
+                + "to the daemon's pid; see README, 'Live counters'");
         int? interval = a.Int("--interval");
         int count = a.Int("--count") ?? (interval is null ? 1 : int.MaxValue);
         string control = a.Value("--control") ?? ControlClient.DefaultPath;
