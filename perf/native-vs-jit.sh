@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Native (bin/roceuio, NativeAOT) against JIT (bin/roceuio-jit, dotnet roceuio.dll) in one run: binary size,
-# `--version` and `show gids` wall time (median of N), daemon start -> full table served, idle RSS.
+# `--version` and `show gids` wall time (median of N), daemon start -> full table served, idle and churn (peak) RSS.
 # Needs root (a private network namespace with a veth pair) and ./build.sh first. Prints a Markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +20,7 @@ median_ms() { # command...: median wall time of n runs, in ms with 1 decimal
   printf '%s\n' "${t[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.1f", a[int((NR+1)/2)]/1000}'
 }
 
-declare -A size version showgids start rss
+declare -A size version showgids start rss hwm
 for kind in native jit; do
   bin=bin/roceuio; [ $kind = jit ] && bin=bin/roceuio-jit
   [ $kind = native ] && size[$kind]=$(stat -c %s bin/roceuio) || size[$kind]=$(du -cb src/RoceUio.Cli/bin/Release/net10.0/*.dll | tail -1 | cut -f1)
@@ -34,6 +34,15 @@ for kind in native jit; do
   showgids[$kind]=$(median_ms $bin show gids --control "$sock")
   sleep 3   # idle: what the daemon holds after start-up
   rss[$kind]=$(awk '/VmRSS/ {printf "%.1f", $2/1024}' /proc/$pid/status)
+  # churn: 2,000 address adds and deletes in batches, then the peak and the resident set
+  for r in 1 2 3 4; do
+    { for i in $(seq 1 250); do echo "addr add 10.9.$r.$i/32 dev veth0"; done
+      for i in $(seq 1 250); do echo "addr del 10.9.$r.$i/32 dev veth0"; done; } | ip -n "$ns" -batch -
+  done
+  ip -n "$ns" addr add 10.9.9.9/32 dev veth0   # a sentinel after the churn: once it is a GID, the churn was processed
+  until bin/roceuio show gids --control "$sock" 2>/dev/null | grep -q 'n_gids_found=4'; do sleep 0.01; done
+  ip -n "$ns" addr del 10.9.9.9/32 dev veth0
+  hwm[$kind]=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' /proc/$pid/status)
   kill $pid; wait $pid || true
 done
 echo "| measure | native (NativeAOT) | JIT | JIT ÷ native |"
@@ -44,3 +53,4 @@ echo "| \`roceuio --version\` wall, median of $n | ${version[native]} ms | ${ver
 echo "| \`roceuio show gids\` against the daemon, median of $n | ${showgids[native]} ms | ${showgids[jit]} ms | $(r ${showgids[native]} ${showgids[jit]}) |"
 echo "| daemon start → full table served (show gids polled) | ${start[native]} ms | ${start[jit]} ms | $(r ${start[native]} ${start[jit]}) |"
 echo "| idle RSS, 3 s after start | ${rss[native]} MB | ${rss[jit]} MB | $(r ${rss[native]} ${rss[jit]}) |"
+echo "| peak RSS (VmHWM) through 2,000 address adds/deletes | ${hwm[native]} MB | ${hwm[jit]} MB | $(r ${hwm[native]} ${hwm[jit]}) |"
