@@ -33,6 +33,9 @@ public class MetricsTests
         JsonNode used = values.Single(v => (string?)v!["name"] == "roceuio.gid.table.used")!;
         Assert.That(((string?)used["tags"]!["dev"], (string?)used["tags"]!["port"], (long?)used["value"]), Is.EqualTo(("mlx4_0", "1", (long?)4)));
         Assert.That((long?)values.Single(v => (string?)v!["name"] == "roceuio.netlink.messages")!["value"], Is.GreaterThan(0));
+        long Value(string name) => (long)values.Single(v => (string?)v!["name"] == name)!["value"]!;
+        Assert.That((Value("roceuio.gid.adds"), Value("roceuio.gid.deletes"), Value("roceuio.gid.refused")), Is.EqualTo((4L, 0L, 0L)),
+            "two defaults and the address's two GIDs added, nothing deleted or refused");
         WaitForFile(prom, t => t.Contains($"{Used} 4\n"), "the address in the textfile");
         Assert.That(Directory.GetFiles(dir.Path, "roceuio.prom.tmp*"), Is.Empty, "written through a temporary file, renamed over");
 

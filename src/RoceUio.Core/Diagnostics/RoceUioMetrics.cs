@@ -36,6 +36,10 @@ public static class RoceUioMetrics
         Meter.CreateObservableGauge("roceuio.gid.table.capacity", () => PerPort(p => p.Table.Capacity), "{gid}", "GID table size per port");
         Meter.CreateObservableGauge("roceuio.gid.pending", () => PerPort(p => p.PendingCount), "{gid}",
             "GIDs kept waiting for a free slot per port");
+        Meter.CreateObservableCounter("roceuio.gid.adds", () => PerPort(p => p.GidAdds), "{gid}", "GID entries added per port");
+        Meter.CreateObservableCounter("roceuio.gid.deletes", () => PerPort(p => p.GidDeletes), "{gid}", "GID entries deleted per port");
+        Meter.CreateObservableCounter("roceuio.gid.refused", () => s_source?.Manager.PendingKept ?? 0, "{gid}",
+            "GIDs refused a slot (table full) and kept pending");
         Meter.CreateObservableCounter("roceuio.hw.pushes", () => PerPort(p => p.Sync.Pushes), "{push}",
             "table pushes to the hardware per port");
         Meter.CreateObservableGauge("roceuio.hw.push.failing", () => PerPort(p => p.Sync.FailedAttempts), "{attempt}",

@@ -581,6 +581,10 @@ public sealed class GidManager : IGidTableListener
             return;
         foreach (GidChange c in batch)
         {
+            if (c.New is not null)
+                port.GidAdds++;
+            if (c.Old is not null)
+                port.GidDeletes++;
             Changes.Publish(new GidChangeEvent(port.Device.Name, c.Port, c.Index, c.Old, c.New));
             if (Log is { } log)
             {

@@ -44,6 +44,12 @@ public sealed class RocePort
     /// <summary>How many GIDs wait for a slot.</summary>
     public int PendingCount { get; internal set; }
 
+    /// <summary>Entries added to the table since the start (a replaced entry counts as a delete and an add; the RoceUio meter).</summary>
+    public long GidAdds { get; internal set; }
+
+    /// <summary>Entries deleted from the table since the start.</summary>
+    public long GidDeletes { get; internal set; }
+
     /// <summary>A slot was freed since the last refill from the pending GIDs.</summary>
     internal bool SlotFreed { get; set; }
 
