@@ -419,11 +419,12 @@ public sealed class RoceDaemon
         _saver?.TakeForSave();
         // Netdevs are saved by name, read from the cache (the one owner of netdev state). An index remembered for a
         // netdev that no longer exists is not saved: a netdev made again gets a new ifindex, and the running daemon
-        // does not give it the old indexes either.
+        // does not give it the old indexes either. Only netdevs of the daemon's namespace are saved: a pod's netdev can
+        // share a name with one here, and it comes back (if it does) as another netdev.
         var list = new List<StickyStateStore.Assignment>();
         foreach (RocePort port in manager.Ports)
             foreach (var (e, index) in port.Table.ExportAssignments())
-                if (graph.Find(e.NetdevIfindex) is { } ndev)
+                if (graph.Find(e.NetdevIfindex) is { NetNsId: < 0 } ndev)
                     list.Add(new StickyStateStore.Assignment(port.Device.Name, port.Port, e.Gid, e.Type, ndev.Name, index));
         try
         {
