@@ -36,6 +36,8 @@ public class MetricsTests
         long Value(string name) => (long)values.Single(v => (string?)v!["name"] == name)!["value"]!;
         Assert.That((Value("roceuio.gid.adds"), Value("roceuio.gid.deletes"), Value("roceuio.gid.refused")), Is.EqualTo((4L, 0L, 0L)),
             "two defaults and the address's two GIDs added, nothing deleted or refused");
+        Assert.That(Value("roceuio.control.requests"), Is.GreaterThan(1), "the waits' show-gids requests and this one");
+        Assert.That(Value("roceuio.control.time"), Is.GreaterThan(0));
         WaitForFile(prom, t => t.Contains($"{Used} 4\n"), "the address in the textfile");
         Assert.That(Directory.GetFiles(dir.Path, "roceuio.prom.tmp*"), Is.Empty, "written through a temporary file, renamed over");
 

@@ -42,8 +42,22 @@ public static class RoceUioMetrics
             "GIDs refused a slot (table full) and kept pending");
         Meter.CreateObservableCounter("roceuio.hw.pushes", () => PerPort(p => p.Sync.Pushes), "{push}",
             "table pushes to the hardware per port");
+        Meter.CreateObservableCounter("roceuio.control.requests", () => Interlocked.Read(ref s_controlRequests), "{request}",
+            "control socket requests answered (refusals included)");
+        Meter.CreateObservableCounter("roceuio.control.time", () => Interlocked.Read(ref s_controlMicroseconds), "us",
+            "microseconds from a request's arrival to its answer, summed (divide by requests for the mean)");
         Meter.CreateObservableGauge("roceuio.hw.push.failing", () => PerPort(p => p.Sync.FailedAttempts), "{attempt}",
             "failed pushes in a row per port (0: in step with the hardware)");
+    }
+
+    private static long s_controlRequests, s_controlMicroseconds;
+
+    /// <summary>One control request answered, <paramref name="startedTimestamp"/> being its Stopwatch timestamp on
+    /// arrival (any thread; two interlocked adds).</summary>
+    public static void ControlRequestAnswered(long startedTimestamp)
+    {
+        Interlocked.Increment(ref s_controlRequests);
+        Interlocked.Add(ref s_controlMicroseconds, (long)System.Diagnostics.Stopwatch.GetElapsedTime(startedTimestamp).TotalMicroseconds);
     }
 
     /// <summary>Observes <paramref name="manager"/>'s pipeline from now on (the daemon calls it once it started).</summary>
