@@ -36,20 +36,35 @@ busybox=/bin/busybox
 mkdir -p "$cache"
 
 # --- the kernel: linux-image-amd64's current dependency, or the newest one already unpacked when apt knows none ---
-kernel_package() {
-  if [ -n "${ROCEUIO_VM_KERNEL:-}" ]; then echo "$ROCEUIO_VM_KERNEL"; return; fi
-  local p
-  p=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-  [ -n "$p" ] || p=$(ls -1 "$cache/kernel" 2>/dev/null | sort -V | tail -n 1)
-  [ -n "$p" ] || die "no kernel package known: run apt-get update (apt-cache depends linux-image-amd64 found nothing)"
-  echo "$p"
+# Lists older than the mirror may name a kernel it no longer has: on a miss, apt-get update (as root) once and retry.
+apt_updated=0
+apt_update_once() {
+  [ "$apt_updated" = 0 ] && [ "$(id -u)" -eq 0 ] || return 1
+  apt_updated=1
+  step "apt-get update"
+  apt-get update -q >/dev/null 2>&1
 }
-pkg=$(kernel_package)
+kernel_package() {   # sets pkg
+  pkg=${ROCEUIO_VM_KERNEL:-}
+  [ -n "$pkg" ] && return 0
+  pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  if [ -z "$pkg" ] && apt_update_once; then
+    pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  fi
+  [ -n "$pkg" ] || pkg=$(ls -1 "$cache/kernel" 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$pkg" ] || die "no kernel package known: apt-cache depends linux-image-amd64 found nothing (apt-get update as root)"
+}
+kernel_package
 kdir="$cache/kernel/$pkg"
 if [ ! -f "$kdir/.unpacked" ]; then
   step "fetching $pkg"
   rm -rf "$kdir" "$cache/debs" && mkdir -p "$kdir" "$cache/debs"
-  (cd "$cache/debs" && apt-get download "$pkg" >/dev/null 2>&1) || die "apt-get download $pkg failed (apt-get update first?)"
+  if ! (cd "$cache/debs" && apt-get download "$pkg" >/dev/null 2>&1); then
+    if [ -z "${ROCEUIO_VM_KERNEL:-}" ] && apt_update_once; then
+      rm -rf "$kdir"; kernel_package; kdir="$cache/kernel/$pkg"; mkdir -p "$kdir"; step "fetching $pkg"
+    fi
+    (cd "$cache/debs" && apt-get download "$pkg" >/dev/null 2>&1) || die "apt-get download $pkg failed"
+  fi
   dpkg-deb -x "$cache"/debs/*.deb "$kdir"
   rm -rf "$cache/debs"
   kver=$(ls "$kdir/lib/modules")
@@ -60,17 +75,19 @@ kver=$(ls "$kdir/lib/modules")
 vmlinuz="$kdir/boot/vmlinuz-$kver"
 [ -f "$vmlinuz" ] || die "$vmlinuz is missing from $pkg"
 
-# --- native binaries: roceuio and the in-guest checks, NativeAOT (TCG is too slow for a JIT). roceuio is the one
-# ./build.sh just made when that is NativeAOT (ROCEUIO_BIN, an ELF rather than the dotnet wrapper), else our own. ---
+# --- native binaries: roceuio and the in-guest checks, NativeAOT (TCG is too slow for a JIT). roceuio is the
+# NativeAOT bin/roceuio that ./build.sh makes (or ROCEUIO_BIN), when it is one (an ELF, not a dotnet wrapper);
+# otherwise (an older checkout, run.sh alone) the harness publishes its own. ---
 aot="$cache/aot"
+is_elf() { [ "$(head -c 4 "$1" 2>/dev/null | od -An -c | tr -d ' ')" = '177ELF' ]; }
 roceuio_bin="$aot/cli/roceuio"
-if [ -n "${ROCEUIO_BIN:-}" ] && [ "$(head -c 4 "$ROCEUIO_BIN" 2>/dev/null | od -An -c | tr -d ' ')" = '177ELF' ]; then
-  roceuio_bin=$ROCEUIO_BIN
-fi
+for candidate in "${ROCEUIO_BIN:-}" bin/roceuio; do
+  if [ -n "$candidate" ] && is_elf "$candidate"; then roceuio_bin=$candidate; break; fi
+done
 publish() {   # PROJECT OUTDIR [MSBUILD PROPERTIES...]
   local project=$1 out=$2; shift 2
   local stamp
-  stamp=$( { find src drivers "$project" -name '*.cs' -o -name '*.csproj' | LC_ALL=C sort | xargs cat; cat Directory.*; echo "$*"; } | sha256sum | cut -c1-16)
+  stamp=$( { find src drivers "$project" \( -name bin -o -name obj \) -prune -o \( -name '*.cs' -o -name '*.csproj' \) -print | LC_ALL=C sort | xargs cat; cat Directory.*; echo "$*"; } | sha256sum | cut -c1-16)
   [ "$(cat "$out/.stamp" 2>/dev/null)" = "$stamp" ] && return 0
   step "publishing $project NativeAOT"
   rm -rf "$out" && mkdir -p "$out"
@@ -79,9 +96,9 @@ publish() {   # PROJECT OUTDIR [MSBUILD PROPERTIES...]
   echo "$stamp" > "$out/.stamp"
 }
 if [ "$roceuio_bin" = "$aot/cli/roceuio" ]; then
-  # Until the CLI is trim-clean (the operations issue), its JSON needs reflection and its warnings are not errors.
-  publish src/RoceUio.Cli "$aot/cli" -p:TreatWarningsAsErrors=false -p:JsonSerializerIsReflectionEnabledByDefault=true
+  publish src/RoceUio.Cli "$aot/cli"
 fi
+step "roceuio: $roceuio_bin"
 publish tests/RoceUio.VmChecks "$aot/checks"
 
 # --- the initramfs: busybox, modules in dependency order, the binaries and their libraries ---

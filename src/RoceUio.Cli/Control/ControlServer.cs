@@ -404,14 +404,17 @@ public sealed unsafe class ControlServer : IDisposable, IAsyncDisposable
 
     private void Answer(Connection c, byte[] frame)
     {
+        long started = Stopwatch.GetTimestamp(); // the RoceUio meter's control request count and time
         if (Parse(frame, c.Peer, out ControlCommand? cmd, out JsonObject? args) is { } refusal)
         {
             Send(c, Frame(refusal));
+            RoceUio.Diagnostics.RoceUioMetrics.ControlRequestAnswered(started);
             return;
         }
         if (cmd!.ReadsSnapshot || Dispatch is null)
         {
             Send(c, Frame(Run(cmd, () => cmd.Handle(args!))));
+            RoceUio.Diagnostics.RoceUioMetrics.ControlRequestAnswered(started);
             return;
         }
         c.Busy = true;
@@ -427,6 +430,7 @@ public sealed unsafe class ControlServer : IDisposable, IAsyncDisposable
         work.ContinueWith(t =>
         {
             _answered.Enqueue((c, Frame(Result(cmd, t))));
+            RoceUio.Diagnostics.RoceUioMetrics.ControlRequestAnswered(started);
             Wake();
         }, TaskScheduler.Default);
     }
