@@ -4,6 +4,7 @@
 #   ./build.sh test     build, then run every test (the end-to-end ones against bin/roceuio, the VM tests too); ends with "N passed, N failed[, N skipped]"
 #   ./build.sh test-vm  only the VM tests (tests/vm/run.sh: Debian's kernel under QEMU with edu and an IOMMU)
 #   ./build.sh run      the main job on an embedded default (see README.md)
+#   ./build.sh fuzz TARGET [SECONDS]   fuzz one parser (netlink, rtmon, control, config); --list names them
 #   ./build.sh bench    a quick benchmark run; results under perf/results/
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -113,8 +114,23 @@ run_vm_tests() {
   fi
 }
 
+# PackagingTests run `systemd-analyze verify` on packaging/roceuio.service: Debian's systemd package has it.
+ensure_systemd_analyze() {
+  command -v systemd-analyze >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "build.sh: the packaging test needs systemd-analyze: apt-get install systemd (as root)" >&2
+    exit 1
+  fi
+  echo "build.sh: installing systemd (for systemd-analyze verify)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q --no-install-recommends systemd >/dev/null \
+    || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends systemd >/dev/null; } \
+    || { echo "build.sh: apt-get install systemd failed" >&2; exit 1; }
+}
+
 run_tests() {
   build
+  ensure_systemd_analyze
   local log rc=0
   log="$(mktemp)"
   # The end-to-end tests run the native binary (tests/RoceUio.TestSupport/RoceuioCommand.cs).
@@ -152,9 +168,10 @@ run_bench() {
 case "${1:-}" in
   "") build ;;
   test) shift; run_tests "$@" ;;
-  test-vm) shift; run_vm_tests; echo "$vm_passed passed, $vm_failed failed, $vm_skipped skipped"; [ "$vm_failed" -eq 0 ] ;;
+  test-vm) shift; build; run_vm_tests; echo "$vm_passed passed, $vm_failed failed, $vm_skipped skipped"; [ "$vm_failed" -eq 0 ] ;;
   run) shift; build; exec bin/roceuio run --emulate mlx4:auto "$@" ;;
   bench) shift; run_bench "$@" ;;
+  fuzz) shift; build; exec dotnet tests/RoceUio.Fuzz/bin/Release/net10.0/RoceUio.Fuzz.dll "$@" ;;
   -h|--help|help) sed -n '2,/^[^#]/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' ;;
-  *) echo "build.sh: unknown subcommand '$1' (use: test, test-vm, run, bench, or nothing to build)" >&2; exit 2 ;;
+  *) echo "build.sh: unknown subcommand '$1' (use: test, test-vm, run, bench, fuzz, or nothing to build)" >&2; exit 2 ;;
 esac

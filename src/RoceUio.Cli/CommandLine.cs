@@ -15,7 +15,9 @@ internal static class CommandLine
         new("bind", "move a PCI function to vfio-pci, uio_pci_generic or back: bind BDF --vfio|--uio|--kernel", BindCommand.Run),
         new("mmio", "read or write a BAR register through the project's mapping code: mmio BDF read32|write32|dump OFFSET", MmioCommand.Run),
         new("replay", "replay an rtmon capture through the GID manager and print the tables: replay FILE --emulate KIND:NETDEV", ReplayCommand.Run),
+        new("record", "record links, addresses and their changes to an rtmon file (first dump with addresses): record FILE", RecordCommand.Run),
         new("status", "the running daemon's counters and recent errors", SaveStateCommand.Status),
+        new("stat", "the daemon's live counters (the RoceUio meter), once or every --interval S", StatCommand.Run),
         new("save-state", "make the running daemon write its sticky index state now (root)", SaveStateCommand.SaveState),
         new("model", "serve an emulated device's model: model KIND --dir DIR", ModelCommand.Run),
     ];

@@ -78,6 +78,21 @@ public class ContainerDaemonTests
     }
 
     [Test]
+    public void StickyState_RemembersTheHostsNetdevs_NotThePods()
+    {
+        using var d = DaemonProcess.Start(_host, _dir.Path, "--emulate", "rxe:veth0");
+        _host.Ip("addr add 10.0.0.1/24 dev veth0");
+        MoveMacvlanIntoPodWithAddress();
+        d.WaitForGids(Table(Row(0, Default, "", "veth0"), Row(1, "0000:0000:0000:0000:0000:ffff:0a00:0001", "10.0.0.1", "veth0"),
+                            Row(2, V4Pod, "10.0.1.1", "mv0")), "a host and a pod address");
+        Assert.That(d.Terminate(), Is.Zero);
+        // A pod's netdev may share a name with a host one; only the host's are saved by name.
+        string state = File.ReadAllText(Path.Combine(d.StateDir, "gid-indexes.json"));
+        Assert.That(state, Does.Contain("veth0"));
+        Assert.That(state, Does.Not.Contain("mv0"));
+    }
+
+    [Test]
     public void NetnsOwn_DoesNotFollowThePod()
     {
         using var d = DaemonProcess.Start(_host, _dir.Path, "--emulate", "rxe:veth0", "--index-policy", "kernel", "--netns", "own");

@@ -42,9 +42,15 @@ internal sealed class DaemonProcess : IDisposable
     public string Stderr { get { lock (_err) return _err.ToString(); } }
 
     public static DaemonProcess Start(NetworkNamespace ns, string dir, params string[] runArgs)
+        => Start(ns, dir, new Dictionary<string, string>(), runArgs);
+
+    /// <summary>As <see cref="Start(NetworkNamespace, string, string[])"/>, with extra environment variables (NOTIFY_SOCKET...).</summary>
+    public static DaemonProcess Start(NetworkNamespace ns, string dir, IReadOnlyDictionary<string, string> env, params string[] runArgs)
     {
         string control = Path.Combine(dir, "c.sock"), state = Path.Combine(dir, "state");
         var psi = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var (k, v) in env)
+            psi.Environment[k] = v;
         psi.Environment["ROCEUIO_SHM_DIR"] = Path.Combine(dir, "shm");
         foreach (string a in (string[])["netns", "exec", ns.Name, .. RoceuioCommand.Argv, "run", "--control", control, "--state-dir", state])
             psi.ArgumentList.Add(a);

@@ -25,6 +25,8 @@ public class EmulatedDeviceProcessTests
         _regs = new MmioRegion(_dev.Bar(0), 0, RegisterByteOrder.LittleEndian);
         _model = RoceuioProcess.Start("model", "echo", "--dir", _dir.Path);
         WaitFor(() => _regs.Read32(EchoModel.RegMagic) == EchoModel.Magic, "the model to write MAGIC (a write in the other process seen here)");
+        // A user who starts a model sees that it serves (it used to print nothing).
+        Assert.That(_model.StandardOutput.ReadLine(), Is.EqualTo($"echo model: serving {_dir.Path}; Ctrl-C stops"));
     }
 
     [TearDown]

@@ -96,6 +96,41 @@ public class ReplayCommandTests
     }
 
     [Test]
+    public void BurstWindow_CommitsOncePerGroupOfTimestamps_AndEndsWithTheSameTables()
+    {
+        // The initial dump at T, five addresses at T+1 s, five more at T+2 s.
+        var t = DateTimeOffset.FromUnixTimeSeconds(1_700_000_000);
+        using var ms = new MemoryStream();
+        using (var w = new RtmonCaptureWriter(ms, ownsStream: false, clock: () => t))
+        {
+            w.WriteMessage(RtnlMessages.NewLink(new LinkSpec(1, "lo") { ArphrdType = Arphrd.ARPHRD_LOOPBACK, Mac = "00:00:00:00:00:00" }));
+            w.WriteMessage(RtnlMessages.NewLink(new LinkSpec(Eth0, "eth0") { Mac = "02:00:00:00:00:0a" }));
+            for (int group = 1; group <= 2; group++)
+            {
+                t = t.AddSeconds(1);
+                for (int i = 1; i <= 5; i++)
+                    w.WriteEvents(RtnlMessages.NewAddress(Eth0, $"10.0.{group}.{i}/24"));
+            }
+        }
+        using var dir = new TempDirectory();
+        File.WriteAllBytes(dir["cap"], ms.ToArray());
+
+        var each = RoceuioProcess.Run("replay", dir["cap"], "--emulate", "mlx4:eth0", "--mmio-trace", dir["each.trace"]);
+        var grouped = RoceuioProcess.Run("replay", dir["cap"], "--emulate", "mlx4:eth0", "--mmio-trace", dir["grouped.trace"], "--burst-window", "10");
+        Assert.That(each.Exit, Is.Zero, each.Err);
+        Assert.That(grouped.Exit, Is.Zero, grouped.Err);
+        Assert.That(grouped.Out, Is.EqualTo(each.Out), "the same tables either way");
+        Assert.That(grouped.Out, Does.Contain("n_gids_found=22"));
+        // SET_PORT (opcode 0x00c) posts in the HCR's dw6 (bar0+0x80698): one per commit that changed the table.
+        Assert.That((SetPorts(dir["each.trace"]), SetPorts(dir["grouped.trace"])), Is.EqualTo((11, 3)),
+            "per message: the port's defaults, then one per address; grouped: the dump, then one per second");
+    }
+
+    private static int SetPorts(string trace)
+        => File.ReadLines(trace).Count(l => l.Contains(" W32 bar0+0x80698 ")
+            && (Convert.ToUInt32(l.Split(' ')[^1], 16) & 0xfff) == 0x00c);
+
+    [Test]
     public void EmulateAuto_BindsToTheCapturesEthernetNetdevs_NotTheNameAuto()
     {
         using var dir = new TempDirectory();

@@ -36,20 +36,35 @@ busybox=/bin/busybox
 mkdir -p "$cache"
 
 # --- the kernel: linux-image-amd64's current dependency, or the newest one already unpacked when apt knows none ---
-kernel_package() {
-  if [ -n "${ROCEUIO_VM_KERNEL:-}" ]; then echo "$ROCEUIO_VM_KERNEL"; return; fi
-  local p
-  p=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-  [ -n "$p" ] || p=$(ls -1 "$cache/kernel" 2>/dev/null | sort -V | tail -n 1)
-  [ -n "$p" ] || die "no kernel package known: run apt-get update (apt-cache depends linux-image-amd64 found nothing)"
-  echo "$p"
+# Lists older than the mirror may name a kernel it no longer has: on a miss, apt-get update (as root) once and retry.
+apt_updated=0
+apt_update_once() {
+  [ "$apt_updated" = 0 ] && [ "$(id -u)" -eq 0 ] || return 1
+  apt_updated=1
+  step "apt-get update"
+  apt-get update -q >/dev/null 2>&1
 }
-pkg=$(kernel_package)
+kernel_package() {   # sets pkg
+  pkg=${ROCEUIO_VM_KERNEL:-}
+  [ -n "$pkg" ] && return 0
+  pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  if [ -z "$pkg" ] && apt_update_once; then
+    pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  fi
+  [ -n "$pkg" ] || pkg=$(ls -1 "$cache/kernel" 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$pkg" ] || die "no kernel package known: apt-cache depends linux-image-amd64 found nothing (apt-get update as root)"
+}
+kernel_package
 kdir="$cache/kernel/$pkg"
 if [ ! -f "$kdir/.unpacked" ]; then
   step "fetching $pkg"
   rm -rf "$kdir" "$cache/debs" && mkdir -p "$kdir" "$cache/debs"
-  (cd "$cache/debs" && apt-get download "$pkg" >/dev/null 2>&1) || die "apt-get download $pkg failed (apt-get update first?)"
+  if ! (cd "$cache/debs" && apt-get download "$pkg" >/dev/null 2>&1); then
+    if [ -z "${ROCEUIO_VM_KERNEL:-}" ] && apt_update_once; then
+      rm -rf "$kdir"; kernel_package; kdir="$cache/kernel/$pkg"; mkdir -p "$kdir"; step "fetching $pkg"
+    fi
+    (cd "$cache/debs" && apt-get download "$pkg" >/dev/null 2>&1) || die "apt-get download $pkg failed"
+  fi
   dpkg-deb -x "$cache"/debs/*.deb "$kdir"
   rm -rf "$cache/debs"
   kver=$(ls "$kdir/lib/modules")
@@ -60,23 +75,31 @@ kver=$(ls "$kdir/lib/modules")
 vmlinuz="$kdir/boot/vmlinuz-$kver"
 [ -f "$vmlinuz" ] || die "$vmlinuz is missing from $pkg"
 
-# --- native binaries: roceuio and the in-guest checks, NativeAOT (TCG is too slow for a JIT) ---
+# --- native binaries: roceuio and the in-guest checks, NativeAOT (TCG is too slow for a JIT). roceuio is the
+# NativeAOT bin/roceuio that ./build.sh makes (or ROCEUIO_BIN), when it is one (an ELF, not a dotnet wrapper);
+# otherwise (an older checkout, run.sh alone) the harness publishes its own. ---
 aot="$cache/aot"
-stamp=$( { find src drivers tests/RoceUio.VmChecks -name '*.cs' -o -name '*.csproj' | LC_ALL=C sort | xargs cat; cat Directory.*; } | sha256sum | cut -c1-16)
-if [ "$(cat "$aot/.stamp" 2>/dev/null)" != "$stamp" ]; then
-  step "publishing NativeAOT roceuio and roceuio-vmchecks"
-  rm -rf "$aot" && mkdir -p "$aot"
-  # TreatWarningsAsErrors=false: the CLI's JSON code still has trimming warnings (the NativeAOT bin/roceuio of the
-  # operations issue fixes those); the commands tested here do not use it.
-  dotnet publish src/RoceUio.Cli -c Release -r linux-x64 -p:PublishAot=true -p:TreatWarningsAsErrors=false \
-    -o "$aot/cli" -nologo -v:q -clp:NoSummary > "$aot/publish-cli.log" 2>&1 || { tail -n 30 "$aot/publish-cli.log"; die "NativeAOT publish of roceuio failed"; }
-  dotnet publish tests/RoceUio.VmChecks -c Release -r linux-x64 -p:PublishAot=true \
-    -o "$aot/checks" -nologo -v:q -clp:NoSummary > "$aot/publish-checks.log" 2>&1 || { tail -n 30 "$aot/publish-checks.log"; die "NativeAOT publish of roceuio-vmchecks failed"; }
-  echo "$stamp" > "$aot/.stamp"
-fi
+is_elf() { [ "$(head -c 4 "$1" 2>/dev/null | od -An -c | tr -d ' ')" = '177ELF' ]; }
 roceuio_bin="$aot/cli/roceuio"
-# The operations issue makes bin/roceuio itself a NativeAOT binary: use it when it is one (an ELF, not the wrapper).
-if [ "$(head -c 4 bin/roceuio 2>/dev/null | od -An -c | tr -d ' ')" = '177ELF' ]; then roceuio_bin=bin/roceuio; fi
+for candidate in "${ROCEUIO_BIN:-}" bin/roceuio; do
+  if [ -n "$candidate" ] && is_elf "$candidate"; then roceuio_bin=$candidate; break; fi
+done
+publish() {   # PROJECT OUTDIR [MSBUILD PROPERTIES...]
+  local project=$1 out=$2; shift 2
+  local stamp
+  stamp=$( { find src drivers "$project" \( -name bin -o -name obj \) -prune -o \( -name '*.cs' -o -name '*.csproj' \) -print | LC_ALL=C sort | xargs cat; cat Directory.*; echo "$*"; } | sha256sum | cut -c1-16)
+  [ "$(cat "$out/.stamp" 2>/dev/null)" = "$stamp" ] && return 0
+  step "publishing $project NativeAOT"
+  rm -rf "$out" && mkdir -p "$out"
+  dotnet publish "$project" -c Release -r linux-x64 -p:PublishAot=true "$@" -o "$out" -nologo -v:q -clp:NoSummary > "$out.log" 2>&1 \
+    || { tail -n 30 "$out.log"; die "NativeAOT publish of $project failed"; }
+  echo "$stamp" > "$out/.stamp"
+}
+if [ "$roceuio_bin" = "$aot/cli/roceuio" ]; then
+  publish src/RoceUio.Cli "$aot/cli"
+fi
+step "roceuio: $roceuio_bin"
+publish tests/RoceUio.VmChecks "$aot/checks"
 
 # --- the initramfs: busybox, modules in dependency order, the binaries and their libraries ---
 step "building the initramfs (kernel $kver)"
@@ -84,24 +107,36 @@ ird="$cache/initramfs" && rm -rf "$ird" && mkdir -p "$ird"/{bin,dev,proc,sys,tmp
 cp "$busybox" "$ird/bin/busybox"
 cp "$here/guest/init" "$ird/init" && chmod 755 "$ird/init"
 cp "$here/guest/tests.sh" "$ird/tests.sh"
+cp "$here/guest/rxe.sh" "$ird/rxe.sh"
+# iproute2's ip (VLAN, macvlan and bond links: busybox's ip has not all of them) and rdma (rdma link add).
+mkdir -p "$ird/usr/sbin"
+for tool in ip rdma; do
+  p=$(command -v "$tool") && cp "$p" "$ird/usr/sbin/$tool" || echo "vm: no $tool here (apt-get install iproute2): the rxe tests will be skipped"
+done
 cp "$roceuio_bin" "$ird/bin/roceuio"
 cp "$aot/checks/roceuio-vmchecks" "$ird/bin/roceuio-vmchecks"
-modules="vfio-pci vfio_iommu_type1 uio_pci_generic"
+# crc32_generic: rxe asks the crypto API for "crc32" (rxe_register_device), which no module dependency brings.
+modules="vfio-pci vfio_iommu_type1 uio_pci_generic virtio_pci virtio_net rdma_rxe crc32_generic 8021q macvlan bonding"
 : > "$ird/modules.load"
 for m in $modules; do
   modprobe -d "$kdir" -S "$kver" --show-depends "$m" | while read -r cmd path params; do
     [ "$cmd" = insmod ] || continue
-    rel=${path#"$kdir/lib/modules/"}
+    rel=${path#*/lib/modules/}
     grep -q "^$rel\( \|$\)" "$ird/modules.load" && continue
     mkdir -p "$ird/lib/modules/$(dirname "$rel")"
     cp "$path" "$ird/lib/modules/$rel"
     echo "$rel $params" >> "$ird/modules.load"
   done
 done
-for b in "$ird/bin/roceuio" "$ird/bin/roceuio-vmchecks"; do
-  ldd "$b" | grep -oE '/[^ ]+' | while read -r lib; do
-    mkdir -p "$ird$(dirname "$lib")" && cp -L "$lib" "$ird$lib"
-  done
+# Libraries from ldd, plus OpenSSL's, which .NET's crypto shim opens with dlopen (ldd cannot see it): the daemon
+# needs it ("No usable version of libssl was found" otherwise).
+for b in "$ird/bin/roceuio" "$ird/bin/roceuio-vmchecks" "$ird"/usr/sbin/*; do
+  ldd "$b" | grep -oE '/[^ ]+'
+done | sort -u | while read -r lib; do
+  mkdir -p "$ird$(dirname "$lib")" && cp -L "$lib" "$ird$lib"
+done
+for lib in /usr/lib/x86_64-linux-gnu/libssl.so.3 /usr/lib/x86_64-linux-gnu/libcrypto.so.3; do
+  if [ -f "$lib" ]; then mkdir -p "$ird$(dirname "$lib")" && cp -L "$lib" "$ird$lib"; fi
 done
 initrd="$cache/initramfs.cpio.gz"
 (cd "$ird" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) | gzip -1 > "$initrd"
@@ -114,7 +149,7 @@ if [ -z "$accel" ]; then
   if [ -r /dev/kvm ]; then
     rm -f "$cache/kvm-probe.log"
     (timeout 30 qemu-system-x86_64 -machine q35,accel=kvm -cpu host -m 256 -nodefaults -display none -no-reboot \
-      -kernel "$vmlinuz" -append "console=ttyS0 panic=-1" -serial "file:$cache/kvm-probe.log" >/dev/null 2>&1) 2>/dev/null || true
+      -kernel "$vmlinuz" -append "console=ttyS0 panic=-1" -serial "file:$cache/kvm-probe.log" >/dev/null 2>&1 || true) 2>/dev/null
     grep -q 'Linux version' "$cache/kvm-probe.log" 2>/dev/null && accel=kvm
   fi
 fi
@@ -142,6 +177,7 @@ boot() {   # MODE: iommu | noiommu
   timeout 240 qemu-system-x86_64 -machine "$machine" -cpu "$cpu" -smp 1 -m 1024 -nodefaults -display none -no-reboot \
     "${iommu_dev[@]}" \
     -device edu,addr=04.0,dma_mask=0xffffffffffffffff \
+    -netdev hubport,id=n0,hubid=0 -device virtio-net-pci,netdev=n0,addr=05.0 \
     -kernel "$vmlinuz" -initrd "$initrd" -append "$append" \
     -serial "file:$out/console.log" -serial "file:$out/results.log" \
     > "$out/qemu.log" 2>&1 || rc=$?

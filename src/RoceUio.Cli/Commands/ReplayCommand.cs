@@ -23,17 +23,19 @@ internal static class ReplayCommand
 {
     private const string Usage = """
         Usage: roceuio replay FILE --emulate KIND:NETDEV[,NETDEV...] [--emulate ...] [--index-policy sticky|kernel]
-                              [--mmio-trace FILE] [--json] [-v]
+                              [--mmio-trace FILE] [--burst-window MS] [--json] [-v]
         Replays an rtmon capture (rtmon file FILE; ip monitor file FILE reads it) through the GID manager and a device model,
         then prints the tables as 'roceuio show gids' does (--json: ibv_gid_entry objects). -v prints each GID change
-        and netdev event on stderr.
+        and netdev event on stderr. Each message is its own burst (one hardware commit after each); --burst-window MS
+        commits once per group of messages whose capture timestamps lie within MS of the group's first, as the daemon
+        commits what it read together.
         """;
 
     public static int Run(string[] args)
     {
         bool verbose = args.Contains("-v") || args.Contains("--verbose");
         var a = new ArgReader(args.Where(x => x is not ("-v" or "--verbose")).ToArray(),
-            ["--emulate", "--index-policy", "--mmio-trace"], ["--json"]);
+            ["--emulate", "--index-policy", "--mmio-trace", "--burst-window"], ["--json"]);
         if (a.Help)
         {
             Console.WriteLine(Usage);
@@ -49,6 +51,7 @@ internal static class ReplayCommand
             "kernel" => IndexPolicy.Kernel,
             var p => throw new UsageException($"--index-policy '{p}': use sticky or kernel"),
         };
+        TimeSpan? burstWindow = a.Int("--burst-window") is { } ms ? TimeSpan.FromMilliseconds(ms) : null;
         List<DeviceConfig> configs;
         try
         {
@@ -81,6 +84,7 @@ internal static class ReplayCommand
         }
 
         string emulation = Path.Combine(Path.GetTempPath(), $"roceuio-replay-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        using var cleanup = new RemoveOnSignal(emulation); // SIGTERM/SIGINT skip the finally below
         var devices = new List<OpenedDevice>();
         MmioTraceWriter? trace = null;
         try
@@ -109,7 +113,7 @@ internal static class ReplayCommand
                 d.AttachTables?.Invoke(ports.Select(p => p.Table));
             }
 
-            int applied = pipeline.Replay(capture);
+            int applied = pipeline.Replay(capture, burstWindow);
             var rows = new ControlHandlers(manager, devices.Select(d => d.ToDaemonDevice()).ToList(), () => { }).Rows().ToList();
             Console.Write(a.Flag("--json") ? ShowGidsFormat.Json(rows) : ShowGidsFormat.Text(rows));
             foreach (RocePort p in manager.Ports.Where(p => p.NetdevIfindex == 0))

@@ -12,7 +12,8 @@ internal static class RunCommand
     private const string Usage = """
         Usage: roceuio run [--config FILE] [--emulate KIND:NETDEV[,NETDEV...]]... [--attach KIND:DIR=NETDEV[,NETDEV...]]...
                            [--control PATH] [--state-dir DIR] [--index-policy sticky|kernel] [--mmio-trace FILE]
-                           [--shm-dir DIR | --no-shm] [--sysfs-export DIR] [--netns all|own] [--clear-on-exit] [--quiet | -v]
+                           [--shm-dir DIR | --no-shm] [--sysfs-export DIR] [--netns all|own] [--metrics-textfile PATH]
+                           [--clear-on-exit] [--quiet | -v]
         Follows netlink, keeps every RoCE port's GID table as Linux would, programs the NICs, serves the control socket.
           --config FILE         JSON config (comments allowed; docs/roceuio.example.json)
           --emulate KIND:NDEVS  a device model (mlx4, ocrdma) run in-process in place of a NIC, one port per netdev,
@@ -31,17 +32,27 @@ internal static class RunCommand
                                 the kernel prints them, for scripts that read sysfs (show_gids with its path changed)
           --netns all|own       all (default): follow netdevs in every network namespace, as the kernel does (a macvlan
                                 moved into a container keeps its GIDs on its lower device's port); own: this one only
+          --metrics-textfile PATH  the RoceUio meter's counters in Prometheus text for node_exporter's textfile
+                                collector, rewritten atomically every 5 s
           --clear-on-exit       delete every GID from the hardware on exit, as the kernel does when a device goes away
           --quiet               print errors only;  -v  also print every netlink event
         Without devices (no --emulate/--attach, none in the config): every supported PCI function found by discovery.
-        Stops cleanly on SIGTERM or Ctrl-C (state saved).
+        Stops cleanly on SIGTERM or Ctrl-C (state saved). Under systemd (packaging/roceuio.service, Type=notify) it says
+        READY=1 when the first tables are in the hardware and pings the watchdog while its worker runs; with
+        $JOURNAL_STREAM set, lines carry syslog priorities (<3> errors, <4> warnings, <6> changes) for the journal.
         """;
 
     public static int Run(string[] args)
     {
+        if (JournalLineWriter.ToJournal)
+        {
+            // Under systemd: priority prefixes on every line (journald adds the timestamps).
+            Console.SetOut(JournalLineWriter.ForOut(Console.Out));
+            Console.SetError(JournalLineWriter.ForErr(Console.Error));
+        }
         bool verbose = args.Contains("-v") || args.Contains("--verbose");
         var a = new ArgReader(args.Where(x => x is not ("-v" or "--verbose")).ToArray(),
-            ["--config", "--emulate", "--attach", "--control", "--state-dir", "--index-policy", "--mmio-trace", "--shm-dir", "--sysfs-export", "--netns"],
+            ["--config", "--emulate", "--attach", "--control", "--state-dir", "--index-policy", "--mmio-trace", "--shm-dir", "--sysfs-export", "--netns", "--metrics-textfile"],
             ["--clear-on-exit", "--quiet", "--no-shm"]);
         if (a.Help)
         {
@@ -86,10 +97,14 @@ internal static class RunCommand
             Config = cfg,
             MmioTrace = a.Value("--mmio-trace"),
             ClearOnExit = a.Flag("--clear-on-exit"),
+            MetricsTextfile = a.Value("--metrics-textfile"),
             SysfsExport = a.Value("--sysfs-export"),
             ShmDir = a.Flag("--no-shm") ? null : a.Value("--shm-dir") ?? DefaultPaths.DaemonShmDir(),
             Verbosity = a.Flag("--quiet") ? Verbosity.Quiet : verbose ? Verbosity.Verbose : Verbosity.Normal,
         });
+        // Type=notify: READY=1 once the tables are in the hardware, the watchdog while the worker turns, STOPPING=1.
+        using SystemdNotifier? notifier = SystemdNotifier.FromEnvironment();
+        notifier?.Follow(daemon, stop.Token);
         return daemon.Run(stop.Token);
     }
 
@@ -101,10 +116,9 @@ internal static class RunCommand
         DaemonConfig cfg = new();
         if (a.Value("--config") is { } path)
         {
-            string text = File.Exists(path) ? File.ReadAllText(path) : "";
             cfg = DaemonConfig.Load(path);
-            controlGiven |= text.Contains("\"control\"", StringComparison.Ordinal);
-            stateGiven |= text.Contains("\"state_dir\"", StringComparison.Ordinal);
+            controlGiven |= cfg.KeysGiven.Contains("control");
+            stateGiven |= cfg.KeysGiven.Contains("state_dir");
         }
         var devices = a.Values("--emulate").Select(DeviceConfig.ParseEmulate)
             .Concat(a.Values("--attach").Select(DeviceConfig.ParseAttach)).ToList();
@@ -150,6 +164,7 @@ internal static class RunCommand
                 cfg = cfg with { StateDir = DefaultPaths.UserStateDir };
             }
         }
+        StateDirectory.Prepare(cfg.StateDir);
         if (cfg.Devices.Count == 0)
             cfg = cfg with { Devices = DeviceFactory.Discover(new PciBus(SysfsRoot.Default, BuiltinDrivers.Registry)) };
         return cfg;

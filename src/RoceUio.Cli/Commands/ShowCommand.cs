@@ -4,6 +4,7 @@ using RoceUio.Cli.Config;
 using RoceUio.Cli.Control;
 using RoceUio.Cli.Daemon;
 using RoceUio.Cli.Output;
+using RoceUio.Gids;
 
 namespace RoceUio.Cli;
 
@@ -12,16 +13,19 @@ internal static class ShowCommand
 {
     private const string Usage = """
         Usage: roceuio show gids [DEV [PORT]] [--dev D] [--port P] [-j|--json [-p|--pretty]] [--control PATH | --shm [--shm-dir DIR]]
+               roceuio show gids --pending [DEV [PORT]] [-j|--json [-p|--pretty]] [--control PATH]
                roceuio show devices [-j|--json [-p|--pretty]] [--control PATH]
                roceuio show ports [-j|--json [-p|--pretty]] [--control PATH]
         'show gids' prints what Mellanox's show_gids prints (and takes DEV and PORT the same way); -j gives
         ibv_gid_entry-shaped objects on one line, -jp the same indented, as ip and rdma do.
         --shm reads the daemon's shared-memory tables (default /dev/shm/roceuio) instead of asking its socket.
+        --pending lists the GIDs that did not fit a full table and wait for a slot, in the order they will be added
+        (the first 1,000; 'roceuio status' counts them all).
         """;
 
     public static int Run(string[] args)
     {
-        var a = new ArgReader(ExpandShortFlags(args), ["--dev", "--port", "--control", "--shm-dir"], ["--json", "--pretty", "--shm"]);
+        var a = new ArgReader(ExpandShortFlags(args), ["--dev", "--port", "--control", "--shm-dir"], ["--json", "--pretty", "--shm", "--pending"]);
         if (a.Help || a.Positional.Count == 0)
         {
             Console.WriteLine(Usage);
@@ -48,6 +52,18 @@ internal static class ShowCommand
                     Console.Write(json ? ShowGidsFormat.Json(rows, pretty) : ShowGidsFormat.Text(rows));
                     return 0;
                 }
+                case "gids" when a.Flag("--pending"):
+                {
+                    var (dev, port) = GidsTarget(a);
+                    var req = new JsonObject { ["dev"] = dev, ["port"] = port, ["pending"] = true };
+                    JsonNode? result = ControlClient.CallAsync(control, "show-gids", req).GetAwaiter().GetResult();
+                    List<GidRow> rows = ControlHandlers.FromJson(result).ToList();
+                    if (json)
+                        Console.Write(ShowGidsFormat.Json(rows, pretty));
+                    else
+                        Console.Write(PendingText(rows));
+                    return 0;
+                }
                 case "gids":
                 {
                     var (dev, port) = GidsTarget(a);
@@ -72,6 +88,17 @@ internal static class ShowCommand
             Console.Error.WriteLine($"roceuio show: {e.Message}");
             return 1;
         }
+    }
+
+    /// <summary>Pending GIDs: DEV PORT GID VER NDEV, one per line in the order they will be added.</summary>
+    private static string PendingText(List<GidRow> rows)
+    {
+        var sb = new System.Text.StringBuilder();
+        sb.AppendLine("DEV\tPORT\tGID\t\t\t\t\tVER\tDEV (pending: waiting for a free slot)");
+        foreach (GidRow r in rows)
+            sb.AppendLine($"{r.Dev}\t{r.Port}\t{r.Gid}\t{r.Type.ToShortString()}\t{r.Ndev}");
+        sb.AppendLine($"n_pending: {rows.Count}");
+        return sb.ToString();
     }
 
     /// <summary><c>-j</c>, <c>-p</c> and <c>-jp</c>/<c>-pj</c> as ip and rdma spell them.</summary>

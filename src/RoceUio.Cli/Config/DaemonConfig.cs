@@ -52,6 +52,8 @@ public sealed record DaemonConfig
     public string StateDir { get; init; } = DefaultStateDir;
     public string Control { get; init; } = Environment.GetEnvironmentVariable("ROCEUIO_CONTROL") is { Length: > 0 } c ? c : DefaultControl;
     public IReadOnlyList<DeviceConfig> Devices { get; init; } = [];
+    /// <summary>The top-level keys the config file set (empty without a file).</summary>
+    public IReadOnlySet<string> KeysGiven { get; init; } = new HashSet<string>();
     /// <summary>Follow netdevs in every network namespace (<c>--netns all</c>, the default), or only the daemon's own.</summary>
     public bool FollowNamespaces { get; init; } = true;
     /// <summary>Control connections served at once (control_max_connections).</summary>
@@ -65,15 +67,7 @@ public sealed record DaemonConfig
     /// (default: <see cref="BuiltinDrivers.Registry"/>).</summary>
     public static DaemonConfig Load(string path, RoceDriverRegistry? drivers = null)
     {
-        byte[] bytes;
-        try
-        {
-            bytes = File.ReadAllBytes(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new ConfigException(new JValue.Position(path, 0, 0), $"cannot read the config file: {e.Message}");
-        }
+        byte[] bytes = RegularFile.Read(path, "config file");
         return FromJson(JValue.Parse(path, bytes), drivers);
     }
 
@@ -95,7 +89,7 @@ public sealed record DaemonConfig
                 _ => throw new ConfigException(keyAt, $"unknown key \"{key}\"; expected one of {string.Join(", ", KnownKeys.Select(k => $"\"{k}\""))}"),
             };
         }
-        return cfg;
+        return cfg with { KeysGiven = root.Members.Select(m => m.Key).ToHashSet() };
     }
 
     public static IndexPolicy ParsePolicy(JValue v)

@@ -19,12 +19,18 @@ public sealed class JValue
 
     public readonly record struct Position(string File, int Line, int Column)
     {
-        public override string ToString() => $"{File}:{Line}:{Column}";
+        /// <summary>FILE:LINE:COL, or only FILE when the problem has no position in it (Line 0: it could not be read).</summary>
+        public override string ToString() => Line == 0 ? File : $"{File}:{Line}:{Column}";
     }
 
+    /// <summary>Parses a config file's bytes: UTF-8, a leading byte order mark allowed (and skipped), no key twice in an object.</summary>
     public static JValue Parse(string file, byte[] utf8)
     {
+        if (utf8.AsSpan().StartsWith(Utf8Text.Bom))
+            utf8 = utf8[Utf8Text.Bom.Length..];
         var lines = new LineMap(utf8);
+        if (Utf8Text.FirstInvalid(utf8) is int bad and >= 0)
+            throw new ConfigException(lines.At(file, bad), $"not valid UTF-8 (byte 0x{utf8[bad]:x2}); save the file as UTF-8");
         var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
         try
         {
@@ -53,10 +59,13 @@ public sealed class JValue
             case JsonTokenType.StartObject:
             {
                 var o = new JValue { Kind = JsonValueKind.Object, At = at };
+                var seen = new Dictionary<string, Position>();
                 while (r.Read() && r.TokenType != JsonTokenType.EndObject)
                 {
                     Position keyAt = lines.At(file, r.TokenStartIndex);
                     string key = r.GetString()!;
+                    if (!seen.TryAdd(key, keyAt))
+                        throw new ConfigException(keyAt, $"duplicate key \"{key}\" (first at line {seen[key].Line}, column {seen[key].Column}); keep one of them");
                     r.Read();
                     o.Members.Add((key, ReadValue(ref r, file, lines), keyAt));
                 }

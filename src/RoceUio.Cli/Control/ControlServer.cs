@@ -404,14 +404,17 @@ public sealed unsafe class ControlServer : IDisposable, IAsyncDisposable
 
     private void Answer(Connection c, byte[] frame)
     {
+        long started = Stopwatch.GetTimestamp(); // the RoceUio meter's control request count and time
         if (Parse(frame, c.Peer, out ControlCommand? cmd, out JsonObject? args) is { } refusal)
         {
             Send(c, Frame(refusal));
+            RoceUio.Diagnostics.RoceUioMetrics.ControlRequestAnswered(started);
             return;
         }
         if (cmd!.ReadsSnapshot || Dispatch is null)
         {
             Send(c, Frame(Run(cmd, () => cmd.Handle(args!))));
+            RoceUio.Diagnostics.RoceUioMetrics.ControlRequestAnswered(started);
             return;
         }
         c.Busy = true;
@@ -427,6 +430,7 @@ public sealed unsafe class ControlServer : IDisposable, IAsyncDisposable
         work.ContinueWith(t =>
         {
             _answered.Enqueue((c, Frame(Result(cmd, t))));
+            RoceUio.Diagnostics.RoceUioMetrics.ControlRequestAnswered(started);
             Wake();
         }, TaskScheduler.Default);
     }
@@ -436,7 +440,7 @@ public sealed unsafe class ControlServer : IDisposable, IAsyncDisposable
     {
         cmd = null;
         args = null;
-        if (FirstInvalidUtf8(frame) is int bad and >= 0)
+        if (Utf8Text.FirstInvalid(frame) is int bad and >= 0)
             return Error($"malformed request: not valid UTF-8 (byte 0x{frame[bad]:x2} at offset {bad} of the {frame.Length}-byte frame); requests are UTF-8 JSON");
         JsonObject request;
         try
@@ -464,20 +468,6 @@ public sealed unsafe class ControlServer : IDisposable, IAsyncDisposable
         if (cmd.ChangesState && !peer.IsRoot)
             return Error($"\"{name}\" changes the daemon's state and needs root (you are uid {peer.Uid})");
         return null;
-    }
-
-    private static int FirstInvalidUtf8(ReadOnlySpan<byte> s)
-    {
-        if (System.Text.Unicode.Utf8.IsValid(s))
-            return -1;
-        int at = 0;
-        while (at < s.Length)
-        {
-            if (Rune.DecodeFromUtf8(s[at..], out _, out int used) != System.Buffers.OperationStatus.Done)
-                return at;
-            at += used;
-        }
-        return -1;
     }
 
     private JsonNode Run(ControlCommand cmd, Func<JsonNode?> handler)

@@ -21,6 +21,9 @@ public sealed class ControlHandlers(GidManager manager, IReadOnlyList<DaemonDevi
 {
     private ControlSnapshot _snapshot = ControlSnapshot.Empty;
 
+    /// <summary>At most this many pending GIDs are listed by <c>show gids --pending</c> (status counts them all).</summary>
+    public const int MaxPendingRows = 1000;
+
     public IEnumerable<ControlCommand> Commands =>
     [
         new("show-gids", false, ShowGids) { ReadsSnapshot = true },
@@ -47,6 +50,13 @@ public sealed class ControlHandlers(GidManager manager, IReadOnlyList<DaemonDevi
                 p.Table.Capacity, p.Table.Count, p.Table.Policy.ToString().ToLowerInvariant())).ToArray(),
             RecentErrors = manager.RecentErrors.ToArray(),
             OutOfSync = OutOfSyncNow(),
+            // The first MaxPendingRows in the order they will be added (each publish walks the pending netdevs' lists).
+            Pending = manager.Ports.SelectMany(p => manager.PendingInKernelOrder(p).Select(e =>
+                new GidRow(p.Device.Name, p.Port, -1, e.Gid, e.Type, manager.NameOf(e.NetdevIfindex), e.NetdevIfindex)))
+                .Take(MaxPendingRows).ToArray(),
+            PendingTotal = manager.Ports.Sum(p => p.PendingCount),
+            PendingKept = manager.PendingKept,
+            PendingRestored = manager.PendingRestored,
             PublishedAt = Environment.TickCount64,
             Sequence = previous.Sequence + 1,
         };
@@ -90,6 +100,8 @@ public sealed class ControlHandlers(GidManager manager, IReadOnlyList<DaemonDevi
         int? port = (int?)args["port"];
         ControlSnapshot s = Current;
         CheckTarget(s, dev, port);
+        if (args["pending"] is { } pending && (bool)pending)
+            return ToJson(s.Pending.Where(r => (dev is null || r.Dev == dev) && (port is null || r.Port == port)));
         return ToJson(SnapshotRows(s, dev, port));
     }
 
@@ -158,6 +170,9 @@ public sealed class ControlHandlers(GidManager manager, IReadOnlyList<DaemonDevi
             ["ports"] = s.Ports.Count,
             ["gids"] = s.Ports.Sum(p => p.Used),
             ["out_of_sync"] = OutOfSync(s),
+            ["pending_gids"] = s.PendingTotal,
+            ["pending_kept_total"] = s.PendingKept,
+            ["pending_restored_total"] = s.PendingRestored,
             ["recent_errors"] = new JsonArray(s.RecentErrors.Select(e => (JsonNode)e).ToArray()),
             // How old the state shown is: it grows while the worker is blocked (a device command outstanding).
             ["snapshot_age_ms"] = Environment.TickCount64 - s.PublishedAt,

@@ -27,6 +27,14 @@ public sealed record ControlSnapshot
     public IReadOnlyList<GidRow> Rows { get; init; } = [];
     public IReadOnlyList<PortSnapshot> Ports { get; init; } = [];
     public IReadOnlyList<string> RecentErrors { get; init; } = [];
+    /// <summary>GIDs that wait for a slot (a full table, sticky policy), by port, in the order they will be added
+    /// (Index is -1).</summary>
+    public IReadOnlyList<GidRow> Pending { get; init; } = [];
+    /// <summary>How many GIDs wait for a slot, on every port.</summary>
+    public int PendingTotal { get; init; }
+    /// <summary>GIDs made pending since the start, and pending GIDs added since (counters).</summary>
+    public long PendingKept { get; init; }
+    public long PendingRestored { get; init; }
     /// <summary>Ports out of sync with their hardware.</summary>
     public IReadOnlyList<OutOfSyncPort> OutOfSync { get; init; } = [];
     /// <summary>Environment.TickCount64 when the worker took it.</summary>

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using RoceUio.Cli.Config;
 using RoceUio.Cli.Control;
 using RoceUio.Cli.Output;
+using RoceUio.Diagnostics;
 using RoceUio.Gids;
 using RoceUio.Hardware;
 using RoceUio.Netlink;
@@ -18,6 +19,8 @@ public enum Verbosity { Quiet, Normal, Verbose }
 public sealed record DaemonOptions
 {
     public required DaemonConfig Config { get; init; }
+    /// <summary>--metrics-textfile: the RoceUio meter in Prometheus text, rewritten atomically every 5 s.</summary>
+    public string? MetricsTextfile { get; init; }
     /// <summary>Where emulated devices get their files (default STATE_DIR/emulated).</summary>
     public string? EmulationRoot { get; init; }
     public string? MmioTrace { get; init; }
@@ -57,9 +60,8 @@ public sealed class RoceDaemon
     private readonly DaemonOptions _o;
     private readonly ConcurrentQueue<(Func<JsonNode?> Work, TaskCompletionSource<JsonNode?> Done)> _queue = new();
     private volatile bool _accepting;
-    private bool _dirty;
     private bool _started; // the initial fill is shown as a table, not line by line
-    private long _dirtySince;
+    private StickyStateSaver? _saver;
     private readonly WorkerWakeup _wakeup = new();
     private bool _publish;
     private long _publishedAt;
@@ -74,6 +76,14 @@ public sealed class RoceDaemon
 
     /// <summary>Set when the control socket is up and the tables are filled.</summary>
     public ManualResetEventSlim Ready { get; } = new();
+
+    /// <summary>Environment.TickCount64 of the worker loop's latest turn (the systemd watchdog pings only while it moves).</summary>
+    public long LastLoopTick => Volatile.Read(ref _loopTick);
+    private long _loopTick = Environment.TickCount64;
+
+    /// <summary>What the control plane last published (any thread); empty before the first fill.</summary>
+    public ControlSnapshot Snapshot => Volatile.Read(ref _handlers)?.Current ?? ControlSnapshot.Empty;
+    private ControlHandlers? _handlers;
 
     /// <summary>Runs <paramref name="work"/> on the worker and completes with its result (or its exception).</summary>
     public Task<JsonNode?> Invoke(Func<JsonNode?> work)
@@ -111,7 +121,6 @@ public sealed class RoceDaemon
             .DevIds(n => SysfsDevId.Read(n))
             .GidLog(line =>
             {
-                MarkDirty();
                 _publish = true;
                 if (_started && _o.Verbosity != Verbosity.Quiet)
                     _o.Out.WriteLine(line);
@@ -128,7 +137,11 @@ public sealed class RoceDaemon
         NetlinkNetdevGraph graph = pipeline.Graph;
         GidManager manager = pipeline.Manager;
         Manager = manager;
+        using var saver = new StickyStateSaver(manager.Changes);
+        _saver = saver;
 
+        using var metrics = new MetricsCollector();
+        using Timer? textfile = _o.MetricsTextfile is { } promPath ? new Timer(_ => WriteTextfile(metrics, promPath), null, Timeout.Infinite, 5000) : null;
         MmioTraceWriter? trace = null;
         var devices = new List<OpenedDevice>();
         ControlServer? server = null;
@@ -138,6 +151,8 @@ public sealed class RoceDaemon
         {
             NetlinkMonitor monitor = pipeline.StartMonitor(new NetlinkMonitorOptions { FollowNamespaces = cfg.FollowNamespaces },
                                                             log: m => _o.Err.WriteLine(m));
+            pipeline.PacePushes();
+            RoceUioMetrics.Observe(cache, monitor, manager);
             trace = _o.MmioTrace is { } tracePath ? MmioTraceWriter.Open(tracePath) : null;
             var factory = new DeviceFactory
             {
@@ -159,8 +174,10 @@ public sealed class RoceDaemon
 
             var handlers = new ControlHandlers(manager, devices.Select(d => d.ToDaemonDevice()).ToList(), () => Save(store, manager, graph));
             handlers.Publish();
+            Volatile.Write(ref _handlers, handlers);
             _accepting = true;
-            server = new ControlServer(cfg.Control, handlers.Commands, new ControlServerOptions
+            IEnumerable<ControlCommand> commands = handlers.Commands.Append(new ControlCommand("metrics", false, _ => metrics.ToJson()) { ReadsSnapshot = true });
+            server = new ControlServer(cfg.Control, commands, new ControlServerOptions
             {
                 MaxConnections = cfg.ControlMaxConnections, IdleTimeout = cfg.ControlIdleTimeout,
                 Log = m => _o.Err.WriteLine($"error: {m}"),
@@ -176,14 +193,16 @@ public sealed class RoceDaemon
             }
             _started = true;
             Ready.Set();
-            _dirty = true; // the first fill: write the state once it settled
-            _dirtySince = Environment.TickCount64;
+            textfile?.Change(0, 5000);
+            saver.MarkDirty(); // the first fill: write the state once it settled
 
             while (!stop.IsCancellationRequested)
             {
+                Volatile.Write(ref _loopTick, Environment.TickCount64);
                 try
                 {
-                    if (_wakeup.WaitAlongside(monitor.EventSocket!.Handle, PollTimeoutMs) && monitor.Poll(0) > 0)
+                    int waitMs = Math.Min(PollTimeoutMs, manager.MsUntilNextPush());
+                    if (_wakeup.WaitAlongside(monitor.EventSocket!.Handle, waitMs) && monitor.Poll(0) > 0)
                         _publish = true;
                 }
                 catch (NetlinkException) when (stop.IsCancellationRequested)
@@ -197,13 +216,13 @@ public sealed class RoceDaemon
                     Thread.Sleep(100);
                     TryResync(monitor);
                 }
-                if (manager.EndOfBurst() > 0)
+                if (manager.PushPaced(drained: true) > 0)
                     _publish = true;   // a push made entries visible, or failed: status shows it
                 RunQueued();
                 PublishIfChanged(handlers);
                 shm?.Sync(manager.Ports, manager.NameOf);
                 sysfs?.Sync(manager.Ports, manager.NameOf);
-                if (_dirty && Environment.TickCount64 - _dirtySince >= _o.SaveDelay.TotalMilliseconds)
+                if (saver.IsDue(_o.SaveDelay))
                     Save(store, manager, graph);
             }
             _accepting = false;
@@ -219,6 +238,7 @@ public sealed class RoceDaemon
         }
         finally
         {
+            RoceUioMetrics.Forget();
             _accepting = false;
             if (server is not null)
                 server.DisposeAsync().AsTask().GetAwaiter().GetResult();
@@ -255,6 +275,24 @@ public sealed class RoceDaemon
         return export;
     }
 
+    private bool _textfileFailed;
+
+    /// <summary>One write of --metrics-textfile (timer thread); a failure is said once, then again after a success.</summary>
+    private void WriteTextfile(MetricsCollector metrics, string path)
+    {
+        try
+        {
+            metrics.WritePrometheus(path);
+            _textfileFailed = false;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            if (!_textfileFailed)
+                _o.Err.WriteLine($"error: cannot write the metrics to {path}: {e.Message}");
+            _textfileFailed = true;
+        }
+    }
+
     private int Stop(StickyStateStore store, GidManager manager, NetlinkNetdevGraph graph)
     {
         FailQueued();
@@ -280,13 +318,6 @@ public sealed class RoceDaemon
         {
             _o.Err.WriteLine($"error: netlink resync failed: {e.Message}");
         }
-    }
-
-    private void MarkDirty()
-    {
-        if (!_dirty)
-            _dirtySince = Environment.TickCount64;
-        _dirty = true;
     }
 
     /// <summary>The snapshot the control thread serves: after any change, and at least once a second (so what other
@@ -385,14 +416,15 @@ public sealed class RoceDaemon
 
     private void Save(StickyStateStore store, GidManager manager, NetlinkNetdevGraph graph)
     {
-        _dirty = false;
+        _saver?.TakeForSave();
         // Netdevs are saved by name, read from the cache (the one owner of netdev state). An index remembered for a
         // netdev that no longer exists is not saved: a netdev made again gets a new ifindex, and the running daemon
-        // does not give it the old indexes either.
+        // does not give it the old indexes either. Only netdevs of the daemon's namespace are saved: a pod's netdev can
+        // share a name with one here, and it comes back (if it does) as another netdev.
         var list = new List<StickyStateStore.Assignment>();
         foreach (RocePort port in manager.Ports)
             foreach (var (e, index) in port.Table.ExportAssignments())
-                if (graph.Find(e.NetdevIfindex) is { } ndev)
+                if (graph.Find(e.NetdevIfindex) is { NetNsId: < 0 } ndev)
                     list.Add(new StickyStateStore.Assignment(port.Device.Name, port.Port, e.Gid, e.Type, ndev.Name, index));
         try
         {

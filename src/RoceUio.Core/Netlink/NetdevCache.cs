@@ -216,10 +216,10 @@ public sealed class NetdevCache
     /// nothing whatever the number of netdevs. Walks over the graph (depth limits, bond rules) live in the GID
     /// manager's NetdevFilters, not here.
     /// </summary>
-    public IReadOnlyList<int> LinkUppersOf(int ifindex) => _linkUppers.TryGetValue(ifindex, out List<int>? l) ? l : [];
+    public IReadOnlyList<int> LinkUppersOf(int ifindex) => _linkUppers.TryGetValue(ifindex, out List<int>? l) ? l : Array.Empty<int>();
 
     /// <summary>The links whose IFLA_MASTER is <paramref name="ifindex"/> (a bond's or bridge's ports), in ifindex order.</summary>
-    public IReadOnlyList<int> SlavesOf(int ifindex) => _slaves.TryGetValue(ifindex, out List<int>? l) ? l : [];
+    public IReadOnlyList<int> SlavesOf(int ifindex) => _slaves.TryGetValue(ifindex, out List<int>? l) ? l : Array.Empty<int>();   // not [] (that allocates here)
 
     /// <summary>Every ifindex in ascending order (the kernel's for_each_netdev order for a namespace).</summary>
     public IReadOnlyList<int> IfindexOrder => _order;

@@ -76,6 +76,11 @@ public sealed class NetlinkMonitor : IDisposable
     /// <summary>Other namespaces whose netdevs are followed (<see cref="NetlinkMonitorOptions.FollowNamespaces"/>).</summary>
     public int FollowedNamespaces => _follower?.Followed.Count ?? 0;
 
+    /// <summary>Called after each event datagram of a <see cref="Poll"/> is applied, before the next is read (the GID
+    /// manager pushes a port there once its oldest unpushed change is old enough, instead of waiting for the whole
+    /// backlog). Runs on the polling thread; null: nothing.</summary>
+    public Action? AfterDatagram { get; set; }
+
     /// <summary>The event socket (for callers that poll it with others); null before Start.</summary>
     public NetlinkSocket? EventSocket => _events;
 
@@ -157,6 +162,7 @@ public sealed class NetlinkMonitor : IDisposable
             }
             applied += ApplyDatagram(_buffer.AsSpan(0, n), origin);
             DumpNewNamespaces();
+            AfterDatagram?.Invoke();
         }
         if (lostSync)
         {

@@ -96,6 +96,10 @@ public ref struct RtmonCaptureReader
     /// <summary>Records skipped so far (timestamps, routes, netconf, ...).</summary>
     public int Skipped { get; private set; }
 
+    /// <summary>The time of the latest NLMSG_TSTAMP record read (rtmon writes one before each event and before the first
+    /// dump; u32 tv_sec, u32 tv_usec after the header), in microseconds since the epoch; 0 before the first.</summary>
+    public long TimestampUs { get; private set; }
+
     /// <summary>The next RTM_NEWLINK/DELLINK/NEWADDR/DELADDR message.</summary>
     public bool TryRead(out NetlinkMessage message)
     {
@@ -103,6 +107,9 @@ public ref struct RtmonCaptureReader
         {
             if (message.Type is NlMsgType.RTM_NEWLINK or NlMsgType.RTM_DELLINK or NlMsgType.RTM_NEWADDR or NlMsgType.RTM_DELADDR)
                 return true;
+            if (message.Type == NlMsgType.NLMSG_TSTAMP && message.Bytes.Length >= NlMsgHdr.Size + 8)
+                TimestampUs = BinaryPrimitives.ReadUInt32LittleEndian(message.Bytes[NlMsgHdr.Size..]) * 1_000_000L
+                              + BinaryPrimitives.ReadUInt32LittleEndian(message.Bytes[(NlMsgHdr.Size + 4)..]);
             Skipped++;
         }
         return false;

@@ -45,6 +45,12 @@ public sealed class GidManager : IGidTableListener
     /// <summary>Milliseconds of a monotonic clock, for push retries (tests replace it).</summary>
     public Func<long> Clock { get; set; } = static () => Environment.TickCount64;
 
+    /// <summary>GIDs made pending because their table was full (sticky policy), since the start.</summary>
+    public long PendingKept { get; private set; }
+
+    /// <summary>Pending GIDs added once a slot freed, since the start.</summary>
+    public long PendingRestored { get; private set; }
+
     /// <summary>Ports whose last push failed and that wait for a retry (<see cref="PortSync.IsOutOfSync"/>).</summary>
     public IEnumerable<RocePort> OutOfSyncPorts => _ports.Where(p => p.Sync.IsOutOfSync);
     public GidChangeBroadcaster Changes { get; } = new();
@@ -219,23 +225,35 @@ public sealed class GidManager : IGidTableListener
 
     /// <summary>RTM_NEWADDR (inetaddr/inet6addr NETDEV_UP): add the address's GIDs, one per type, on every port it concerns.</summary>
     public void AddressAdded(int ifindex, IPAddress address)
-        => UpdateAddress(ifindex, address, add: true);
+        => UpdateAddress(ifindex, Gid.FromIPAddress(address), add: true);
 
     /// <summary>RTM_DELADDR (NETDEV_DOWN): delete the address's GIDs.</summary>
     public void AddressRemoved(int ifindex, IPAddress address)
-        => UpdateAddress(ifindex, address, add: false);
+        => UpdateAddress(ifindex, Gid.FromIPAddress(address), add: false);
 
-    private void UpdateAddress(int ifindex, IPAddress address, bool add)
+    /// <summary>As <see cref="AddressAdded(int, IPAddress)"/>, with the address as its GID (IPv4-mapped for IPv4): the
+    /// netlink router's form, which allocates nothing for an address that concerns no port.</summary>
+    public void AddressAdded(int ifindex, Gid gid) => UpdateAddress(ifindex, gid, add: true);
+
+    /// <summary>As <see cref="AddressRemoved(int, IPAddress)"/>, with the address as its GID.</summary>
+    public void AddressRemoved(int ifindex, Gid gid) => UpdateAddress(ifindex, gid, add: false);
+
+    private void UpdateAddress(int ifindex, Gid gid, bool add)
     {
         NetdevInfo? nd = _graph.Find(ifindex);
         if (nd is null || !nd.IsEthernet)
             return;
-        Because($"address {address} {(add ? "added to" : "removed from")} {nd.Name}");
-        Gid gid = Gid.FromIPAddress(address);
+        bool reasoned = false;
         foreach (RocePort port in _ports)
         {
             if (Rdma(port) is not { } rdma || !NetdevFilters.IsEthPortOfNetdev(_graph, rdma, nd))
                 continue;
+            if (!reasoned)
+            {
+                // Only for an event that concerns a port: the reason text is the one allocation of this path.
+                reasoned = true;
+                Because($"address {gid.ToIPAddress()} {(add ? "added to" : "removed from")} {nd.Name}");
+            }
             if (add)
                 AddGid(port, gid, nd);
             else
@@ -315,7 +333,8 @@ public sealed class GidManager : IGidTableListener
     private void DelDefaultGids(RocePort port, NetdevInfo nd)
     {
         foreach (GidType type in TypesOf(port))
-            port.Table.DeleteDefault(type, nd.Ifindex);
+            if (port.Table.DeleteDefault(type, nd.Ifindex))
+                port.SlotFreed = true;
     }
 
     /// <summary>_add_netdev_ips: every IPv4 then IPv6 address of the netdev, in the kernel's order.</summary>
@@ -333,9 +352,15 @@ public sealed class GidManager : IGidTableListener
             AddNetdevIps(port, upper);
     }
 
-    /// <summary>del_netdev_ips = ib_cache_gid_del_all_netdev_gids: everything of the netdev, defaults included.</summary>
+    /// <summary>del_netdev_ips = ib_cache_gid_del_all_netdev_gids: everything of the netdev, defaults included (and
+    /// whatever of it waits pending).</summary>
     private void DelNetdevIps(RocePort port, NetdevInfo nd)
-        => port.Table.DeleteAllForNetdev(nd.Ifindex);
+    {
+        if (port.Table.DeleteAllForNetdev(nd.Ifindex) > 0)
+            port.SlotFreed = true;
+        if (port.PendingByNetdev.Remove(nd.Ifindex, out HashSet<GidEntry>? gone))
+            port.PendingCount -= gone.Count;
+    }
 
     /// <summary>del_netdev_upper_ips: everything of the netdev and of all its uppers.</summary>
     private void DelNetdevUpperIps(RocePort port, NetdevInfo nd)
@@ -353,8 +378,87 @@ public sealed class GidManager : IGidTableListener
     {
         foreach (GidType type in TypesOf(port))
         {
-            GidWriteResult r = port.Table.TryAdd(new GidEntry(gid, type, nd.Ifindex), out int index, out string? error);
-            Outcome(port, r, index, error, $"GID {gid} {type.ToShortString()} of {nd.Name}");
+            var e = new GidEntry(gid, type, nd.Ifindex);
+            GidWriteResult r = port.Table.TryAdd(e, out int index, out string? error);
+            if (r == GidWriteResult.Full && Policy != IndexPolicy.Kernel)
+                KeepPending(port, e, $"GID {gid} {type.ToShortString()} of {nd.Name}", error);
+            else
+                Outcome(port, r, index, error, $"GID {gid} {type.ToShortString()} of {nd.Name}");
+        }
+    }
+
+    // ---------------------------------------------------------------- pending GIDs (a full table heals)
+
+    /// <summary>
+    /// The kernel logs -ENOSPC and never retries (kernel-gid.md 9.12): under the kernel index policy so does the
+    /// manager. Otherwise the GID is kept pending and added as soon as a slot frees (<see cref="RefillFromPending"/>).
+    /// </summary>
+    private void KeepPending(RocePort port, in GidEntry e, string what, string? error)
+    {
+        if (!port.PendingByNetdev.TryGetValue(e.NetdevIfindex, out HashSet<GidEntry>? set))
+            port.PendingByNetdev[e.NetdevIfindex] = set = new HashSet<GidEntry>(GidKeyComparer.Instance);
+        if (!set.Add(e))
+            return;
+        port.PendingCount++;
+        PendingKept++;
+        Fail(port, $"{what} kept pending until a slot frees: {error}");
+    }
+
+    private static void ForgetPending(RocePort port, in GidEntry e)
+    {
+        if (port.PendingByNetdev.TryGetValue(e.NetdevIfindex, out HashSet<GidEntry>? set) && set.Remove(e))
+        {
+            port.PendingCount--;
+            if (set.Count == 0)
+                port.PendingByNetdev.Remove(e.NetdevIfindex);
+        }
+    }
+
+    /// <summary>
+    /// The pending GIDs of a port in the kernel's enumeration order (for_each_netdev by ifindex; each netdev's
+    /// addresses as enum_netdev_ipv4_ips/ipv6_ips list them; v1 before v2): the order they are added back in.
+    /// </summary>
+    public IEnumerable<GidEntry> PendingInKernelOrder(RocePort port)
+    {
+        foreach (var (ifindex, set) in port.PendingByNetdev.ToArray())
+        {
+            int left = set.Count;
+            foreach (IPAddress a in _graph.Addresses(ifindex))
+            {
+                Gid gid = Gid.FromIPAddress(a);
+                foreach (GidType type in TypesOf(port))
+                {
+                    var e = new GidEntry(gid, type, ifindex);
+                    if (set.Contains(e))
+                    {
+                        yield return e;
+                        if (--left == 0)
+                            break;
+                    }
+                }
+                if (left == 0)
+                    break;
+            }
+        }
+    }
+
+    /// <summary>After a burst that freed a slot: add pending GIDs, lowest first in the kernel's enumeration order,
+    /// until the table is full again.</summary>
+    private void RefillFromPending(RocePort port)
+    {
+        port.SlotFreed = false;
+        if (port.PendingCount == 0)
+            return;
+        Because("a slot freed: pending GID added");
+        foreach (GidEntry e in PendingInKernelOrder(port).ToList())
+        {
+            GidWriteResult r = port.Table.TryAdd(e, out int index, out string? error);
+            if (r == GidWriteResult.Full)
+                return;
+            ForgetPending(port, e);
+            if (r == GidWriteResult.Added)
+                PendingRestored++;
+            Outcome(port, r, index, error, $"pending GID {e.Gid} {e.Type.ToShortString()} of {NameOf(e.NetdevIfindex)}");
         }
     }
 
@@ -378,7 +482,13 @@ public sealed class GidManager : IGidTableListener
     private void DelGid(RocePort port, Gid gid, NetdevInfo nd)
     {
         foreach (GidType type in TypesOf(port))
-            port.Table.Delete(new GidEntry(gid, type, nd.Ifindex));
+        {
+            var e = new GidEntry(gid, type, nd.Ifindex);
+            if (port.Table.Delete(e))
+                port.SlotFreed = true;
+            else
+                ForgetPending(port, e);
+        }
     }
 
     // ---------------------------------------------------------------- bursts and changes
@@ -390,6 +500,9 @@ public sealed class GidManager : IGidTableListener
     /// </summary>
     public int EndOfBurst()
     {
+        foreach (RocePort port in _ports)
+            if (port.SlotFreed)
+                RefillFromPending(port);
         long now = Clock();
         int pushes = 0;
         foreach (RocePort port in _ports)
@@ -402,8 +515,47 @@ public sealed class GidManager : IGidTableListener
         return pushes;
     }
 
+    /// <summary>
+    /// The netlink path's push (<see cref="PortSync.IsPacedDue"/>): after each datagram (<paramref name="drained"/>
+    /// false) and once the socket is drained (true). Refills from pending GIDs first, as <see cref="EndOfBurst"/>.
+    /// Returns how many pushes were made.
+    /// </summary>
+    public int PushPaced(bool drained)
+    {
+        foreach (RocePort port in _ports)
+            if (port.SlotFreed)
+                RefillFromPending(port);
+        long now = Clock();
+        int pushes = 0;
+        foreach (RocePort port in _ports)
+        {
+            if (!port.Sync.IsPacedDue(now, drained))
+                continue;
+            pushes++;
+            Push(port, now);
+        }
+        PacedPushes += pushes;
+        return pushes;
+    }
+
+    /// <summary>Milliseconds until a paced push may be due (the worker waits no longer than this); int.MaxValue when
+    /// every port is clean.</summary>
+    public int MsUntilNextPush()
+    {
+        long next = long.MaxValue;
+        foreach (RocePort port in _ports)
+            next = Math.Min(next, port.Sync.NextPacedPushMs);
+        if (next == long.MaxValue)
+            return int.MaxValue;
+        return (int)Math.Clamp(next - Clock(), 0, int.MaxValue);
+    }
+
+    /// <summary>Pushes made by <see cref="PushPaced"/> since the start (each port's own count: <see cref="PortSync.Pushes"/>).</summary>
+    public long PacedPushes { get; private set; }
+
     private void Push(RocePort port, long now)
     {
+        port.Sync.Pushed(now);
         try
         {
             port.Device.Commit(port.Port);
@@ -429,6 +581,10 @@ public sealed class GidManager : IGidTableListener
             return;
         foreach (GidChange c in batch)
         {
+            if (c.New is not null)
+                port.GidAdds++;
+            if (c.Old is not null)
+                port.GidDeletes++;
             Changes.Publish(new GidChangeEvent(port.Device.Name, c.Port, c.Index, c.Old, c.New));
             if (Log is { } log)
             {

@@ -25,10 +25,10 @@ public sealed class NetdevEventRouter(NetlinkNetdevGraph graph, GidManager manag
                 manager.LinkRemoved(NetlinkNetdevGraph.InfoOf(e.Link));
                 break;
             case NetdevEventType.AddressAdded:
-                manager.AddressAdded(e.Ifindex, NetlinkNetdevGraph.RoceAddress(e.Address));
+                manager.AddressAdded(e.Ifindex, NetlinkNetdevGraph.RoceGid(e.Address));
                 break;
             case NetdevEventType.AddressRemoved:
-                manager.AddressRemoved(e.Ifindex, NetlinkNetdevGraph.RoceAddress(e.Address));
+                manager.AddressRemoved(e.Ifindex, NetlinkNetdevGraph.RoceGid(e.Address));
                 break;
             // AddressChanged (flags, lifetimes, DAD completion) does not touch the table (kernel-gid.md 9.3).
         }

@@ -1,3 +1,4 @@
+using RoceUio.Gids;
 using System.Net;
 using RoceUio.Netlink;
 
@@ -71,6 +72,14 @@ public sealed class NetlinkNetdevGraph(NetdevCache cache) : INetdevGraph
         Span<byte> b = stackalloc byte[16];
         a.CopyRoceAddressTo(b);
         return new IPAddress(b[..a.ByteLength]);
+    }
+
+    /// <summary>The GID of an address (rdma_ip2gid of its IFA_LOCAL/IFA_ADDRESS); allocation-free.</summary>
+    public static Gid RoceGid(in NetdevAddress a)
+    {
+        Span<byte> b = stackalloc byte[16];
+        a.CopyRoceAddressTo(b);
+        return a.IsIPv4 ? Gid.FromIPv4(b[..4]) : Gid.FromIPv6(b);
     }
 
     /// <summary>The manager's view of a link as it is now.</summary>

@@ -18,6 +18,17 @@ public sealed class PortSync
 
     private int _backoffMs;
 
+    /// <summary>A port clean for this long starts a new burst: its pushes are paced from 1 ms again.</summary>
+    public const int QuietMs = 20;
+
+    /// <summary>The longest spacing of paced pushes within one burst: it bounds how long after a burst's last event
+    /// the last push comes (issue 17: converged within 20 ms), at the price of one push per 16 ms in a long burst.</summary>
+    public const int MaxPaceMs = 16;
+
+    private int _paceMs = 1;
+    private long _lastPushMs = long.MinValue / 2;
+    private long _nextPacedMs;
+
     /// <summary>Changes (or a failed push) wait for a successful push.</summary>
     public bool NeedsPush { get; private set; }
 
@@ -47,8 +58,35 @@ public sealed class PortSync
     public void MarkChanged(long nowMs)
     {
         if (!NeedsPush)
+        {
             DirtySinceMs = nowMs;
+            if (nowMs - _lastPushMs >= QuietMs)
+            {
+                _paceMs = 1;          // a new burst
+                _nextPacedMs = nowMs;
+            }
+        }
         NeedsPush = true;
+    }
+
+    /// <summary>
+    /// The netlink path's rule (burst latency against pushes): push when the socket is drained or the oldest unpushed
+    /// change is 1 ms old, but within one burst leave at least 1, 2, 4, ... ms (up to <see cref="MaxPaceMs"/>) between
+    /// pushes. A burst of D ms then costs about 1 + log2(D) pushes up to 16 ms, then one per 16 ms, and its first write
+    /// comes within about 1 ms of its first event.
+    /// </summary>
+    public bool IsPacedDue(long nowMs, bool drained)
+        => IsDue(nowMs) && nowMs >= _nextPacedMs && (drained || nowMs - DirtySinceMs >= 1);
+
+    /// <summary>When a paced push can next happen (ms), for the worker's wait; long.MaxValue when clean.</summary>
+    public long NextPacedPushMs => !NeedsPush ? long.MaxValue : IsOutOfSync ? Math.Max(NextAttemptMs, _nextPacedMs) : _nextPacedMs;
+
+    /// <summary>A push was attempted at <paramref name="nowMs"/> (paced or not): space the next one.</summary>
+    public void Pushed(long nowMs)
+    {
+        _lastPushMs = nowMs;
+        _nextPacedMs = nowMs + _paceMs;
+        _paceMs = Math.Min(MaxPaceMs, _paceMs * 2);
     }
 
     /// <summary>The driver refused something it was told outside a push (a delete it could not apply): push again.</summary>

@@ -49,8 +49,31 @@ public sealed class RocePipeline : IDisposable
     public int Poll(int timeoutMs)
     {
         NetlinkMonitor monitor = Monitor ?? throw new InvalidOperationException("StartMonitor first");
+        monitor.AfterDatagram = null;
         int applied = monitor.Poll(timeoutMs);
         Manager.EndOfBurst();
+        return applied;
+    }
+
+    /// <summary>From now on the monitor pushes a port between datagrams once its oldest unpushed change is 1 ms old
+    /// (<see cref="GidManager.PushPaced"/>); the caller pushes with drained = true after each poll.</summary>
+    public void PacePushes()
+    {
+        NetlinkMonitor monitor = Monitor ?? throw new InvalidOperationException("StartMonitor first");
+        monitor.AfterDatagram ??= () => Manager.PushPaced(drained: false);
+    }
+
+    /// <summary>
+    /// As the daemon's worker turns: wait up to <paramref name="timeoutMs"/> (less if a paced push comes due), apply
+    /// every queued datagram, pushing a port mid-way once its oldest unpushed change is 1 ms old, and once drained
+    /// (paced: <see cref="PortSync.IsPacedDue"/>). Returns the messages applied.
+    /// </summary>
+    public int PollPaced(int timeoutMs)
+    {
+        NetlinkMonitor monitor = Monitor ?? throw new InvalidOperationException("StartMonitor first");
+        PacePushes();
+        int applied = monitor.Poll(Math.Min(timeoutMs, Manager.MsUntilNextPush()));
+        Manager.PushPaced(drained: true);
         return applied;
     }
 
@@ -63,17 +86,32 @@ public sealed class RocePipeline : IDisposable
     }
 
     /// <summary>Applies an rtmon capture message by message, committing after each (one burst per message, as a
-    /// daemon would have seen them arrive one by one). A framing error is counted and logged with its offset.</summary>
-    public int Replay(ReadOnlySpan<byte> capture)
+    /// daemon would have seen them arrive one by one), or, with <paramref name="burstWindow"/>, once per group of
+    /// messages whose timestamps lie within that window of the group's first (as the daemon commits a burst it read
+    /// together). A framing error is counted and logged with its offset.</summary>
+    public int Replay(ReadOnlySpan<byte> capture, TimeSpan? burstWindow = null)
     {
         var reader = new RtmonCaptureReader(capture);
         int applied = 0;
+        long burstStart = long.MinValue;
         while (reader.TryRead(out NetlinkMessage m))
         {
+            if (burstWindow is { } w)
+            {
+                if (burstStart != long.MinValue && reader.TimestampUs - burstStart > (long)w.TotalMicroseconds)
+                {
+                    Manager.EndOfBurst();
+                    burstStart = reader.TimestampUs;
+                }
+                else if (burstStart == long.MinValue)
+                    burstStart = reader.TimestampUs;
+            }
             if (Cache.Apply(m))
                 applied++;
-            Manager.EndOfBurst();
+            if (burstWindow is null)
+                Manager.EndOfBurst();
         }
+        Manager.EndOfBurst();
         if (reader.Failure.IsError)
             Cache.ApplyAll(capture[reader.Failure.Offset..]);
         return applied;

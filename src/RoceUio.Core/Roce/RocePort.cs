@@ -37,5 +37,21 @@ public sealed class RocePort
     /// <summary>What the port's hardware must still be told (the one owner of dirty/needs-push and retries).</summary>
     public PortSync Sync { get; } = new();
 
+    /// <summary>GIDs that did not fit (table full) and wait for a slot, by netdev ifindex (the sticky policy; the
+    /// kernel policy loses them as Linux does). Worker-thread state of the GID manager.</summary>
+    internal SortedDictionary<int, HashSet<GidEntry>> PendingByNetdev { get; } = new();
+
+    /// <summary>How many GIDs wait for a slot.</summary>
+    public int PendingCount { get; internal set; }
+
+    /// <summary>Entries added to the table since the start (a replaced entry counts as a delete and an add; the RoceUio meter).</summary>
+    public long GidAdds { get; internal set; }
+
+    /// <summary>Entries deleted from the table since the start.</summary>
+    public long GidDeletes { get; internal set; }
+
+    /// <summary>A slot was freed since the last refill from the pending GIDs.</summary>
+    internal bool SlotFreed { get; set; }
+
     public override string ToString() => $"{Device.Name} port {Port}";
 }

@@ -33,6 +33,7 @@ refuses() {
 $out"
   fi
 }
+skip() { say "skip $1: $2"; }
 run() { timeout 120 "$@"; }
 driver_of() { if [ -e "$DEV/driver" ]; then basename "$(readlink "$DEV/driver")"; else echo none; fi; }
 # bound_to DRIVER: the function's driver link names DRIVER.
@@ -137,3 +138,7 @@ else
 fi
 check bind.kernel bind_kernel
 check sysfs.bar-after-unbind run roceuio-vmchecks bar sysfs "$EDU"
+
+if [ "$VM_MODE" = noiommu ]; then
+  . /rxe.sh
+fi

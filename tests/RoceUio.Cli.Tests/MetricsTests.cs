@@ -1,0 +1,119 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using NUnit.Framework;
+using RoceUio.Testing;
+
+namespace RoceUio.Cli.Tests;
+
+/// <summary>The RoceUio meter as an operator reads it: <c>--metrics-textfile</c> (Prometheus text) and <c>roceuio stat</c>.</summary>
+public class MetricsTests
+{
+    private const string Used = "roceuio_gid_table_used{dev=\"mlx4_0\",port=\"1\"}";
+
+    [Test]
+    public void Textfile_AndStat_FollowTheTable_AndTheFileIsReplacedWhole()
+    {
+        using var dir = new TempDirectory("roceuio-metrics");
+        using var ns = NetworkNamespace.Create("roceuio-metrics");
+        ns.IpBatch(["link add veth0 address 02:00:00:00:00:01 type veth peer name veth1", "link set veth1 up", "link set veth0 up"]);
+        string prom = dir["roceuio.prom"];
+        using var d = DaemonProcess.Start(ns, dir.Path, "--emulate", "mlx4:veth0", "--metrics-textfile", prom);
+
+        string text = WaitForFile(prom, t => t.Contains($"{Used} 2\n"), "the two default GIDs");
+        Assert.That(text, Does.Contain("# TYPE roceuio_gid_table_used gauge\n"));
+        Assert.That(text, Does.Contain("# TYPE roceuio_netlink_messages_total counter\n"));
+        Assert.That(text, Does.Contain("roceuio_gid_table_capacity{dev=\"mlx4_0\",port=\"1\"} 128\n"));
+        Assert.That(text, Does.Match(@"roceuio_hw_pushes_total\{dev=""mlx4_0"",port=""1""\} [1-9]"));
+
+        ns.Ip("addr add 10.0.0.1/24 dev veth0");
+        Assert.That(WaitForGidCount(d, 4), Is.EqualTo(4), "the address's two GIDs");
+        var stat = RoceuioProcess.Run("stat", "--json", "--control", d.Control);
+        Assert.That(stat.Exit, Is.Zero, stat.Err);
+        var values = JsonNode.Parse(stat.Out)!.AsArray();
+        JsonNode used = values.Single(v => (string?)v!["name"] == "roceuio.gid.table.used")!;
+        Assert.That(((string?)used["tags"]!["dev"], (string?)used["tags"]!["port"], (long?)used["value"]), Is.EqualTo(("mlx4_0", "1", (long?)4)));
+        Assert.That((long?)values.Single(v => (string?)v!["name"] == "roceuio.netlink.messages")!["value"], Is.GreaterThan(0));
+        long Value(string name) => (long)values.Single(v => (string?)v!["name"] == name)!["value"]!;
+        Assert.That((Value("roceuio.gid.adds"), Value("roceuio.gid.deletes"), Value("roceuio.gid.refused")), Is.EqualTo((4L, 0L, 0L)),
+            "two defaults and the address's two GIDs added, nothing deleted or refused");
+        Assert.That(Value("roceuio.control.requests"), Is.GreaterThan(1), "the waits' show-gids requests and this one");
+        Assert.That(Value("roceuio.control.time"), Is.GreaterThan(0));
+        WaitForFile(prom, t => t.Contains($"{Used} 4\n"), "the address in the textfile");
+        Assert.That(Directory.GetFiles(dir.Path, "roceuio.prom.tmp*"), Is.Empty, "written through a temporary file, renamed over");
+
+        var text1 = RoceuioProcess.Run("stat", "--control", d.Control);
+        Assert.That(text1.Err, Does.Contain("not EventPipe"), "stat says where its numbers come from");
+        Assert.That(text1.Out, Does.Contain("roceuio.gid.table.used [dev=mlx4_0,port=1]"));
+        var pid = RoceuioProcess.Run("stat", "--pid", "1");
+        Assert.That(pid.Exit, Is.EqualTo(2));
+        Assert.That(pid.Err, Does.Contain("--pid (an EventPipe session through the diagnostics IPC) is not available"));
+        Assert.That(d.Terminate(), Is.EqualTo(0), d.Stderr);
+    }
+
+    [Test]
+    public void AnEventPipeSession_OnTheRunningDaemon_StreamsTheRoceUioMeter()
+    {
+        // What dotnet-counters does: the diagnostics IPC socket, an EventPipe session on System.Diagnostics.Metrics
+        // filtered to the RoceUio meter. The native binary has both (EventSourceSupport in the CLI's project).
+        using var dir = new TempDirectory("roceuio-eventpipe");
+        using var ns = NetworkNamespace.Create("roceuio-evp");
+        ns.IpBatch(["link add veth0 address 02:00:00:00:00:01 type veth peer name veth1", "link set veth0 up"]);
+        using var d = DaemonProcess.Start(ns, dir.Path, "--emulate", "mlx4:veth0");
+        var client = new Microsoft.Diagnostics.NETCore.Client.DiagnosticsClient(d.Pid);
+        var provider = new Microsoft.Diagnostics.NETCore.Client.EventPipeProvider("System.Diagnostics.Metrics",
+            System.Diagnostics.Tracing.EventLevel.Informational, 0x7, new Dictionary<string, string>
+            {
+                ["SessionId"] = "roceuio-test", ["Metrics"] = "RoceUio", ["RefreshInterval"] = "0.2",
+                ["MaxTimeSeries"] = "100", ["MaxHistograms"] = "10",
+            });
+        using var session = client.StartEventPipeSession([provider], requestRundown: false);
+        byte[] want = System.Text.Encoding.Unicode.GetBytes("roceuio.gid.table.used");
+        var seen = new MemoryStream();
+        var read = Task.Run(() =>
+        {
+            byte[] buf = new byte[64 * 1024];
+            int n;
+            while ((n = session.EventStream.Read(buf, 0, buf.Length)) > 0)
+            {
+                lock (seen)
+                    seen.Write(buf, 0, n);
+                if (Contains(seen, want))
+                    return true;
+            }
+            return false;
+        });
+        Assert.That(read.Wait(TimeSpan.FromSeconds(20)) && read.Result, Is.True,
+            $"the EventPipe stream named roceuio.gid.table.used within 20 s ({seen.Length} bytes read)");
+        session.Stop();
+        Assert.That(d.Terminate(), Is.EqualTo(0), d.Stderr);
+    }
+
+    private static bool Contains(MemoryStream ms, byte[] what)
+    {
+        lock (ms)
+            return ms.GetBuffer().AsSpan(0, (int)ms.Length).IndexOf(what) >= 0;
+    }
+
+    private static int WaitForGidCount(DaemonProcess d, int count)
+    {
+        var sw = Stopwatch.StartNew();
+        int n;
+        while ((n = d.Gids().Count) != count && sw.Elapsed < TimeSpan.FromSeconds(5))
+            Thread.Sleep(20);
+        return n;
+    }
+
+    private static string WaitForFile(string path, Func<string, bool> ok, string what)
+    {
+        var sw = Stopwatch.StartNew();
+        string text = "";
+        while (sw.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            if (File.Exists(path) && ok(text = File.ReadAllText(path)))
+                return text;
+            Thread.Sleep(50);
+        }
+        Assert.Fail($"{path} never showed {what}:\n{text}");
+        return text;
+    }
+}
