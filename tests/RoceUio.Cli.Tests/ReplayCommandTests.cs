@@ -126,9 +126,21 @@ public class ReplayCommandTests
             "per message: the port's defaults, then one per address; grouped: the dump, then one per second");
     }
 
+    /// <summary>The GID table pushes in a trace: SET_PORT (0x00c) whose in_modifier (dw2, written before dw6) is not the
+    /// bring-up's SET_PORT general (sub-op 0).</summary>
     private static int SetPorts(string trace)
-        => File.ReadLines(trace).Count(l => l.Contains(" W32 bar0+0x80698 ")
-            && (Convert.ToUInt32(l.Split(' ')[^1], 16) & 0xfff) == 0x00c);
+    {
+        int n = 0;
+        uint inMod = 0;
+        foreach (string l in File.ReadLines(trace))
+        {
+            if (l.Contains(" W32 bar0+0x80688 "))
+                inMod = Convert.ToUInt32(l.Split(' ')[^1], 16);
+            else if (l.Contains(" W32 bar0+0x80698 ") && (Convert.ToUInt32(l.Split(' ')[^1], 16) & 0xfff) == 0x00c && (inMod >> 8 & 0xff) != 0)
+                n++;
+        }
+        return n;
+    }
 
     [Test]
     public void EmulateAuto_BindsToTheCapturesEthernetNetdevs_NotTheNameAuto()
