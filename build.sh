@@ -31,6 +31,8 @@ build_native() {
   # roceuio-gids: the library's example program; roceuio-gids-churn: the reader tests/ run against a churning table.
   cc -O2 -Wall -Wextra -Werror -std=gnu11 -o $out/roceuio-gids native/roceuio_gids_tool.c $out/libroceuio_gids.a
   cc -O2 -Wall -Wextra -Werror -std=gnu11 -o $out/roceuio-gids-churn native/roceuio_gids_churn.c $out/libroceuio_gids.a
+  # roceuio-gids-bench: times the C lookup from C, for perf/RESULTS.md beside ShmLookupBenchmarks.
+  cc -O2 -Wall -Wextra -Werror -std=gnu11 -o $out/roceuio-gids-bench native/roceuio_gids_bench.c $out/libroceuio_gids.a
 }
 
 build() {
