@@ -73,19 +73,12 @@ static int retry_wait(int64_t *since, unsigned *spins)
     return 0;
 }
 
-/* The layout's hash (docs/shm-layout.md "Hash"). */
-static inline uint64_t mix(uint64_t h, uint64_t w)
-{
-    h = (h ^ w) * 0xBF58476D1CE4E5B9ULL;
-    return h ^ (h >> 31);
-}
-
+/* The layout's hash (docs/shm-layout.md "Hash"): three independent multiplies, one fold. */
 static inline uint64_t key_hash(uint64_t w0, uint64_t w1, uint32_t type, uint32_t ndev)
 {
-    uint64_t h = 0x9E3779B97F4A7C15ULL;
-    h = mix(h, w0);
-    h = mix(h, w1);
-    return mix(h, (uint64_t)type | ((uint64_t)ndev << 32));
+    uint64_t h = (w0 * ROCEUIO_SHM_HASH_K0) ^ (w1 * ROCEUIO_SHM_HASH_K1)
+               ^ (((uint64_t)type | ((uint64_t)ndev << 32)) * ROCEUIO_SHM_HASH_K2);
+    return h ^ (h >> 32);
 }
 
 static int validate(const uint8_t *b, size_t size)
@@ -181,41 +174,60 @@ void roceuio_gids_close(roceuio_gids *t)
 
 /* ---- lookups ---- */
 
-static int hash_find(const roceuio_gids *t, uint64_t w0, uint64_t w1, uint32_t type, uint32_t ndev)
+/* One look at the key's stripe: the index, -ENOENT, or RETRY (a window was open or moved: look again). */
+#define RETRY INT_MIN
+static inline int hash_probe(const roceuio_gids *t, const uint8_t *seq, const uint8_t *bkts, uint32_t home,
+                             uint64_t w0, uint64_t w1, uint32_t type, uint32_t ndev)
+{
+    uint32_t s0 = ld32(seq, memory_order_acquire);
+    if (s0 & 1)
+        return RETRY;
+    int found = -ENOENT;
+    for (uint32_t i = 0, at = home; i <= t->bucket_mask; i++, at = (at + 1) & t->bucket_mask) {
+        const uint8_t *b = bkts + (size_t)at * ROCEUIO_SHM_BUCKET_SIZE;
+        uint32_t ip1 = ld32(b + ROCEUIO_SHM_BKT_INDEX_PLUS_ONE, memory_order_relaxed);
+        if (ip1 == 0)
+            break;
+        if (ld64(b + ROCEUIO_SHM_BKT_GID) == w0 && ld64(b + ROCEUIO_SHM_BKT_GID + 8) == w1
+            && ld32(b + ROCEUIO_SHM_BKT_TYPE, memory_order_relaxed) == type
+            && ld32(b + ROCEUIO_SHM_BKT_NDEV, memory_order_relaxed) == ndev) {
+            found = ip1 - 1 < t->capacity ? (int)(ip1 - 1) : -ENOENT;
+            break;
+        }
+    }
+    atomic_thread_fence(memory_order_acquire);
+    return ld32(seq, memory_order_relaxed) == s0 ? found : RETRY;
+}
+
+/* The retry loop, out of line so that the first look needs no stack frame. */
+__attribute__((noinline, cold))
+static int hash_find_retry(const roceuio_gids *t, const uint8_t *seq, const uint8_t *bkts, uint32_t home,
+                           uint64_t w0, uint64_t w1, uint32_t type, uint32_t ndev)
+{
+    int64_t since = 0;
+    unsigned spins = 0;
+    for (;;) {
+        int e = retry_wait(&since, &spins);
+        if (e)
+            return e;
+        int r = hash_probe(t, seq, bkts, home, w0, w1, type, ndev);
+        if (r != RETRY)
+            return r;
+    }
+}
+
+static inline int hash_find(const roceuio_gids *t, uint64_t w0, uint64_t w1, uint32_t type, uint32_t ndev)
 {
     uint64_t h = key_hash(w0, w1, type, ndev);
     uint32_t stripe = (uint32_t)(h & t->stripe_mask);
     const uint8_t *seq = t->stripe_seqs + (size_t)stripe * ROCEUIO_SHM_STRIPE_SEQ_STRIDE;
     const uint8_t *bkts = t->buckets + (size_t)stripe * (t->bucket_mask + 1) * ROCEUIO_SHM_BUCKET_SIZE;
-    uint32_t home = (uint32_t)(h >> 32) & t->bucket_mask;
-    int64_t since = 0;
-    unsigned spins = 0;
-    for (;;) {
-        uint32_t s0 = ld32(seq, memory_order_acquire);
-        if (!(s0 & 1)) {
-            int found = -ENOENT;
-            for (uint32_t i = 0, at = home; i <= t->bucket_mask; i++, at = (at + 1) & t->bucket_mask) {
-                const uint8_t *b = bkts + (size_t)at * ROCEUIO_SHM_BUCKET_SIZE;
-                uint32_t ip1 = ld32(b + ROCEUIO_SHM_BKT_INDEX_PLUS_ONE, memory_order_relaxed);
-                if (ip1 == 0)
-                    break;
-                if (ld64(b + ROCEUIO_SHM_BKT_GID) == w0 && ld64(b + ROCEUIO_SHM_BKT_GID + 8) == w1
-                    && ld32(b + ROCEUIO_SHM_BKT_TYPE, memory_order_relaxed) == type
-                    && ld32(b + ROCEUIO_SHM_BKT_NDEV, memory_order_relaxed) == ndev) {
-                    found = ip1 - 1 < t->capacity ? (int)(ip1 - 1) : -ENOENT;
-                    break;
-                }
-            }
-            atomic_thread_fence(memory_order_acquire);
-            if (ld32(seq, memory_order_relaxed) == s0)
-                return found;
-        }
-        int e = retry_wait(&since, &spins);
-        if (e)
-            return e;
-    }
+    uint32_t home = (uint32_t)(h >> ROCEUIO_SHM_HASH_HOME_SHIFT) & t->bucket_mask;
+    int r = hash_probe(t, seq, bkts, home, w0, w1, type, ndev);
+    return r != RETRY ? r : hash_find_retry(t, seq, bkts, home, w0, w1, type, ndev);
 }
 
+__attribute__((noinline))
 static int scan_find(const roceuio_gids *t, uint64_t w0, uint64_t w1, uint32_t type, uint32_t ndev, uint32_t mask, int is_default)
 {
     const uint8_t *seq = t->base + ROCEUIO_SHM_HDR_TABLE_SEQ;

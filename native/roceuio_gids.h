@@ -69,6 +69,12 @@ extern "C" {
 #define ROCEUIO_SHM_BKT_TYPE 16
 #define ROCEUIO_SHM_BKT_NDEV 20
 #define ROCEUIO_SHM_BKT_INDEX_PLUS_ONE 24
+/* the key hash: h = w0 * K0 ^ w1 * K1 ^ (type | ndev << 32) * K2; h ^= h >> 32; stripe = h & (stripes - 1);
+ * home bucket = (h >> HOME_SHIFT) & (buckets_per_stripe - 1) */
+#define ROCEUIO_SHM_HASH_K0 0x9E3779B97F4A7C15ULL
+#define ROCEUIO_SHM_HASH_K1 0xC2B2AE3D27D4EB4FULL
+#define ROCEUIO_SHM_HASH_K2 0x165667B19E3779F9ULL
+#define ROCEUIO_SHM_HASH_HOME_SHIFT 16
 
 /* ---- the API ---- */
 

@@ -131,7 +131,7 @@ public sealed unsafe class GidShmReader : IDisposable
         ulong h = ShmLayout.Hash(w0, w1, (uint)type, (uint)netdevIfindex);
         uint* seq = (uint*)(_stripeSeqs + (long)(h & (uint)_stripeMask) * ShmLayout.StripeSeqStride);
         byte* stripe = _buckets + (long)(h & (uint)_stripeMask) * (_bucketMask + 1) * ShmLayout.BucketSize;
-        int home = (int)((h >> 32) & (uint)_bucketMask);
+        int home = ShmLayout.Home(h, _bucketMask);
         long since = 0;
         while (true)
         {
@@ -139,7 +139,8 @@ public sealed unsafe class GidShmReader : IDisposable
             if ((s0 & 1) == 0)
             {
                 int found = Probe(stripe, home, w0, w1, (uint)type, (uint)netdevIfindex);
-                Interlocked.MemoryBarrier(); // C11 atomic_thread_fence(acquire): the data loads stay above the re-read
+                // Every data load above is a Volatile.Read (acquire), so this re-read cannot move above them: the
+                // .NET form of C11's atomic_thread_fence(acquire) before the second counter load.
                 if (Volatile.Read(ref *seq) == s0)
                 {
                     index = found;
@@ -182,7 +183,6 @@ public sealed unsafe class GidShmReader : IDisposable
             if ((s0 & 1) == 0)
             {
                 int found = Scan(w0, w1, (uint)type, (uint)netdevIfindex, mask, defaultSlot);
-                Interlocked.MemoryBarrier();
                 if (Volatile.Read(ref *_tableSeq) == s0)
                 {
                     index = found;
@@ -244,7 +244,6 @@ public sealed unsafe class GidShmReader : IDisposable
                 uint ndev = Volatile.Read(ref *(uint*)(e + ShmLayout.EntNdev));
                 name[0] = Volatile.Read(ref *(ulong*)(e + ShmLayout.EntNdevName));
                 name[1] = Volatile.Read(ref *(ulong*)(e + ShmLayout.EntNdevName + 8));
-                Interlocked.MemoryBarrier();
                 if (Volatile.Read(ref *seq) == s0)
                 {
                     if (state != ShmLayout.StateValid)

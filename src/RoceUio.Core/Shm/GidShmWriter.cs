@@ -281,7 +281,7 @@ public sealed unsafe class GidShmWriter : IDisposable
         int stripe = (int)(h & (uint)(_stripes - 1));
         seq = (uint*)(_file.Base + _stripesOff + (long)stripe * ShmLayout.StripeSeqStride);
         buckets = _file.Base + _bucketsOff + (long)stripe * _buckets * ShmLayout.BucketSize;
-        return (int)((h >> 32) & (uint)(_buckets - 1));
+        return ShmLayout.Home(h, _buckets - 1);
     }
 
     private static bool BucketHolds(byte* b, in GidEntry key)
@@ -353,7 +353,7 @@ public sealed unsafe class GidShmWriter : IDisposable
     private int HomeOf(byte* b)
     {
         ulong h = ShmLayout.Hash(*(ulong*)(b + ShmLayout.BktGid), *(ulong*)(b + ShmLayout.BktGid + 8), *(uint*)(b + ShmLayout.BktType), *(uint*)(b + ShmLayout.BktNdev));
-        return (int)((h >> 32) & (uint)(_buckets - 1));
+        return ShmLayout.Home(h, _buckets - 1);
     }
 
     // ---- seqlock windows (rule 2 at the top of ShmLayout.cs) ----

@@ -9,8 +9,10 @@
 //     it guards: the per-entry seq (the entry's 64 bytes), the per-stripe seq (that stripe's hash buckets), and the
 //     table seq (every entry and bucket, for scans that need one consistent view). The writer makes a counter odd,
 //     issues a full fence, stores the data, and makes it even with a release store. A reader loads the counter
-//     (acquire), loads the data, issues an acquire fence, loads the counter again; an odd or changed value means
-//     retry. Data words are loaded as whole aligned 32- or 64-bit words, never byte by byte.
+//     (acquire), loads the data, then the counter again; an odd or changed value means retry. C readers load the
+//     data relaxed and put an acquire fence before the second counter load; the C# reader loads every data word with
+//     Volatile.Read (acquire), which keeps the second load after them just as well (and costs nothing on x64).
+//     Data words are loaded as whole aligned 32- or 64-bit words, never byte by byte.
 //  3. The generation (header) grows by one after each published batch of changes and after GONE is set, with a
 //     release store followed by FUTEX_WAKE (shared, not FUTEX_PRIVATE_FLAG) on its address: a reader blocks with
 //     FUTEX_WAIT on the generation it last saw.
@@ -82,24 +84,22 @@ public static class ShmLayout
     public const int DefaultStripeCount = 16;
 
     /// <summary>The layout's hash of a key (docs/shm-layout.md "Hash"): w0 and w1 are the GID's bytes 0..7 and 8..15
-    /// read as little-endian u64s, w2 = type | (u64)ndev &lt;&lt; 32; h starts at 0x9E3779B97F4A7C15 and takes each word
-    /// as h = (h ^ w) * 0xBF58476D1CE4E5B9, h ^= h &gt;&gt; 31. Stripe: h &amp; (stripes-1); first bucket: (h &gt;&gt; 32) &amp; (buckets-1).</summary>
+    /// read as little-endian u64s, w2 = type | (u64)ndev &lt;&lt; 32; h = w0 * K0 ^ w1 * K1 ^ w2 * K2, then h ^= h &gt;&gt; 32
+    /// (three independent multiplies: a few cycles). Stripe: h &amp; (stripes-1); first bucket: (h &gt;&gt; 16) &amp; (buckets-1).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong Hash(ulong w0, ulong w1, uint type, uint ndev)
     {
-        ulong h = 0x9E3779B97F4A7C15UL;
-        h = Mix(h, w0);
-        h = Mix(h, w1);
-        h = Mix(h, type | ((ulong)ndev << 32));
-        return h;
+        ulong h = (w0 * HashK0) ^ (w1 * HashK1) ^ ((type | ((ulong)ndev << 32)) * HashK2);
+        return h ^ (h >> 32);
     }
 
+    public const ulong HashK0 = 0x9E3779B97F4A7C15UL, HashK1 = 0xC2B2AE3D27D4EB4FUL, HashK2 = 0x165667B19E3779F9UL;
+
+    /// <summary>The first bucket a key probes in its stripe.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong Mix(ulong h, ulong w)
-    {
-        h = (h ^ w) * 0xBF58476D1CE4E5B9UL;
-        return h ^ (h >> 31);
-    }
+    public static int Home(ulong h, int bucketMask) => (int)((h >> HashHomeShift) & (uint)bucketMask);
+
+    public const int HashHomeShift = 16;
 
     /// <summary>The GID's bytes 0..7 as the little-endian word the file holds (w0).</summary>
     public static ulong Word0(in Gids.Gid g) => BinaryPrimitives.ReverseEndianness(g.SubnetPrefix);

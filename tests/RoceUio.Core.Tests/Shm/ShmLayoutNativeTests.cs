@@ -35,6 +35,8 @@ public class ShmLayoutNativeTests
             ("ROCEUIO_SHM_STATE_EMPTY", ShmLayout.StateEmpty), ("ROCEUIO_SHM_STATE_VALID", ShmLayout.StateValid),
             ("ROCEUIO_SHM_BKT_GID", ShmLayout.BktGid), ("ROCEUIO_SHM_BKT_TYPE", ShmLayout.BktType),
             ("ROCEUIO_SHM_BKT_NDEV", ShmLayout.BktNdev), ("ROCEUIO_SHM_BKT_INDEX_PLUS_ONE", ShmLayout.BktIndexPlusOne),
+            ("ROCEUIO_SHM_HASH_K0", unchecked((long)ShmLayout.HashK0)), ("ROCEUIO_SHM_HASH_K1", unchecked((long)ShmLayout.HashK1)),
+            ("ROCEUIO_SHM_HASH_K2", unchecked((long)ShmLayout.HashK2)), ("ROCEUIO_SHM_HASH_HOME_SHIFT", ShmLayout.HashHomeShift),
             ("ROCEUIO_GID_TYPE_IB", (long)GidType.Ib), ("ROCEUIO_GID_TYPE_ROCE_V1", (long)GidType.RoceV1),
             ("ROCEUIO_GID_TYPE_ROCE_V2", (long)GidType.RoceV2),
             ("ROCEUIO_FIND_MASK_GID", (long)GidFindMask.Gid), ("ROCEUIO_FIND_MASK_NETDEV", (long)GidFindMask.Netdev),
