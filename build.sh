@@ -5,6 +5,7 @@
 #   ./build.sh test-vm  only the VM tests (tests/vm/run.sh: Debian's kernel under QEMU with edu and an IOMMU)
 #   ./build.sh run      the main job on an embedded default (see README.md)
 #   ./build.sh fuzz TARGET [SECONDS]   fuzz one parser (netlink, rtmon, control, config); --list names them
+#   ./build.sh soak [MINUTES]   churn the daemon in a private netns (not in CI); RSS over time, table checked at the end
 #   ./build.sh bench    a quick benchmark run; results under perf/results/
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -172,6 +173,7 @@ case "${1:-}" in
   run) shift; build; exec bin/roceuio run --emulate mlx4:auto "$@" ;;
   bench) shift; run_bench "$@" ;;
   fuzz) shift; build; exec dotnet tests/RoceUio.Fuzz/bin/Release/net10.0/RoceUio.Fuzz.dll "$@" ;;
+  soak) shift; build; exec tests/soak.sh "$@" ;;
   -h|--help|help) sed -n '2,/^[^#]/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' ;;
-  *) echo "build.sh: unknown subcommand '$1' (use: test, test-vm, run, bench, fuzz, or nothing to build)" >&2; exit 2 ;;
+  *) echo "build.sh: unknown subcommand '$1' (use: test, test-vm, run, bench, fuzz, soak, or nothing to build)" >&2; exit 2 ;;
 esac

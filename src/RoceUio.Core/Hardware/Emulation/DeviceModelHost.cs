@@ -109,10 +109,6 @@ public sealed class DeviceModelHost : IDisposable
         }
     }
 
-    /// <summary>Runs <see cref="Run"/> on a background thread (a model in the driver's own process).</summary>
-    public Task Start(CancellationToken stop)
-        => Task.Factory.StartNew(() => Run(stop), stop, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-
     private void ReloadFaultsFile()
     {
         long now = Environment.TickCount64;
