@@ -375,9 +375,16 @@ public sealed class Mlx4DeviceModel : IDisposable
         var tables = new Mlx4ModelPortTable[_ports.Length];
         for (int i = 0; i < _ports.Length; i++)
             tables[i] = new Mlx4ModelPortTable(i + 1, _ports[i].Format, _ports[i].Entries);
-        File.WriteAllText(tmp, new Mlx4ModelState(Config.Ports, Config.RoceV1V2, _accepted, _rejected, _lastStatus, _lastError, tables)
-            { Phase = _firmware.Phase.ToString(), PortsUp = PortsUp(), Resets = _resets }.ToText());
-        File.Move(tmp, path, overwrite: true);
+        try
+        {
+            File.WriteAllText(tmp, new Mlx4ModelState(Config.Ports, Config.RoceV1V2, _accepted, _rejected, _lastStatus, _lastError, tables)
+                { Phase = _firmware.Phase.ToString(), PortsUp = PortsUp(), Resets = _resets }.ToText());
+            File.Move(tmp, path, overwrite: true);
+        }
+        catch (DirectoryNotFoundException)
+        {
+            // The device directory went away under us (a replay removing it on a signal): keep answering commands.
+        }
     }
 
     private void CheckFaultFile()
