@@ -110,9 +110,11 @@ public sealed class SysfsGidExport : IDisposable
                 string? name = valid && e.NetdevIfindex != 0 ? nameOf(e.NetdevIfindex) : null;
                 if (_gidText[i] is not null && _entries[i] == now && _names[i] == name)
                     continue; // unchanged: no text made, no file touched
-                Put(_gids, i, _gidText, valid ? e.Gid.ToString() + "\n" : ZeroGid);
+                // The attributes first, the GID last: a script that reads gids/I and then gid_attrs/*/I sees a new
+                // entry's attributes already there, and a zero GID only once the old attributes are gone.
                 Put(_types, i, _typeText, valid ? e.Type.ToSysfsString() + "\n" : null);
                 Put(_ndevs, i, _ndevText, name is null ? null : name + "\n");
+                Put(_gids, i, _gidText, valid ? e.Gid.ToString() + "\n" : ZeroGid);
                 _entries[i] = now; // only once its files say so: a failed write is tried again next time
                 _names[i] = name;
             }
