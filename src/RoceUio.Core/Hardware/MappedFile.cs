@@ -49,20 +49,29 @@ public sealed unsafe class MappedFile : IDisposable
         {
             if (create && ftruncate(fd, offset + length) != 0)
                 throw new IOException($"{path}: cannot size to {offset + length} bytes: {Errno.Describe(errno)}");
-            int prot = PROT_READ | (writable ? PROT_WRITE : 0);
-            void* m = mmap(null, (size_t)(nuint)length, prot, MAP_SHARED, fd, offset);
-            if (m == MAP_FAILED)
-            {
-                int e = errno;
-                string hint = e == 1 /* EPERM */ ? " (kernel lockdown or a missing CAP_SYS_RAWIO forbids mapping it)" : "";
-                throw new MappedFileException($"{path}: could not be mapped ({length} bytes at offset {offset}): {Errno.Describe(e)}{hint}", e);
-            }
-            return new MappedFile(path, (byte*)m, length);
+            return Map(path, fd, length, offset, writable);
         }
         finally
         {
             close(fd);
         }
+    }
+
+    /// <summary>
+    /// Maps <paramref name="length"/> bytes of an open file descriptor from <paramref name="offset"/>, MAP_SHARED
+    /// (the caller keeps and closes <paramref name="fd"/>; the mapping outlives it).
+    /// </summary>
+    public static MappedFile Map(string path, int fd, long length, long offset = 0, bool writable = true)
+    {
+        int prot = PROT_READ | (writable ? PROT_WRITE : 0);
+        void* m = mmap(null, (size_t)(nuint)length, prot, MAP_SHARED, fd, offset);
+        if (m == MAP_FAILED)
+        {
+            int e = errno;
+            string hint = e == 1 /* EPERM */ ? " (kernel lockdown or a missing CAP_SYS_RAWIO forbids mapping it)" : "";
+            throw new MappedFileException($"{path}: could not be mapped ({length} bytes at offset {offset}): {Errno.Describe(e)}{hint}", e);
+        }
+        return new MappedFile(path, (byte*)m, length);
     }
 
     /// <summary>

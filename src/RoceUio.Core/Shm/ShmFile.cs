@@ -3,6 +3,8 @@ using System.Text;
 using Tmds.Linux;
 using static Tmds.Linux.LibC;
 
+using RoceUio.Hardware;
+
 namespace RoceUio.Shm;
 
 /// <summary>
@@ -11,28 +13,18 @@ namespace RoceUio.Shm;
 /// </summary>
 internal sealed unsafe class ShmFile : IDisposable
 {
-    private byte* _base;
+    private readonly MappedFile _map; // the mapping itself (mmap/munmap) is Hardware/MappedFile's
 
-    public string Path { get; }
-    public long Length { get; }
+    public string Path => _map.Path;
+    public long Length => _map.Length;
 
-    private ShmFile(string path, byte* @base, long length)
-    {
-        Path = path;
-        _base = @base;
-        Length = length;
-    }
+    private ShmFile(MappedFile map) => _map = map;
 
-    public byte* Base => _base != null ? _base : throw new ObjectDisposedException(Path);
+    public byte* Base => _map.Pointer;
 
     /// <summary>Maps the whole of an open file descriptor (the caller closes it).</summary>
     public static ShmFile Map(string path, int fd, long length, bool writable)
-    {
-        void* m = mmap(null, (size_t)(nuint)length, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, 0);
-        if (m == MAP_FAILED)
-            throw new IOException($"{path}: cannot map {length} bytes: {Hardware.Errno.Describe(errno)}");
-        return new ShmFile(path, (byte*)m, length);
-    }
+        => new(MappedFile.Map(path, fd, length, writable: writable));
 
     /// <summary>open(2) with <paramref name="flags"/> and <paramref name="mode"/> (the umask applies); throws with the path.</summary>
     public static int Open(string path, int flags, int mode = 0)
@@ -72,12 +64,5 @@ internal sealed unsafe class ShmFile : IDisposable
     private void ThrowOutside(long offset, int size)
         => throw new InvalidDataException($"{Path}: a {size}-byte field at offset {offset} is outside the {Length}-byte file or misaligned");
 
-    public void Dispose()
-    {
-        if (_base != null)
-        {
-            munmap(_base, (size_t)(nuint)Length);
-            _base = null;
-        }
-    }
+    public void Dispose() => _map.Dispose();
 }
