@@ -17,7 +17,7 @@ namespace RoceUio.Drivers.Mlx4.Model;
 /// <item>Each port keeps the table of the last accepted SET_PORT; <see cref="Snapshot"/> reads it in-process, the state
 /// file (<see cref="Mlx4ModelState"/>) from another process.</item>
 /// <item>It stands on the shared <see cref="DeviceModelHost"/>: its poll loop with the idle backoff, a watch on dw6
-/// (the driver's GO write) and one on the reset register, and the one fault file (<see cref="FaultInjection"/>): the
+/// (the driver's GO write), a poll step reading the reset register, and the one fault file (<see cref="FaultInjection"/>): the
 /// common keys (<c>stall</c>: GO never clears, the held command runs once released; <c>delay_ms</c>; <c>error</c>/<c>error_count</c>:
 /// a command status) and mlx4's <c>error_opcode</c> (<see cref="Mlx4ModelFaults"/>).</item>
 /// <item>The reset register (BAR0+0xf0010): a write of <c>swab32(1)</c> resets the firmware, the ports and the HCR; the
@@ -73,12 +73,14 @@ public sealed class Mlx4DeviceModel : IDisposable
         _ports = new PortTable[config.Ports];
         for (int i = 0; i < _ports.Length; i++)
             _ports[i] = new PortTable();
-        Reset();
+        // The watches exist before Reset() writes the state file that tells a driver the model is serving.
         _host = new DeviceModelHost(device, RegisterByteOrder.BigEndian);
-        _host.OnWrite(Mlx4Layout.DcsBar, Mlx4FirmwareLayout.ResetOffset, _ => CheckResetRegister());
         _host.OnWrite(Mlx4Layout.DcsBar, Mlx4Layout.HcrBase + Mlx4Layout.HcrStatus, OnStatusWrite);
+        // The reset register by value, not as a change: a reset written before the model started still counts.
+        _host.OnPoll(CheckResetRegister);
         _host.Faults.AddKey(ErrorOpcodeKey, "0xNNN (a 12-bit opcode; 0: any)", CheckOpcode,
             v => _errorOpcode = v == null ? 0 : ParseOpcode(v));
+        Reset();
     }
 
     private static string? CheckOpcode(string v)
@@ -113,15 +115,16 @@ public sealed class Mlx4DeviceModel : IDisposable
     }
 
     /// <summary>A write of swab32(1) to the reset register: reset, then clear the register ("the device is back").</summary>
-    private void CheckResetRegister()
+    private bool CheckResetRegister()
     {
         long off = Mlx4FirmwareLayout.ResetOffset - Mlx4Layout.ResetBase;
         if (_resetBlock.Read32(off) != Mlx4FirmwareLayout.ResetValue)
-            return;
+            return false;
         lock (_lock)
             _resets++;
         Reset();
         _resetBlock.Write32(off, 0);
+        return true;
     }
 
     /// <summary>Sets the faults in this process (the same as a fault file with <see cref="Mlx4ModelFaults.ToFileText"/>).</summary>
@@ -143,7 +146,7 @@ public sealed class Mlx4DeviceModel : IDisposable
             for (int i = 0; i < _ports.Length; i++)
                 tables[i] = new Mlx4ModelPortTable(i + 1, _ports[i].Format, _ports[i].Entries);
             return new Mlx4ModelState(Config.Ports, Config.RoceV1V2, _accepted, _rejected, _lastStatus, _lastError, tables)
-                { Phase = _firmware.Phase.ToString(), PortsUp = PortsUp(), Resets = _resets };
+                { Phase = _firmware.Phase.ToString(), PortsUp = PortsUp(), Resets = _resets, PortMap = _firmware.PortMap.ToString(), RxPortCheckDisabled = _firmware.RxPortCheckDisabled };
         }
     }
 
@@ -154,7 +157,7 @@ public sealed class Mlx4DeviceModel : IDisposable
     /// spins after a command and backs off to 1 ms, then 5 ms naps while idle).</summary>
     public void Run(CancellationToken stop) => _host.Run(stop);
 
-    /// <summary>One pass of the host: the fault file when due, the reset register, dw6. True when something was handled.</summary>
+    /// <summary>One pass of the host: the fault file when due, dw6, the reset register. True when something was handled.</summary>
     public bool PollOnce() => _host.PollOnce() > 0;
 
     /// <summary>dw6 changed: a command is taken when GO is set (our own completion, GO clear, is not one).</summary>
@@ -349,7 +352,7 @@ public sealed class Mlx4DeviceModel : IDisposable
         try
         {
             File.WriteAllText(tmp, new Mlx4ModelState(Config.Ports, Config.RoceV1V2, _accepted, _rejected, _lastStatus, _lastError, tables)
-                { Phase = _firmware.Phase.ToString(), PortsUp = PortsUp(), Resets = _resets }.ToText());
+                { Phase = _firmware.Phase.ToString(), PortsUp = PortsUp(), Resets = _resets, PortMap = _firmware.PortMap.ToString(), RxPortCheckDisabled = _firmware.RxPortCheckDisabled }.ToText());
             File.Move(tmp, path, overwrite: true);
         }
         catch (DirectoryNotFoundException)
