@@ -101,12 +101,12 @@ public sealed record Mlx4ModelConfig
 /// the fault file every model takes (<see cref="FaultInjection"/>: <c>DIR/faults</c>, written whole, taken by the model)
 /// with the common keys: <c>stall=0|1</c> (GO never clears), <c>error=0xNN</c> (a command status),
 /// <c>error_count=N</c>, <c>delay_ms=N</c> (<see cref="Mlx4ModelClient.SetFaults"/>), and mlx4's own
-/// <c>error_opcode=0xNNN</c> (only that command fails with the error).
+/// <c>error_opcode=0xNNN</c> (only that command fails with the error), all parsed by <see cref="FaultInjection"/>.
 /// </summary>
 public sealed record Mlx4ModelFaults
 {
-    /// <summary>GO never clears: the model leaves every command it sees pending. When this is cleared again, the held
-    /// command completes with INTERNAL_ERR and is not applied (our choice: a firmware that recovers fails what it hung on).</summary>
+    /// <summary>GO never clears: the model (the shared host's <c>stall</c>) sees no command. When this is cleared again,
+    /// the command left in the HCR is taken and runs as if it had just been posted.</summary>
     public bool GoStuck { get; init; }
     /// <summary>A non-zero status the next <see cref="StatusCount"/> commands complete with, without taking effect.</summary>
     public byte Status { get; init; }
@@ -121,32 +121,4 @@ public sealed record Mlx4ModelFaults
 
     public string ToFileText()
         => $"stall={(GoStuck ? 1 : 0)}\nerror=0x{Status:x2}\nerror_count={StatusCount}\nerror_opcode=0x{StatusOpcode:x3}\ndelay_ms={DelayMs}\n";
-
-    public static Mlx4ModelFaults Parse(string text, string where)
-    {
-        var f = new Mlx4ModelFaults();
-        foreach (string raw in text.Split('\n'))
-        {
-            string line = raw.Trim();
-            int eq = line.IndexOf('=');
-            if (line.Length == 0 || line.StartsWith('#'))
-                continue;
-            if (eq <= 0)
-                throw new FormatException($"{where}: expected key=value, got '{raw}'");
-            string key = line[..eq].Trim(), v = line[(eq + 1)..].Trim();
-            bool hex = v.StartsWith("0x", StringComparison.OrdinalIgnoreCase);
-            if (!int.TryParse(hex ? v[2..] : v, hex ? NumberStyles.HexNumber : NumberStyles.None, CultureInfo.InvariantCulture, out int n))
-                throw new FormatException($"{where}: '{key}={v}' is not a number");
-            f = key switch
-            {
-                "stall" => f with { GoStuck = n != 0 },
-                "error" => f with { Status = (byte)n },
-                "error_count" => f with { StatusCount = n },
-                "error_opcode" => f with { StatusOpcode = (ushort)n },
-                "delay_ms" => f with { DelayMs = n },
-                _ => throw new FormatException($"{where}: unknown key '{key}' (stall, error, error_count, error_opcode, delay_ms)"),
-            };
-        }
-        return f;
-    }
 }
