@@ -9,7 +9,7 @@ namespace RoceUio.Perf.IndexDesigns;
 /// <summary>
 /// Design C of the index A/B, SwissTable/F14-style: groups of 16 slots; a group's first cache line holds its 16
 /// one-byte tags (7 bits of the hash, high bit set; 0 = empty) and its sequence counter, compared 16 at a time with
-/// one Vector128 compare; the keys follow inline, 32 bytes each (two per... half a line each). Groups probed linearly.
+/// one Vector128 compare; the keys follow inline, 32 bytes each (two to a line). Groups probed linearly.
 /// A hit reads the tag line, then the one matching key's line. The tag load is a plain 16-byte load between the
 /// two volatile sequence reads (x64 keeps loads in order; a torn tag vector is discarded by the sequence check).
 /// Insert-only, as <see cref="FlatLineIndex"/>.
