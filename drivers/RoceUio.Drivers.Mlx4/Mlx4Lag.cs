@@ -117,7 +117,7 @@ public sealed class Mlx4Lag
         Mlx4BondDecision d = Decide(graph, ports);
         string? problem = null;
         if (d.Bond && !PortRemap)
-            problem = $"{_name}: the ports' netdevs are bonded ({d.Why}) but the device has no PORT_REMAP capability (bmme bit 24): mlx4_do_bond answers -EOPNOTSUPP, the ports stay separate";
+            problem = $"{_name}: the ports' netdevs are the two slaves of one bond the kernel would run as one RoCE port, but the device has no PORT_REMAP capability (bmme bit 24): mlx4_do_bond answers -EOPNOTSUPP, the ports stay separate";
         else if (d.Bond)
             problem = Bond(d);
         else if (IsBonded)

@@ -269,7 +269,10 @@ public sealed class GidManager : IGidTableListener
             own[p] = _ports[i + p].OwnNetdevIfindex;
         int lag = bonding.UpdateBonding(_graph, own, out string? error);
         if (error is not null)
+        {
+            Because($"{first.Device.Name}: its ports' netdevs changed");
             Fail(first, error);
+        }
         bool wasBonded = _ports[i + 1].BondedIntoPort1;
         if ((lag != 0) != wasBonded)
             Reregister(i, count, lag);
