@@ -11,6 +11,7 @@ namespace RoceUio.Cli.Tests;
 public class ModelFailureTests
 {
     [TestCase("mlx4", "mlx4_0", "mlx4-model died: FormatException", "unknown key 'banana'")]
+    [TestCase("ocrdma", "ocrdma0", "ocrdma-model died: FormatException", "faults:1: unknown key 'banana' (known: stall, delay_ms, error, error_count, mq)")]
     public void A_model_killed_by_a_bad_fault_file_is_reported_with_why(string driver, string name, string died, string why)
     {
         using var dir = new TempDirectory();

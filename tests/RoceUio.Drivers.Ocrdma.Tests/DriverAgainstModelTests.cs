@@ -127,6 +127,22 @@ public class DriverAgainstModelTests
     }
 
     [Test]
+    public void TheCommonErrorKey_FailsTheNextMqCommandWithThatStatus_AndOnlyIt()
+    {
+        using var f = new ModelFixture();
+        using OcrdmaDevice dev = f.Open(Options());
+        dev.AddGid(1, 0, new GidEntry(V6, GidType.RoceV2, 2));
+        // struct ocrdma_mbx_rsp status: bits 7:0 status (0x68 = OCRDMA_MBX_STATUS_INVALID_QP), 15:8 additional status.
+        RoceUio.Hardware.Emulation.FaultInjection.Arm(f.Dir.Path, "# one MQ command refused\nerror=0x68\n");
+        var e = Assert.Throws<OcrdmaCommandException>(() => dev.ModifyQpPath(2, 1, 0, new OcrdmaPath(DgidFor(V6), Dmac)))!;
+        Assert.That(e.MailboxStatus, Is.EqualTo(0x68));
+        Assert.That(e.Message, Does.Contain("OCRDMA_MBX_STATUS_INVALID_QP (104)"));
+        dev.ModifyQpPath(2, 1, 0, new OcrdmaPath(DgidFor(V6), Dmac));
+        Assert.That(dev.Sgids.UsersOf(1, 0), Is.EqualTo(1), "only the second MODIFY_QP holds index 0");
+        Assert.That(f.Violations, Is.Empty);
+    }
+
+    [Test]
     public void GidAddAndDelete_DoNoDeviceIo()
     {
         using var f = new ModelFixture();

@@ -37,6 +37,21 @@ public class InProcessModelTests
     }
 
     [Test]
+    public void ABadFaultFile_EndsTheModel_WithFileLineAndKey_AndTheThreadReportsIt()
+    {
+        using var f = new ModelFixture(inProcess: true);
+        using OcrdmaDevice dev = f.Open();
+        RoceUio.Hardware.Emulation.FaultInjection.Arm(f.Dir.Path, "stall=0\nmq=explode\n");
+        long deadline = Environment.TickCount64 + 10_000;
+        while (f.ModelFailure is null && Environment.TickCount64 < deadline)
+            Thread.Sleep(2);
+        string faults = Path.Combine(f.Dir.Path, "faults");
+        Assert.That(f.ModelFailure, Is.EqualTo($"ocrdma-model died: FormatException: {faults}:2: bad value in 'mq=explode': not one of the MQ faults "
+            + "(want mq=no-completion|wrong-tag|cqe-status STATUS EXT|mbx-status STATUS ADDITIONAL)"));
+        Assert.That(f.Violations, Has.Some.StartsWith("model stopped: FormatException"));
+    }
+
+    [Test]
     public void AnExternalReferenceHolder_IsHeldAndReleased()
     {
         var refs = new FakeReferences();

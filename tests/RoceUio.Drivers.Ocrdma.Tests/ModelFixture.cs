@@ -33,6 +33,9 @@ internal sealed class ModelFixture : IDisposable
 
     public string[] Violations => OcrdmaDeviceModel.ReadViolations(Dir.Path);
 
+    /// <summary>Why the in-process model died; null while it serves.</summary>
+    public string? ModelFailure => _thread?.Failure;
+
     /// <summary>The driver over the device, with the model's SYNTHETIC side channel following it (as the ocrdma
     /// descriptor does for an emulated device).</summary>
     public OcrdmaDevice Open(OcrdmaDeviceOptions? options = null)

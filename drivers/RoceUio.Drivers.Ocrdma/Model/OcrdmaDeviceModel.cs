@@ -9,7 +9,8 @@ namespace RoceUio.Drivers.Ocrdma.Model;
 
 /// <summary>
 /// A device model of a Skyhawk-R RoCE function over an emulated device directory, for tests and for
-/// <c>roceuio model ocrdma --dir DIR</c>. It polls the doorbell BAR and reacts as the firmware does:
+/// <c>roceuio model ocrdma --dir DIR</c>, on the shared <see cref="DeviceModelHost"/> (its poll loop, one watch per
+/// doorbell, the fault file). It reacts to the doorbell BAR as the firmware does:
 /// <list type="bullet">
 /// <item>bootstrap mailbox (BAR+0x160): takes the two address writes, runs the be2net handshake (FW_INIT / FW_CLEAN
 /// patterns), CREATE_EQ, CREATE_CQ, CREATE_MQ_EXT and their DELETE_*, writes the completion into the mailbox, sets RDY.
@@ -32,7 +33,10 @@ namespace RoceUio.Drivers.Ocrdma.Model;
 /// register or a command. Any BAR write other than the three doorbells is a violation (so a GID add or delete that touches
 /// the device is caught).</para>
 /// <para>Fault injection: the fault file every model takes (<see cref="FaultInjection"/>: <c>faults</c> in the device
-/// directory, written whole), taken by the next MQ command, with the ocrdma key <c>mq=</c> and one of
+/// directory, written whole, taken before the next doorbell write is handled). The common keys: <c>stall</c>,
+/// <c>delay_ms</c>, and <c>error=S</c> (with <c>error_count</c>): the next command(s), mailbox or MQ, are not run and
+/// complete with status S (the bootstrap mailbox's MCQE status; an MQ command's response status, bits 7:0 status and
+/// 15:8 additional status of <c>struct ocrdma_mbx_rsp</c>). The ocrdma key <c>mq=</c>, for the next MQ command only:
 /// <c>no-completion</c>, <c>wrong-tag</c>, <c>cqe-status STATUS EXT</c>, <c>mbx-status STATUS ADDITIONAL</c>.</para>
 /// <para>Stricter than hardware is known to be (decided here): MQ and AV-table pages must be contiguous; QPs are not
 /// created by this driver, so any QP id is accepted.</para>
@@ -49,7 +53,9 @@ public sealed class OcrdmaDeviceModel : IDisposable
     public const string UdpEncapKey = "ocrdma_udp_encap", RdmaModeKey = "ocrdma_rdma_mode";
 
     private readonly EmulatedDevice _dev;
+    private readonly DeviceModelHost _host;
     private readonly MmioRegion _db;
+    private string? _mqFault;
     private readonly string _dir;
     private readonly List<(int Bar, byte[] Snapshot)> _bars = new();
     private readonly HashSet<string> _reportedAv = new();
@@ -72,8 +78,8 @@ public sealed class OcrdmaDeviceModel : IDisposable
         _dev = EmulatedDevice.Open(directory);
         if (!OcrdmaPci.IsSupported(_dev.VendorId, _dev.DeviceId))
             throw new InvalidOperationException($"{directory}: PCI {_dev.VendorId:x4}:{_dev.DeviceId:x4} is not a Skyhawk RoCE function");
-        int dbBar = OcrdmaPci.DoorbellBar(_dev.DeviceId);
-        _db = new MmioRegion(_dev.Bar(dbBar), dbBar, RegisterByteOrder.LittleEndian);
+        _host = new DeviceModelHost(_dev, RegisterByteOrder.LittleEndian);
+        _db = _host.Bar(OcrdmaPci.DoorbellBar(_dev.DeviceId));
         foreach (string line in File.ReadAllLines(Path.Combine(directory, "device.conf")))
         {
             string[] kv = line.Split('=', 2, StringSplitOptions.TrimEntries);
@@ -89,6 +95,28 @@ public sealed class OcrdmaDeviceModel : IDisposable
         _db.Write32(MpuMailboxDbOffset, MpuMailboxDbReady); // firmware ready for the first mailbox command
         for (int i = 0; i < _bars.Count; i++)
             _bars[i] = (_bars[i].Bar, BarBytes(_bars[i].Bar).ToArray());
+        _host.OnWrite(_db.Bar, MpuMailboxDbOffset, v =>
+        {
+            if ((v & MpuMailboxDbReady) == 0)
+                HandleMailboxWrite(v);
+        });
+        _host.OnWrite(_db.Bar, DbMqOffset, v =>
+        {
+            if (v == 0)
+                return;
+            _db.Write32(DbMqOffset, 0);
+            HandleMqDoorbell(v);
+        });
+        _host.OnWrite(_db.Bar, DbCqOffset, v =>
+        {
+            if (v == 0)
+                return;
+            _db.Write32(DbCqOffset, 0);
+            HandleCqDoorbell(v);
+        });
+        _host.OnPoll(CheckStrayWrites);
+        _host.OnPoll(CheckAddressVectorsEvery5Ms);
+        _host.Faults.AddKey(MqFaultKey, MqFaultSyntax, CheckMqFault, v => _mqFault = v);
     }
 
     /// <summary>Every violation seen so far, in order.</summary>
@@ -169,60 +197,46 @@ public sealed class OcrdmaDeviceModel : IDisposable
         FaultInjection.Arm(directory, $"{MqFaultKey}={fault}\n");
     }
 
+    /// <summary>Serves until <paramref name="stop"/> (the host's poll loop); 0 on a clean stop. A model that fails (a bad
+    /// fault file, a damaged device directory) writes why to its violations and throws it, so that whoever runs it
+    /// reports it (<see cref="DeviceModelThread"/>, <c>roceuio model</c>).</summary>
     public int Run(CancellationToken stop)
     {
         try
         {
-            while (!stop.IsCancellationRequested)
-                if (!Step())
-                    Thread.Sleep(1);
+            _host.Run(stop);
             return 0;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            Violation($"model stopped: {e.GetType().Name}: {e.Message}");
-            return 1;
+            Violation($"model stopped: {e.GetType().Name}: {e.Message}", quiet: true);
+            throw;
         }
     }
 
-    /// <summary>One pass over the registers; true if anything was done.</summary>
-    public bool Step()
+    /// <summary>One pass of the host over the doorbells and checks (tests step the model with it); true if anything was done.</summary>
+    public bool PollOnce() => _host.PollOnce() > 0;
+
+    private void HandleCqDoorbell(uint cq)
     {
-        bool busy = false;
-        uint mbox = _db.Read32(MpuMailboxDbOffset);
-        if ((mbox & MpuMailboxDbReady) == 0)
+        if (IsEqDoorbell(cq))
         {
-            HandleMailboxWrite(mbox);
-            busy = true;
+            if (_eqId < 0 || EqDoorbellId(cq) != _eqId)
+                Violation($"EQ doorbell 0x{cq:x} names EQ {EqDoorbellId(cq)}, but the EQ is {_eqId}");
+            else
+                _eqArmed = (cq & 1u << EqRearmShift) != 0;
         }
-        uint mq = _db.Read32(DbMqOffset);
-        if (mq != 0)
-        {
-            _db.Write32(DbMqOffset, 0);
-            HandleMqDoorbell(mq);
-            busy = true;
-        }
-        uint cq = _db.Read32(DbCqOffset);
-        if (cq != 0)
-        {
-            _db.Write32(DbCqOffset, 0);
-            if (IsEqDoorbell(cq))
-            {
-                if (_eqId < 0 || EqDoorbellId(cq) != _eqId)
-                    Violation($"EQ doorbell 0x{cq:x} names EQ {EqDoorbellId(cq)}, but the EQ is {_eqId}");
-                else
-                    _eqArmed = (cq & 1u << EqRearmShift) != 0;
-            }
-            else if (_cqId < 0 || (int)((cq & DbCqRingIdMask) | (cq >> 1 & DbCqRingIdExtMask)) != _cqId)
-                Violation($"CQ doorbell 0x{cq:x} names no CQ this model created (MQ's CQ is {_cqId})");
-        }
-        CheckStrayWrites();
-        if (Environment.TickCount64 - _lastAvCheck >= 5)
-        {
-            _lastAvCheck = Environment.TickCount64;
-            CheckAddressVectors();
-        }
-        return busy;
+        else if (_cqId < 0 || (int)((cq & DbCqRingIdMask) | (cq >> 1 & DbCqRingIdExtMask)) != _cqId)
+            Violation($"CQ doorbell 0x{cq:x} names no CQ this model created (MQ's CQ is {_cqId})");
+    }
+
+    private bool CheckAddressVectorsEvery5Ms()
+    {
+        if (Environment.TickCount64 - _lastAvCheck < 5)
+            return false;
+        _lastAvCheck = Environment.TickCount64;
+        CheckAddressVectors();
+        return false;
     }
 
     // ---- bootstrap mailbox ----
@@ -269,6 +283,12 @@ public sealed class OcrdmaDeviceModel : IDisposable
                 : _eqId >= 0 || _cqId >= 0 || _mqId >= 0 ? $"FW_CLEAN with queues left (EQ {_eqId}, CQ {_cqId}, MQ {_mqId}): delete them first" : null;
             if (error == null)
                 _handshake = false;
+        }
+        else if (_host.Faults.TryTakeError(out uint injected))
+        {
+            name = CommandName(subsys, op);
+            error = null;
+            status = injected;
         }
         else
         {
@@ -425,13 +445,20 @@ public sealed class OcrdmaDeviceModel : IDisposable
     private void RunMqe(int slot)
     {
         _dev.Dma.TryResolve(_mqAddr + (ulong)(slot * MqeSize), MqeSize, out Span<byte> mqe);
-        string fault = TakeFault();
+        string fault = _mqFault ?? "";
+        _mqFault = null;   // one MQ command
         uint tagLo = DmaAccess.Read32(mqe, MqeHdrTagLo), tagHi = DmaAccess.Read32(mqe, MqeHdrTagHi);
         byte subsys = mqe[MbxSubsysOp + 1], op = mqe[MbxSubsysOp];
         byte mbx = 0, addl = 0;
         string? error;
         Log(CommandName(subsys, op));
-        if ((DmaAccess.Read32(mqe, MqeHdrFlags) & MqeEmbedded) == 0)
+        if (_host.Faults.TryTakeError(out uint injected))
+        {
+            error = null;   // not run: it completes with the injected status
+            mbx = (byte)injected;
+            addl = (byte)(injected >> 8);
+        }
+        else if ((DmaAccess.Read32(mqe, MqeHdrFlags) & MqeEmbedded) == 0)
             error = "only embedded MQEs are modelled";
         else
             error = (subsys, op) switch
@@ -452,11 +479,11 @@ public sealed class OcrdmaDeviceModel : IDisposable
         uint cqeStatus = 0;
         string[] f = fault.Split(' ', StringSplitOptions.RemoveEmptyEntries);
         if (f.Length == 3 && f[0] == "cqe-status")
-            cqeStatus = uint.Parse(f[1], CultureInfo.InvariantCulture) | uint.Parse(f[2], CultureInfo.InvariantCulture) << McqeExtStatusShift;
+            cqeStatus = Number(f[1]) | Number(f[2]) << McqeExtStatusShift;
         if (f.Length == 3 && f[0] == "mbx-status")
         {
-            mbx = byte.Parse(f[1], CultureInfo.InvariantCulture);
-            addl = byte.Parse(f[2], CultureInfo.InvariantCulture);
+            mbx = (byte)Number(f[1]);
+            addl = (byte)Number(f[2]);
         }
         DmaAccess.Write32(mqe, RspStatus, mbx | (uint)addl << 8);
         DmaAccess.Write32(mqe, RspLength, 0);
@@ -481,31 +508,26 @@ public sealed class OcrdmaDeviceModel : IDisposable
         _cqProducer = (_cqProducer + 1) & (MqCqLength - 1);
     }
 
-    /// <summary>The MQ fault of the fault file, taken; "" when there is none.</summary>
-    private string TakeFault()
+    /// <summary>The values of the <c>mq=</c> fault key.</summary>
+    public const string MqFaultSyntax = "no-completion|wrong-tag|cqe-status STATUS EXT|mbx-status STATUS ADDITIONAL";
+
+    /// <summary>Why an <c>mq=</c> value is wrong; null when it is right (numbers: decimal or 0x hex; the MCQE status
+    /// 16 bits, its extended status 16 bits, the mailbox status and additional status 8 bits each).</summary>
+    private static string? CheckMqFault(string value)
     {
-        string[]? lines;
-        try
-        {
-            lines = FaultInjection.Take(_dir);
-        }
-        catch (IOException)
-        {
-            return "";
-        }
-        string fault = "";
-        int n = 0;
-        foreach (string line in lines ?? [])
-        {
-            n++;
-            if (line.Trim() is "" || line.TrimStart().StartsWith('#'))
-                continue;
-            if (!line.StartsWith(MqFaultKey + "=", StringComparison.Ordinal))
-                throw new FormatException($"{Path.Combine(_dir, FaultInjection.FileName)}:{n}: unknown fault '{line.Trim()}' (the ocrdma model knows {MqFaultKey}=...)");
-            fault = line[(MqFaultKey.Length + 1)..].Trim();
-        }
-        return fault;
+        string[] f = value.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (f is ["no-completion"] or ["wrong-tag"])
+            return null;
+        if (f is not ["cqe-status" or "mbx-status", _, _])
+            return "not one of the MQ faults";
+        ulong max = f[0] == "cqe-status" ? 0xFFFFUL : 0xFFUL;
+        for (int i = 1; i < 3; i++)
+            if (!FaultInjection.TryParseNumber(f[i], out ulong n) || n > max)
+                return $"'{f[i]}' is not a number 0..0x{max:x}";
+        return null;
     }
+
+    private static uint Number(string text) => FaultInjection.TryParseNumber(text, out ulong n) ? (uint)n : 0;
 
     /// <summary>struct ocrdma_fw_conf_rsp: RDMA function mode (unless configured off), EQ base 0, 8 EQs.</summary>
     private string? GetFwConfig(Span<byte> mqe)
@@ -684,7 +706,8 @@ public sealed class OcrdmaDeviceModel : IDisposable
 
     // ---- stray writes ----
 
-    private void CheckStrayWrites()
+    /// <summary>A poll step: any BAR write other than a doorbell is a violation. Never counts as work.</summary>
+    private bool CheckStrayWrites()
     {
         for (int i = 0; i < _bars.Count; i++)
         {
@@ -702,6 +725,7 @@ public sealed class OcrdmaDeviceModel : IDisposable
                 now.Slice(off, 4).CopyTo(snap.AsSpan(off, 4));
             }
         }
+        return false;
     }
 
     private bool HasBar(int bar)
@@ -712,12 +736,23 @@ public sealed class OcrdmaDeviceModel : IDisposable
 
     private Span<byte> BarBytes(int bar) => _dev.Bar(bar).Span(0, (int)_dev.Bar(bar).Length);
 
-    private void Violation(string text)
+    private void Violation(string text, bool quiet = false)
     {
         lock (Violations)
             Violations.Add(text);
-        File.AppendAllText(Path.Combine(_dir, ViolationsFileName), text + "\n");
+        try
+        {
+            File.AppendAllText(Path.Combine(_dir, ViolationsFileName), text + "\n");
+        }
+        catch (IOException) when (quiet)
+        {
+            // the directory is gone: the failure being reported says enough
+        }
     }
 
-    public void Dispose() => _dev.Dispose();
+    public void Dispose()
+    {
+        _host.Dispose();
+        _dev.Dispose();
+    }
 }

@@ -540,17 +540,25 @@ public sealed class GidTable
     {
         using (EnterWriter())
         {
-            if (!_nonDefault.TryGetValue(e, out int index))
+            // One dictionary operation for the key (remove, not look up then remove); put back if the device throws.
+            if (!_nonDefault.Remove(e, out int index))
                 return false;
+            try
+            {
+                ProgramDelete(index, e);
+            }
+            catch
+            {
+                _nonDefault[e] = index;
+                throw;
+            }
             if (IsFree(index))
             {
                 // Added in this burst and never shown: no reader saw it, so no event either.
-                ProgramDelete(index, e);
                 DropUnpublished(index, e);
                 return true;
             }
-            ProgramDelete(index, e);
-            Unpublish(index, e, isDefault: false);
+            Unpublish(index, e, isDefault: false, keyRemoved: true);
             Notify(new GidChange(Port, index, e, null));
             return true;
         }
@@ -840,7 +848,8 @@ public sealed class GidTable
     /// Takes a deleted entry out of sight: Valid becomes PendingDelete with its references, or Free with none
     /// (cache.c del_gid); the hash index falls back to the key's other valid slot, if any.
     /// </summary>
-    private void Unpublish(int index, in GidEntry e, bool isDefault)
+    /// <param name="keyRemoved">The caller already took an ordinary entry's key out of _nonDefault.</param>
+    private void Unpublish(int index, in GidEntry e, bool isDefault, bool keyRemoved = false)
     {
         BeginTableWrite();
         try
@@ -861,7 +870,8 @@ public sealed class GidTable
                 other = _nonDefault.TryGetValue(e, out int j) ? j : -1;
             else
             {
-                _nonDefault.Remove(e);
+                if (!keyRemoved)
+                    _nonDefault.Remove(e);
                 for (int d = 0; d < DefaultSlotCount && other < 0; d++)
                     if (GidSlot.StateOf(Volatile.Read(ref _slots[d].Word)) == GidEntryState.Valid && _slots[d].Entry == e)
                         other = d;

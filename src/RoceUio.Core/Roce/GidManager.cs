@@ -101,6 +101,8 @@ public sealed class GidManager : IGidTableListener
             if (nd is not null)
                 BindAndRescan(port, nd);
         }
+        if (device is IRocePortBonding)
+            UpdateBonding();
         EndOfBurst();
         if (_wakeOnOutcome is { } wake)
             programmer.StartThread(wake);
@@ -175,8 +177,19 @@ public sealed class GidManager : IGidTableListener
     /// <summary>enum_all_gids_of_dev_cb for one port: defaults and IPs of every netdev that concerns it, in netdev order.</summary>
     private void BindAndRescan(RocePort port, NetdevInfo nd)
     {
-        port.NetdevIfindex = nd.Ifindex;
-        Because($"{port} bound to {nd.Name}");
+        port.NetdevIfindex = port.OwnNetdevIfindex = nd.Ifindex;
+        if (port.BondedIntoPort1)
+            port.NetdevIfindex = 0;   // its netdev counts for port 1 (UpdateBonding), not for a table of its own
+        else
+        {
+            Because($"{port} bound to {nd.Name}");
+            Rescan(port, nd);
+        }
+    }
+
+    /// <summary>The defaults and IPs of every netdev that concerns the port bound to <paramref name="nd"/>.</summary>
+    private void Rescan(RocePort port, NetdevInfo nd)
+    {
         foreach (NetdevInfo n in _graph.All)
         {
             if (NetdevFilters.IsNdevForDefaultGid(_graph, nd, n))
@@ -192,8 +205,9 @@ public sealed class GidManager : IGidTableListener
     public void LinkAdded(NetdevInfo now)
     {
         foreach (RocePort port in _ports)
-            if (port.NetdevIfindex == 0 && port.Binding.Matches(now))
+            if (port.OwnNetdevIfindex == 0 && port.Binding.Matches(now))
                 BindAndRescan(port, now);
+        UpdateBonding();
         if (!now.IsEthernet)
             return;
         Because($"{now.Name} registered");
@@ -204,8 +218,9 @@ public sealed class GidManager : IGidTableListener
     public void LinkChanged(NetdevInfo before, NetdevInfo now)
     {
         foreach (RocePort port in _ports)
-            if (port.NetdevIfindex == 0 && port.Binding.Matches(now))
+            if (port.OwnNetdevIfindex == 0 && port.Binding.Matches(now))
                 BindAndRescan(port, now);
+        UpdateBonding();
         if (IdentityChanged(before, now))
         {
             Relink(now);
@@ -265,12 +280,77 @@ public sealed class GidManager : IGidTableListener
             DelNetdevIps(port, before);
             if (port.NetdevIfindex == before.Ifindex)
                 port.NetdevIfindex = 0;
+            if (port.OwnNetdevIfindex == before.Ifindex)
+                port.OwnNetdevIfindex = 0;
         }
         // A resync (after ENOBUFS) can show the port's netdev re-registered under a new ifindex before it removes the old
         // one: the new one was then added while the port was still bound, so bind it now.
         foreach (RocePort port in _ports)
-            if (port.NetdevIfindex == 0 && _graph.All.FirstOrDefault(port.Binding.Matches) is { } again)
+            if (port.OwnNetdevIfindex == 0 && _graph.All.FirstOrDefault(port.Binding.Matches) is { } again)
                 BindAndRescan(port, again);
+        UpdateBonding();
+    }
+
+    // ---------------------------------------------------------------- RoCE LAG (IRocePortBonding)
+
+    /// <summary>
+    /// Asks every device that can bond its ports (<see cref="IRocePortBonding"/>) whether they are bonded now. A change
+    /// between bonded and not is the kernel's re-registration of the IB device (mlx4_do_bond removes and adds it
+    /// again with <c>phys_port_cnt</c> 1 or N): every entry of every port deleted, then the tables filled again; a new
+    /// netdev for the bonded port (a failover) rebinds port 1 before the event's commands run, as
+    /// <c>ib_device_get_netdev</c> then answers the new active slave. Runs before each link event's commands, which
+    /// on a freshly filled table change nothing.
+    /// </summary>
+    private void UpdateBonding()
+    {
+        for (int i = 0; i < _ports.Count; i++)
+            if (_ports[i].Port == 1 && _ports[i].Device is IRocePortBonding bonding)
+                UpdateBonding(i, bonding);
+    }
+
+    private void UpdateBonding(int i, IRocePortBonding bonding)
+    {
+        RocePort first = _ports[i];
+        int count = first.Device.PortCount;
+        if (count < 2)
+            return;   // one port: nothing to bond
+        Span<int> own = stackalloc int[Math.Min(count, 16)];
+        for (int p = 0; p < own.Length; p++)
+            own[p] = _ports[i + p].OwnNetdevIfindex;
+        int lag = bonding.UpdateBonding(_graph, own, out string? error);
+        if (error is not null)
+        {
+            Because($"{first.Device.Name}: its ports' netdevs changed");
+            Fail(first, error);
+        }
+        bool wasBonded = _ports[i + 1].BondedIntoPort1;
+        if ((lag != 0) != wasBonded)
+            Reregister(i, count, lag);
+        else if (lag != 0 && first.NetdevIfindex != lag)
+            first.NetdevIfindex = lag;
+    }
+
+    private void Reregister(int first, int count, int lag)
+    {
+        RocePort port1 = _ports[first];
+        Because(lag != 0 ? $"{port1.Device.Name} ports bonded (RoCE LAG on {NameOf(lag)}): one RoCE port"
+                         : $"{port1.Device.Name} ports unbonded: one RoCE port each");
+        for (int p = 0; p < count; p++)
+        {
+            RocePort port = _ports[first + p];
+            var netdevs = new SortedSet<int>();
+            foreach (var (_, e) in port.Table.EnumerateValid())
+                netdevs.Add(e.NetdevIfindex);
+            foreach (int ifindex in netdevs)
+                if (port.Table.DeleteAllForNetdev(ifindex) > 0)
+                    port.SlotFreed = true;
+            port.PendingByNetdev.Clear();
+            port.PendingCount = 0;
+            port.BondedIntoPort1 = lag != 0 && p > 0;
+            port.NetdevIfindex = port.BondedIntoPort1 ? 0 : lag != 0 ? lag : port.OwnNetdevIfindex;
+            if (port.NetdevIfindex != 0 && _graph.Find(port.NetdevIfindex) is { } nd)
+                Rescan(port, nd);
+        }
     }
 
     /// <summary>RTM_NEWADDR (inetaddr/inet6addr NETDEV_UP): add the address's GIDs, one per type, on every port it concerns.</summary>

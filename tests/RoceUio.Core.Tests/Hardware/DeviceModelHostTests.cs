@@ -90,15 +90,96 @@ public class DeviceModelHostTests
         Assert.That(_host.PollOnce(), Is.Zero);
         Assert.That(File.Exists(_dir["faults"]), Is.False, "the model took the file");
         FaultInjection.Arm(_dir.Path, "error=0xbad\nerror_count=1\n");
-        long deadline = Environment.TickCount64 + 5000;
-        int handled = 0;
-        while (handled == 0 && Environment.TickCount64 < deadline)
-            handled = _host.PollOnce();   // the host looks for the file every 20 ms
-        Assert.That(handled, Is.EqualTo(1));
+        Assert.That(_host.PollOnce(), Is.EqualTo(1), "the file is taken before the held write is handled, not 20 ms later");
         Assert.That(_regs.Read32(EchoModel.RegStatus), Is.EqualTo(0xbadu));
 
         var e = Assert.Throws<FormatException>(() => _host.Faults.Apply("faults", ["explode=1"]));
-        Assert.That(e!.Message, Does.Contain("faults:1: unknown fault 'explode'"));
+        Assert.That(e!.Message, Is.EqualTo("faults:1: unknown key 'explode' (known: stall, delay_ms, error, error_count)"));
+    }
+
+    [Test]
+    public void A_fault_armed_just_before_a_write_applies_to_that_write()
+    {
+        Assert.That(_host.PollOnce(), Is.Zero);   // the periodic look has just been made
+        FaultInjection.Arm(_dir.Path, "error=0x77\n");
+        Command(0x10, 0, 0);
+        Assert.That(_regs.Read32(EchoModel.RegStatus), Is.EqualTo(0x77u));
+        Command(0x11, 0, 0);
+        Assert.That(_regs.Read32(EchoModel.RegStatus), Is.EqualTo(EchoModel.StatusOk), "error_count defaults to 1");
+    }
+
+    [Test]
+    public void A_bad_line_names_file_line_and_value_and_applies_nothing_of_that_file()
+    {
+        string? pending = "x";
+        _host.Faults.AddKey("mode", "on|off", v => v is "on" or "off" ? null : "neither on nor off", v => pending = v);
+        _host.Faults.Apply("dir/faults", ["stall=1", "mode=on"]);
+        Assert.That((_host.Faults.Stalled, pending), Is.EqualTo((true, "on")));
+
+        var bad = new (string[] Lines, string Message)[]
+        {
+            (["stall=0", "# a comment", "", "banana=1"], "dir/faults:4: unknown key 'banana' (known: stall, delay_ms, error, error_count, mode)"),
+            (["stall=0", "delay_ms=soon"], "dir/faults:2: 'delay_ms=soon' is not a number (decimal or 0x hex)"),
+            (["mode=maybe"], "dir/faults:1: bad value in 'mode=maybe': neither on nor off (want mode=on|off)"),
+            (["stall"], "dir/faults:1: expected key=value, got 'stall'"),
+        };
+        foreach (var (lines, message) in bad)
+        {
+            var e = Assert.Throws<FormatException>(() => _host.Faults.Apply("dir/faults", lines));
+            Assert.That(e!.Message, Is.EqualTo(message));
+            Assert.That((_host.Faults.Stalled, pending), Is.EqualTo((true, "on")), "a refused file changes nothing");
+        }
+
+        _host.Faults.Apply("dir/faults", [" stall = 0x0 ", "delay_ms=0x1"]);
+        Assert.That((_host.Faults.Stalled, _host.Faults.Delay, pending), Is.EqualTo((false, TimeSpan.FromMilliseconds(1), (string?)null)),
+            "a file is the whole fault set: a family key it does not name is off");
+        Assert.Throws<ArgumentException>(() => _host.Faults.AddKey("stall", "x", _ => null, _ => { }), "a common key cannot be redefined");
+    }
+
+    [Test]
+    public void Poll_steps_run_every_pass_but_not_while_stalled()
+    {
+        int passes = 0;
+        _host.OnPoll(() => ++passes % 2 == 0);
+        Assert.That(_host.PollOnce() + _host.PollOnce(), Is.EqualTo(1), "a step that did something counts as work");
+        _host.Faults.Stalled = true;
+        _host.PollOnce();
+        Assert.That(passes, Is.EqualTo(2));
+    }
+
+    [Test]
+    public void A_throwing_handler_ends_Run_and_the_thread_reports_it()
+    {
+        _host.OnWrite(0, EchoModel.RegDmaLen, _ => throw new InvalidOperationException("the model broke"));
+        using var thread = new DeviceModelThread("echo-model", stop => { _host.Run(stop); return 0; });
+        _regs.Write32(EchoModel.RegDmaLen, 5);
+        long deadline = Environment.TickCount64 + 10_000;
+        while (thread.Failure is null && Environment.TickCount64 < deadline)
+            Thread.Sleep(1);
+        Assert.That(thread.Failure, Is.EqualTo("echo-model died: InvalidOperationException: the model broke"));
+    }
+
+    [Test]
+    public void Run_backs_off_when_idle_and_still_answers_afterwards()
+    {
+        long passes = 0;
+        _host.OnPoll(() => { Interlocked.Increment(ref passes); return false; });
+        using var thread = new DeviceModelThread("echo-model", stop => { _host.Run(stop); return 0; });
+        long deadline = Environment.TickCount64 + 60_000;
+        while (Interlocked.Read(ref passes) < DeviceModelHost.IdleSpins + DeviceModelHost.IdleNaps + 5 && Environment.TickCount64 < deadline)
+            Thread.Sleep(10);
+        long before = Interlocked.Read(ref passes);
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        while (sw.ElapsedMilliseconds < 200)
+            Thread.Sleep(10);
+        long perSecond = (Interlocked.Read(ref passes) - before) * 1000 / sw.ElapsedMilliseconds;
+        Assert.That(perSecond, Is.LessThanOrEqualTo(250), "after a quiet second the loop naps 5 ms per pass (at most ~200 passes/s)");
+
+        _regs.Write32(EchoModel.RegCommand, 0x42);
+        deadline = Environment.TickCount64 + 10_000;
+        while (_regs.Read32(EchoModel.RegCommand) != 0 && Environment.TickCount64 < deadline)
+            Thread.Sleep(1);
+        Assert.That((_regs.Read32(EchoModel.RegResponse), thread.Failure), Is.EqualTo((~0x42u, (string?)null)));
     }
 
     private void Command(uint token, ulong addr, uint len)

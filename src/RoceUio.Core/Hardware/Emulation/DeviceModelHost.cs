@@ -1,39 +1,58 @@
 namespace RoceUio.Hardware.Emulation;
 
 /// <summary>
-/// A small host for device models over an <see cref="EmulatedDevice"/>: it polls watched registers of the BARs and
-/// calls the model when a register's value changes (plain shared memory has no write trap, so a "write" is a change
-/// seen by the poll: models clear command registers once handled, as a device clears its go bit), gives DMA reads and
-/// writes by device address, and applies <see cref="FaultInjection"/> (stall, delay; error statuses are the model's to
-/// report), taking the directory's fault file (checked every 20 ms). Works the same with the driver in this process or another.
-/// Locking: watches are registered before <see cref="Run"/>; callbacks run on the polling thread, one at a time.
+/// The one host every device model stands on (echo, the toy, ocrdma; docs/driver-guide.md section 2). Over an
+/// <see cref="EmulatedDevice"/> it gives:
+/// <list type="bullet">
+/// <item>register views of the BARs in the device's byte order (<see cref="Bar"/>);</item>
+/// <item>register-write watches (<see cref="OnWrite"/>): plain shared memory has no write trap, so a "write" is a change
+/// seen by the poll; a model clears or marks a command register once handled, as a device clears its go bit, so that
+/// the next write is a change again;</item>
+/// <item>periodic steps (<see cref="OnPoll"/>) for what is not one register (a scan, a timer);</item>
+/// <item>the fault file (<see cref="FaultInjection"/>, one parser and one syntax for every model): taken before each
+/// register change is handled, on every pass while stalled, and every 20 ms otherwise; <c>stall</c> and <c>delay_ms</c> are applied here, the rest
+/// (<c>error</c>, a family's keys) is the model's to use;</item>
+/// <item>DMA by device address (<see cref="TryDma"/>), an address outside the DMA memory being the model's error;</item>
+/// <item>the poll loop (<see cref="Run"/>) with an idle backoff: it spins (yielding) for 2000 idle passes after the last
+/// change, then sleeps 1 ms per pass, and after about a second with nothing to do 5 ms (so an idle model costs almost no
+/// CPU and the first command after a quiet second waits up to 5 ms longer; the commands of a burst do not).</item>
+/// </list>
+/// A watch or step that throws, or a bad fault file, ends <see cref="Run"/> with that exception: on a
+/// <see cref="DeviceModelThread"/> it is reported (<see cref="DeviceModelThread.Failure"/>), in <c>roceuio model</c> it is
+/// the process's error. Works the same with the driver in this process or another.
+/// Locking: watches, steps and fault keys are registered before <see cref="Run"/>; callbacks run on the polling thread,
+/// one at a time.
 /// </summary>
 public sealed class DeviceModelHost : IDisposable
 {
+    /// <summary>Idle passes spent spinning, then napping 1 ms, before the loop naps 5 ms.</summary>
+    public const int IdleSpins = 2000, IdleNaps = 1000;
+
     private readonly Dictionary<int, MmioRegion> _bars = new();
     private readonly List<Watch> _watches = new();
+    private readonly List<Func<bool>> _steps = new();
+    private readonly string _faultPath;
     private long _nextFaultCheck;
 
     private sealed class Watch(MmioRegion region, long offset, Action<uint> onChange)
     {
-        public MmioRegion Region = region;
-        public long Offset = offset;
-        public Action<uint> OnChange = onChange;
+        public readonly MmioRegion Region = region;
+        public readonly long Offset = offset;
+        public readonly Action<uint> OnChange = onChange;
         public uint Last;
     }
 
     public DeviceModelHost(EmulatedDevice device, RegisterByteOrder order)
     {
+        ArgumentNullException.ThrowIfNull(device);
         Device = device;
         ByteOrder = order;
+        _faultPath = Path.Combine(device.Directory, FaultInjection.FileName);
     }
 
     public EmulatedDevice Device { get; }
     public RegisterByteOrder ByteOrder { get; }
     public FaultInjection Faults { get; } = new();
-
-    /// <summary>How often <see cref="Run"/> polls; 0 spins with a yield (lowest latency).</summary>
-    public TimeSpan PollInterval { get; set; } = TimeSpan.Zero;
 
     /// <summary>The model's register view of a BAR, in the device's byte order.</summary>
     public MmioRegion Bar(int bar)
@@ -43,13 +62,21 @@ public sealed class DeviceModelHost : IDisposable
         return r;
     }
 
-    /// <summary>Calls <paramref name="onChange"/> with the new value whenever the 32-bit register at bar+offset changes.</summary>
+    /// <summary>Calls <paramref name="onChange"/> with the new value whenever the 32-bit register at bar+offset changes
+    /// (its value when the watch is made is the start; what the handler writes there is not a change).</summary>
     public void OnWrite(int bar, long offset, Action<uint> onChange)
     {
+        ArgumentNullException.ThrowIfNull(onChange);
         MmioRegion r = Bar(bar);
-        var w = new Watch(r, offset, onChange);
-        w.Last = r.Read32(offset);
-        _watches.Add(w);
+        _watches.Add(new Watch(r, offset, onChange) { Last = r.Read32(offset) });
+    }
+
+    /// <summary>Calls <paramref name="step"/> on every pass after the watches (not while stalled); it returns true when
+    /// it did something (which keeps the loop from backing off).</summary>
+    public void OnPoll(Func<bool> step)
+    {
+        ArgumentNullException.ThrowIfNull(step);
+        _steps.Add(step);
     }
 
     /// <summary>The device's view of DMA memory at <paramref name="deviceAddress"/>; false when it is outside (a device would raise an error).</summary>
@@ -71,10 +98,11 @@ public sealed class DeviceModelHost : IDisposable
         return true;
     }
 
-    /// <summary>One pass over the watched registers; returns how many changes were handled (0 while stalled).</summary>
+    /// <summary>One pass: the fault file when due, each watched register, then each step. Returns how many register
+    /// changes and busy steps were handled (0 while stalled).</summary>
     public int PollOnce()
     {
-        ReloadFaultsFile();
+        TakeFaultFile(force: Faults.Stalled);   // a stalled model waits for the file that releases it
         if (Faults.Stalled)
             return 0;
         int handled = 0;
@@ -83,40 +111,52 @@ public sealed class DeviceModelHost : IDisposable
             uint v = w.Region.Read32(w.Offset);
             if (v == w.Last)
                 continue;
+            TakeFaultFile(force: true);   // a fault armed before this write applies to it
+            if (Faults.Stalled)
+                return handled;
             TimeSpan delay = Faults.Delay;
             if (delay > TimeSpan.Zero)
                 Thread.Sleep(delay);
+            v = w.Region.Read32(w.Offset);
             w.Last = v;
             w.OnChange(v);
             w.Last = w.Region.Read32(w.Offset);   // the model may have cleared it
             handled++;
         }
+        foreach (Func<bool> step in _steps)
+            if (step())
+                handled++;
         return handled;
     }
 
-    /// <summary>Polls until <paramref name="stop"/> is cancelled.</summary>
+    /// <summary>Polls until <paramref name="stop"/> is cancelled, backing off while idle (see the class remarks).</summary>
     public void Run(CancellationToken stop)
     {
-        var spin = new SpinWait();
+        int idle = 0;
         while (!stop.IsCancellationRequested)
         {
             if (PollOnce() > 0)
+            {
+                idle = 0;
                 continue;
-            if (PollInterval > TimeSpan.Zero)
-                stop.WaitHandle.WaitOne(PollInterval);
+            }
+            if (idle < IdleSpins + IdleNaps)
+                idle++;
+            if (idle < IdleSpins)
+                Thread.Yield();
             else
-                spin.SpinOnce(sleep1Threshold: 20);
+                stop.WaitHandle.WaitOne(idle < IdleSpins + IdleNaps ? 1 : 5);
         }
     }
 
-    private void ReloadFaultsFile()
+    private void TakeFaultFile(bool force)
     {
         long now = Environment.TickCount64;
-        if (now < _nextFaultCheck)
+        if (!force && now < _nextFaultCheck)
             return;
         _nextFaultCheck = now + 20;
         if (FaultInjection.Take(Device.Directory) is { } lines)
-            Faults.Apply(Path.Combine(Device.Directory, FaultInjection.FileName), lines);
+            Faults.Apply(_faultPath, lines);
     }
 
     public void Dispose() { }

@@ -3,22 +3,34 @@ using System.Globalization;
 namespace RoceUio.Hardware.Emulation;
 
 /// <summary>
-/// Faults a device model can be told to show, to test how a driver copes with a device that misbehaves:
-/// <see cref="Stalled"/> (stops answering: writes are seen only once it resumes), <see cref="Delay"/> (answers late),
-/// and queued error statuses a model reports instead of success (<see cref="TryTakeError"/>).
-/// Set in-process, or from another process through the device directory's <see cref="FileName"/> file
-/// (docs/emulated-devices.md): <c>stall=1</c>, <c>delay_ms=N</c>, <c>error=0xSTATUS</c> with <c>error_count=N</c>.
-/// The one convention for every model: the file is written whole (<see cref="Arm"/>: a temporary file renamed into
+/// Faults a device model can be told to show, to test how a driver copes with a device that misbehaves, and the one
+/// parser of the fault file every model takes.
+/// <para>The common faults: <see cref="Stalled"/> (stops answering: writes are seen only once it resumes),
+/// <see cref="Delay"/> (answers late), and queued error statuses a model reports instead of success
+/// (<see cref="TryTakeError"/>; the model decides which status field that is). A family adds its own keys with
+/// <see cref="AddKey"/> (ocrdma: <c>mq=</c>).</para>
+/// <para>The file (<see cref="FileName"/> in the device directory, docs/emulated-devices.md): one <c>key=value</c> per
+/// line; blank lines and lines starting with <c>#</c> are ignored; spaces around key and value are trimmed; numbers are
+/// decimal or <c>0x</c> hex; a key named twice takes its last value. The common keys are <c>stall=0|1</c>,
+/// <c>delay_ms=N</c>, <c>error=S</c> and <c>error_count=N</c> (default 1 when <c>error</c> is set). A file is the whole
+/// fault set: a key it does not name is off. It is written whole (<see cref="Arm"/>: a temporary file renamed into
 /// place) and taken by the model (read, then deleted) before the next command it handles, so its absence tells the
-/// writer that the model has it.
-/// Locking: members are thread-safe (one lock); models call them from their poll loop.
+/// writer that the model has it. A bad line is one error naming <c>file:line</c> and the bad key or value, and nothing
+/// of that file is applied.</para>
+/// Locking: members are thread-safe (one lock); models call them from their poll loop; <see cref="AddKey"/> before the
+/// first file.
 /// </summary>
 public sealed class FaultInjection
 {
     /// <summary>The fault file in a device directory, for every model.</summary>
     public const string FileName = "faults";
 
+    private static readonly string[] CommonKeys = ["stall", "delay_ms", "error", "error_count"];
+
+    private sealed record FamilyKey(string Name, string Syntax, Func<string, string?> Check, Action<string?> Apply);
+
     private readonly object _lock = new();
+    private readonly List<FamilyKey> _familyKeys = new();
     private uint _errorStatus;
     private int _errorCount;
     private volatile bool _stalled;
@@ -55,13 +67,45 @@ public sealed class FaultInjection
         }
     }
 
-    /// <summary>Applies a <c>faults</c> file's <c>key=value</c> lines; unknown keys are an error naming the line.</summary>
+    /// <summary>
+    /// A family's own key. <paramref name="check"/> says why a value is wrong (null: it is right); <paramref name="apply"/>
+    /// gets the value of each file that names the key, and null for each file that does not (the fault is off).
+    /// </summary>
+    /// <param name="syntax">The accepted values, for error messages (<c>no-completion|wrong-tag|...</c>).</param>
+    public void AddKey(string key, string syntax, Func<string, string?> check, Action<string?> apply)
+    {
+        if (key.Length == 0 || key.Contains('=') || key.Contains('#') || key != key.Trim())
+            throw new ArgumentException($"'{key}' cannot be a fault key", nameof(key));
+        lock (_lock)
+        {
+            if (Array.IndexOf(CommonKeys, key) >= 0 || _familyKeys.Exists(k => k.Name == key))
+                throw new ArgumentException($"fault key '{key}' is already defined", nameof(key));
+            _familyKeys.Add(new FamilyKey(key, syntax, check, apply));
+        }
+    }
+
+    /// <summary>Every key this model takes, common ones first.</summary>
+    public IReadOnlyList<string> Keys
+    {
+        get
+        {
+            lock (_lock)
+                return [.. CommonKeys, .. _familyKeys.Select(k => k.Name)];
+        }
+    }
+
+    /// <summary>Applies a fault file's lines (see the class remarks). <paramref name="path"/> names the file in errors.
+    /// Throws <see cref="FormatException"/> for the first bad line, before anything is applied.</summary>
     public void Apply(string path, IEnumerable<string> lines)
     {
         bool stall = false;
         TimeSpan delay = TimeSpan.Zero;
         uint error = 0;
-        int count = 0;
+        int? count = null;
+        FamilyKey[] family;
+        lock (_lock)
+            family = _familyKeys.ToArray();
+        var familyValues = new string?[family.Length];
         int lineNo = 0;
         foreach (string raw in lines)
         {
@@ -70,23 +114,41 @@ public sealed class FaultInjection
             if (line.Length == 0 || line[0] == '#')
                 continue;
             int eq = line.IndexOf('=');
-            string key = eq > 0 ? line[..eq].Trim() : "";
-            string val = eq > 0 ? line[(eq + 1)..].Trim() : "";
-            bool hex = val.StartsWith("0x", StringComparison.OrdinalIgnoreCase);
-            if (!ulong.TryParse(hex ? val[2..] : val, hex ? NumberStyles.HexNumber : NumberStyles.None, CultureInfo.InvariantCulture, out ulong n))
-                throw new FormatException($"{path}:{lineNo}: expected key=number, got '{raw}'");
+            if (eq <= 0)
+                throw new FormatException($"{path}:{lineNo}: expected key=value, got '{raw}'");
+            string key = line[..eq].Trim(), val = line[(eq + 1)..].Trim();
+            int f = Array.FindIndex(family, k => k.Name == key);
+            if (f >= 0)
+            {
+                if (family[f].Check(val) is { } why)
+                    throw new FormatException($"{path}:{lineNo}: bad value in '{key}={val}': {why} (want {key}={family[f].Syntax})");
+                familyValues[f] = val;
+                continue;
+            }
+            if (Array.IndexOf(CommonKeys, key) < 0)
+                throw new FormatException($"{path}:{lineNo}: unknown key '{key}' (known: {string.Join(", ", CommonKeys.Concat(family.Select(k => k.Name)))})");
+            if (!TryParseNumber(val, out ulong n))
+                throw new FormatException($"{path}:{lineNo}: '{key}={val}' is not a number (decimal or 0x hex)");
             switch (key)
             {
                 case "stall": stall = n != 0; break;
-                case "delay_ms": delay = TimeSpan.FromMilliseconds(n); break;
-                case "error": error = (uint)n; count = Math.Max(count, 1); break;
-                case "error_count": count = (int)n; break;
-                default: throw new FormatException($"{path}:{lineNo}: unknown fault '{key}' (known: stall, delay_ms, error, error_count)");
+                case "delay_ms": delay = TimeSpan.FromMilliseconds(Math.Min(n, int.MaxValue)); break;
+                case "error": error = (uint)n; break;
+                default: count = (int)Math.Min(n, int.MaxValue); break;
             }
         }
         Stalled = stall;
         Delay = delay;
-        InjectError(error, error != 0 ? count : 0);
+        InjectError(error, error != 0 ? Math.Max(count ?? 1, 1) : 0);
+        for (int i = 0; i < family.Length; i++)
+            family[i].Apply(familyValues[i]);
+    }
+
+    /// <summary>A fault-file number: decimal or <c>0x</c> hex.</summary>
+    public static bool TryParseNumber(string text, out ulong value)
+    {
+        bool hex = text.StartsWith("0x", StringComparison.OrdinalIgnoreCase);
+        return ulong.TryParse(hex ? text[2..] : text, hex ? NumberStyles.AllowHexSpecifier : NumberStyles.None, CultureInfo.InvariantCulture, out value);
     }
 
     /// <summary>Hands <paramref name="text"/> to the model serving <paramref name="directory"/> as its fault file
@@ -117,13 +179,15 @@ public sealed class FaultInjection
     public static string[]? Take(string directory)
     {
         string path = Path.Combine(directory, FileName);
+        if (!File.Exists(path))
+            return null;   // the common case, without a FileNotFoundException per look
         try
         {
             string[] lines = File.ReadAllLines(path);
             File.Delete(path);
             return lines;
         }
-        catch (FileNotFoundException)
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
             return null;
         }
