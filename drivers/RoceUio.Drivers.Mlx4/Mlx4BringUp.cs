@@ -20,7 +20,8 @@ namespace RoceUio.Drivers.Mlx4;
 /// profile (<see cref="Mlx4IcmProfile"/>), <c>mlx4_init_icm</c> (SET_ICM_SIZE, MAP_ICM_AUX, MAP_ICM of every table's
 /// reserved chunks), INIT_HCA, QUERY_ADAPTER;</item>
 /// <item>per port as <c>mlx4_en_start_port</c> does: SET_PORT general (with <c>MLX4_SET_PORT_ROCE_V1_V2</c> when the
-/// device has v1_v2, without which RoCE v2 is never enabled on the port), INIT_PORT.</item>
+/// device has v1_v2, without which RoCE v2 is never enabled on the port), INIT_PORT;</item>
+/// <item>with v1_v2, as <c>mlx4_ib_add</c> does: CONFIG_DEV with the RoCE v2 UDP port (4791).</item>
 /// </list>
 /// <see cref="ShutDown"/> goes back in reverse (<c>mlx4_en_stop_port</c>'s CLOSE_PORT, <c>mlx4_close_hca</c>'s
 /// CLOSE_HCA and <c>mlx4_free_icms</c>' UNMAP_ICM/UNMAP_ICM_AUX, <c>mlx4_close_fw</c>'s UNMAP_FA,
@@ -87,6 +88,8 @@ public sealed class Mlx4BringUp
         StartHca();
         for (int port = 1; port <= DevCap.Ports; port++)
             StartPort(port);
+        if (DevCap.RoceV1V2)
+            ConfigRoceV2Port();
     }, ShutDown);
 
     // ---- ownership and reset ----
@@ -396,6 +399,29 @@ public sealed class Mlx4BringUp
         }
         Hcr.Execute(inbox, 0, (uint)port, 0, CmdInitPort, Timeout);
         _portUp[port] = true;
+    }
+
+    /// <summary>The RoCE v2 UDP destination port (<c>ROCE_V2_UDP_DPORT</c>, IANA's 4791).</summary>
+    public const ushort RoceV2UdpPort = 4791;
+
+    /// <summary>
+    /// mlx4_ib_add: <c>if (dev->caps.flags2 &amp; MLX4_DEV_CAP_FLAG2_ROCE_V1_V2) mlx4_config_roce_v2_port(dev,
+    /// ROCE_V2_UDP_DPORT)</c>, after the ports are started (mlx4_en registers first): CONFIG_DEV set (op_mod 0, in_mod 0).
+    /// The kernel fails the IB device when this is refused, and so does the bring-up here.
+    /// </summary>
+    public void ConfigRoceV2Port()
+    {
+        Span<byte> box = ClearMailbox();
+        WriteRoceV2Port(box, RoceV2UdpPort);
+        Hcr.Execute(Mailbox.DeviceAddress, 0, 0, ConfigDevSet, CmdConfigDev, Timeout);
+    }
+
+    /// <summary>fw.c <c>mlx4_config_roce_v2_port</c>: <c>struct mlx4_config_dev</c> with <c>update_flags =
+    /// MLX4_ROCE_V2_UDP_DPORT</c> (BIT(3)) and be16 <c>roce_v2_udp_dport</c> (0x16); everything else 0.</summary>
+    public static void WriteRoceV2Port(Span<byte> box, ushort udpPort)
+    {
+        BinaryPrimitives.WriteUInt32BigEndian(box[ConfigDevUpdateFlags..], ConfigDevUpdateRoceV2Port);
+        BinaryPrimitives.WriteUInt16BigEndian(box[ConfigDevRoceV2UdpDport..], udpPort);
     }
 
     // ---- teardown (mlx4_unload_one) ----

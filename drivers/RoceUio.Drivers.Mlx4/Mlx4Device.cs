@@ -35,7 +35,7 @@ public sealed record Mlx4DeviceOptions : RoceDeviceOptions
 /// Locking: calls come from one thread at a time (the IRoceDevice contract); the HCR serialises its own posts;
 /// <see cref="TryGetRealIndex"/> may be called from any thread.
 /// </summary>
-public sealed class Mlx4Device : IRoceDevice
+public sealed class Mlx4Device : IRoceDevice, IRocePortBonding
 {
     private readonly Mlx4DeviceOptions _options;
     private readonly DmaBuffer _mailbox;
@@ -56,6 +56,25 @@ public sealed class Mlx4Device : IRoceDevice
         _tables = new Mlx4GidTable[bringUp.DevCap.Ports];
         for (int p = 1; p <= _tables.Length; p++)
             _tables[p - 1] = new Mlx4GidTable(options.Name, p, GidFormat);
+        Lag = new Mlx4Lag(options.Name, () => Hcr, _mailbox, (BmmeFlags & Mlx4FirmwareLayout.BmmeFlagPortRemap) != 0, options.CommandTimeout)
+        {
+            // A bond mirrors port 1's table onto port 2; an unbond gives port 2 its own table again.
+            BondingChanged = bonded => _tables[bonded ? 0 : _tables.Length - 1].MarkChanged(),
+        };
+    }
+
+    /// <summary>RoCE LAG (<see cref="Mlx4Lag"/>): whether the ports run as one and the port map.</summary>
+    public Mlx4Lag Lag { get; }
+
+    /// <summary><see cref="IRocePortBonding"/>: the kernel's bonding rules and firmware commands (<see cref="Mlx4Lag"/>).</summary>
+    public int UpdateBonding(INetdevGraph graph, ReadOnlySpan<int> portNetdevs, out string? error)
+    {
+        if (_shutDown || _tables.Length != 2)
+        {
+            error = null;
+            return 0;
+        }
+        return Lag.Update(graph, portNetdevs, out error);
     }
 
     /// <summary>Brings up the mlx4 function of an emulated device (its BAR0 and DMA memory).</summary>
@@ -164,13 +183,23 @@ public sealed class Mlx4Device : IRoceDevice
         Mlx4GidTable t = Table(port);
         if (!t.NeedsPush)
             return;
+        if (Lag.IsBonded && port != 1)
+        {
+            // Bonded: this port has no table of its own; its hardware holds port 1's (pushed with port 1's).
+            t.PushSucceeded();
+            return;
+        }
         Span<byte> box = _mailbox.Span;
         box.Clear();
         t.WriteMailbox(box);
-        uint inMod = Mlx4Layout.SetPortInModifier(Mlx4Layout.SubOp(t.Format), port);
         try
         {
-            Hcr.Execute(_mailbox.DeviceAddress, 0, inMod, Mlx4Layout.SetPortEthOpcode, Mlx4Layout.CmdSetPort, _options.CommandTimeout);
+            Hcr.Execute(_mailbox.DeviceAddress, 0, Mlx4Layout.SetPortInModifier(Mlx4Layout.SubOp(t.Format), port),
+                Mlx4Layout.SetPortEthOpcode, Mlx4Layout.CmdSetPort, _options.CommandTimeout);
+            // mlx4_ib_update_gids_v1/_v1_v2: "if (mlx4_is_bonded(dev))" the same mailbox goes to port 2 as well.
+            if (Lag.IsBonded)
+                Hcr.Execute(_mailbox.DeviceAddress, 0, Mlx4Layout.SetPortInModifier(Mlx4Layout.SubOp(t.Format), 2),
+                    Mlx4Layout.SetPortEthOpcode, Mlx4Layout.CmdSetPort, _options.CommandTimeout);
         }
         catch (Mlx4CommandException e)
         {

@@ -15,6 +15,29 @@ public static class Mlx4FirmwareLayout
     public const ushort CmdInitPort = 0x009, CmdClosePort = 0x00a, CmdQueryPort = 0x043;
     public const ushort CmdMapIcm = 0xffa, CmdUnmapIcm = 0xff9, CmdMapIcmAux = 0xffc, CmdUnmapIcmAux = 0xffb, CmdSetIcmSize = 0xffd;
 
+    // ---- RoCE LAG (main.c mlx4_do_bond / mlx4_port_map_set, fw.c mlx4_disable_rx_port_check / mlx4_virt2phy_port_map) ----
+
+    /// <summary><c>MLX4_CMD_CONFIG_DEV</c> (op_mod 0: set, 1: get) and <c>MLX4_CMD_VIRT_PORT_MAP</c> (op_mod
+    /// <c>MLX4_SET_PORT_VIRT2PHY</c> = 1, in_mod 0).</summary>
+    public const ushort CmdConfigDev = 0x03a, CmdVirtPortMap = 0x05c;
+    public const byte ConfigDevSet = 0, SetPortVirt2Phy = 1;
+    /// <summary>fw.c <c>struct mlx4_config_dev</c>: be32 <c>update_flags</c> at 0x00, be16 <c>vxlan_udp_dport</c> at 0x10,
+    /// be16 <c>roce_v2_entropy</c> at 0x14, be16 <c>roce_v2_udp_dport</c> at 0x16, be32 <c>roce_flags</c> at 0x18,
+    /// u8 <c>rx_checksum_val</c> at 0x83; 0x84 bytes in all.</summary>
+    public const int ConfigDevUpdateFlags = 0x00, ConfigDevVxlanUdpDport = 0x10, ConfigDevRoceV2UdpDport = 0x16,
+        ConfigDevRoceFlags = 0x18, ConfigDevRxChecksumVal = 0x83, ConfigDevSize = 0x84;
+    /// <summary>update_flags bits: <c>MLX4_VXLAN_UDP_DPORT</c> (bit 0), <c>MLX4_ROCE_V2_UDP_DPORT</c> (bit 3),
+    /// <c>MLX4_DISABLE_RX_PORT</c> (bit 18).</summary>
+    public const uint ConfigDevUpdateVxlanPort = 1u << 0, ConfigDevUpdateRoceV2Port = 1u << 3, ConfigDevUpdateDisableRxPort = 1u << 18;
+    /// <summary>roce_flags <c>CONFIG_DISABLE_RX_PORT</c> (bit 15): the firmware takes a packet on either port (bonded).</summary>
+    public const uint ConfigDevRoceFlagDisableRxPort = 1u << 15;
+    /// <summary>The VIRT_PORT_MAP mailbox: be32 <c>v_port1</c> at 0, be32 <c>v_port2</c> at 4.</summary>
+    public const int VirtPortMapPort1 = 0, VirtPortMapPort2 = 4;
+    /// <summary>QUERY_DEV_CAP bmme flags (be32 at 0x94): <c>MLX4_BMME_FLAG_PORT_REMAP</c> (bit 24; <c>MLX4_DEV_CAP_FLAG2_PORT_REMAP</c>,
+    /// without which mlx4_do_bond answers -EOPNOTSUPP) and the CONFIG_DEV capability (byte 0x94 bit 5 =
+    /// <c>MLX4_DEV_CAP_FLAG2_CONFIG_DEV</c>, bit 29 of the dword).</summary>
+    public const uint BmmeFlagPortRemap = 1u << 24, BmmeFlagConfigDev = 1u << 29;
+
     // ---- ownership and reset (main.c mlx4_get_ownership, reset.c mlx4_reset) ----
 
     /// <summary><c>MLX4_OWNER_BASE</c>: a read that returns non-zero means another driver owns the function; the read
@@ -133,6 +156,8 @@ public static class Mlx4FirmwareLayout
         CmdMapIcmAux => "MAP_ICM_AUX",
         CmdUnmapIcmAux => "UNMAP_ICM_AUX",
         CmdSetIcmSize => "SET_ICM_SIZE",
+        CmdConfigDev => "CONFIG_DEV",
+        CmdVirtPortMap => "VIRT_PORT_MAP",
         _ => null,
     };
 }

@@ -182,6 +182,10 @@ public sealed class Mlx4GidTable
         }
     }
 
+    /// <summary>The hardware must be told the whole table again although nothing in it changed (its mirror on the
+    /// other port of a bonded device is new).</summary>
+    public void MarkChanged() => _changed = true;
+
     /// <summary>The push reached the hardware: the shadow is what the hardware holds.</summary>
     public void PushSucceeded()
     {

@@ -34,7 +34,7 @@ public class Mlx4BringUpTraceTests
     [
         "owner", "reset", "QUERY_FW", "MAP_FA", "RUN_FW", "MOD_STAT_CFG", "QUERY_DEV_CAP", "QUERY_PORT 1",
         "SET_ICM_SIZE", "MAP_ICM_AUX", .. Enumerable.Repeat("MAP_ICM", 14), "INIT_HCA", "QUERY_ADAPTER",
-        "SET_PORT GENERAL port 1", "INIT_PORT 1",
+        "SET_PORT GENERAL port 1", "INIT_PORT 1", "CONFIG_DEV",
     ];
 
     private static readonly string[] Stop =
@@ -98,6 +98,7 @@ public class Mlx4BringUpTraceTests
         0x006 => "QUERY_ADAPTER",
         0x009 => $"INIT_PORT {inMod}",
         0x00a => $"CLOSE_PORT {inMod}",
+        0x03a => "CONFIG_DEV",
         0x008 => "CLOSE_HCA",
         0xff9 => "UNMAP_ICM",
         0xffb => "UNMAP_ICM_AUX",

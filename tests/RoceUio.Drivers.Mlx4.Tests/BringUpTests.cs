@@ -65,6 +65,7 @@ public class BringUpTests
         "owner", "reset", "QUERY_FW", "MAP_FA", "RUN_FW", "MOD_STAT_CFG", "QUERY_DEV_CAP", "QUERY_PORT 1", "QUERY_PORT 2",
         "SET_ICM_SIZE", "MAP_ICM_AUX", .. MapIcm14, "INIT_HCA", "QUERY_ADAPTER",
         "SET_PORT GENERAL port 1", "INIT_PORT 1", "SET_PORT GENERAL port 2", "INIT_PORT 2",
+        "CONFIG_DEV",   // mlx4_ib_add: mlx4_config_roce_v2_port (the device has v1_v2)
     ];
 
     /// <summary>mlx4_unload_one: mlx4_en_stop_port per port, mlx4_close_hca (CLOSE_HCA, mlx4_free_icms), mlx4_close_fw.</summary>

@@ -29,8 +29,8 @@ public class DriverAgainstModelProcessTests
         Assert.That((state.Phase, state.PortsUp, state.Resets, state.Rejected), Is.EqualTo(("HcaUp", "1,2", 1L, 0L)),
             "reset once, the HCA initialised, both ports up, nothing refused");
         // QUERY_FW, MAP_FA, RUN_FW, MOD_STAT_CFG, QUERY_DEV_CAP, 2 QUERY_PORT, SET_ICM_SIZE, MAP_ICM_AUX, 14 MAP_ICM (one per
-        // table with reserved entries), INIT_HCA, QUERY_ADAPTER, 2 x (SET_PORT general, INIT_PORT).
-        Assert.That(state.Accepted, Is.EqualTo(29));
+        // table with reserved entries), INIT_HCA, QUERY_ADAPTER, 2 x (SET_PORT general, INIT_PORT), CONFIG_DEV (RoCE v2 port).
+        Assert.That(state.Accepted, Is.EqualTo(30));
         Assert.That(d.BringUp.BoardId, Is.EqualTo("MT_1090111023"), "QUERY_ADAPTER's board id, word-swapped back");
     }
 

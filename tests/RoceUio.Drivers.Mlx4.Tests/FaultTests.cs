@@ -3,6 +3,7 @@ using NUnit.Framework;
 using RoceUio.Drivers.Mlx4;
 using RoceUio.Drivers.Mlx4.Model;
 using RoceUio.Gids;
+using RoceUio.Hardware.Emulation;
 using static RoceUio.Drivers.Mlx4.Tests.Tables;
 
 namespace RoceUio.Drivers.Mlx4.Tests;
@@ -35,7 +36,8 @@ public class FaultTests
         Assert.That(real, Is.EqualTo(1));
         Assert.That(d.Table(1).NeedsPush, Is.True, "the change still has to reach the hardware");
 
-        // The device recovers (the held command fails with INTERNAL_ERR); the next push waits for that and delivers it.
+        // The device recovers (the held command is taken late, as the shared host's stall does); the next push waits
+        // for it and delivers the shadow.
         rig.Client.SetFaults(Mlx4ModelFaults.None);
         d.Commit(1);
         AssertModelEqualsShadow(d, rig.State);
@@ -95,5 +97,28 @@ public class FaultTests
         d.Commit(1);
         AssertModelEqualsShadow(d, rig.State);
         Assert.That(rig.State.Table(1).Entries, Has.Count.EqualTo(1));
+    }
+
+    [Test]
+    public void A_fault_file_with_error_opcode_fails_only_that_command_so_the_bring_up_stops_at_INIT_HCA()
+    {
+        using var rig = new ThreadRig();
+        FaultInjection.Arm(rig.Dir.Path, "# the shared parser's syntax\nerror=0x0c\nerror_opcode=0x007\n");
+        Assert.That(FaultInjection.WaitTaken(rig.Dir.Path, TimeSpan.FromSeconds(10)), Is.True, "the model takes DIR/faults");
+        var e = Assert.Throws<Mlx4CommandException>(() => rig.OpenDriver())!;
+        Assert.That(e.Message, Does.Contain("INIT_HCA").And.Contain("ICM_ERROR"), "QUERY_FW ... MAP_ICM before it were not failed");
+        Assert.That(rig.Model.Model.Snapshot().LastError, Does.Contain("injected status 0x0c"));
+        rig.OpenDriver().ShutDown();   // the one injected refusal is spent
+    }
+
+    [Test]
+    public void A_bad_error_opcode_in_the_fault_file_ends_the_model_and_is_reported_naming_file_line_and_key()
+    {
+        using var rig = new ThreadRig();
+        FaultInjection.Arm(rig.Dir.Path, "error=0x0c\nerror_opcode=0x1000\n");
+        var deadline = Stopwatch.StartNew();
+        while (rig.Model.Failure == null && deadline.Elapsed < TimeSpan.FromSeconds(10))
+            Thread.Sleep(5);
+        Assert.That(rig.Model.Failure, Does.Contain("faults:2").And.Contain("error_opcode=0x1000").And.Contain("not an opcode"));
     }
 }

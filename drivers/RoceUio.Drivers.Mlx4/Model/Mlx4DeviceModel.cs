@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Diagnostics;
 using RoceUio.Gids;
 using RoceUio.Hardware;
 using RoceUio.Hardware.Emulation;
@@ -17,14 +16,17 @@ namespace RoceUio.Drivers.Mlx4.Model;
 /// <item>Mailboxes are read through <see cref="SharedDmaMemory.TryResolve"/>: an address outside the DMA memory is BAD_PARAM.</item>
 /// <item>Each port keeps the table of the last accepted SET_PORT; <see cref="Snapshot"/> reads it in-process, the state
 /// file (<see cref="Mlx4ModelState"/>) from another process.</item>
-/// <item>Faults (<see cref="Mlx4ModelFaults"/>): GO never clears, an error status, a slow completion.</item>
-/// </list>
+/// <item>It stands on the shared <see cref="DeviceModelHost"/>: its poll loop with the idle backoff, a watch on dw6
+/// (the driver's GO write), a poll step reading the reset register, and the one fault file (<see cref="FaultInjection"/>): the
+/// common keys (<c>stall</c>: GO never clears, the held command runs once released; <c>delay_ms</c>; <c>error</c>/<c>error_count</c>:
+/// a command status) and mlx4's <c>error_opcode</c> (<see cref="Mlx4ModelFaults"/>).</item>
 /// <item>The reset register (BAR0+0xf0010): a write of <c>swab32(1)</c> resets the firmware, the ports and the HCR; the
 /// model then clears the register, which is how a driver over the files sees the device come back. The ownership
 /// register (BAR0+0x8069c) is the driver's semaphore; the model leaves it alone.</item>
+/// </list>
 /// Not emulated: event mode (E = 1 is answered BAD_PARAM), the UAR, what firmware does with the context memory.
-/// Locking: one thread polls (<see cref="PollOnce"/>/<see cref="Run"/>); <see cref="Snapshot"/> and
-/// <see cref="SetFaults"/> may be called from others and take <c>_lock</c>.
+/// Locking: one thread polls (<see cref="PollOnce"/>/<see cref="Run"/>); <see cref="Snapshot"/> may be called from
+/// others and takes <c>_lock</c>; <see cref="SetFaults"/> goes to the host's thread-safe <see cref="FaultInjection"/>.
 /// </summary>
 public sealed class Mlx4DeviceModel : IDisposable
 {
@@ -34,25 +36,27 @@ public sealed class Mlx4DeviceModel : IDisposable
         public Mlx4ModelEntry[] Entries = [];
     }
 
+    /// <summary>mlx4's own fault key: with <c>error</c>, only commands with this opcode fail.</summary>
+    public const string ErrorOpcodeKey = "error_opcode";
+
     private readonly EmulatedDevice _device;
     private readonly bool _ownsDevice;
+    private readonly DeviceModelHost _host;
     private readonly MmioRegion _hcr, _resetBlock;
     private readonly Mlx4FirmwareModel _firmware;
     private long _resets;
     private readonly string? _stateDirectory;
     private readonly object _lock = new();
     private readonly PortTable[] _ports;
-    private Mlx4ModelFaults _faults = Mlx4ModelFaults.None;
-    private int _statusFaultsLeft;
-    private bool _holding;
+    private volatile int _errorOpcode;
     private long _accepted, _rejected;
     private byte _lastStatus;
     private string _lastError = "";
-    private long _nextControlCheck;
 
     /// <summary>
     /// A model over <paramref name="device"/>'s BAR0 and DMA memory. With <paramref name="stateDirectory"/> it writes its
-    /// state file there and takes its fault file (<see cref="FaultInjection.FileName"/>) from there (the cross-process side channel). Resets the HCR.
+    /// state file there (the cross-process side channel); the host takes the fault file (<see cref="FaultInjection.FileName"/>)
+    /// from the device's directory. Resets the HCR.
     /// </summary>
     public Mlx4DeviceModel(EmulatedDevice device, Mlx4ModelConfig config, string? stateDirectory = null, bool ownsDevice = false)
     {
@@ -69,7 +73,23 @@ public sealed class Mlx4DeviceModel : IDisposable
         _ports = new PortTable[config.Ports];
         for (int i = 0; i < _ports.Length; i++)
             _ports[i] = new PortTable();
+        // The watches exist before Reset() writes the state file that tells a driver the model is serving.
+        _host = new DeviceModelHost(device, RegisterByteOrder.BigEndian);
+        _host.OnWrite(Mlx4Layout.DcsBar, Mlx4Layout.HcrBase + Mlx4Layout.HcrStatus, OnStatusWrite);
+        // The reset register by value, not as a change: a reset written before the model started still counts.
+        _host.OnPoll(CheckResetRegister);
+        _host.Faults.AddKey(ErrorOpcodeKey, "0xNNN (a 12-bit opcode; 0: any)", CheckOpcode,
+            v => _errorOpcode = v == null ? 0 : ParseOpcode(v));
         Reset();
+    }
+
+    private static string? CheckOpcode(string v)
+        => FaultInjection.TryParseNumber(v, out ulong n) && n <= Mlx4Layout.HcrOpcodeMask ? null : "not an opcode 0..0xfff";
+
+    private static int ParseOpcode(string v)
+    {
+        FaultInjection.TryParseNumber(v, out ulong n);
+        return (int)n;
     }
 
     public Mlx4ModelConfig Config { get; }
@@ -84,7 +104,6 @@ public sealed class Mlx4DeviceModel : IDisposable
             _hcr.Write32(off, 0);
         lock (_lock)
         {
-            _holding = false;
             _firmware.Reset();
             foreach (PortTable t in _ports)
             {
@@ -108,13 +127,14 @@ public sealed class Mlx4DeviceModel : IDisposable
         return true;
     }
 
+    /// <summary>Sets the faults in this process (the same as a fault file with <see cref="Mlx4ModelFaults.ToFileText"/>).</summary>
     public void SetFaults(Mlx4ModelFaults faults)
     {
-        lock (_lock)
-        {
-            _faults = faults;
-            _statusFaultsLeft = faults.Status != 0 ? Math.Max(1, faults.StatusCount) : 0;
-        }
+        ArgumentNullException.ThrowIfNull(faults);
+        _errorOpcode = faults.StatusOpcode;
+        _host.Faults.Delay = TimeSpan.FromMilliseconds(faults.DelayMs);
+        _host.Faults.InjectError(faults.Status, faults.Status != 0 ? Math.Max(1, faults.StatusCount) : 0);
+        _host.Faults.Stalled = faults.GoStuck;
     }
 
     /// <summary>The model's counters and tables now.</summary>
@@ -126,83 +146,37 @@ public sealed class Mlx4DeviceModel : IDisposable
             for (int i = 0; i < _ports.Length; i++)
                 tables[i] = new Mlx4ModelPortTable(i + 1, _ports[i].Format, _ports[i].Entries);
             return new Mlx4ModelState(Config.Ports, Config.RoceV1V2, _accepted, _rejected, _lastStatus, _lastError, tables)
-                { Phase = _firmware.Phase.ToString(), PortsUp = PortsUp(), Resets = _resets };
+                { Phase = _firmware.Phase.ToString(), PortsUp = PortsUp(), Resets = _resets, PortMap = _firmware.PortMap.ToString(), RxPortCheckDisabled = _firmware.RxPortCheckDisabled };
         }
     }
 
     private string PortsUp()
         => string.Join(",", Enumerable.Range(1, Config.Ports).Where(p => _firmware.Ports[p].Up));
 
-    /// <summary>
-    /// Polls until <paramref name="stop"/>: spins briefly after each command, then sleeps 1 ms between polls, and after a
-    /// second with no command 5 ms (an idle model used 2.4% of a CPU at 1 ms). So the first command after a quiet second
-    /// waits up to 5 ms longer; the commands of a burst do not.
-    /// </summary>
-    public void Run(CancellationToken stop)
-    {
-        const int Spins = 2000, NapsBeforeBackOff = 1000;
-        int idle = 0;
-        while (!stop.IsCancellationRequested)
-        {
-            if (PollOnce())
-            {
-                idle = 0;
-                continue;
-            }
-            if (idle < Spins + NapsBeforeBackOff)
-                idle++;
-            if (idle < Spins)
-                Thread.Yield();
-            else
-                Thread.Sleep(idle < Spins + NapsBeforeBackOff ? 1 : 5);
-        }
-    }
+    /// <summary>Polls until <paramref name="stop"/> on the shared host's loop (<see cref="DeviceModelHost.Run"/>: it
+    /// spins after a command and backs off to 1 ms, then 5 ms naps while idle).</summary>
+    public void Run(CancellationToken stop) => _host.Run(stop);
 
-    /// <summary>One look at the HCR: takes and completes a command if GO is set. True when a command completed.</summary>
-    public bool PollOnce()
+    /// <summary>One pass of the host: the fault file when due, dw6, the reset register. True when something was handled.</summary>
+    public bool PollOnce() => _host.PollOnce() > 0;
+
+    /// <summary>dw6 changed: a command is taken when GO is set (our own completion, GO clear, is not one).</summary>
+    private void OnStatusWrite(uint dw6)
     {
-        CheckFaultFile();
-        if (CheckResetRegister())
-            return true;
-        uint dw6 = _hcr.Read32(Mlx4Layout.HcrStatus);
         if ((dw6 & Mlx4Layout.HcrGo) == 0)
-            return false;
-        Mlx4ModelFaults faults;
+            return;
+        int onlyOpcode = _errorOpcode;
         lock (_lock)
         {
-            faults = _faults;
-            if (faults.GoStuck)
+            if ((onlyOpcode == 0 || onlyOpcode == (dw6 & Mlx4Layout.HcrOpcodeMask)) && _host.Faults.TryTakeError(out uint injected))
             {
-                _holding = true;
-                return false;
+                byte st = (byte)injected;
+                Complete(dw6, st, $"{Describe(dw6)}: injected status 0x{st:x2} {Mlx4StatusText.Name(st)}; not applied");
+                return;
             }
-            if (_holding)
-            {
-                _holding = false;
-                faults = Mlx4ModelFaults.None;
-                Complete(dw6, (byte)Mlx4Status.InternalErr, $"{Describe(dw6)}: abandoned after GO was held (stall); not applied");
-                return true;
-            }
-        }
-        if (faults.DelayMs > 0)
-            Thread.Sleep(faults.DelayMs);
-        lock (_lock)
-        {
-            if (_statusFaultsLeft > 0 && (_faults.StatusOpcode == 0 || _faults.StatusOpcode == (dw6 & Mlx4Layout.HcrOpcodeMask)))
-            {
-                _statusFaultsLeft--;
-                Complete(dw6, _faults.Status, $"{Describe(dw6)}: injected status 0x{_faults.Status:x2} {Mlx4StatusText.Name(_faults.Status)}; not applied");
-                return true;
-            }
-        }
-        byte status;
-        string error;
-        lock (_lock)
-        {
-            status = Execute(dw6, out error);
+            byte status = Execute(dw6, out string error);
             Complete(dw6, status, error);
         }
-        return true;
     }
 
     // ---- commands ----
@@ -378,7 +352,7 @@ public sealed class Mlx4DeviceModel : IDisposable
         try
         {
             File.WriteAllText(tmp, new Mlx4ModelState(Config.Ports, Config.RoceV1V2, _accepted, _rejected, _lastStatus, _lastError, tables)
-                { Phase = _firmware.Phase.ToString(), PortsUp = PortsUp(), Resets = _resets }.ToText());
+                { Phase = _firmware.Phase.ToString(), PortsUp = PortsUp(), Resets = _resets, PortMap = _firmware.PortMap.ToString(), RxPortCheckDisabled = _firmware.RxPortCheckDisabled }.ToText());
             File.Move(tmp, path, overwrite: true);
         }
         catch (DirectoryNotFoundException)
@@ -387,20 +361,9 @@ public sealed class Mlx4DeviceModel : IDisposable
         }
     }
 
-    private void CheckFaultFile()
-    {
-        if (_stateDirectory == null)
-            return;
-        long now = Stopwatch.GetTimestamp();
-        if (now < _nextControlCheck)
-            return;
-        _nextControlCheck = now + Stopwatch.Frequency / 200; // every 5 ms
-        if (FaultInjection.Take(_stateDirectory) is { } lines)
-            SetFaults(Mlx4ModelFaults.Parse(string.Join('\n', lines), Path.Combine(_stateDirectory, FaultInjection.FileName)));
-    }
-
     public void Dispose()
     {
+        _host.Dispose();
         if (_ownsDevice)
             _device.Dispose();
     }

@@ -63,6 +63,12 @@ public sealed class Mlx4FirmwareModel
     public long AuxPages => _auxPages;
     public long IcmPagesMapped => _icmPages.Count;
     public bool ModStatCfgSeen { get; private set; }
+    /// <summary>CONFIG_DEV turned the receive port check off (<c>CONFIG_DISABLE_RX_PORT</c>): the ports are bonded.</summary>
+    public bool RxPortCheckDisabled { get; private set; }
+    /// <summary>The last VIRT_PORT_MAP ([1][2] after INIT_HCA).</summary>
+    public Mlx4PortMap PortMap { get; private set; } = Mlx4PortMap.Identity;
+    /// <summary>The RoCE v2 UDP port CONFIG_DEV set (<c>MLX4_ROCE_V2_UDP_DPORT</c>); 0 until one did.</summary>
+    public ushort RoceV2UdpPort { get; private set; }
 
     /// <summary>The chip reset: everything the firmware had is gone.</summary>
     public void Reset()
@@ -74,12 +80,21 @@ public sealed class Mlx4FirmwareModel
         _icmSize = null;
         _auxAnswered = 0;
         ModStatCfgSeen = false;
+        ResetHcaConfig();
         for (int p = 0; p < Ports.Length; p++)
             Ports[p] = new Mlx4ModelPort();
     }
 
     /// <summary>True if the command is one of the firmware start/stop commands this class handles.</summary>
     public static bool Handles(ushort opcode) => Name(opcode) is not null || opcode is Mlx4Layout.CmdQueryFw or Mlx4Layout.CmdQueryDevCap;
+
+    /// <summary>What INIT_HCA starts from and CLOSE_HCA forgets: the port check on, the identity map, no RoCE v2 port.</summary>
+    private void ResetHcaConfig()
+    {
+        RxPortCheckDisabled = false;
+        PortMap = Mlx4PortMap.Identity;
+        RoceV2UdpPort = 0;
+    }
 
     /// <summary>
     /// Runs one command. Returns the status; <paramref name="outImmediate"/> is what goes to dw3:dw4 for an immediate
@@ -198,9 +213,14 @@ public sealed class Mlx4FirmwareModel
                 if (Ports.Skip(1).Select((p, i) => (p, i + 1)).FirstOrDefault(x => x.p.Up) is ({ } _, int up))
                     return State(out error, what, $"port {up} is still up: CLOSE_PORT comes first");
                 Phase = Mlx4FirmwarePhase.Running;
+                ResetHcaConfig();
                 for (int p = 1; p < Ports.Length; p++)
                     Ports[p] = new Mlx4ModelPort();
                 return Mlx4Status.Ok;
+            case CmdConfigDev:
+                return ConfigDev(opMod, inMod, inParam, what, out error);
+            case CmdVirtPortMap:
+                return VirtPortMap(opMod, inMod, inParam, what, out error);
             case CmdUnmapIcm:
                 if (Phase != Mlx4FirmwarePhase.Running)
                     return State(out error, what, Phase == Mlx4FirmwarePhase.HcaUp ? "the HCA uses its context memory until CLOSE_HCA" : "nothing is mapped");
@@ -254,6 +274,67 @@ public sealed class Mlx4FirmwareModel
         Ports[port].GeneralSet = true;
         Ports[port].RoceV1V2 = v1v2;
         Ports[port].Mtu = BinaryPrimitives.ReadUInt16BigEndian(box[GeneralMtu..]);
+        return Mlx4Status.Ok;
+    }
+
+    // ---- RoCE LAG and device configuration (fw.c mlx4_CONFIG_DEV_set, mlx4_virt2phy_port_map) ----
+
+    private Mlx4Status ConfigDev(byte opMod, uint inMod, ulong inParam, string what, out string error)
+    {
+        error = "";
+        if (Phase != Mlx4FirmwarePhase.HcaUp)
+            return State(out error, what, "CONFIG_DEV configures an initialised HCA (after INIT_HCA)");
+        if (!Config.ConfigDev)
+            return Refuse(out error, Mlx4Status.BadOp, what, "the device has no CONFIG_DEV (QUERY_DEV_CAP 0x94 bit 5 clear)");
+        if (opMod != ConfigDevSet || inMod != 0)
+            return Refuse(out error, Mlx4Status.BadParam, what, $"op_mod {opMod} in_mod {inMod}: only the set (op_mod 0, in_mod 0) is emulated");
+        if (!TryBox(inParam, ConfigDevSize, what, out Span<byte> box, out error))
+            return Mlx4Status.BadParam;
+        uint update = BinaryPrimitives.ReadUInt32BigEndian(box[ConfigDevUpdateFlags..]);
+        const uint Known = ConfigDevUpdateVxlanPort | ConfigDevUpdateRoceV2Port | ConfigDevUpdateDisableRxPort;
+        if (update == 0 || (update & ~Known) != 0)
+            return Refuse(out error, Mlx4Status.BadParam, what, $"update_flags 0x{update:x8}: the kernel sets one of VXLAN_UDP_DPORT (bit 0), ROCE_V2_UDP_DPORT (bit 3), DISABLE_RX_PORT (bit 18)");
+        uint roceFlags = BinaryPrimitives.ReadUInt32BigEndian(box[ConfigDevRoceFlags..]);
+        if ((update & ConfigDevUpdateDisableRxPort) != 0)
+        {
+            if (!Config.PortRemap)
+                return Refuse(out error, Mlx4Status.BadParam, what, "DISABLE_RX_PORT on a device without PORT_REMAP (bmme bit 24): it cannot bond");
+            if ((roceFlags & ~ConfigDevRoceFlagDisableRxPort) != 0)
+                return Refuse(out error, Mlx4Status.BadParam, what, $"roce_flags 0x{roceFlags:x8}: only CONFIG_DISABLE_RX_PORT (bit 15) is defined");
+        }
+        if ((update & ConfigDevUpdateRoceV2Port) != 0 && BinaryPrimitives.ReadUInt16BigEndian(box[ConfigDevRoceV2UdpDport..]) == 0)
+            return Refuse(out error, Mlx4Status.BadParam, what, "ROCE_V2_UDP_DPORT with port 0");
+        if ((update & ConfigDevUpdateDisableRxPort) != 0)
+        {
+            RxPortCheckDisabled = (roceFlags & ConfigDevRoceFlagDisableRxPort) != 0;
+        }
+        if ((update & ConfigDevUpdateRoceV2Port) != 0)
+            RoceV2UdpPort = BinaryPrimitives.ReadUInt16BigEndian(box[ConfigDevRoceV2UdpDport..]);
+        return Mlx4Status.Ok;
+    }
+
+    private Mlx4Status VirtPortMap(byte opMod, uint inMod, ulong inParam, string what, out string error)
+    {
+        error = "";
+        if (!Config.PortRemap)
+            return Refuse(out error, Mlx4Status.BadOp, what, "the device has no PORT_REMAP capability (bmme bit 24)");
+        if (Phase != Mlx4FirmwarePhase.HcaUp)
+            return State(out error, what, "the port map is set on an initialised HCA (after INIT_HCA)");
+        if (opMod != SetPortVirt2Phy || inMod != 0)
+            return Refuse(out error, Mlx4Status.BadParam, what, $"op_mod {opMod} in_mod {inMod}: MLX4_SET_PORT_VIRT2PHY is op_mod 1, in_mod 0");
+        if (Config.Ports != 2)
+            return Refuse(out error, Mlx4Status.BadParam, what, "a one-port device has no port map");
+        if (!TryBox(inParam, 8, what, out Span<byte> box, out error))
+            return Mlx4Status.BadParam;
+        uint p1 = BinaryPrimitives.ReadUInt32BigEndian(box[VirtPortMapPort1..]), p2 = BinaryPrimitives.ReadUInt32BigEndian(box[VirtPortMapPort2..]);
+        if (p1 is < 1 or > 2 || p2 is < 1 or > 2)
+            return Refuse(out error, Mlx4Status.BadParam, what, $"v_port1 {p1} v_port2 {p2}: each maps to physical port 1 or 2");
+        if (p1 == 2 && p2 == 1)
+            return Refuse(out error, Mlx4Status.BadParam, what, "the cross map [2][1] (mlx4_port_map_set refuses it: \"cross mapping makes no sense\")");
+        var map = new Mlx4PortMap((byte)p1, (byte)p2);
+        if (map != Mlx4PortMap.Identity && !RxPortCheckDisabled)
+            return State(out error, what, $"port map {map} while the receive port check is on: mlx4_do_bond disables it (CONFIG_DEV DISABLE_RX_PORT) before the first map");
+        PortMap = map;
         return Mlx4Status.Ok;
     }
 

@@ -8,12 +8,17 @@ namespace RoceUio.Drivers.Mlx4.Model;
 /// What the emulated ConnectX-3 is. Read from <c>device.conf</c> keys next to the generic ones
 /// (docs/driver-guide.md): <c>mlx4_ports</c> (1 or 2, default 2), <c>mlx4_roce_v1_v2</c> (0 or 1, default 1: QUERY_DEV_CAP
 /// advertises bmme bit 19 and SET_PORT ROCE_ADDR is accepted), <c>mlx4_cmd_if_rev</c> (default 3),
-/// <c>mlx4_fw_pages</c> (the firmware area QUERY_FW asks for, in 4 KiB pages; default 64).
+/// <c>mlx4_fw_pages</c> (the firmware area QUERY_FW asks for, in 4 KiB pages; default 64), <c>mlx4_port_remap</c>
+/// and <c>mlx4_config_dev</c> (0 or 1, default 1: QUERY_DEV_CAP advertises PORT_REMAP, bmme bit 24, and CONFIG_DEV).
 /// </summary>
 public sealed record Mlx4ModelConfig
 {
     public int Ports { get; init; } = 2;
     public bool RoceV1V2 { get; init; } = true;
+    /// <summary>QUERY_DEV_CAP advertises PORT_REMAP (bmme bit 24: RoCE LAG, VIRT_PORT_MAP); key <c>mlx4_port_remap</c>.</summary>
+    public bool PortRemap { get; init; } = true;
+    /// <summary>QUERY_DEV_CAP advertises CONFIG_DEV (0x94 bit 5); key <c>mlx4_config_dev</c>.</summary>
+    public bool ConfigDev { get; init; } = true;
     public ushort CmdIfRev { get; init; } = 3;
     /// <summary>The firmware area QUERY_FW asks for (4 KiB pages; a real ConnectX-3 asks for a few MiB).</summary>
     public ushort FwPages { get; init; } = 64;
@@ -23,13 +28,19 @@ public sealed record Mlx4ModelConfig
     public string BoardId { get; init; } = "MT_1090111023";
 
     /// <summary>What QUERY_DEV_CAP reports: <see cref="Mlx4DevCap"/>'s defaults with these ports and v1_v2 bit.</summary>
-    public Mlx4DevCap DevCap => new() { Ports = Ports, BmmeFlags = RoceV1V2 ? Mlx4Layout.BmmeFlagRoceV1V2 : 0 };
+    public Mlx4DevCap DevCap => new()
+    {
+        Ports = Ports,
+        BmmeFlags = (RoceV1V2 ? Mlx4Layout.BmmeFlagRoceV1V2 : 0) | (PortRemap ? Mlx4FirmwareLayout.BmmeFlagPortRemap : 0)
+                    | (ConfigDev ? Mlx4FirmwareLayout.BmmeFlagConfigDev : 0),
+    };
 
     /// <summary>The aux pages SET_ICM_SIZE answers: one 4 KiB page per 128 MiB of ICM, at least one (the model's rule;
     /// real firmware's ratio is its own).</summary>
     public ulong AuxPagesFor(ulong icmSize) => Math.Max(1, (icmSize + (1UL << 27) - 1) >> 27);
 
-    public const string PortsKey = "mlx4_ports", RoceV1V2Key = "mlx4_roce_v1_v2", CmdIfRevKey = "mlx4_cmd_if_rev", FwPagesKey = "mlx4_fw_pages";
+    public const string PortsKey = "mlx4_ports", RoceV1V2Key = "mlx4_roce_v1_v2", CmdIfRevKey = "mlx4_cmd_if_rev", FwPagesKey = "mlx4_fw_pages",
+        PortRemapKey = "mlx4_port_remap", ConfigDevKey = "mlx4_config_dev";
 
     /// <summary>Reads the mlx4 keys of <c>DIR/device.conf</c>; absent keys keep their defaults.</summary>
     public static Mlx4ModelConfig Read(string dir)
@@ -55,6 +66,12 @@ public sealed record Mlx4ModelConfig
                     break;
                 case RoceV1V2Key:
                     c = c with { RoceV1V2 = Int() switch { 0 => false, 1 => true, _ => throw new FormatException($"{conf}: {key}={value}: use 0 or 1") } };
+                    break;
+                case PortRemapKey:
+                    c = c with { PortRemap = Int() switch { 0 => false, 1 => true, _ => throw new FormatException($"{conf}: {key}={value}: use 0 or 1") } };
+                    break;
+                case ConfigDevKey:
+                    c = c with { ConfigDev = Int() switch { 0 => false, 1 => true, _ => throw new FormatException($"{conf}: {key}={value}: use 0 or 1") } };
                     break;
                 case CmdIfRevKey:
                     c = c with { CmdIfRev = (ushort)Int() };
@@ -89,6 +106,8 @@ public sealed record Mlx4ModelConfig
         lines.Add($"{RoceV1V2Key}={(RoceV1V2 ? 1 : 0)}");
         lines.Add($"{CmdIfRevKey}={CmdIfRev}");
         lines.Add($"{FwPagesKey}={FwPages}");
+        lines.Add($"{PortRemapKey}={(PortRemap ? 1 : 0)}");
+        lines.Add($"{ConfigDevKey}={(ConfigDev ? 1 : 0)}");
         string tmp = conf + ".tmp";
         File.WriteAllLines(tmp, lines);
         File.Move(tmp, conf, overwrite: true);
@@ -101,12 +120,12 @@ public sealed record Mlx4ModelConfig
 /// the fault file every model takes (<see cref="FaultInjection"/>: <c>DIR/faults</c>, written whole, taken by the model)
 /// with the common keys: <c>stall=0|1</c> (GO never clears), <c>error=0xNN</c> (a command status),
 /// <c>error_count=N</c>, <c>delay_ms=N</c> (<see cref="Mlx4ModelClient.SetFaults"/>), and mlx4's own
-/// <c>error_opcode=0xNNN</c> (only that command fails with the error).
+/// <c>error_opcode=0xNNN</c> (only that command fails with the error), all parsed by <see cref="FaultInjection"/>.
 /// </summary>
 public sealed record Mlx4ModelFaults
 {
-    /// <summary>GO never clears: the model leaves every command it sees pending. When this is cleared again, the held
-    /// command completes with INTERNAL_ERR and is not applied (our choice: a firmware that recovers fails what it hung on).</summary>
+    /// <summary>GO never clears: the model (the shared host's <c>stall</c>) sees no command. When this is cleared again,
+    /// the command left in the HCR is taken and runs as if it had just been posted.</summary>
     public bool GoStuck { get; init; }
     /// <summary>A non-zero status the next <see cref="StatusCount"/> commands complete with, without taking effect.</summary>
     public byte Status { get; init; }
@@ -121,32 +140,4 @@ public sealed record Mlx4ModelFaults
 
     public string ToFileText()
         => $"stall={(GoStuck ? 1 : 0)}\nerror=0x{Status:x2}\nerror_count={StatusCount}\nerror_opcode=0x{StatusOpcode:x3}\ndelay_ms={DelayMs}\n";
-
-    public static Mlx4ModelFaults Parse(string text, string where)
-    {
-        var f = new Mlx4ModelFaults();
-        foreach (string raw in text.Split('\n'))
-        {
-            string line = raw.Trim();
-            int eq = line.IndexOf('=');
-            if (line.Length == 0 || line.StartsWith('#'))
-                continue;
-            if (eq <= 0)
-                throw new FormatException($"{where}: expected key=value, got '{raw}'");
-            string key = line[..eq].Trim(), v = line[(eq + 1)..].Trim();
-            bool hex = v.StartsWith("0x", StringComparison.OrdinalIgnoreCase);
-            if (!int.TryParse(hex ? v[2..] : v, hex ? NumberStyles.HexNumber : NumberStyles.None, CultureInfo.InvariantCulture, out int n))
-                throw new FormatException($"{where}: '{key}={v}' is not a number");
-            f = key switch
-            {
-                "stall" => f with { GoStuck = n != 0 },
-                "error" => f with { Status = (byte)n },
-                "error_count" => f with { StatusCount = n },
-                "error_opcode" => f with { StatusOpcode = (ushort)n },
-                "delay_ms" => f with { DelayMs = n },
-                _ => throw new FormatException($"{where}: unknown key '{key}' (stall, error, error_count, error_opcode, delay_ms)"),
-            };
-        }
-        return f;
-    }
 }

@@ -34,6 +34,10 @@ public sealed record Mlx4ModelState(
     public string PortsUp { get; init; } = "";
     /// <summary>How many chip resets the model has seen (writes to the reset register).</summary>
     public long Resets { get; init; }
+    /// <summary>The firmware's port map (VIRT_PORT_MAP), e.g. <c>[1][2]</c>; <c>[1][1]</c> while bonded on port 1.</summary>
+    public string PortMap { get; init; } = "[1][2]";
+    /// <summary>CONFIG_DEV turned the receive port check off (the ports are bonded).</summary>
+    public bool RxPortCheckDisabled { get; init; }
 
     /// <summary>
     /// The text form:
@@ -63,6 +67,8 @@ public sealed record Mlx4ModelState(
         sb.Append("phase ").Append(Phase).Append('\n');
         sb.Append("ports_up ").Append(PortsUp.Length == 0 ? "-" : PortsUp).Append('\n');
         sb.Append("resets ").Append(Resets).Append('\n');
+        sb.Append("port_map ").Append(PortMap).Append('\n');
+        sb.Append("rx_port_check ").Append(RxPortCheckDisabled ? "off" : "on").Append('\n');
         foreach (Mlx4ModelPortTable t in Tables)
         {
             sb.Append("port ").Append(t.Port).Append(' ').Append(FormatName(t.Format)).Append('\n');
@@ -83,6 +89,8 @@ public sealed record Mlx4ModelState(
         byte lastStatus = 0;
         string lastError = "", phase = nameof(Mlx4FirmwarePhase.Reset), portsUp = "";
         long resets = 0;
+        string portMap = "[1][2]";
+        bool rxOff = false;
         var tables = new List<Mlx4ModelPortTable>();
         List<Mlx4ModelEntry>? entries = null;
         int port = 0;
@@ -110,6 +118,8 @@ public sealed record Mlx4ModelState(
                     case "phase": phase = rest; break;
                     case "ports_up": portsUp = rest == "-" ? "" : rest; break;
                     case "resets": resets = long.Parse(rest, CultureInfo.InvariantCulture); break;
+                    case "port_map": portMap = rest; break;
+                    case "rx_port_check": rxOff = rest == "off"; break;
                     case "port":
                         Flush();
                         string[] p = rest.Split(' ');
@@ -131,7 +141,7 @@ public sealed record Mlx4ModelState(
             }
         }
         Flush();
-        return new Mlx4ModelState(ports, v1v2, accepted, rejected, lastStatus, lastError, tables) { Phase = phase, PortsUp = portsUp, Resets = resets };
+        return new Mlx4ModelState(ports, v1v2, accepted, rejected, lastStatus, lastError, tables) { Phase = phase, PortsUp = portsUp, Resets = resets, PortMap = portMap, RxPortCheckDisabled = rxOff };
     }
 
     private static string FormatName(Mlx4GidFormat? f) => f switch

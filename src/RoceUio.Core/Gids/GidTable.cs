@@ -487,11 +487,18 @@ public sealed class GidTable
     /// Makes every entry added since the last call visible, in the order they were added, each with its event (a
     /// publishAfterCommit table: the manager calls this once the port's push succeeded). Returns how many.
     /// </summary>
-    public int PublishCommitted()
+    public int PublishCommitted() => PublishCommitted(int.MaxValue);
+
+    /// <summary>
+    /// As <see cref="PublishCommitted()"/> for the <paramref name="oldest"/> entries that wait (at most): the ones a push
+    /// that reached the hardware carried, when later adds wait for a push still to come (a device programmed off the
+    /// worker). Returns how many.
+    /// </summary>
+    public int PublishCommitted(int oldest)
     {
         using (EnterWriter())
         {
-            int n = _unpublished.Count;
+            int n = Math.Min(oldest, _unpublished.Count);
             for (int i = 0; i < n; i++)
             {
                 var (index, e) = _unpublished[i];
@@ -501,7 +508,7 @@ public sealed class GidTable
                 MakeVisible(index, e, isDefault);
                 Notify(new GidChange(Port, index, null, e));
             }
-            _unpublished.Clear();
+            _unpublished.RemoveRange(0, n);
             return n;
         }
     }
@@ -533,17 +540,25 @@ public sealed class GidTable
     {
         using (EnterWriter())
         {
-            if (!_nonDefault.TryGetValue(e, out int index))
+            // One dictionary operation for the key (remove, not look up then remove); put back if the device throws.
+            if (!_nonDefault.Remove(e, out int index))
                 return false;
+            try
+            {
+                ProgramDelete(index, e);
+            }
+            catch
+            {
+                _nonDefault[e] = index;
+                throw;
+            }
             if (IsFree(index))
             {
                 // Added in this burst and never shown: no reader saw it, so no event either.
-                ProgramDelete(index, e);
                 DropUnpublished(index, e);
                 return true;
             }
-            ProgramDelete(index, e);
-            Unpublish(index, e, isDefault: false);
+            Unpublish(index, e, isDefault: false, keyRemoved: true);
             Notify(new GidChange(Port, index, e, null));
             return true;
         }
@@ -833,7 +848,8 @@ public sealed class GidTable
     /// Takes a deleted entry out of sight: Valid becomes PendingDelete with its references, or Free with none
     /// (cache.c del_gid); the hash index falls back to the key's other valid slot, if any.
     /// </summary>
-    private void Unpublish(int index, in GidEntry e, bool isDefault)
+    /// <param name="keyRemoved">The caller already took an ordinary entry's key out of _nonDefault.</param>
+    private void Unpublish(int index, in GidEntry e, bool isDefault, bool keyRemoved = false)
     {
         BeginTableWrite();
         try
@@ -854,7 +870,8 @@ public sealed class GidTable
                 other = _nonDefault.TryGetValue(e, out int j) ? j : -1;
             else
             {
-                _nonDefault.Remove(e);
+                if (!keyRemoved)
+                    _nonDefault.Remove(e);
                 for (int d = 0; d < DefaultSlotCount && other < 0; d++)
                     if (GidSlot.StateOf(Volatile.Read(ref _slots[d].Word)) == GidEntryState.Valid && _slots[d].Entry == e)
                         other = d;

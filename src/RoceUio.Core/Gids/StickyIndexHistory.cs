@@ -102,9 +102,10 @@ internal sealed class StickyIndexHistory
         GidEntry e = n.Entry;
         _byEntry.Remove(e);
         _slots.Forget(n.Index);
-        ref var a = ref CollectionsMarshal.GetValueRefOrNullRef(_byAddress, (e.Gid, e.Type));
-        if (!Unsafe.IsNullRef(ref a) && a.Netdev == e.NetdevIfindex)
-            _byAddress.Remove((e.Gid, e.Type));
+        // The address memory goes with the key only if it is this netdev's; usually it is, so remove first (one
+        // dictionary operation) and put back the rare other netdev's memory.
+        if (_byAddress.Remove((e.Gid, e.Type), out var a) && a.Netdev != e.NetdevIfindex)
+            _byAddress[(e.Gid, e.Type)] = a;
         Unlink(node);
         n = default;
         n.Newer = _freeNode;

@@ -21,6 +21,8 @@ public sealed record NetdevInfo
     public bool IsEthernet { get; init; } = true;
     /// <summary>IFF_UP (administrative state).</summary>
     public bool IsUp { get; init; }
+    /// <summary>IFF_LOWER_UP (the carrier; a bond slave's link as miimon sees it). True unless said otherwise.</summary>
+    public bool HasCarrier { get; init; } = true;
     public NetdevKind Kind { get; init; }
     /// <summary>The lower device (IFLA_LINK) of a kind that is an upper of it (VLAN, macvlan, ipvlan); 0 for none and for
     /// kinds whose IFLA_LINK is something else (a veth's peer, a tunnel's underlay).</summary>

@@ -32,6 +32,13 @@ public sealed class RocePort
     public PortBinding Binding { get; }
     public GidTable Table { get; }
     public int NetdevIfindex { get; internal set; }
+
+    /// <summary>The netdev the port's own binding found (0 while none). The same as <see cref="NetdevIfindex"/> except
+    /// on a bonded device (<see cref="IRocePortBonding"/>), where port 1 follows the bond's netdev and the others none.</summary>
+    public int OwnNetdevIfindex { get; internal set; }
+
+    /// <summary>The port runs as part of port 1 (RoCE LAG, <see cref="IRocePortBonding"/>): it has no GIDs of its own.</summary>
+    public bool BondedIntoPort1 { get; internal set; }
     public GidTypes Types => Table.SupportedTypes;
 
     /// <summary>What the port's hardware must still be told (the one owner of dirty/needs-push and retries).</summary>

@@ -41,6 +41,11 @@ public class GidTableHookTests
         Assert.That((t.TryFind(V2("192.0.2.1"), out int i), i), Is.EqualTo((true, 2)));
         Assert.That(t.StateOf(2), Is.EqualTo(GidEntryState.Valid));
         Assert.That(listener.Batches, Has.Count.EqualTo(1));
+        // The writers' side kept it too: once the device accepts, the same delete goes through.
+        programmer.FailDelete = (_, _) => false;
+        Assert.That(t.Delete(V2("192.0.2.1")), Is.True);
+        Assert.That(t.TryFind(V2("192.0.2.1"), out _), Is.False);
+        Assert.That(t.StateOf(2), Is.EqualTo(GidEntryState.Free));
     }
 
     [Test]
