@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text.Json.Nodes;
@@ -86,6 +87,36 @@ public class ControlPlaneEndToEndTests
     /// <summary>How many entries of the model's port 1 table hold a GID ending in <paramref name="tail"/>.</summary>
     private static int InHardware(Mlx4ModelClient model, string tail)
         => model.ReadState().Table(1).Entries.Count(e => e.Gid.ToString().EndsWith(tail, StringComparison.Ordinal));
+
+    [Test]
+    public void TheDaemon_RaisesItsOpenFileLimit_ToTheHardLimit()
+    {
+        using var d = DaemonProcess.StartUnder(["prlimit", "--nofile=256:8192"], _ns, _dir.Path, new Dictionary<string, string>(),
+                                               "--emulate", "mlx4:veth0", "--quiet");
+        string limits = File.ReadAllText($"/proc/{d.Pid}/limits");
+        Assert.That(limits, Does.Match(@"Max open files\s+8192\s+8192\s+files"), limits);
+        Assert.That(d.Stderr, Does.Not.Contain("control connections"), "no cap warning when the limit leaves room");
+        Assert.That(d.Terminate(), Is.EqualTo(0), d.Stderr);
+    }
+
+    [Test]
+    public void UnderATightHardLimit_TheDaemonLowersItsConnectionCap_SaysSo_AndServes()
+    {
+        string config = Path.Combine(_dir.Path, "tight.json");
+        File.WriteAllText(config, """{ "devices": [ { "driver": "mlx4", "emulate": true, "ports": ["veth0"] } ], "control_max_connections": 500 }""");
+        using var d = DaemonProcess.StartUnder(["prlimit", "--nofile=96:96"], _ns, _dir.Path, new Dictionary<string, string>(),
+                                               "--config", config, "--quiet");
+        Match m = Regex.Match(d.Stderr, @"warning: serving at most (\d+) control connections, not the configured 500: the open-file limit is 96 \(hard 96\)");
+        Assert.That(m.Success, Is.True, d.Stderr);
+        int cap = int.Parse(m.Groups[1].Value);
+        Assert.That(cap, Is.InRange(1, 96 - DaemonFdFloor), "the cap leaves the daemon its own descriptors");
+        Assert.That(d.Call("status"), Is.Not.Null);
+        Assert.That(d.Gids(), Has.Count.EqualTo(2));
+        Assert.That(d.Terminate(), Is.EqualTo(0), d.Stderr);
+    }
+
+    // Descriptors any running daemon holds (runtime, netlink, control socket, device files): the cap must leave them.
+    private const int DaemonFdFloor = 10;
 
     [Test]
     public void AConnectionFlood_UnderALowDescriptorLimit_NeitherStopsNorStarvesTheDaemon()

@@ -183,7 +183,7 @@ public sealed class RoceDaemon
             IEnumerable<ControlCommand> commands = handlers.Commands.Append(new ControlCommand("metrics", false, _ => metrics.ToJson()) { ReadsSnapshot = true });
             server = new ControlServer(cfg.Control, commands, new ControlServerOptions
             {
-                MaxConnections = cfg.ControlMaxConnections, IdleTimeout = cfg.ControlIdleTimeout,
+                MaxConnections = ControlConnectionCap(cfg.ControlMaxConnections), IdleTimeout = cfg.ControlIdleTimeout,
                 Log = m => _o.Err.WriteLine($"error: {m}"),
             }) { Dispatch = Invoke };
             using var wakeOnStop = stop.Register(_wakeup.Signal);
@@ -470,5 +470,21 @@ public sealed class RoceDaemon
     private sealed class EventPrinter(TextWriter w) : INetdevObserver
     {
         public void OnNetdevEvent(in NetdevEvent e) => w.WriteLine($"netlink: {e}");
+    }
+
+    /// <summary>
+    /// Raises RLIMIT_NOFILE to its hard limit and returns the control connection cap the limit leaves room for
+    /// (DescriptorLimit): the configured control_max_connections, or fewer with a warning that says why.
+    /// </summary>
+    private int ControlConnectionCap(int configured)
+    {
+        DescriptorLimit.Outcome limit = DescriptorLimit.RaiseSoftToHard();
+        if (limit.Problem is { } problem)
+            _o.Err.WriteLine($"warning: {problem}");
+        int cap = DescriptorLimit.ConnectionCap(configured, limit.Soft, DescriptorLimit.OpenNow());
+        if (cap < configured)
+            _o.Err.WriteLine($"warning: serving at most {cap} control connections, not the configured {configured}: the open-file limit "
+                             + $"is {limit.Soft} (hard {limit.Hard}); raise it (LimitNOFILE= in the unit, ulimit -n) to serve {configured}");
+        return cap;
     }
 }
