@@ -80,32 +80,17 @@ public sealed class Mlx4BringUp
 
     /// <summary>The whole sequence. On a failure what was started is stopped again (<see cref="ShutDown"/>) and the
     /// first error is thrown, naming the step.</summary>
-    public void Run()
+    public void Run() => DeviceBringUp.StartOrTearDown(() =>
     {
-        try
-        {
-            TakeOwnership();
-            Reset();
-            StartFirmware();
-            StartHca();
-            for (int port = 1; port <= DevCap.Ports; port++)
-                StartPort(port);
-            if (DevCap.RoceV1V2)
-                ConfigRoceV2Port();
-        }
-        catch (Exception e) when (e is RoceDeviceException or HardwareAccessException)
-        {
-            try
-            {
-                ShutDown();
-            }
-            catch (RoceDeviceException down)
-            {
-                throw new RoceDeviceException($"{e.Message}; tearing down again failed too: {down.Message}", e);
-            }
-            throw;
-        }
-    }
+        TakeOwnership();
+        Reset();
+        StartFirmware();
+        StartHca();
+        for (int port = 1; port <= DevCap.Ports; port++)
+            StartPort(port);
+        if (DevCap.RoceV1V2)
+            ConfigRoceV2Port();
+    }, ShutDown);
 
     // ---- ownership and reset ----
 

@@ -60,30 +60,15 @@ public sealed class OcrdmaBringUp
     public bool RoceV2 => IsUdpEncapSupported(UdpEncap);
 
     /// <summary>Everything up to the MQ and the two queries; on a failure what was created is deleted again and the error thrown.</summary>
-    public void Run()
+    public void Run() => DeviceBringUp.StartOrTearDown(() =>
     {
-        try
-        {
-            Handshake();
-            CreateEq();
-            CreateMqCq();
-            CreateMq();
-            QueryFwConfig();
-            QueryConfig();
-        }
-        catch (RoceDeviceException e)
-        {
-            try
-            {
-                ShutDown();
-            }
-            catch (RoceDeviceException down)
-            {
-                throw new RoceDeviceException($"{e.Message}; tearing down again failed too: {down.Message}", e);
-            }
-            throw;
-        }
-    }
+        Handshake();
+        CreateEq();
+        CreateMqCq();
+        CreateMq();
+        QueryFwConfig();
+        QueryConfig();
+    }, ShutDown);
 
     /// <summary>be_cmd_fw_init.</summary>
     public void Handshake()
@@ -184,29 +169,18 @@ public sealed class OcrdmaBringUp
     /// </summary>
     public void ShutDown()
     {
-        var errors = new List<string>();
-        void Step(Action a)
-        {
-            try
-            {
-                a();
-            }
-            catch (RoceDeviceException e)
-            {
-                errors.Add(e.Message);
-            }
-        }
+        var steps = new TearDownSteps(_name);
         if (_mqCreated)
-            Step(() => { DeleteQueue(CmdCommonDeleteMq, MqId, "DELETE_MQ"); _mqCreated = false; });
+            steps.Run(() => { DeleteQueue(CmdCommonDeleteMq, MqId, "DELETE_MQ"); _mqCreated = false; });
         if (_cqCreated && !_mqCreated)
-            Step(() => { DeleteQueue(CmdCommonDeleteCq, CqId, "DELETE_CQ"); _cqCreated = false; });
+            steps.Run(() => { DeleteQueue(CmdCommonDeleteCq, CqId, "DELETE_CQ"); _cqCreated = false; });
         if (_eqCreated && !_cqCreated)
         {
             _db.Write32(DbEqOffset, EqDoorbell(EqId, arm: false, clearInterrupt: false, numEqe: 0));
-            Step(() => { DeleteQueue(CmdCommonDeleteEq, EqId, "DELETE_EQ"); _eqCreated = false; });
+            steps.Run(() => { DeleteQueue(CmdCommonDeleteEq, EqId, "DELETE_EQ"); _eqCreated = false; });
         }
         if (_handshake && !_eqCreated)
-            Step(() =>
+            steps.Run(() =>
             {
                 Span<byte> wrb = stackalloc byte[MailboxWrbSize];
                 wrb.Clear();
@@ -214,8 +188,7 @@ public sealed class OcrdmaBringUp
                 _mailbox.Execute(wrb, "FW_CLEAN (be_cmd_fw_clean)");
                 _handshake = false;
             });
-        if (errors.Count > 0)
-            throw new RoceDeviceException($"{_name}: shutting down: {string.Join("; ", errors)}");
+        steps.ThrowIfFailed();
     }
 
     /// <summary>ocrdma_mbx_delete_q: the header, then the queue's id.</summary>

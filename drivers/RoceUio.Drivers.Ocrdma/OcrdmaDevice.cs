@@ -75,17 +75,10 @@ public sealed class OcrdmaDevice : IRoceDevice
 
         // ocrdma_init_hw → ocrdma_mbx_create_ah_tbl: register the AV table once.
         OcrdmaCommands.EncodeAhTablePbl(pbl.Span, _avTable.DeviceAddress, AhTablePages);
-        Span<byte> mqe = stackalloc byte[MqeSize];
+        byte[] mqe = new byte[MqeSize];
         OcrdmaCommands.EncodeCreateAhTbl(mqe, pbl.DeviceAddress);
-        try
-        {
-            _mq.Execute(mqe, "CREATE_AH_TBL");
-        }
-        catch (RoceDeviceException)
-        {
-            _bringUp.ShutDown(); // conf_err: ocrdma_destroy_mq, ocrdma_destroy_eqs
-            throw;
-        }
+        // conf_err: a refused CREATE_AH_TBL undoes the MQ and the EQs (ocrdma_destroy_mq, ocrdma_destroy_eqs).
+        DeviceBringUp.StartOrTearDown(() => _mq.Execute(mqe, "CREATE_AH_TBL"), _bringUp.ShutDown);
         AhTableId = (int)(DmaAccess.Read32(mqe, CreateAhTblRspAhid) & 0xFFFF);
         _ahTableUp = true;
     }

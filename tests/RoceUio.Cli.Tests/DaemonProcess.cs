@@ -46,9 +46,20 @@ internal sealed class DaemonProcess : IDisposable
 
     /// <summary>As <see cref="Start(NetworkNamespace, string, string[])"/>, with extra environment variables (NOTIFY_SOCKET...).</summary>
     public static DaemonProcess Start(NetworkNamespace ns, string dir, IReadOnlyDictionary<string, string> env, params string[] runArgs)
+        => StartUnder([], ns, dir, env, runArgs);
+
+    /// <summary>
+    /// As <see cref="Start(NetworkNamespace, string, IReadOnlyDictionary{string, string}, string[])"/>, run under a
+    /// program that execs the rest of its arguments (e.g. <c>prlimit --nofile=80:80</c>), so that the pid is still the daemon's.
+    /// </summary>
+    public static DaemonProcess StartUnder(string[] prefix, NetworkNamespace ns, string dir, IReadOnlyDictionary<string, string> env, params string[] runArgs)
     {
         string control = Path.Combine(dir, "c.sock"), state = Path.Combine(dir, "state");
-        var psi = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo(prefix.Length > 0 ? prefix[0] : "ip") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string a in prefix.Skip(1))
+            psi.ArgumentList.Add(a);
+        if (prefix.Length > 0)
+            psi.ArgumentList.Add("ip");
         foreach (var (k, v) in env)
             psi.Environment[k] = v;
         psi.Environment["ROCEUIO_SHM_DIR"] = Path.Combine(dir, "shm");

@@ -68,8 +68,9 @@ public sealed class ControlHandlers(GidManager manager, IReadOnlyList<DaemonDevi
         long now = manager.Clock();
         DateTime wall = DateTime.UtcNow;
         return manager.OutOfSyncPorts.Select(p => new OutOfSyncPort(p.Device.Name, p.Port,
-            wall.AddMilliseconds(p.Sync.OutOfSyncSinceMs - now), p.Sync.Why, p.Sync.FailedAttempts,
-            wall.AddMilliseconds(p.Sync.NextAttemptMs - now), p.Table.UnpublishedCount)).ToArray();
+            wall.AddMilliseconds(p.Sync.BehindSinceMs - now), p.Sync.WhyBehind(now), p.Sync.FailedAttempts,
+            p.Sync.InFlight ? null : wall.AddMilliseconds(p.Sync.NextAttemptMs - now), p.Table.UnpublishedCount,
+            p.Sync.InFlight ? now - p.Sync.InFlightSinceMs : null)).ToArray();
     }
 
     /// <summary>All valid entries as rows, optionally of one device and port, read from the manager (worker only).</summary>
@@ -179,8 +180,9 @@ public sealed class ControlHandlers(GidManager manager, IReadOnlyList<DaemonDevi
         };
     }
 
-    /// <summary>Ports whose hardware is behind the core table (a refused or timed-out push, retried with backoff):
-    /// since when (UTC), why, how many pushes failed, when the next one is due (as of the snapshot).</summary>
+    /// <summary>Ports whose hardware is behind the core table (a refused or timed-out push, retried with backoff, or a
+    /// push the device has not answered for a second): since when (UTC), why, how many pushes failed, when the next one
+    /// is due or how long the one outstanding has waited (as of the snapshot).</summary>
     private static JsonArray OutOfSync(ControlSnapshot s)
         => new(s.OutOfSync.Select(p => (JsonNode)new JsonObject
         {
@@ -188,7 +190,9 @@ public sealed class ControlHandlers(GidManager manager, IReadOnlyList<DaemonDevi
             ["since"] = p.Since.ToString("yyyy-MM-ddTHH:mm:ss.fffZ"),
             ["why"] = p.Why,
             ["failed_pushes"] = p.FailedPushes,
-            ["next_retry"] = p.NextRetry.ToString("yyyy-MM-ddTHH:mm:ss.fffZ"),
+            // null while a push is outstanding (push_outstanding_ms): the next step is the device's answer.
+            ["next_retry"] = p.NextRetry?.ToString("yyyy-MM-ddTHH:mm:ss.fffZ"),
+            ["push_outstanding_ms"] = p.PushOutstandingMs,
             ["waiting_entries"] = p.WaitingEntries,
         }).ToArray());
 }

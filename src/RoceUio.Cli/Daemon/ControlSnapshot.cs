@@ -7,9 +7,11 @@ namespace RoceUio.Cli.Daemon;
 public sealed record PortSnapshot(string Dev, int Port, string? Ndev, string Binding, IReadOnlyList<GidType> Types,
     int Capacity, int Used, string IndexPolicy);
 
-/// <summary>A port whose hardware is behind its core table (<see cref="Roce.PortSync"/>), as <c>status</c> shows it.</summary>
-public sealed record OutOfSyncPort(string Dev, int Port, DateTime Since, string? Why, int FailedPushes, DateTime NextRetry,
-    int WaitingEntries);
+/// <summary>A port whose hardware is behind its core table (<see cref="Roce.PortSync.IsBehind"/>), as <c>status</c>
+/// shows it. <paramref name="NextRetry"/> is null and <paramref name="PushOutstandingMs"/> set while the device holds
+/// a push.</summary>
+public sealed record OutOfSyncPort(string Dev, int Port, DateTime Since, string? Why, int FailedPushes, DateTime? NextRetry,
+    int WaitingEntries, long? PushOutstandingMs = null);
 
 /// <summary>
 /// What the daemon's read-only control commands answer from: an immutable copy of the tables, ports and status the

@@ -41,18 +41,22 @@ public sealed record DaemonOptions
 /// netlink monitor, the netdev graph, the GID manager and the drivers, like the kernel's ordered gid-cache-wq.
 /// </summary>
 /// <remarks>
-/// <para>Threading: everything that touches the manager, the tables' writers or the drivers runs on the worker. The
+/// <para>Threading: everything that touches the manager and the tables' writers runs on the worker. Each device has its
+/// own programmer thread once the tables are filled (<see cref="GidManager.ProgramOnOwnThreads"/>): the worker hands a
+/// port's changes over and goes on, and the thread's outcome wakes it (<see cref="WorkerWakeup"/>), so a device that
+/// holds a command delays only its own ports, never netlink, the other devices or the control plane. The
 /// control server has its own thread: read commands answer there from the snapshot the worker publishes
 /// (<see cref="ControlHandlers.Publish"/>), so they never wait for the worker; commands that change state are handed
 /// to the worker through <see cref="Invoke"/> (a queue, and a <see cref="WorkerWakeup"/> that ends its wait at once),
 /// so they see a consistent state and never race an event. The netlink sockets are opened by the worker and so belong
 /// to its network namespace.</para>
 /// <para>Loop: wait on the netlink socket and the wake-up together (short timeout) → apply every queued message →
-/// <see cref="GidManager.EndOfBurst"/> (one hardware commit per changed port) → run queued control requests → publish
+/// apply the devices' push outcomes (<see cref="GidManager.CompletePushes"/>) → start the pushes that are due
+/// (<see cref="GidManager.PushPaced"/>) → run queued control requests → publish
 /// the snapshot if anything changed (and at least once a second) → write the sticky state if the tables changed
 /// (debounced, atomic).</para>
-/// <para>Stop (SIGTERM, Ctrl-C: the token): the control socket closes, queued requests are refused, the state is
-/// saved, with <see cref="DaemonOptions.ClearOnExit"/> every entry is deleted through the tables (the drivers get the
+/// <para>Stop (SIGTERM, Ctrl-C: the token): the control socket closes, queued requests are refused, the devices'
+/// threads finish what they were handed (a held command ends with the driver's timeout), the state is saved, with <see cref="DaemonOptions.ClearOnExit"/> every entry is deleted through the tables (the drivers get the
 /// deletes), otherwise the hardware keeps its tables for a quick restart.</para>
 /// </remarks>
 public sealed class RoceDaemon
@@ -179,7 +183,7 @@ public sealed class RoceDaemon
             IEnumerable<ControlCommand> commands = handlers.Commands.Append(new ControlCommand("metrics", false, _ => metrics.ToJson()) { ReadsSnapshot = true });
             server = new ControlServer(cfg.Control, commands, new ControlServerOptions
             {
-                MaxConnections = cfg.ControlMaxConnections, IdleTimeout = cfg.ControlIdleTimeout,
+                MaxConnections = ControlConnectionCap(cfg.ControlMaxConnections), IdleTimeout = cfg.ControlIdleTimeout,
                 Log = m => _o.Err.WriteLine($"error: {m}"),
             }) { Dispatch = Invoke };
             using var wakeOnStop = stop.Register(_wakeup.Signal);
@@ -192,6 +196,7 @@ public sealed class RoceDaemon
                 _o.Out.Flush();
             }
             _started = true;
+            manager.ProgramOnOwnThreads(_wakeup.Signal);
             Ready.Set();
             textfile?.Change(0, 5000);
             saver.MarkDirty(); // the first fill: write the state once it settled
@@ -216,6 +221,8 @@ public sealed class RoceDaemon
                     Thread.Sleep(100);
                     TryResync(monitor);
                 }
+                if (manager.CompletePushes() > 0)
+                    _publish = true;   // entries the hardware took are visible now, or a failure is to be shown
                 if (manager.PushPaced(drained: true) > 0)
                     _publish = true;   // a push made entries visible, or failed: status shows it
                 RunQueued();
@@ -246,6 +253,7 @@ public sealed class RoceDaemon
             FailQueued();
             shm?.Dispose();
             sysfs?.Dispose();
+            Manager?.ProgramInline(); // no device thread may run on into a disposed driver
             foreach (OpenedDevice d in devices.AsEnumerable().Reverse())
                 d.Dispose();
             trace?.Dispose();
@@ -297,6 +305,7 @@ public sealed class RoceDaemon
     private int Stop(StickyStateStore store, GidManager manager, NetlinkNetdevGraph graph)
     {
         FailQueued();
+        manager.ProgramInline();
         manager.EndOfBurst();
         Save(store, manager, graph);
         if (_o.ClearOnExit)
@@ -461,5 +470,21 @@ public sealed class RoceDaemon
     private sealed class EventPrinter(TextWriter w) : INetdevObserver
     {
         public void OnNetdevEvent(in NetdevEvent e) => w.WriteLine($"netlink: {e}");
+    }
+
+    /// <summary>
+    /// Raises RLIMIT_NOFILE to its hard limit and returns the control connection cap the limit leaves room for
+    /// (DescriptorLimit): the configured control_max_connections, or fewer with a warning that says why.
+    /// </summary>
+    private int ControlConnectionCap(int configured)
+    {
+        DescriptorLimit.Outcome limit = DescriptorLimit.RaiseSoftToHard();
+        if (limit.Problem is { } problem)
+            _o.Err.WriteLine($"warning: {problem}");
+        int cap = DescriptorLimit.ConnectionCap(configured, limit.Soft, DescriptorLimit.OpenNow());
+        if (cap < configured)
+            _o.Err.WriteLine($"warning: serving at most {cap} control connections, not the configured {configured}: the open-file limit "
+                             + $"is {limit.Soft} (hard {limit.Hard}); raise it (LimitNOFILE= in the unit, ulimit -n) to serve {configured}");
+        return cap;
     }
 }

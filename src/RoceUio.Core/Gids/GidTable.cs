@@ -487,11 +487,18 @@ public sealed class GidTable
     /// Makes every entry added since the last call visible, in the order they were added, each with its event (a
     /// publishAfterCommit table: the manager calls this once the port's push succeeded). Returns how many.
     /// </summary>
-    public int PublishCommitted()
+    public int PublishCommitted() => PublishCommitted(int.MaxValue);
+
+    /// <summary>
+    /// As <see cref="PublishCommitted()"/> for the <paramref name="oldest"/> entries that wait (at most): the ones a push
+    /// that reached the hardware carried, when later adds wait for a push still to come (a device programmed off the
+    /// worker). Returns how many.
+    /// </summary>
+    public int PublishCommitted(int oldest)
     {
         using (EnterWriter())
         {
-            int n = _unpublished.Count;
+            int n = Math.Min(oldest, _unpublished.Count);
             for (int i = 0; i < n; i++)
             {
                 var (index, e) = _unpublished[i];
@@ -501,7 +508,7 @@ public sealed class GidTable
                 MakeVisible(index, e, isDefault);
                 Notify(new GidChange(Port, index, null, e));
             }
-            _unpublished.Clear();
+            _unpublished.RemoveRange(0, n);
             return n;
         }
     }

@@ -29,6 +29,8 @@ public sealed class GidManager : IGidTableListener
     private readonly INetdevGraph _graph;
     private readonly List<RocePort> _ports = [];
     private readonly Dictionary<GidTable, RocePort> _portOfTable = new();
+    private readonly Dictionary<IRoceDevice, DeviceProgrammer> _programmers = new();
+    private Action? _wakeOnOutcome;
     // Why each added entry was added (an add is announced at publish time, after the push, when _reason has moved on).
     private readonly Dictionary<(GidTable, int), string> _addReasons = new();
     private string _reason = "";
@@ -51,8 +53,9 @@ public sealed class GidManager : IGidTableListener
     /// <summary>Pending GIDs added once a slot freed, since the start.</summary>
     public long PendingRestored { get; private set; }
 
-    /// <summary>Ports whose last push failed and that wait for a retry (<see cref="PortSync.IsOutOfSync"/>).</summary>
-    public IEnumerable<RocePort> OutOfSyncPorts => _ports.Where(p => p.Sync.IsOutOfSync);
+    /// <summary>Ports behind their core table: the last push failed and waits for a retry, or the push in flight has
+    /// had no answer for <see cref="PortSync.StuckAfterMs"/> (<see cref="PortSync.IsBehind"/>).</summary>
+    public IEnumerable<RocePort> OutOfSyncPorts => _ports.Where(p => p.Sync.IsBehind(Clock()));
     public GidChangeBroadcaster Changes { get; } = new();
 
     /// <summary>One <c>IB_EVENT_GID_CHANGE</c> per port and table batch (dispatch_gid_change_event), after the batch's
@@ -82,6 +85,7 @@ public sealed class GidManager : IGidTableListener
         if (bindings.Count != device.PortCount)
             throw new ArgumentException($"{device.Name} has {device.PortCount} port(s) but {bindings.Count} netdev binding(s) were given");
         var programmer = new DeviceProgrammer(device, () => Clock());
+        _programmers[device] = programmer;
         var added = new List<RocePort>();
         for (int p = 1; p <= device.PortCount; p++)
         {
@@ -100,7 +104,53 @@ public sealed class GidManager : IGidTableListener
         if (device is IRocePortBonding)
             UpdateBonding();
         EndOfBurst();
+        if (_wakeOnOutcome is { } wake)
+            programmer.StartThread(wake);
         return added;
+    }
+
+    /// <summary>
+    /// From now on every device is programmed on its own thread (<see cref="DeviceCommandThread"/>): a push hands the
+    /// port's changes over and returns; the outcome is applied by <see cref="CompletePushes"/>, which the caller runs
+    /// after <paramref name="wake"/> (called on a device's thread after each outcome). A device that holds a command
+    /// then delays only its own ports. The daemon does this once its tables are filled.
+    /// </summary>
+    public void ProgramOnOwnThreads(Action wake)
+    {
+        _wakeOnOutcome = wake;
+        foreach (DeviceProgrammer p in _programmers.Values)
+            p.StartThread(wake);
+    }
+
+    /// <summary>Back to programming on the calling (worker) thread: waits for each device's thread to finish what it
+    /// was handed (a command the device holds ends with the driver's timeout), then applies the outcomes. At a stop.</summary>
+    public void ProgramInline()
+    {
+        _wakeOnOutcome = null;
+        foreach (DeviceProgrammer p in _programmers.Values)
+            p.StopThread();
+        CompletePushes();
+    }
+
+    /// <summary>Applies the outcomes the devices' threads reported: a push that succeeded publishes the entries it
+    /// carried; one that failed is reported and retried with backoff. Returns how many outcomes were applied.</summary>
+    public int CompletePushes()
+    {
+        int n = 0;
+        foreach (RocePort port in _ports)
+        {
+            if (!port.Sync.InFlight)
+                continue;
+            DeviceProgrammer programmer = _programmers[port.Device];
+            while (programmer.TryTakeOutcome(out PushOutcome o))
+            {
+                foreach (RocePort done in _ports)
+                    if (done.Device == port.Device && done.Port == o.Port)
+                        Complete(done, programmer, o);
+                n++;
+            }
+        }
+        return n;
     }
 
     /// <summary>
@@ -580,6 +630,8 @@ public sealed class GidManager : IGidTableListener
     /// </summary>
     public int EndOfBurst()
     {
+        if (_wakeOnOutcome is not null)
+            CompletePushes();
         foreach (RocePort port in _ports)
             if (port.SlotFreed)
                 RefillFromPending(port);
@@ -602,6 +654,8 @@ public sealed class GidManager : IGidTableListener
     /// </summary>
     public int PushPaced(bool drained)
     {
+        if (_wakeOnOutcome is not null)
+            CompletePushes();
         foreach (RocePort port in _ports)
             if (port.SlotFreed)
                 RefillFromPending(port);
@@ -633,26 +687,35 @@ public sealed class GidManager : IGidTableListener
     /// <summary>Pushes made by <see cref="PushPaced"/> since the start (each port's own count: <see cref="PortSync.Pushes"/>).</summary>
     public long PacedPushes { get; private set; }
 
+    /// <summary>Starts a push of the port (its changes, then a commit); on the worker it completes at once, on the
+    /// device's own thread later (<see cref="CompletePushes"/>).</summary>
     private void Push(RocePort port, long now)
     {
         port.Sync.Pushed(now);
-        try
+        DeviceProgrammer programmer = _programmers[port.Device];
+        if (programmer.StartPush(port.Port, out PushOutcome outcome))
+            Complete(port, programmer, outcome);
+    }
+
+    /// <summary>One push's outcome: publish what it carried, or report the failure and schedule the retry.</summary>
+    private void Complete(RocePort port, DeviceProgrammer programmer, PushOutcome o)
+    {
+        long now = Clock();
+        if (o.DeleteError is { } refusedDelete)
+            Fail(port, $"{o.DeleteErrors} delete(s) the driver refused are not undone (the core table no longer has them): {refusedDelete}");
+        if (o.Error is { } error)
         {
-            port.Device.Commit(port.Port);
-        }
-        catch (RoceDeviceException e)
-        {
-            port.Sync.PushFailed(now, e.Message);
+            port.Sync.PushFailed(now, error);
             Fail(port, $"hardware update failed (attempt {port.Sync.FailedAttempts}); the port is out of sync, "
                        + $"{port.Table.UnpublishedCount} new entr{(port.Table.UnpublishedCount == 1 ? "y waits" : "ies wait")} "
-                       + $"and the push is retried in {port.Sync.NextAttemptMs - now} ms: {e.Message}");
+                       + $"and the push is retried in {port.Sync.NextAttemptMs - now} ms: {error}");
             return;
         }
         int failed = port.Sync.FailedAttempts;
         port.Sync.PushSucceeded();
         if (failed > 0)
             Log?.Invoke($"{port}: hardware in sync again after {failed} failed push(es)");
-        port.Table.PublishCommitted();
+        port.Table.PublishCommitted(programmer.TakePublishable(port.Port, o.Seq));
     }
 
     void IGidTableListener.OnGidChanged(GidTable table, ReadOnlySpan<GidChange> batch)

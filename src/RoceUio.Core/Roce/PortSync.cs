@@ -6,6 +6,9 @@ namespace RoceUio.Roce;
 /// and when to try again. The GID manager marks it, pushes the ports that are due at the end of each burst, and
 /// retries a failed push with backoff (<see cref="FirstRetryMs"/> doubling to <see cref="MaxRetryMs"/>) until the
 /// hardware holds exactly the core table. Nothing is rolled back: the core table is what the hardware must hold.
+/// A push can be in flight (<see cref="InFlight"/>: handed to the device's programmer thread, no answer yet): no other
+/// push of the port starts until it is answered, changes made meanwhile wait for the next one, and a push unanswered
+/// for <see cref="StuckAfterMs"/> shows the port behind (<see cref="IsBehind"/>) while the device holds the command.
 /// Used only on the manager's worker thread.
 /// </summary>
 public sealed class PortSync
@@ -25,7 +28,12 @@ public sealed class PortSync
     /// the last push comes (issue 17: converged within 20 ms), at the price of one push per 16 ms in a long burst.</summary>
     public const int MaxPaceMs = 16;
 
+    /// <summary>A push unanswered this long shows the port behind its core table (a device that holds the command).</summary>
+    public const int StuckAfterMs = 1000;
+
     private int _paceMs = 1;
+    private bool _changedInFlight;
+    private long _changedInFlightMs;
     private long _lastPushMs = long.MinValue / 2;
     private long _nextPacedMs;
 
@@ -54,9 +62,36 @@ public sealed class PortSync
     /// <summary>A push failed and the port is behind until a retry succeeds.</summary>
     public bool IsOutOfSync => OutOfSyncSinceMs >= 0;
 
+    /// <summary>A push was handed to the device and has had no answer yet (since <see cref="InFlightSinceMs"/>).</summary>
+    public bool InFlight { get; private set; }
+
+    /// <summary>When the push in flight started (ms); meaningful while <see cref="InFlight"/>.</summary>
+    public long InFlightSinceMs { get; private set; }
+
+    /// <summary>Whether the port shows behind its core table at <paramref name="nowMs"/>: its last push failed, or the
+    /// push in flight has had no answer for <see cref="StuckAfterMs"/>.</summary>
+    public bool IsBehind(long nowMs) => IsOutOfSync || (InFlight && nowMs - InFlightSinceMs >= StuckAfterMs);
+
+    /// <summary>Since when the port is behind (ms), for <see cref="IsBehind"/> ports.</summary>
+    public long BehindSinceMs => IsOutOfSync ? OutOfSyncSinceMs : InFlightSinceMs;
+
+    /// <summary>Why the port is behind at <paramref name="nowMs"/>, for <see cref="IsBehind"/> ports.</summary>
+    public string WhyBehind(long nowMs)
+        => !InFlight ? Why ?? "a push failed"
+         : $"the push sent {nowMs - InFlightSinceMs} ms ago has had no answer (the device holds the command)"
+           + (Why is null ? "" : $"; the push before it failed: {Why}");
+
     /// <summary>The core table changed (or the driver was told something) at <paramref name="nowMs"/>.</summary>
     public void MarkChanged(long nowMs)
     {
+        if (InFlight)
+        {
+            // The change waits for the push after the one in flight.
+            if (!_changedInFlight)
+                _changedInFlightMs = nowMs;
+            _changedInFlight = true;
+            return;
+        }
         if (!NeedsPush)
         {
             DirtySinceMs = nowMs;
@@ -79,11 +114,15 @@ public sealed class PortSync
         => IsDue(nowMs) && nowMs >= _nextPacedMs && (drained || nowMs - DirtySinceMs >= 1);
 
     /// <summary>When a paced push can next happen (ms), for the worker's wait; long.MaxValue when clean.</summary>
-    public long NextPacedPushMs => !NeedsPush ? long.MaxValue : IsOutOfSync ? Math.Max(NextAttemptMs, _nextPacedMs) : _nextPacedMs;
+    public long NextPacedPushMs => !NeedsPush || InFlight ? long.MaxValue : IsOutOfSync ? Math.Max(NextAttemptMs, _nextPacedMs) : _nextPacedMs;
 
-    /// <summary>A push was attempted at <paramref name="nowMs"/> (paced or not): space the next one.</summary>
+    /// <summary>A push was attempted at <paramref name="nowMs"/> (paced or not): space the next one. It is in flight
+    /// until <see cref="PushSucceeded"/> or <see cref="PushFailed"/>.</summary>
     public void Pushed(long nowMs)
     {
+        InFlight = true;
+        InFlightSinceMs = nowMs;
+        _changedInFlight = false;
         _lastPushMs = nowMs;
         _nextPacedMs = nowMs + _paceMs;
         _paceMs = Math.Min(MaxPaceMs, _paceMs * 2);
@@ -97,11 +136,17 @@ public sealed class PortSync
     }
 
     /// <summary>Whether a push is due at <paramref name="nowMs"/>: changes wait, and a failed port's backoff has passed.</summary>
-    public bool IsDue(long nowMs) => NeedsPush && (!IsOutOfSync || nowMs >= NextAttemptMs);
+    public bool IsDue(long nowMs) => NeedsPush && !InFlight && (!IsOutOfSync || nowMs >= NextAttemptMs);
 
+    /// <summary>The push in flight reached the hardware: the port is in sync, unless changes were made while it was in
+    /// flight (they wait for the next push, dirty since the first of them).</summary>
     public void PushSucceeded()
     {
-        NeedsPush = false;
+        InFlight = false;
+        NeedsPush = _changedInFlight;
+        if (_changedInFlight)
+            DirtySinceMs = _changedInFlightMs;
+        _changedInFlight = false;
         OutOfSyncSinceMs = -1;
         Why = null;
         FailedAttempts = 0;
@@ -112,6 +157,8 @@ public sealed class PortSync
     /// <summary>The push failed at <paramref name="nowMs"/>: stay dirty, retry after the next backoff step.</summary>
     public void PushFailed(long nowMs, string why)
     {
+        InFlight = false;
+        _changedInFlight = false; // NeedsPush stays true: the retry carries them
         if (!IsOutOfSync)
             OutOfSyncSinceMs = nowMs;
         Why = why;
