@@ -461,18 +461,7 @@ public sealed class Mlx4BringUp
     /// </summary>
     public void ShutDown()
     {
-        var errors = new List<string>();
-        void Step(Action a)
-        {
-            try
-            {
-                a();
-            }
-            catch (RoceDeviceException e)
-            {
-                errors.Add(e.Message);
-            }
-        }
+        var steps = new TearDownSteps(_name);
         if (_hcr is not null)
         {
             // mlx4_en_remove destroys the netdevs port by port (mlx4_en_stop_port: CLOSE_PORT).
@@ -480,27 +469,25 @@ public sealed class Mlx4BringUp
                 if (_portUp[port])
                 {
                     int p = port;
-                    Step(() => { Hcr.Execute(0, 0, (uint)p, 0, CmdClosePort, Timeout); _portUp[p] = false; });
+                    steps.Run(() => { Hcr.Execute(0, 0, (uint)p, 0, CmdClosePort, Timeout); _portUp[p] = false; });
                 }
             if (_hcaUp)
-                Step(() => { Hcr.Execute(0, 0, 0, 0, CmdCloseHca, Timeout); _hcaUp = false; });
+                steps.Run(() => { Hcr.Execute(0, 0, 0, 0, CmdCloseHca, Timeout); _hcaUp = false; });
             for (int i = _icm.Count - 1; i >= 0; i--)
             {
                 (ulong virt, DmaBuffer _) = _icm[i];
                 int at = i;
                 // icm.c: each chunk is unmapped as MLX4_TABLE_CHUNK_SIZE / MLX4_ICM_PAGE_SIZE pages at its address.
-                Step(() => { Hcr.Execute(virt, 0, TableChunkSize / IcmPageSize, 0, CmdUnmapIcm, Timeout); _icm.RemoveAt(at); });
+                steps.Run(() => { Hcr.Execute(virt, 0, TableChunkSize / IcmPageSize, 0, CmdUnmapIcm, Timeout); _icm.RemoveAt(at); });
             }
             if (_aux is not null && _icm.Count == 0)
-                Step(() => { Hcr.Execute(0, 0, 0, 0, CmdUnmapIcmAux, Timeout); _aux = null; });
+                steps.Run(() => { Hcr.Execute(0, 0, 0, 0, CmdUnmapIcmAux, Timeout); _aux = null; });
             if (_faMapped && _icm.Count == 0 && _aux is null && !_hcaUp)
-                Step(() => { Hcr.Execute(0, 0, 0, 0, CmdUnmapFa, Timeout); _faMapped = false; _fa = null; });
+                steps.Run(() => { Hcr.Execute(0, 0, 0, 0, CmdUnmapFa, Timeout); _faMapped = false; _fa = null; });
         }
         if (!_faMapped)
             FreeOwnership();
-        if (errors.Count > 0)
-            throw new RoceDeviceException($"{_name}: shutting down: {string.Join("; ", errors)}" +
-                (_owned ? "; the firmware still holds memory, so the function stays owned (a later start resets it)" : ""));
+        steps.ThrowIfFailed(_owned ? "the firmware still holds memory, so the function stays owned (a later start resets it)" : null);
     }
 
     /// <summary>DMA memory still given to the firmware (firmware area, aux, context chunks), in bytes.</summary>

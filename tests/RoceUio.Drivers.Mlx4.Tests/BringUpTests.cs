@@ -206,6 +206,28 @@ public class BringUpTests
         rig.OpenDriver().ShutDown();
     }
 
+    [Test]
+    public void A_refused_CLOSE_PORT_does_not_stop_the_teardown_the_error_names_it_and_a_second_teardown_finishes()
+    {
+        using var rig = new ThreadRig();
+        var trace = new AccessTracer();
+        Mlx4Device d = rig.OpenDriver(new Mlx4DeviceOptions { Tracer = trace, CommandTimeout = TimeSpan.FromSeconds(10) });
+        rig.Model.Model.SetFaults(new Mlx4ModelFaults { Status = (byte)Mlx4Status.InternalErr, StatusCount = 1, StatusOpcode = Mlx4FirmwareLayout.CmdClosePort });
+        trace.Accesses.Clear();
+
+        var e = Assert.Throws<RoceDeviceException>(() => d.ShutDown())!;
+        Assert.That(trace.Steps().Take(3), Is.EqualTo(new[] { "CLOSE_PORT 1", "CLOSE_PORT 2", "CLOSE_HCA" }),
+            "the teardown went on after the refused CLOSE_PORT 1");
+        Assert.That(e.Message, Does.StartWith("mlx4_0: shutting down: ").And.Contain("CLOSE_PORT").And.Contain("CLOSE_HCA")
+            .And.EndWith("the firmware still holds memory, so the function stays owned (a later start resets it)"));
+        Assert.That(OwnerRegister(rig.Device), Is.Not.Zero, "the function stays owned while the firmware holds memory");
+
+        trace.Accesses.Clear();
+        d.BringUp.ShutDown();   // the bring-up's teardown may run again: it sends only what is still up
+        Assert.That(trace.Steps(), Is.EqualTo(KernelStopOrder.Where(s => s != "CLOSE_PORT 2")), "only what was still up: port 1, the HCA, every chunk");
+        Assert.That((rig.Model.Model.Snapshot().Phase, d.BringUp.MemoryHeldByFirmware, OwnerRegister(rig.Device)), Is.EqualTo(("Reset", 0L, 0u)));
+    }
+
     private static uint OwnerRegister(EmulatedDevice dev)
         => new MmioRegion(dev.Bar(0), 0, RegisterByteOrder.LittleEndian).Read32(Mlx4FirmwareLayout.OwnerOffset);
 }
