@@ -238,6 +238,36 @@ public class BringUpTests
     }
 
     [Test]
+    public void CREATE_MQ_EXT_is_struct_ocrdma_create_mq_req_as_ocrdma_mbx_create_mq_fills_it()
+    {
+        byte[] w = Wrb(b => OcrdmaCommands.EncodeCreateMqExt(b, 0x1_0000_0000, 8, cqId: 7, MqLength));
+        Assert.That(Convert.ToHexString(w.AsSpan(0, 76)), Is.EqualTo(
+            "01000000" + "68000000" + "00000000" + "00000000" + "00000000" +   // WRB: embedded, payload 104 (sizeof the request)
+            "5A010000" + "14000000" + "58000000" + "01000000" +              // COMMON 90, 20 s, cmd_len 88, rsvd_version 1
+            "08000700" +                                                    // cqid_pages: 8 pages | cq id 7 << 16
+            "22001000" +                                                    // async_event_bitmap: GRP5 (5), LINK (1), RDMA (0x14)
+            "07000800" +                                                    // async_cqid_ringsize: cq 7 | ocrdma_encoded_q_len(128) = 8 << 16
+            "00000080" + "01000000" + "00000000" +                          // valid BIT(31), async_cqid_valid BIT(0), rsvd
+            "00000000" + "01000000" + "00100000" + "01000000"));            // pa[0], pa[1]: consecutive 4 KiB pages
+    }
+
+    [Test]
+    public void CREATE_AH_TBL_is_struct_ocrdma_create_ah_tbl_and_its_PBL_puts_pa_hi_first()
+    {
+        var mqe = new byte[MqeSize];
+        OcrdmaCommands.EncodeCreateAhTbl(mqe, 0x1_2345_6000);
+        Assert.That(Convert.ToHexString(mqe.AsSpan(0, 48)), Is.EqualTo(
+            "01000000" + "54000000" + "00000000" + "00000000" + "00000000" +   // MQE: embedded, pyld_len 84 (104 - the MQE header)
+            "040A0000" + "14000000" + "44000000" + "00000000" +              // ROCE 4, 20 s, cmd_len 68
+            "00004020" +                                                    // ah_conf: 8 pages << 19, 4 KiB (code 0), entry 64 << 23
+            "00604523" + "01000000"));                                      // tbl_addr[0]: the PBL 0x1_2345_6000, lo then hi
+        var pbl = new byte[16];
+        OcrdmaCommands.EncodeAhTablePbl(pbl, 0x1_0000_F000, 2);
+        Assert.That(Convert.ToHexString(pbl), Is.EqualTo("01000000" + "00F00000" + "01000000" + "00000100"),
+            "struct ocrdma_pbe { pa_hi; pa_lo; } for each 4 KiB page of the AV table");
+    }
+
+    [Test]
     public void The_POST_stage_is_the_low_16_bits_of_config_dword_0x94()
     {
         Assert.That((SliportSemaphoreOffsetSh, PostStageMask, PostStageArmFwRdy), Is.EqualTo((0x94, 0xFFFFu, 0xC000u)));
