@@ -262,6 +262,76 @@ public class FirmwareRefusalTests
         Assert.That(s.Firmware.Ports[1].Up, Is.False);
     }
 
+    // ---- command interface revision 2 (MLX4_FLAG_OLD_PORT_CMDS) ----
+
+    private static readonly Mlx4ModelConfig Rev2 = new Mlx4ModelConfig { CmdIfRev = 2 }.Normalised();
+
+    /// <summary>A revision-2 firmware with the HCA up and port 1's SET_PORT general given, and the mailbox holding the
+    /// INIT_PORT the kernel would send, changed by <paramref name="change"/>.</summary>
+    private static Stepper Rev2InitPort(Action<Span<byte>> change)
+    {
+        var s = new Stepper(Rev2);
+        s.ToHcaUp();
+        s.Up.SetPortGeneral(1);
+        s.Mailbox.Clear();
+        Mlx4BringUp.WriteInitPort(s.Mailbox, s.Up.PortCaps[1]);
+        change(s.Mailbox);
+        return s;
+    }
+
+    [Test]
+    public void Revision_2_INIT_PORT_without_a_mailbox_is_BAD_PARAM()
+    {
+        using var s = Rev2InitPort(_ => { });
+        AssertRefused(s.Send(CmdInitPort, inMod: 1), Mlx4Status.BadParam, "revision 2 takes INIT_PORT with a mailbox");
+        Assert.That(s.Firmware.Ports[1].Up, Is.False);
+    }
+
+    [Test]
+    public void Revision_2_INIT_PORT_as_the_kernel_fills_it_is_taken()
+    {
+        using var s = Rev2InitPort(_ => { });
+        Assert.That(s.Send(CmdInitPort, s.Box, inMod: 1).Status, Is.EqualTo(Mlx4Status.Ok));
+        Assert.That((s.Firmware.Ports[1].Up, s.Firmware.Ports[1].InitMtu, s.Firmware.Ports[1].InitMaxGids), Is.EqualTo((true, (ushort)4096, (ushort)128)));
+    }
+
+    private static void Be16(Span<byte> b, int off, int v) => BinaryPrimitives.WriteUInt16BigEndian(b[off..], (ushort)v);
+    private static void Be32(Span<byte> b, int off, uint v) => BinaryPrimitives.WriteUInt32BigEndian(b[off..], v);
+
+    [TestCase(0x00000040u | 0x300 | InitPortFlagG0, "only the VL cap (bits 7:4) and the width cap (bits 11:8)", TestName = "Revision_2_INIT_PORT_with_the_G0_flag_is_BAD_PARAM")]
+    [TestCase(0x00000300u, "VL cap 0", TestName = "Revision_2_INIT_PORT_with_VL_cap_0_is_BAD_PARAM")]
+    [TestCase(0x00000350u, "VL cap 5: QUERY_DEV_CAP reported 1..4", TestName = "Revision_2_INIT_PORT_with_a_VL_cap_above_the_reported_one_is_BAD_PARAM")]
+    [TestCase(0x00000040u, "width cap 0x0", TestName = "Revision_2_INIT_PORT_with_no_width_is_BAD_PARAM")]
+    [TestCase(0x00000440u, "width cap 0x4: QUERY_DEV_CAP reported the mask 0x3", TestName = "Revision_2_INIT_PORT_with_a_width_the_port_lacks_is_BAD_PARAM")]
+    public void Revision_2_INIT_PORT_flags_outside_the_reported_caps_are_BAD_PARAM(uint flags, string why)
+    {
+        using var s = Rev2InitPort(b => Be32(b, InitPortFlags, flags));
+        AssertRefused(s.Send(CmdInitPort, s.Box, inMod: 1), Mlx4Status.BadParam, why);
+        Assert.That(s.Firmware.Ports[1].Up, Is.False);
+    }
+
+    [TestCase(InitPortMtu, 8192, "mtu 8192: 128 << ib_mtu_cap, 256..4096", TestName = "Revision_2_INIT_PORT_with_an_MTU_above_the_reported_one_is_BAD_PARAM")]
+    [TestCase(InitPortMtu, 1500, "mtu 1500", TestName = "Revision_2_INIT_PORT_with_an_MTU_that_is_no_IB_MTU_is_BAD_PARAM")]
+    [TestCase(InitPortMtu, 0, "mtu 0", TestName = "Revision_2_INIT_PORT_without_an_MTU_is_BAD_PARAM")]
+    [TestCase(InitPortMaxGid, 256, "max GIDs 256: QUERY_DEV_CAP reported 128", TestName = "Revision_2_INIT_PORT_with_more_GIDs_than_reported_is_BAD_PARAM")]
+    [TestCase(InitPortMaxGid, 0, "max GIDs 0", TestName = "Revision_2_INIT_PORT_without_a_GID_table_is_BAD_PARAM")]
+    [TestCase(InitPortMaxPkey, 129, "max P_Keys 129: QUERY_DEV_CAP reported 128", TestName = "Revision_2_INIT_PORT_with_more_P_Keys_than_reported_is_BAD_PARAM")]
+    [TestCase(InitPortMaxPkey, 0, "max P_Keys 0", TestName = "Revision_2_INIT_PORT_without_a_P_Key_table_is_BAD_PARAM")]
+    public void Revision_2_INIT_PORT_sizes_outside_the_reported_caps_are_BAD_PARAM(int offset, int value, string why)
+    {
+        using var s = Rev2InitPort(b => Be16(b, offset, value));
+        AssertRefused(s.Send(CmdInitPort, s.Box, inMod: 1), Mlx4Status.BadParam, why);
+        Assert.That(s.Firmware.Ports[1].Up, Is.False);
+    }
+
+    [Test]
+    public void QUERY_PORT_on_revision_2_is_BAD_OP()
+    {
+        using var s = new Stepper(Rev2);
+        s.ToRunning();
+        AssertRefused(s.Send(CmdQueryPort, outParam: s.Box, inMod: 1), Mlx4Status.BadOp, "revision 2 has no QUERY_PORT");
+    }
+
     [Test]
     public void SET_PORT_general_without_all_valid_flags_is_BAD_PARAM()
     {

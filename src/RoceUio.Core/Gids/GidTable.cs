@@ -765,12 +765,11 @@ public sealed class GidTable
     {
         if (Policy == IndexPolicy.Sticky)
         {
-            int remembered = _history.IndexOf(e);
-            if (IsFreeOrdinary(remembered))
-                return remembered;
-            remembered = _history.IndexOfAddress(e);
-            if (IsFreeOrdinary(remembered))
-                return remembered;
+            _history.Recall(e, out int exact, out int address);   // both memories, one look-up
+            if (IsFreeOrdinary(exact))
+                return exact;
+            if (IsFreeOrdinary(address))
+                return address;
             // The first free slot that no other key remembers. e's own remembered slot, if it has one, is not free
             // (it would have been taken above), so "no other key" is "no key".
             int unremembered = _freeSlots.LowestFreeUnremembered();
