@@ -385,8 +385,10 @@ public sealed class NetdevCache
             active = KeyOf(origin, active, create: true)!.Value;
         if (link.BondActiveSlave != active) { link.BondActiveSlave = active; changes |= NetdevChanges.BondActiveSlave; }
 
+        // dev_id is read when first asked (NetdevLink.DevId), not here: at start every netdev appears, and only those a
+        // default GID is made for need it. A rename moves the sysfs file, so the next ask reads the new one.
         if ((!exists || (changes & NetdevChanges.Name) != 0) && DevIdProvider is { } devIds && origin.IsOwn)
-            link.DevId = devIds(link.Name);
+            link.ReadDevIdLater(devIds);
 
         if (!exists)
             InsertSorted(_order, link.Ifindex);
@@ -418,7 +420,8 @@ public sealed class NetdevCache
         public readonly int Master = l.Master, BondActiveSlave = l.BondActiveSlave, Lower = l.LowerIfindex;
         public readonly uint Flags = l.Flags;
         public readonly OperState OperState = l.OperState;
-        public readonly ushort ArphrdType = l.ArphrdType, VlanId = l.VlanId, DevId = l.DevId;
+        public readonly ushort ArphrdType = l.ArphrdType, VlanId = l.VlanId, DevId = l.DevIdHeld;
+        public readonly bool DevIdRead = l.DevIdIsRead;   // false: never asked; the event then reads the link's own
         public readonly NetdevKind Kind = l.Kind;
         public readonly byte BondMode = l.BondMode;
     }
@@ -430,7 +433,7 @@ public sealed class NetdevCache
             PreviousName = b.Name, PreviousMac = b.Mac, PreviousMaster = b.Master,
             PreviousBondActiveSlave = b.BondActiveSlave, PreviousFlags = b.Flags, PreviousOperState = b.OperState,
             PreviousArphrdType = b.ArphrdType, PreviousKind = b.Kind, PreviousLower = b.Lower, PreviousBondMode = b.BondMode,
-            PreviousVlanId = b.VlanId, PreviousDevId = b.DevId,
+            PreviousVlanId = b.VlanId, PreviousDevId = b.DevId, PreviousDevIdUnread = !b.DevIdRead,
         };
 
     private bool ApplyAddress(in NetlinkMessage message, NetlinkOrigin origin)
