@@ -432,7 +432,7 @@ public sealed class GidTable
             }
             _freeSlots.MarkTaken(index);
             _history.Remember(e, index);
-            Show(index, e, isDefault: false);
+            Show(index, e, isDefault: false, keyAbsent: true);
             return GidWriteResult.Added;
         }
     }
@@ -707,7 +707,8 @@ public sealed class GidTable
     }
 
     /// <summary>Makes an added entry visible now, or queues it for <see cref="PublishCommitted"/>.</summary>
-    private void Show(int index, in GidEntry e, bool isDefault)
+    /// <param name="keyAbsent">The caller knows the key is not in the index (saves MakeVisible a probe).</param>
+    private void Show(int index, in GidEntry e, bool isDefault, bool keyAbsent = false)
     {
         if (_publishAfterCommit)
         {
@@ -718,7 +719,7 @@ public sealed class GidTable
                 _unpublishedDefault[index] = e;
             return;
         }
-        MakeVisible(index, e, isDefault);
+        MakeVisible(index, e, isDefault, keyAbsent);
         Notify(new GidChange(Port, index, null, e));
     }
 
@@ -843,14 +844,14 @@ public sealed class GidTable
 
     /// <summary>Makes a programmed entry visible: slot, hash index, count, all inside one table write. (Its slot is
     /// already taken for writers: the free bitmap, and for a queued ordinary entry its hidden key in the index.)</summary>
-    private void MakeVisible(int index, in GidEntry e, bool isDefault)
+    private void MakeVisible(int index, in GidEntry e, bool isDefault, bool keyAbsent = false)
     {
         BeginTableWrite();
         try
         {
             GidSlot.Publish(ref _slots[index], e);
             // The hash index keeps the lowest valid index of the key: a default slot is below any other.
-            int position = _index.Find(e);
+            int position = keyAbsent ? -1 : _index.Find(e);
             if (position < 0)
                 _index.Add(e, index, writerValue: isDefault ? 0 : index + 1);
             else
