@@ -60,6 +60,7 @@ public sealed class GidTable
     // Key -> the lowest visible index (readers) and, writer-only, the key's ordinary slot + 1 (0: none), published
     // or not: the one map of the table, so an update costs no dictionary operation.
     private readonly GidHashIndex _index;
+    private readonly GidHashIndex.Reader _find;   // _index's lookup fields, read from this object by TryFind
     private readonly StickyIndexHistory _history;
     private readonly FreeSlots _freeSlots;
     private readonly IGidProgrammer? _programmer;
@@ -106,6 +107,7 @@ public sealed class GidTable
         _unpublishedDefault = new GidEntry?[defaults];
         _slots = new GidSlot[capacity];
         _index = new GidHashIndex(capacity);
+        _find = new GidHashIndex.Reader(_index);
         _freeSlots = new FreeSlots(capacity, firstOrdinary: defaults);
         _history = new StickyIndexHistory(capacity, _freeSlots);
     }
@@ -176,7 +178,7 @@ public sealed class GidTable
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryFind(in GidEntry e, out int index)
-        => _index.TryFind(e.Gid.SubnetPrefix, e.Gid.InterfaceId, e.NetdevIfindex, e.Type, out index);
+        => _find.TryFind(e.Gid.SubnetPrefix, e.Gid.InterfaceId, e.NetdevIfindex, e.Type, out index);
 
     /// <summary>
     /// The kernel's <c>find_gid</c>: the lowest valid index whose attributes match on the bits of
@@ -187,7 +189,7 @@ public sealed class GidTable
     public bool TryFind(in Gid gid, GidType type, int netdevIndex, GidFindMask mask, bool defaultSlot, out int index)
     {
         if (mask == (GidFindMask.Gid | GidFindMask.GidType | GidFindMask.Netdev))
-            return _index.TryFind(gid.SubnetPrefix, gid.InterfaceId, netdevIndex, type, out index);
+            return _find.TryFind(gid.SubnetPrefix, gid.InterfaceId, netdevIndex, type, out index);
         SpinWait spin = default;
         while (true)
         {
