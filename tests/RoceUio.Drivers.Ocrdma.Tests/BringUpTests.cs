@@ -1,4 +1,5 @@
 using NUnit.Framework;
+using RoceUio.Drivers;
 using RoceUio.Drivers.Ocrdma.Model;
 using RoceUio.Gids;
 using RoceUio.Hardware;
@@ -132,6 +133,17 @@ public class BringUpTests
     }
 
     [Test]
+    public void The_driver_descriptor_reads_the_POST_stage_of_an_emulated_device_and_takes_post_timeout_ms()
+    {
+        using var rig = new Rig(postStage: PostStageArmFwUe);
+        var ctx = new DriverOpenContext { Name = "ocrdma0", Settings = new Dictionary<string, long> { [OcrdmaDriver.PostTimeoutKey] = 150 } };
+        var e = Assert.Throws<RoceDeviceException>(() => OcrdmaDriver.Descriptor.Open!(ctx, DeviceResources.Of(rig.Device)))!;
+        Assert.That(e.Message, Does.Contain("within 0.1 s").Or.Contain("within 0.2 s"));
+        Assert.That(e.Message, Does.Contain("0xf000 (ARMFW_UE"));
+        Assert.That(OcrdmaDriver.Descriptor.Settings.Select(x => x.Key), Does.Contain("post_timeout_ms"));
+    }
+
+    [Test]
     public void The_model_refuses_a_mailbox_command_before_POST_is_done_and_never_completes_it()
     {
         using var rig = new Rig(postStage: PostStageRecoverableErr);
@@ -235,6 +247,36 @@ public class BringUpTests
             "01000000" + "EC000000" + "00000000" + "00000000" + "00000000" + "23010000" + "14000000" + "F0000000" + "00000000"),
             "ocrdma_init_emb_mqe (pyld_len 236), ocrdma_init_mch(OCRDMA_CMD_GET_FW_VER, OCRDMA_SUBSYS_COMMON, sizeof(*cmd))");
         Assert.That((FwVerRunning, FwVerLength), Is.EqualTo((20 + 16, 32)), "struct ocrdma_fw_ver_rsp: mqe_hdr (20), mbx_rsp (16), running_ver[32]");
+    }
+
+    [Test]
+    public void CREATE_MQ_EXT_is_struct_ocrdma_create_mq_req_as_ocrdma_mbx_create_mq_fills_it()
+    {
+        byte[] w = Wrb(b => OcrdmaCommands.EncodeCreateMqExt(b, 0x1_0000_0000, 8, cqId: 7, MqLength));
+        Assert.That(Convert.ToHexString(w.AsSpan(0, 76)), Is.EqualTo(
+            "01000000" + "68000000" + "00000000" + "00000000" + "00000000" +   // WRB: embedded, payload 104 (sizeof the request)
+            "5A010000" + "14000000" + "58000000" + "01000000" +              // COMMON 90, 20 s, cmd_len 88, rsvd_version 1
+            "08000700" +                                                    // cqid_pages: 8 pages | cq id 7 << 16
+            "22001000" +                                                    // async_event_bitmap: GRP5 (5), LINK (1), RDMA (0x14)
+            "07000800" +                                                    // async_cqid_ringsize: cq 7 | ocrdma_encoded_q_len(128) = 8 << 16
+            "00000080" + "01000000" + "00000000" +                          // valid BIT(31), async_cqid_valid BIT(0), rsvd
+            "00000000" + "01000000" + "00100000" + "01000000"));            // pa[0], pa[1]: consecutive 4 KiB pages
+    }
+
+    [Test]
+    public void CREATE_AH_TBL_is_struct_ocrdma_create_ah_tbl_and_its_PBL_puts_pa_hi_first()
+    {
+        var mqe = new byte[MqeSize];
+        OcrdmaCommands.EncodeCreateAhTbl(mqe, 0x1_2345_6000);
+        Assert.That(Convert.ToHexString(mqe.AsSpan(0, 48)), Is.EqualTo(
+            "01000000" + "54000000" + "00000000" + "00000000" + "00000000" +   // MQE: embedded, pyld_len 84 (104 - the MQE header)
+            "040A0000" + "14000000" + "44000000" + "00000000" +              // ROCE 4, 20 s, cmd_len 68
+            "00004020" +                                                    // ah_conf: 8 pages << 19, 4 KiB (code 0), entry 64 << 23
+            "00604523" + "01000000"));                                      // tbl_addr[0]: the PBL 0x1_2345_6000, lo then hi
+        var pbl = new byte[16];
+        OcrdmaCommands.EncodeAhTablePbl(pbl, 0x1_0000_F000, 2);
+        Assert.That(Convert.ToHexString(pbl), Is.EqualTo("01000000" + "00F00000" + "01000000" + "00000100"),
+            "struct ocrdma_pbe { pa_hi; pa_lo; } for each 4 KiB page of the AV table");
     }
 
     [Test]
