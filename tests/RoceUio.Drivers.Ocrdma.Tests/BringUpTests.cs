@@ -1,4 +1,5 @@
 using NUnit.Framework;
+using RoceUio.Drivers;
 using RoceUio.Drivers.Ocrdma.Model;
 using RoceUio.Gids;
 using RoceUio.Hardware;
@@ -129,6 +130,17 @@ public class BringUpTests
         var e = Assert.Throws<RoceDeviceException>(() => rig.Open(new OcrdmaDeviceOptions { PostTimeout = TimeSpan.FromMilliseconds(200) }))!;
         Assert.That(e.Message, Does.Contain("did not finish POST").And.Contain(named).And.Contain("config space 0x94"));
         Assert.That(rig.M.Commands, Is.Empty, "the driver touched no mailbox");
+    }
+
+    [Test]
+    public void The_driver_descriptor_reads_the_POST_stage_of_an_emulated_device_and_takes_post_timeout_ms()
+    {
+        using var rig = new Rig(postStage: PostStageArmFwUe);
+        var ctx = new DriverOpenContext { Name = "ocrdma0", Settings = new Dictionary<string, long> { [OcrdmaDriver.PostTimeoutKey] = 150 } };
+        var e = Assert.Throws<RoceDeviceException>(() => OcrdmaDriver.Descriptor.Open!(ctx, DeviceResources.Of(rig.Device)))!;
+        Assert.That(e.Message, Does.Contain("within 0.1 s").Or.Contain("within 0.2 s"));
+        Assert.That(e.Message, Does.Contain("0xf000 (ARMFW_UE"));
+        Assert.That(OcrdmaDriver.Descriptor.Settings.Select(x => x.Key), Does.Contain("post_timeout_ms"));
     }
 
     [Test]

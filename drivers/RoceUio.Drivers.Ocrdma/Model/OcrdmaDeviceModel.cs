@@ -51,6 +51,9 @@ namespace RoceUio.Drivers.Ocrdma.Model;
 public sealed class OcrdmaDeviceModel : IDisposable
 {
     public const string ViolationsFileName = "model.violations";
+    /// <summary>Every command the model ran, one name a line, for whoever runs it in another process (e.g. a test of
+    /// <c>roceuio run --emulate ocrdma:...</c>, whose model lives inside the daemon).</summary>
+    public const string CommandsFileName = "model.commands";
     /// <summary>The key of an MQ fault in the fault file (<c>mq=no-completion</c>).</summary>
     public const string MqFaultKey = "mq";
     private const int FirstCqId = 7, FirstMqId = 3, AhTableId = 1, FirstEqId = 2;
@@ -180,6 +183,7 @@ public sealed class OcrdmaDeviceModel : IDisposable
     {
         lock (_commands)
             _commands.Add(command);
+        File.AppendAllText(Path.Combine(_dir, CommandsFileName), command + "\n");
     }
 
     /// <summary>The queues that exist now: EQ, MQ's CQ, MQ ids (-1 when none) and whether the handshake is done.</summary>
@@ -218,7 +222,7 @@ public sealed class OcrdmaDeviceModel : IDisposable
         var bars = virtualFunction
             ? new Dictionary<int, long> { [0] = 64 * 1024 }
             : new Dictionary<int, long> { [0] = 16 * 1024, [4] = 64 * 1024 };
-        foreach (string f in new[] { ViolationsFileName, FaultInjection.FileName, SgidShadowFile.FileName })
+        foreach (string f in new[] { ViolationsFileName, CommandsFileName, FaultInjection.FileName, SgidShadowFile.FileName })
             File.Delete(Path.Combine(directory, f));
         EmulatedDevice dev = EmulatedDevice.Create(directory, vendor, virtualFunction ? DeviceSkyhawkVf : DeviceSkyhawk, bars, 256 * 1024);
         string conf = Path.Combine(directory, "device.conf");
