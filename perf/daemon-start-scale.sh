@@ -5,6 +5,8 @@
 # port). The daemon (bin/roceuio, native) starts with --emulate KIND:veth0; the time is from its launch until
 # `show gids` serves the port's full table (2 default GIDs + 8 address GIDs per GID type).
 # A second start per round reuses the first one's state dir (sticky: the remembered entries are read back).
+# Two figures per start: wall time, and the daemon's CPU time up to that moment (all its threads, from
+# /proc/PID/task/*/schedstat): on a loaded machine the wall time mostly measures the other processes.
 # Needs root and ./build.sh first. Env: KIND (rxe|mlx4, default rxe), ROUNDS (default 7), SIZES (default "10 3000").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +32,8 @@ make_ns() { # ns n
 }
 
 now_us() { echo $(( $(date +%s%N) / 1000 )); }
-# one start: prints ms from launch to the full table served
+cpu_ms() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{t += $1} END {printf "%.1f", t / 1e6}'; }
+# one start: prints "wall_ms cpu_ms" from launch to the full table served
 start_once() { # ns state
   local ns=$1 state=$2 sock=$dir/$1.sock s e pid want
   want=$([ "$kind" = rxe ] && echo 9 || echo 18)   # rxe: RoCE v2 only (1 default + 8); mlx4: v1 and v2
@@ -43,8 +46,9 @@ start_once() { # ns state
     sleep 0.001
   done
   e=$(now_us)
+  c=$(cpu_ms $pid)
   kill $pid; wait $pid 2>/dev/null || true
-  awk "BEGIN {printf \"%.1f\", ($e - $s) / 1000}"
+  awk "BEGIN {printf \"%.1f/%s\", ($e - $s) / 1000, \"$c\"}"
 }
 
 for n in $sizes; do make_ns "roceuio-start-$$-$n" "$n"; done
@@ -56,10 +60,11 @@ for r in $(seq 1 "$rounds"); do
     warm[$n]+="$(start_once "$ns" "$st") "
   done
 done
-median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-echo "kind $kind, $rounds rounds, load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "| N (other netdevs) | first start (median) | restart with state (median) | all first starts | all restarts |"
+median() { # field (1 wall, 2 cpu)
+  tr ' ' '\n' | grep . | cut -d/ -f"$1" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+echo "kind $kind, $rounds rounds, load $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+echo "| N (other netdevs) | first start: wall / CPU (medians) | restart with state: wall / CPU | all first starts (wall/CPU ms) | all restarts |"
 echo "|---:|---:|---:|---|---|"
 for n in $sizes; do
-  echo "| $n | $(echo "${cold[$n]}" | median) ms | $(echo "${warm[$n]}" | median) ms | ${cold[$n]}| ${warm[$n]}|"
+  echo "| $n | $(echo "${cold[$n]}" | median 1) / $(echo "${cold[$n]}" | median 2) ms | $(echo "${warm[$n]}" | median 1) / $(echo "${warm[$n]}" | median 2) ms | ${cold[$n]}| ${warm[$n]}|"
 done

@@ -406,11 +406,17 @@ public class FirmwareRefusalTests
     }
 
     [Test]
-    public void CLOSE_PORT_of_a_port_that_is_not_up_is_BAD_SYS_STATE()
+    public void CLOSE_PORT_of_a_port_that_is_down_is_taken_as_mlx4_unload_one_sends_it()
     {
+        // mlx4_unload_one: for every port mlx4_CLOSE_PORT, after mlx4_en_stop_port closed the ports it had opened.
         using var s = new Stepper();
         s.ToHcaUp();
-        AssertRefused(s.Send(CmdClosePort, inMod: 2), Mlx4Status.BadSysState, "port 2 is not up");
+        s.Up.StartPort(1);
+        Assert.That(s.Send(CmdClosePort, inMod: 1).Status, Is.EqualTo(Mlx4Status.Ok), "mlx4_en_stop_port");
+        Assert.That(s.Send(CmdClosePort, inMod: 1).Status, Is.EqualTo(Mlx4Status.Ok), "mlx4_unload_one, port 1 again");
+        Assert.That(s.Send(CmdClosePort, inMod: 2).Status, Is.EqualTo(Mlx4Status.Ok), "mlx4_unload_one, port 2 never opened");
+        Assert.That(s.Firmware.Ports[1].Up || s.Firmware.Ports[2].Up, Is.False);
+        Assert.That(s.Send(CmdCloseHca).Status, Is.EqualTo(Mlx4Status.Ok));
     }
     // ---- every other phase and mailbox refusal of the firmware model ----
 

@@ -48,6 +48,9 @@ public sealed class NetdevCache
     private readonly Dictionary<int, List<int>> _linkUppers = new();
     private readonly Dictionary<int, List<int>> _slaves = new();
     private readonly List<int> _order = new();
+    // This namespace's links by name (FindByName): kept as links appear, are renamed and go; rebuilt at EndResync,
+    // where a dump can show two links under one name for a moment (a rename missed, the other link not dumped yet).
+    private readonly Dictionary<string, NetdevLink> _byName = new(StringComparer.Ordinal);
     private uint _generation;
 
     /// <summary>Where problems are reported; stderr by default. Never null-checked on the hot path: only errors log.</summary>
@@ -88,13 +91,22 @@ public sealed class NetdevCache
         return found;
     }
 
-    /// <summary>The link of this namespace named <paramref name="name"/> (links of other namespaces may repeat names).</summary>
+    /// <summary>The link of this namespace named <paramref name="name"/> (links of other namespaces may repeat names).
+    /// A lookup in the cache's name index, whatever the number of netdevs.</summary>
     public NetdevLink? FindByName(string name)
+        => _byName.TryGetValue(name, out NetdevLink? l) && l.Name == name ? l : null;
+
+    private void NameIndexRemove(NetdevLink link, string name)
     {
-        foreach (NetdevLink l in _links.Values)
-            if (l.Name == name && l.IsInOwnNamespace)
-                return l;
-        return null;
+        // Only the entry that is this link: another link may hold the name now (see _byName).
+        if (link.IsInOwnNamespace && name.Length > 0 && _byName.TryGetValue(name, out NetdevLink? l) && ReferenceEquals(l, link))
+            _byName.Remove(name);
+    }
+
+    private void NameIndexAdd(NetdevLink link)
+    {
+        if (link.IsInOwnNamespace && link.Name.Length > 0)
+            _byName[link.Name] = link;
     }
 
     /// <summary>The link with ifindex <paramref name="ifindex"/> inside namespace <paramref name="netNsId"/> (-1: this one).</summary>
@@ -206,6 +218,9 @@ public sealed class NetdevCache
         foreach (NetdevLink gone in _scratch)
             RemoveLink(gone);
         _scratch.Clear();
+        _byName.Clear();
+        foreach (NetdevLink link in _links.Values)
+            NameIndexAdd(link);
     }
 
     // ---- topology index (the kernel's adjacency lists, include/linux/netdevice.h) ----
@@ -392,6 +407,11 @@ public sealed class NetdevCache
 
         if (!exists)
             InsertSorted(_order, link.Ifindex);
+        if ((changes & NetdevChanges.Name) != 0)
+        {
+            NameIndexRemove(link, before.Name);
+            NameIndexAdd(link);
+        }
         if (!exists || changes != NetdevChanges.None)
         {
             link.Version++;
@@ -507,6 +527,7 @@ public sealed class NetdevCache
         for (int i = link.AddressList.Count - 1; i >= 0; i--)
             RemoveAddressAt(link, i);
         _links.Remove(link.Ifindex);
+        NameIndexRemove(link, link.Name);
         int at = _order.BinarySearch(link.Ifindex);
         if (at >= 0)
             _order.RemoveAt(at);
