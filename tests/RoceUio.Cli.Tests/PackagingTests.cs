@@ -22,8 +22,9 @@ public class PackagingTests
         Assert.That(File.Exists(bin), $"{bin} is missing: run ./build.sh");
         using var dir = new TempDirectory("roceuio-unit");
         File.WriteAllText(dir["roceuio.service"], File.ReadAllText(Unit).Replace("/usr/local/bin/roceuio", bin));
+        File.Copy(Path.Combine(Path.GetDirectoryName(Unit)!, "roceuio.socket"), dir["roceuio.socket"]);
         var psi = new ProcessStartInfo("systemd-analyze") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in new[] { "verify", "--man=no", dir["roceuio.service"] })
+        foreach (string a in new[] { "verify", "--man=no", dir["roceuio.service"], dir["roceuio.socket"] })
             psi.ArgumentList.Add(a);
         Process p;
         try

@@ -37,6 +37,9 @@ public sealed record ControlServerOptions
     /// <summary>A connection with no complete request for this long is closed (not while its request runs).</summary>
     public TimeSpan IdleTimeout { get; init; } = DefaultIdleTimeout;
     public Action<string> Log { get; init; } = static m => Console.Error.WriteLine(m);
+    /// <summary>A listening socket systemd passed (socket activation): served instead of binding the path, and its file
+    /// is left to systemd at the end.</summary>
+    public int? InheritedListenFd { get; init; }
 }
 
 /// <summary>
@@ -65,6 +68,7 @@ public sealed unsafe class ControlServer : IDisposable, IAsyncDisposable
     private readonly ConcurrentQueue<(Connection Conn, byte[] Frame)> _answered = new();
     private readonly Thread _thread;
     private readonly int _listenFd;
+    private readonly bool _inherited; // systemd's socket (socket activation): its file is systemd's to remove
     private readonly Lock _wakeLock = new();
     private int _wakeFd;
     private int _reserveFd; // /dev/null, given up when descriptors run out so that logging (which may load code) works
@@ -95,7 +99,8 @@ public sealed unsafe class ControlServer : IDisposable, IAsyncDisposable
             throw new ArgumentException($"control_max_connections must be at least 1 (got {_options.MaxConnections})");
         _commands = commands.ToDictionary(c => c.Name);
         _cap = _options.MaxConnections;
-        _listenFd = Listen(path);
+        _inherited = _options.InheritedListenFd is not null;
+        _listenFd = _options.InheritedListenFd ?? Listen(path);
         _wakeFd = Posix.EventFd(0, Posix.EFD_NONBLOCK | Posix.EFD_CLOEXEC);
         if (_wakeFd < 0)
         {
@@ -588,7 +593,8 @@ public sealed unsafe class ControlServer : IDisposable, IAsyncDisposable
             Posix.Close(_wakeFd);
             _wakeFd = -1;
         }
-        try { File.Delete(Path); } catch (IOException) { }
+        if (!_inherited)
+            try { File.Delete(Path); } catch (IOException) { }
     }
 
     public ValueTask DisposeAsync()

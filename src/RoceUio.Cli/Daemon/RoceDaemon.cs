@@ -186,6 +186,7 @@ public sealed class RoceDaemon
             {
                 MaxConnections = ControlConnectionCap(cfg.ControlMaxConnections), IdleTimeout = cfg.ControlIdleTimeout,
                 Log = m => _o.Err.WriteLine($"error: {m}"),
+                InheritedListenFd = SocketActivation.TakeControlSocket(cfg.Control), // packaging/roceuio.socket
             }) { Dispatch = Invoke };
             using var wakeOnStop = stop.Register(_wakeup.Signal);
             shm = OpenShm(cfg, manager);
