@@ -288,14 +288,27 @@ public sealed class Mlx4BringUp
         DevCap = Mlx4DevCap.Parse(box);
         if (DevCap.Ports < 1 || DevCap.Ports > Mlx4Layout.MaxPorts)
             throw new RoceDeviceException($"{_name}: QUERY_DEV_CAP reports {DevCap.Ports} ports; mlx4 has 1 or {Mlx4Layout.MaxPorts} (MLX4_MAX_PORTS)");
-        // mlx4_QUERY_DEV_CAP asks each port from revision 3 on (mlx4_QUERY_PORT).
-        if (Firmware.CmdIfRev >= CmdIfRevNewPortCmds)
-            for (int port = 1; port <= DevCap.Ports; port++)
+        // mlx4_QUERY_DEV_CAP ends with mlx4_QUERY_PORT for each port: QUERY_PORT from revision 3 on; with
+        // MLX4_FLAG_OLD_PORT_CMDS (revision 2) QUERY_DEV_CAP once more per port, read for the port caps only.
+        PortCaps = new Mlx4PortCap[DevCap.Ports + 1];
+        for (int port = 1; port <= DevCap.Ports; port++)
+        {
+            ClearMailbox();
+            if (Firmware.CmdIfRev >= CmdIfRevNewPortCmds)
             {
-                ClearMailbox();
                 Hcr.Execute(0, Mailbox.DeviceAddress, (uint)port, 0, CmdQueryPort, Timeout);
+                PortCaps[port] = Mlx4PortCap.ParseQueryPort(box);
             }
+            else
+            {
+                Hcr.Execute(0, Mailbox.DeviceAddress, 0, 0, Mlx4Layout.CmdQueryDevCap, Timeout);
+                PortCaps[port] = Mlx4PortCap.ParseDevCap(box);
+            }
+        }
     }
+
+    /// <summary>Each port's caps (index 0 unused), from QUERY_PORT or, on revision 2, QUERY_DEV_CAP.</summary>
+    public Mlx4PortCap[] PortCaps { get; private set; } = [];
 
     /// <summary>profile.c <c>mlx4_make_profile</c> from what QUERY_DEV_CAP said.</summary>
     public void MakeProfile() => Profile = Mlx4IcmProfile.Make(DevCap);
@@ -386,19 +399,33 @@ public sealed class Mlx4BringUp
         }
     }
 
-    /// <summary>fw.c <c>mlx4_INIT_PORT</c>: no mailbox from revision 3 on; before, one with the port's limits.</summary>
+    /// <summary>fw.c <c>mlx4_INIT_PORT</c>: no mailbox from revision 3 on; before (<c>MLX4_FLAG_OLD_PORT_CMDS</c>), one
+    /// with the port's limits as QUERY_DEV_CAP reported them (<see cref="WriteInitPort"/>).</summary>
     public void InitPort(int port)
     {
         ulong inbox = 0;
         if (Firmware.CmdIfRev < CmdIfRevNewPortCmds)
         {
             Span<byte> box = ClearMailbox();
-            BinaryPrimitives.WriteUInt16BigEndian(box[InitPortMtu..], 128 << 5); // 128 << ib_mtu_cap (IB_MTU_4096 = 5)
-            BinaryPrimitives.WriteUInt16BigEndian(box[InitPortMaxGid..], Mlx4Layout.MaxPortGids);
+            WriteInitPort(box, PortCaps[port]);
             inbox = Mailbox.DeviceAddress;
         }
         Hcr.Execute(inbox, 0, (uint)port, 0, CmdInitPort, Timeout);
         _portUp[port] = true;
+    }
+
+    /// <summary>
+    /// The revision-2 INIT_PORT mailbox as fw.c mlx4_INIT_PORT fills it (the rest of its 256 bytes zero): be32 flags
+    /// <c>(vl_cap &amp; 0xf) &lt;&lt; 4 | (port_width_cap &amp; 0xf) &lt;&lt; 8</c> at 0x00, be16 <c>128 &lt;&lt;
+    /// ib_mtu_cap</c> at 0x04, be16 <c>gid_table_len</c> at 0x06, be16 <c>pkey_table_len</c> at 0x0a.
+    /// </summary>
+    public static void WriteInitPort(Span<byte> inbox, Mlx4PortCap cap)
+    {
+        uint flags = (uint)(cap.MaxVl & 0xf) << InitPortVlShift | (uint)(cap.PortWidth & 0xf) << InitPortWidthShift;
+        BinaryPrimitives.WriteUInt32BigEndian(inbox[InitPortFlags..], flags);
+        BinaryPrimitives.WriteUInt16BigEndian(inbox[InitPortMtu..], (ushort)cap.MtuBytes);
+        BinaryPrimitives.WriteUInt16BigEndian(inbox[InitPortMaxGid..], (ushort)cap.MaxGids);
+        BinaryPrimitives.WriteUInt16BigEndian(inbox[InitPortMaxPkey..], (ushort)cap.MaxPkeys);
     }
 
     /// <summary>The RoCE v2 UDP destination port (<c>ROCE_V2_UDP_DPORT</c>, IANA's 4791).</summary>

@@ -92,12 +92,32 @@ public static class Mlx4FirmwareLayout
     // ---- QUERY_PORT outbox (fw.c mlx4_QUERY_PORT, command interface revision 3 and later) ----
 
     public const int QueryPortSupportedType = 0x00, QueryPortEthMtu = 0x02, QueryPortMaxGidPkey = 0x07, QueryPortMac = 0x10;
+    /// <summary><c>QUERY_PORT_MTU_OFFSET</c> (ib_mtu in bits 3:0), <c>QUERY_PORT_WIDTH_OFFSET</c> (bits 3:0),
+    /// <c>QUERY_PORT_MAX_VL_OFFSET</c> (max_vl in bits 3:0, max_tc_eth in 7:4). <see cref="QueryPortMaxGidPkey"/> holds
+    /// log2 max_gids in bits 7:4 and log2 max_pkeys in 3:0.</summary>
+    public const int QueryPortIbMtu = 0x01, QueryPortWidth = 0x06, QueryPortMaxVl = 0x0b;
+
+    // ---- the per-port caps in QUERY_DEV_CAP, command interface revision 2 (fw.c mlx4_QUERY_PORT, MLX4_FLAG_OLD_PORT_CMDS) ----
+
+    /// <summary>With the old port commands mlx4_QUERY_PORT sends QUERY_DEV_CAP again and reads one set of port caps
+    /// from it: <c>QUERY_DEV_CAP_MTU_WIDTH_OFFSET</c> (ib_mtu in bits 7:4, max_port_width in 3:0),
+    /// <c>QUERY_DEV_CAP_VL_PORT_OFFSET</c> (max_vl in bits 7:4, num_ports in 3:0), <c>QUERY_DEV_CAP_MAX_GID_OFFSET</c>
+    /// and <c>QUERY_DEV_CAP_MAX_PKEY_OFFSET</c> (log2 in bits 3:0).</summary>
+    public const int DevCapMtuWidth = 0x36, DevCapVlPort = 0x37, DevCapMaxGid = 0x3b, DevCapMaxPkey = 0x3f;
     /// <summary>Bits 1:0 of the supported-type byte: 1 IB, 2 Ethernet (<c>MLX4_PORT_TYPE_ETH</c>).</summary>
     public const byte PortTypeEth = 2;
 
     // ---- INIT_PORT inbox, old command interface (rev 2, MLX4_FLAG_OLD_PORT_CMDS; fw.c mlx4_INIT_PORT) ----
 
-    public const int InitPortFlags = 0x00, InitPortMtu = 0x04, InitPortMaxGid = 0x06, InitPortMaxPkey = 0x0a;
+    /// <summary><c>INIT_PORT_IN_SIZE</c> (256); be32 flags at <c>INIT_PORT_FLAGS_OFFSET</c> 0x00, be16 mtu at
+    /// <c>INIT_PORT_MTU_OFFSET</c> 0x04, be16 max GIDs at <c>INIT_PORT_MAX_GID_OFFSET</c> 0x06, be16 max P_Keys at
+    /// <c>INIT_PORT_MAX_PKEY_OFFSET</c> 0x0a.</summary>
+    public const int InitPortInSize = 256, InitPortFlags = 0x00, InitPortMtu = 0x04, InitPortMaxGid = 0x06, InitPortMaxPkey = 0x0a;
+    /// <summary>The flags: <c>vl_cap &amp; 0xf</c> &lt;&lt; <c>INIT_PORT_VL_SHIFT</c> (4), <c>port_width_cap &amp; 0xf</c>
+    /// &lt;&lt; <c>INIT_PORT_PORT_WIDTH_SHIFT</c> (8); <c>INIT_PORT_FLAG_G0</c>/<c>_NG</c>/<c>_SIG</c> (bits 16..18) are
+    /// defined but the kernel sets none of them.</summary>
+    public const int InitPortVlShift = 4, InitPortWidthShift = 8;
+    public const uint InitPortFlagG0 = 1u << 16, InitPortFlagNg = 1u << 17, InitPortFlagSig = 1u << 18;
     /// <summary><c>MLX4_COMMAND_INTERFACE_NEW_PORT_CMDS</c>: from revision 3 on QUERY_PORT exists and INIT_PORT has no mailbox.</summary>
     public const ushort CmdIfRevNewPortCmds = 3;
 

@@ -44,6 +44,17 @@ public class ContainerDaemonTests
         _dir.Dispose();
     }
 
+    private static void WaitUntil(Func<bool> condition, string what)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (sw.Elapsed > TimeSpan.FromSeconds(10))
+                Assert.Fail($"timed out waiting for {what}");
+            Thread.Sleep(20);
+        }
+    }
+
     private static string Table(params string[] rows)
         => "DEV\tPORT\tINDEX\tGID\t\t\t\t\tIPv4  \t\tVER\tDEV\n---\t----\t-----\t---\t\t\t\t\t------------  \t---\t---\n"
            + string.Concat(rows) + $"n_gids_found={rows.Length}\n";
@@ -74,7 +85,12 @@ public class ContainerDaemonTests
 
         _pod.Dispose(); // ip netns del: nothing else holds it, so the kernel destroys it and the macvlan with it
         d.WaitForGids(Table(Row(0, Default, "", "veth0")), "the pod's namespace destroyed");
+        // A pod going away is news, not an error: said on stdout, nothing on stderr (a daemon run beside other
+        // namespaces that come and go must not look like it failed).
+        WaitUntil(() => System.Text.RegularExpressions.Regex.IsMatch(d.Stdout, @"netlink: namespace with id \d+ went away with \d+ netdev\(s\)\n"),
+                  "the pod's going away on stdout");
         Assert.That(d.Terminate(), Is.Zero);
+        Assert.That(d.Stderr, Is.Empty, "no errors");
     }
 
     [Test]

@@ -41,12 +41,37 @@ public class MetricsTests
         WaitForFile(prom, t => t.Contains($"{Used} 4\n"), "the address in the textfile");
         Assert.That(Directory.GetFiles(dir.Path, "roceuio.prom.tmp*"), Is.Empty, "written through a temporary file, renamed over");
 
+        // Over EventPipe from the daemon's pid: the same values as the control socket's.
+        var evp = RoceuioProcess.Run("stat", "--pid", d.Pid.ToString(), "--json", "--control", d.Control);
+        Assert.That(evp.Exit, Is.Zero, evp.Err);
+        Assert.That(evp.Err, Does.Not.Contain("no EventPipe session"), "EventPipe reached, no fallback");
+        var ev = JsonNode.Parse(evp.Out)!.AsArray();
+        JsonNode evUsed = ev.Single(v => (string?)v!["name"] == "roceuio.gid.table.used")!;
+        Assert.That(((string?)evUsed["kind"], (string?)evUsed["tags"]!["dev"], (string?)evUsed["tags"]!["port"], (long?)evUsed["value"]),
+            Is.EqualTo(("gauge", "mlx4_0", "1", (long?)4)));
+        JsonNode evAdds = ev.Single(v => (string?)v!["name"] == "roceuio.gid.adds")!;
+        Assert.That(((string?)evAdds["kind"], (long?)evAdds["value"]), Is.EqualTo(("counter", (long?)4)), "a counter's total, not its rate");
+
+        // Without --pid: the daemon behind the control socket, over EventPipe, as a table.
         var text1 = RoceuioProcess.Run("stat", "--control", d.Control);
-        Assert.That(text1.Err, Does.Contain("not EventPipe"), "stat says where its numbers come from");
-        Assert.That(text1.Out, Does.Contain("roceuio.gid.table.used [dev=mlx4_0,port=1]"));
-        var pid = RoceuioProcess.Run("stat", "--pid", "1");
-        Assert.That(pid.Exit, Is.EqualTo(2));
-        Assert.That(pid.Err, Does.Contain("--pid (an EventPipe session through the diagnostics IPC) is not available"));
+        Assert.That(text1.Exit, Is.Zero, text1.Err);
+        Assert.That(text1.Err, Does.Contain($"counters over EventPipe from pid {d.Pid}"), "stat says where its numbers come from");
+        Assert.That(text1.Out, Does.Match(@"roceuio\.gid\.table\.used \[dev=mlx4_0,port=1\] +4\n"));
+
+        // A pid with no diagnostics socket (not a .NET process): the control socket's values, and stat says so.
+        using var sleeper = Process.Start("sleep", "60");
+        try
+        {
+            var fb = RoceuioProcess.Run("stat", "--pid", sleeper.Id.ToString(), "--control", d.Control);
+            Assert.That(fb.Exit, Is.Zero, fb.Err);
+            Assert.That(fb.Err, Does.Contain($"no EventPipe session (no diagnostics socket dotnet-diagnostic-{sleeper.Id}-*-socket"));
+            Assert.That(fb.Err, Does.Contain($"counters from the control socket {d.Control} instead"));
+            Assert.That(fb.Out, Does.Match(@"roceuio\.gid\.table\.used \[dev=mlx4_0,port=1\] +4\n"));
+        }
+        finally
+        {
+            sleeper.Kill();
+        }
         Assert.That(d.Terminate(), Is.EqualTo(0), d.Stderr);
     }
 

@@ -92,6 +92,40 @@ public class BringUpTests
     }
 
     [Test]
+    public void On_revision_2_the_port_caps_come_from_QUERY_DEV_CAP_per_port_and_INIT_PORT_gives_them_back_in_its_mailbox()
+    {
+        // fw.c: MLX4_FLAG_OLD_PORT_CMDS below MLX4_COMMAND_INTERFACE_NEW_PORT_CMDS; mlx4_QUERY_PORT then sends
+        // QUERY_DEV_CAP (in_mod 0) for each port, and mlx4_INIT_PORT sends the caps it read.
+        var cap = new Mlx4PortCap { MaxVl = 3, IbMtu = 4, PortWidth = 1, MaxGids = 128, MaxPkeys = 64 };
+        using var rig = new ThreadRig(new Mlx4ModelConfig { CmdIfRev = 2, PortCap = cap }.Normalised());
+        var trace = new AccessTracer();
+        Mlx4Device d = rig.OpenDriver(new Mlx4DeviceOptions { Tracer = trace, CommandTimeout = TimeSpan.FromSeconds(10) });
+        string[] expected = KernelStartOrder.Select(x => x.StartsWith("QUERY_PORT", StringComparison.Ordinal) ? "QUERY_DEV_CAP" : x).ToArray();
+        Assert.That(trace.Steps(), Is.EqualTo(expected));
+        Assert.That(d.BringUp.PortCaps.Skip(1), Is.EqualTo(new[] { cap, cap }));
+        Mlx4ModelPort p1 = rig.Model.Model.Firmware.Ports[1];
+        Assert.That((p1.Up, p1.InitMtu, p1.InitMaxGids), Is.EqualTo((true, (ushort)2048, (ushort)128)), "the model took the mailbox and checked it");
+        Assert.That(rig.Model.Model.Snapshot().Rejected, Is.Zero);
+        d.AddGid(1, 0, new GidEntry(Gid.Parse("2001:db8::1"), GidType.RoceV2, 2));
+        d.Commit(1);
+        Assert.That(rig.Model.Model.Snapshot().Table(1).Entries, Has.Count.EqualTo(1), "the GID path works on revision 2 too");
+        d.ShutDown();
+    }
+
+    [Test]
+    public void The_model_reads_its_port_caps_from_device_conf_and_says_what_is_wrong_with_a_bad_line()
+    {
+        using var dir = new RoceUio.Testing.TempDirectory("roceuio-mlx4-conf");
+        var cap = new Mlx4PortCap { MaxVl = 2, IbMtu = 3, PortWidth = 1, MaxGids = 32, MaxPkeys = 16 };
+        using (new Mlx4ModelConfig { PortCap = cap }.CreateDevice(dir.Path))
+            Assert.That(Mlx4ModelConfig.Read(dir.Path).PortCap, Is.EqualTo(cap));
+        string conf = Path.Combine(dir.Path, "device.conf");
+        File.AppendAllText(conf, "mlx4_port_caps=4,5,3,100,128\n");
+        var e = Assert.Throws<FormatException>(() => Mlx4ModelConfig.Read(dir.Path))!;
+        Assert.That(e.Message, Does.Contain(conf).And.Contain("mlx4_port_caps=4,5,3,100,128").And.Contain("powers of two"));
+    }
+
+    [Test]
     public void The_firmware_area_is_the_size_QUERY_FW_asked_for_and_the_firmware_really_wrote_to_it_through_DMA()
     {
         using var rig = new ThreadRig(new Mlx4ModelConfig { FwPages = 24 });

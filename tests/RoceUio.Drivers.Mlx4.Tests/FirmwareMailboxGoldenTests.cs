@@ -1,6 +1,7 @@
 using NUnit.Framework;
 using RoceUio.Drivers.Mlx4;
 using RoceUio.Drivers.Mlx4.Model;
+using static RoceUio.Drivers.Mlx4.Mlx4FirmwareLayout;
 
 namespace RoceUio.Drivers.Mlx4.Tests;
 
@@ -43,6 +44,40 @@ public class FirmwareMailboxGoldenTests
         var v1 = new byte[16];
         Mlx4BringUp.WriteSetPortGeneral(v1, 1526, roceV1V2: false);
         Assert.That(Hex(v1), Is.EqualTo("00000007" + "000005F6" + "80000000" + "80000000"));
+    }
+
+    [Test]
+    public void INIT_PORT_for_revision_2_carries_flags_mtu_max_gids_and_max_pkeys_as_mlx4_INIT_PORT_puts_them()
+    {
+        // fw.c mlx4_INIT_PORT (MLX4_FLAG_OLD_PORT_CMDS): be32 INIT_PORT_FLAGS_OFFSET 0x00 = vl_cap << INIT_PORT_VL_SHIFT (4)
+        // | port_width_cap << INIT_PORT_PORT_WIDTH_SHIFT (8); be16 INIT_PORT_MTU_OFFSET 0x04 = 128 << ib_mtu_cap; be16
+        // INIT_PORT_MAX_GID_OFFSET 0x06 = gid_table_len; be16 INIT_PORT_MAX_PKEY_OFFSET 0x0a = pkey_table_len.
+        var box = new byte[InitPortInSize];
+        Mlx4BringUp.WriteInitPort(box, new Mlx4PortCap { MaxVl = 4, PortWidth = 3, IbMtu = 5, MaxGids = 128, MaxPkeys = 64 });
+        Assert.That(Hex(box.AsSpan(0, 12)), Is.EqualTo("00000340" + "1000" + "0080" + "0000" + "0040"));
+        Assert.That(box.AsSpan(12).ToArray(), Is.All.Zero, "nothing else: INIT_PORT_GUID0/NODE_GUID/SI_GUID are not set");
+        var other = new byte[16];
+        Mlx4BringUp.WriteInitPort(other, new Mlx4PortCap { MaxVl = 2, PortWidth = 1, IbMtu = 3, MaxGids = 32, MaxPkeys = 1 });
+        Assert.That(Hex(other.AsSpan(0, 12)), Is.EqualTo("00000120" + "0400" + "0020" + "0000" + "0001"));
+    }
+
+    [Test]
+    public void Revision_2_port_caps_are_read_from_QUERY_DEV_CAP_bytes_0x36_0x37_0x3b_0x3f_and_revision_3_from_QUERY_PORT()
+    {
+        // fw.c mlx4_QUERY_PORT, old port commands: QUERY_DEV_CAP_MTU_WIDTH_OFFSET 0x36 (ib_mtu << 4 | width),
+        // QUERY_DEV_CAP_VL_PORT_OFFSET 0x37 (max_vl << 4 | num_ports), MAX_GID 0x3b and MAX_PKEY 0x3f (log2, low nibble).
+        var devCap = new byte[0x100];
+        devCap[0x36] = 0x43; devCap[0x37] = 0x32; devCap[0x3b] = 0x05; devCap[0x3f] = 0x06;
+        Assert.That(Mlx4PortCap.ParseDevCap(devCap), Is.EqualTo(new Mlx4PortCap { IbMtu = 4, PortWidth = 3, MaxVl = 3, MaxGids = 32, MaxPkeys = 64 }));
+        Assert.That(Mlx4DevCap.Parse(devCap).Ports, Is.EqualTo(2), "the low nibble of 0x37 stays the port count");
+        // New port commands: QUERY_PORT_MTU_OFFSET 0x01, QUERY_PORT_WIDTH_OFFSET 0x06, QUERY_PORT_MAX_GID_PKEY_OFFSET 0x07
+        // (log2 GIDs << 4 | log2 P_Keys), QUERY_PORT_MAX_VL_OFFSET 0x0b (low nibble).
+        var port = new byte[0x100];
+        port[0x01] = 0x05; port[0x06] = 0x03; port[0x07] = 0x77; port[0x0b] = 0x84;
+        Assert.That(Mlx4PortCap.ParseQueryPort(port), Is.EqualTo(new Mlx4PortCap()), "the model's defaults: VL0-7, 4096, 1x|4x, 128, 128");
+        var written = new byte[0x100];
+        new Mlx4DevCap { Ports = 2 }.WriteTo(written);
+        Assert.That(Hex(new[] { written[0x36], written[0x37], written[0x3b], written[0x3f] }), Is.EqualTo("53420707"));
     }
 
     [Test]

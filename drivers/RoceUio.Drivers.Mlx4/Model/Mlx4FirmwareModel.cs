@@ -24,6 +24,8 @@ public sealed class Mlx4ModelPort
     public bool RoceV1V2;
     public ushort Mtu;
     public bool Up;
+    /// <summary>What a revision-2 INIT_PORT mailbox gave (0 from revision 3 on, where INIT_PORT has none).</summary>
+    public ushort InitMtu, InitMaxGids;
 }
 
 /// <summary>
@@ -145,13 +147,16 @@ public sealed class Mlx4FirmwareModel
             case CmdQueryPort:
                 if (Phase < Mlx4FirmwarePhase.Running)
                     return State(out error, what, "QUERY_PORT needs a running firmware (RUN_FW)");
+                if (Config.CmdIfRev < CmdIfRevNewPortCmds)
+                    return Refuse(out error, Mlx4Status.BadOp, what,
+                        $"command interface revision {Config.CmdIfRev} has no QUERY_PORT (MLX4_COMMAND_INTERFACE_NEW_PORT_CMDS is 3): the port caps are in QUERY_DEV_CAP");
                 if (inMod < 1 || inMod > Config.Ports)
                     return Refuse(out error, Mlx4Status.BadParam, what, $"port {inMod} does not exist (1..{Config.Ports})");
                 return Outbox(outParam, what, opMod, 0, inParam, box =>
                 {
                     box[QueryPortSupportedType] = 0x80 | PortTypeEth;          // link up, Ethernet
                     BinaryPrimitives.WriteUInt16BigEndian(box[QueryPortEthMtu..], 9600);
-                    box[QueryPortMaxGidPkey] = 7 << 4;                          // 128 GIDs, 1 P_Key
+                    Config.PortCap.WriteQueryPort(box);
                     BinaryPrimitives.WriteUInt64BigEndian(box[QueryPortMac..], 0x0002c9000000UL + inMod);
                 }, out error);
             case CmdSetIcmSize:
@@ -194,8 +199,17 @@ public sealed class Mlx4FirmwareModel
                     return State(out error, what, $"port {inMod} has had no SET_PORT general (mlx4_en_start_port sends it before INIT_PORT)");
                 if (port.Up)
                     return State(out error, what, $"port {inMod} is already up");
-                if (Config.CmdIfRev < CmdIfRevNewPortCmds && inParam == 0)
-                    return Refuse(out error, Mlx4Status.BadParam, what, "command interface revision 2 takes INIT_PORT with a mailbox");
+                if (Config.CmdIfRev < CmdIfRevNewPortCmds)
+                {
+                    if (inParam == 0)
+                        return Refuse(out error, Mlx4Status.BadParam, what, "command interface revision 2 takes INIT_PORT with a mailbox");
+                    if (!TryBox(inParam, InitPortInSize, what, out Span<byte> init, out error))
+                        return Mlx4Status.BadParam;
+                    if (!CheckInitPort(init, what, out error))
+                        return Mlx4Status.BadParam;
+                    port.InitMtu = BinaryPrimitives.ReadUInt16BigEndian(init[InitPortMtu..]);
+                    port.InitMaxGids = BinaryPrimitives.ReadUInt16BigEndian(init[InitPortMaxGid..]);
+                }
                 port.Up = true;
                 return Mlx4Status.Ok;
             case CmdClosePort:
@@ -203,8 +217,8 @@ public sealed class Mlx4FirmwareModel
                     return State(out error, what, "CLOSE_PORT needs an initialised HCA");
                 if (!TryPort(inMod, what, out Mlx4ModelPort? closing, out error))
                     return Mlx4Status.BadParam;
-                if (!closing.Up)
-                    return State(out error, what, $"port {inMod} is not up");
+                // Taken for a port that is down too: mlx4_unload_one closes every port after mlx4_en_stop_port closed
+                // the ones it had opened, so the kernel sends it for ports that are not up (and for ports never opened).
                 closing.Up = false;
                 return Mlx4Status.Ok;
             case CmdCloseHca:
@@ -244,6 +258,39 @@ public sealed class Mlx4FirmwareModel
             default:
                 return Refuse(out error, Mlx4Status.BadOp, what, "not a firmware command");
         }
+    }
+
+    /// <summary>
+    /// The revision-2 INIT_PORT mailbox (fw.c mlx4_INIT_PORT): flags hold only the VL cap (bits 7:4) and the width cap
+    /// (bits 11:8), each non-zero and within what QUERY_DEV_CAP reported (the width a subset of its mask); the MTU is
+    /// <c>128 &lt;&lt; n</c> for an IB MTU n of 1 up to the reported one; GID and P_Key table sizes are 1 up to the
+    /// reported ones. The G0/NG/SIG flags and anything else are refused: the kernel sends none of them.
+    /// </summary>
+    private bool CheckInitPort(ReadOnlySpan<byte> box, string what, out string error)
+    {
+        error = "";
+        Mlx4PortCap cap = Config.PortCap;
+        uint flags = BinaryPrimitives.ReadUInt32BigEndian(box[InitPortFlags..]);
+        int vl = (int)(flags >> InitPortVlShift) & 0xf, width = (int)(flags >> InitPortWidthShift) & 0xf;
+        int mtu = BinaryPrimitives.ReadUInt16BigEndian(box[InitPortMtu..]);
+        int gids = BinaryPrimitives.ReadUInt16BigEndian(box[InitPortMaxGid..]), pkeys = BinaryPrimitives.ReadUInt16BigEndian(box[InitPortMaxPkey..]);
+        string? why = null;
+        if ((flags & ~(0xfu << InitPortVlShift | 0xfu << InitPortWidthShift)) != 0)
+            why = $"flags 0x{flags:x8}: only the VL cap (bits 7:4) and the width cap (bits 11:8) are set by mlx4_INIT_PORT";
+        else if (vl < 1 || vl > cap.MaxVl)
+            why = $"VL cap {vl}: QUERY_DEV_CAP reported 1..{cap.MaxVl}";
+        else if (width == 0 || (width & ~cap.PortWidth) != 0)
+            why = $"width cap 0x{width:x}: QUERY_DEV_CAP reported the mask 0x{cap.PortWidth:x}";
+        else if (mtu < 256 || mtu > cap.MtuBytes || (mtu & (mtu - 1)) != 0)
+            why = $"mtu {mtu}: 128 << ib_mtu_cap, 256..{cap.MtuBytes} (QUERY_DEV_CAP's IB MTU {cap.IbMtu})";
+        else if (gids < 1 || gids > cap.MaxGids)
+            why = $"max GIDs {gids}: QUERY_DEV_CAP reported {cap.MaxGids}";
+        else if (pkeys < 1 || pkeys > cap.MaxPkeys)
+            why = $"max P_Keys {pkeys}: QUERY_DEV_CAP reported {cap.MaxPkeys}";
+        if (why is null)
+            return true;
+        Refuse(out error, Mlx4Status.BadParam, what, why);
+        return false;
     }
 
     /// <summary>A GID table SET_PORT's precondition: the port is up (INIT_PORT).</summary>

@@ -9,7 +9,8 @@ namespace RoceUio.Drivers.Mlx4.Model;
 /// (docs/driver-guide.md): <c>mlx4_ports</c> (1 or 2, default 2), <c>mlx4_roce_v1_v2</c> (0 or 1, default 1: QUERY_DEV_CAP
 /// advertises bmme bit 19 and SET_PORT ROCE_ADDR is accepted), <c>mlx4_cmd_if_rev</c> (default 3),
 /// <c>mlx4_fw_pages</c> (the firmware area QUERY_FW asks for, in 4 KiB pages; default 64), <c>mlx4_port_remap</c>
-/// and <c>mlx4_config_dev</c> (0 or 1, default 1: QUERY_DEV_CAP advertises PORT_REMAP, bmme bit 24, and CONFIG_DEV).
+/// and <c>mlx4_config_dev</c> (0 or 1, default 1: QUERY_DEV_CAP advertises PORT_REMAP, bmme bit 24, and CONFIG_DEV),
+/// <c>mlx4_port_caps</c> (VL cap, IB MTU, width mask, GIDs, P_Keys of every port; default <c>4,5,3,128,128</c>).
 /// </summary>
 public sealed record Mlx4ModelConfig
 {
@@ -27,10 +28,15 @@ public sealed record Mlx4ModelConfig
     /// <summary>QUERY_ADAPTER's board id (a ConnectX-3 Pro EN's).</summary>
     public string BoardId { get; init; } = "MT_1090111023";
 
+    /// <summary>Every port's caps (QUERY_PORT from revision 3, QUERY_DEV_CAP's port bytes on revision 2), which a
+    /// revision-2 INIT_PORT must stay within.</summary>
+    public Mlx4PortCap PortCap { get; init; } = new();
+
     /// <summary>What QUERY_DEV_CAP reports: <see cref="Mlx4DevCap"/>'s defaults with these ports and v1_v2 bit.</summary>
     public Mlx4DevCap DevCap => new()
     {
         Ports = Ports,
+        OldPortCap = PortCap,
         BmmeFlags = (RoceV1V2 ? Mlx4Layout.BmmeFlagRoceV1V2 : 0) | (PortRemap ? Mlx4FirmwareLayout.BmmeFlagPortRemap : 0)
                     | (ConfigDev ? Mlx4FirmwareLayout.BmmeFlagConfigDev : 0),
     };
@@ -40,7 +46,7 @@ public sealed record Mlx4ModelConfig
     public ulong AuxPagesFor(ulong icmSize) => Math.Max(1, (icmSize + (1UL << 27) - 1) >> 27);
 
     public const string PortsKey = "mlx4_ports", RoceV1V2Key = "mlx4_roce_v1_v2", CmdIfRevKey = "mlx4_cmd_if_rev", FwPagesKey = "mlx4_fw_pages",
-        PortRemapKey = "mlx4_port_remap", ConfigDevKey = "mlx4_config_dev";
+        PortRemapKey = "mlx4_port_remap", ConfigDevKey = "mlx4_config_dev", PortCapsKey = "mlx4_port_caps";
 
     /// <summary>Reads the mlx4 keys of <c>DIR/device.conf</c>; absent keys keep their defaults.</summary>
     public static Mlx4ModelConfig Read(string dir)
@@ -76,6 +82,9 @@ public sealed record Mlx4ModelConfig
                 case CmdIfRevKey:
                     c = c with { CmdIfRev = (ushort)Int() };
                     break;
+                case PortCapsKey:
+                    c = c with { PortCap = ParsePortCaps(conf, key, value) };
+                    break;
                 case FwPagesKey:
                     int pages = Int();
                     if (pages is < 1 or > 0xffff)
@@ -85,6 +94,21 @@ public sealed record Mlx4ModelConfig
             }
         }
         return c.Normalised();
+    }
+
+    /// <summary><c>mlx4_port_caps=VL,IB_MTU,WIDTH,GIDS,PKEYS</c>: the VL cap (1..5), the IB MTU (1..5 = 256..4096), the
+    /// width mask (1..15), and the GID and P_Key table sizes (powers of two, 1..32768).</summary>
+    private static Mlx4PortCap ParsePortCaps(string conf, string key, string value)
+    {
+        string[] f = value.Split(',');
+        int[] v = new int[f.Length];
+        for (int i = 0; i < f.Length; i++)
+            if (!int.TryParse(f[i].Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out v[i]))
+                v = [];
+        static bool Pow2(int x) => x is >= 1 and <= 1 << 15 && (x & (x - 1)) == 0;
+        if (v.Length != 5 || v[0] is < 1 or > 5 || v[1] is < 1 or > 5 || v[2] is < 1 or > 15 || !Pow2(v[3]) || !Pow2(v[4]))
+            throw new FormatException($"{conf}: '{key}={value}': use VL,IB_MTU,WIDTH,GIDS,PKEYS (VL cap 1..5, IB MTU 1..5, width mask 1..15, table sizes powers of two up to 32768), e.g. 4,5,3,128,128");
+        return new Mlx4PortCap { MaxVl = v[0], IbMtu = v[1], PortWidth = v[2], MaxGids = v[3], MaxPkeys = v[4] };
     }
 
     /// <summary>The config with <see cref="Firmware"/> saying what the other keys say (revision, firmware pages).</summary>
@@ -108,6 +132,7 @@ public sealed record Mlx4ModelConfig
         lines.Add($"{FwPagesKey}={FwPages}");
         lines.Add($"{PortRemapKey}={(PortRemap ? 1 : 0)}");
         lines.Add($"{ConfigDevKey}={(ConfigDev ? 1 : 0)}");
+        lines.Add($"{PortCapsKey}={PortCap.MaxVl},{PortCap.IbMtu},{PortCap.PortWidth},{PortCap.MaxGids},{PortCap.MaxPkeys}");
         string tmp = conf + ".tmp";
         File.WriteAllLines(tmp, lines);
         File.Move(tmp, conf, overwrite: true);

@@ -154,7 +154,8 @@ public sealed class RoceDaemon
         try
         {
             NetlinkMonitor monitor = pipeline.StartMonitor(new NetlinkMonitorOptions { FollowNamespaces = cfg.FollowNamespaces },
-                                                            log: m => _o.Err.WriteLine(m));
+                                                            log: m => _o.Err.WriteLine(m),
+                                                            info: m => { if (_o.Verbosity != Verbosity.Quiet) _o.Out.WriteLine(m); });
             pipeline.PacePushes();
             RoceUioMetrics.Observe(cache, monitor, manager);
             trace = _o.MmioTrace is { } tracePath ? MmioTraceWriter.Open(tracePath) : null;

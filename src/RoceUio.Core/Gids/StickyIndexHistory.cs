@@ -25,25 +25,34 @@ namespace RoceUio.Gids;
 /// rotating addresses (IPv6 privacy addresses) cannot grow it without end. "Used" means remembered: every
 /// <see cref="Remember"/> makes its key the newest. The keys are kept on a list from oldest to newest (nodes in an
 /// array, linked by index), so forgetting the oldest and making a key the newest are a few stores each, not a
-/// search; every call is constant time (a few dictionary operations), whatever the capacity.</para>
+/// search; every call is constant time, whatever the capacity.</para>
+/// <para>Both memories live in one dictionary keyed on the address (gid, type): its value is the newest node of the
+/// address's own list of nodes (one per netdev that had it, newest first). The exact memory is the node of the
+/// address's list with the netdev (usually the list's only node); the address memory is the list's newest node,
+/// which is the key that last remembered the address, as a separate (gid, type) memory overwritten by every
+/// <see cref="Remember"/> would be. When the oldest key is forgotten it is the oldest of its address's list (every
+/// other node there was remembered after it), so the address memory goes only when no netdev remembers the address.
+/// A fresh key costs one look-up (<see cref="Recall"/>), one insert and one removal (the oldest key's); before the
+/// two memories were merged it was six dictionary operations.</para>
 /// </remarks>
 internal sealed class StickyIndexHistory
 {
-    /// <summary>One remembered key: its index, when it was last remembered, and its neighbours on the age list.</summary>
+    /// <summary>One remembered key: its index, when it was last remembered, its neighbours on the age list and on
+    /// its address's list.</summary>
     private struct Node
     {
         public GidEntry Entry;
         public int Index;
         public long Stamp;
-        public int Older, Newer;     // node numbers; -1 at the ends. A free node's Newer links the free list.
+        public int Older, Newer;           // age list, node numbers; -1 at the ends. A free node's Newer links the free list.
+        public int AddrOlder, AddrNewer;   // the address's list (same gid and type, other netdevs); -1 at the ends
     }
 
-    private readonly Dictionary<GidEntry, int> _byEntry;                          // key -> node
-    private readonly Dictionary<(Gid, GidType), (int Index, int Netdev)> _byAddress;
+    private readonly Dictionary<(Gid, GidType), int> _byAddress;   // address -> its newest node
     private readonly Node[] _nodes;
     private readonly FreeSlots _slots;
     private readonly int _limit;
-    private int _oldest = -1, _newest = -1, _freeNode;
+    private int _oldest = -1, _newest = -1, _freeNode, _count;
     private long _clock;
 
     /// <param name="capacity">The table's capacity.</param>
@@ -57,59 +66,84 @@ internal sealed class StickyIndexHistory
         _nodes = new Node[_limit + 1];
         for (int i = 0; i < _nodes.Length; i++)
             _nodes[i].Newer = i + 1 < _nodes.Length ? i + 1 : -1;
-        _byEntry = new Dictionary<GidEntry, int>(_limit + 1, GidKeyComparer.Instance);
-        _byAddress = new Dictionary<(Gid, GidType), (int, int)>(_limit + 1, GidKeyComparer.Instance);
+        _byAddress = new Dictionary<(Gid, GidType), int>(_limit + 1, GidKeyComparer.Instance);
     }
 
-    public int Count => _byEntry.Count;
+    /// <summary>Remembered keys.</summary>
+    public int Count => _count;
 
-    /// <summary>The index <paramref name="e"/> last had (exact key), or -1.</summary>
-    public int IndexOf(in GidEntry e) => _byEntry.TryGetValue(e, out int node) ? _nodes[node].Index : -1;
-
-    /// <summary>The index the address (gid, type) last had on any netdev, or -1.</summary>
-    public int IndexOfAddress(in GidEntry e) => _byAddress.TryGetValue((e.Gid, e.Type), out var m) ? m.Index : -1;
+    /// <summary>
+    /// Both memories of <paramref name="e"/> with one dictionary look-up: the index the exact key last had
+    /// (<paramref name="exact"/>) and the index the address (gid, type) last had on any netdev
+    /// (<paramref name="address"/>); -1 where there is none.
+    /// </summary>
+    public void Recall(in GidEntry e, out int exact, out int address)
+    {
+        exact = address = -1;
+        if (!_byAddress.TryGetValue((e.Gid, e.Type), out int head))
+            return;
+        address = _nodes[head].Index;
+        int node = FindOnAddressList(head, e.NetdevIfindex);
+        if (node >= 0)
+            exact = _nodes[node].Index;
+    }
 
     /// <summary>Records that <paramref name="e"/> now lives at <paramref name="index"/>; it becomes the newest key.</summary>
     public void Remember(in GidEntry e, int index)
     {
-        ref int node = ref CollectionsMarshal.GetValueRefOrAddDefault(_byEntry, e, out bool known);
-        if (known)
+        ref int head = ref CollectionsMarshal.GetValueRefOrAddDefault(_byAddress, (e.Gid, e.Type), out bool known);
+        if (!known)
+            head = -1;
+        int node = known ? FindOnAddressList(head, e.NetdevIfindex) : -1;
+        if (node >= 0)
         {
             ref Node n = ref _nodes[node];
             _slots.Forget(n.Index);
             Unlink(node);
+            UnlinkFromAddress(node, ref head);
             n.Index = index;
             n.Stamp = ++_clock;
-            LinkNewest(node);
         }
         else
         {
-            int fresh = _freeNode;
-            _freeNode = _nodes[fresh].Newer;
-            node = fresh;              // the last use of the dictionary ref: nothing below touches _byEntry before it
-            _nodes[fresh] = new Node { Entry = e, Index = index, Stamp = ++_clock };
-            LinkNewest(fresh);
+            node = _freeNode;
+            _freeNode = _nodes[node].Newer;
+            _nodes[node] = new Node { Entry = e, Index = index, Stamp = ++_clock };
+            _count++;
         }
+        LinkNewest(node);
+        LinkAddressNewest(node, ref head);   // the last use of the dictionary ref: nothing above changed _byAddress
         _slots.Remember(index);
-        _byAddress[(e.Gid, e.Type)] = (index, e.NetdevIfindex);
-        if (_byEntry.Count > _limit)
+        if (_count > _limit)
             Forget(_oldest);
+    }
+
+    private int FindOnAddressList(int head, int netdev)
+    {
+        for (int node = head; node >= 0; node = _nodes[node].AddrOlder)
+            if (_nodes[node].Entry.NetdevIfindex == netdev)
+                return node;
+        return -1;
     }
 
     private void Forget(int node)
     {
         ref Node n = ref _nodes[node];
-        GidEntry e = n.Entry;
-        _byEntry.Remove(e);
         _slots.Forget(n.Index);
-        // The address memory goes with the key only if it is this netdev's; usually it is, so remove first (one
-        // dictionary operation) and put back the rare other netdev's memory.
-        if (_byAddress.Remove((e.Gid, e.Type), out var a) && a.Netdev != e.NetdevIfindex)
-            _byAddress[(e.Gid, e.Type)] = a;
         Unlink(node);
+        if (n.AddrNewer < 0 && n.AddrOlder < 0)
+            _byAddress.Remove((n.Entry.Gid, n.Entry.Type));   // the address's only node: the usual case
+        else
+        {
+            // Other netdevs remember the address too. The oldest key is the oldest of its address's list (all the
+            // others were remembered after it), so the list's newest, the address memory, stays.
+            ref int head = ref CollectionsMarshal.GetValueRefOrNullRef(_byAddress, (n.Entry.Gid, n.Entry.Type));
+            UnlinkFromAddress(node, ref head);
+        }
         n = default;
         n.Newer = _freeNode;
         _freeNode = node;
+        _count--;
     }
 
     private void Unlink(int node)
@@ -128,10 +162,27 @@ internal sealed class StickyIndexHistory
         _newest = node;
     }
 
+    private void UnlinkFromAddress(int node, ref int head)
+    {
+        ref Node n = ref _nodes[node];
+        if (n.AddrNewer >= 0) _nodes[n.AddrNewer].AddrOlder = n.AddrOlder; else head = n.AddrOlder;
+        if (n.AddrOlder >= 0) _nodes[n.AddrOlder].AddrNewer = n.AddrNewer;
+        n.AddrOlder = n.AddrNewer = -1;
+    }
+
+    private void LinkAddressNewest(int node, ref int head)
+    {
+        ref Node n = ref _nodes[node];
+        n.AddrOlder = head;
+        n.AddrNewer = -1;
+        if (head >= 0) _nodes[head].AddrNewer = node;
+        head = node;
+    }
+
     /// <summary>Every remembered (entry, index), in index order, then oldest first.</summary>
     public List<(GidEntry Entry, int Index)> Export()
     {
-        var list = new List<(GidEntry Entry, int Index, long Stamp)>(_byEntry.Count);
+        var list = new List<(GidEntry Entry, int Index, long Stamp)>(_count);
         for (int node = _oldest; node >= 0; node = _nodes[node].Newer)
             list.Add((_nodes[node].Entry, _nodes[node].Index, _nodes[node].Stamp));
         list.Sort((a, b) => a.Index != b.Index ? a.Index.CompareTo(b.Index) : a.Stamp.CompareTo(b.Stamp));

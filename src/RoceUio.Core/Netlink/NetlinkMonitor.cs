@@ -71,7 +71,11 @@ public sealed class NetlinkMonitor : IDisposable
     public int ReceiveBufferBytes => _rcvbuf;
     /// <summary>When set, every message received (events and dumps) is recorded, rtmon style.</summary>
     public RtmonCaptureWriter? Capture { get; set; }
+    /// <summary>Where problems are reported (lost events, refused requests); stderr by default.</summary>
     public Action<string> Log { get; set; } = static m => Console.Error.WriteLine(m);
+    /// <summary>Where ordinary news is reported that is no problem, such as a followed namespace going away with its
+    /// netdevs (a pod deleted); nothing by default. A daemon prints it with its other news, not as an error.</summary>
+    public Action<string> Info { get; set; } = static _ => { };
 
     /// <summary>Other namespaces whose netdevs are followed (<see cref="NetlinkMonitorOptions.FollowNamespaces"/>).</summary>
     public int FollowedNamespaces => _follower?.Followed.Count ?? 0;
@@ -233,7 +237,7 @@ public sealed class NetlinkMonitor : IDisposable
         {
             int n = Cache.RemoveNamespace(id);
             if (n > 0)
-                Log($"netlink: namespace with id {id} went away with {n} netdev(s)");
+                Info($"netlink: namespace with id {id} went away with {n} netdev(s)");
         }
     }
 

@@ -88,7 +88,7 @@ public sealed class NetlinkNetdevGraph(NetdevCache cache) : INetdevGraph
         Ifindex = l.Ifindex,
         Name = l.Name,
         Mac = l.Mac.ToArray(),
-        DevId = l.DevId,
+        DevIdOf = l,
         IsEthernet = l.IsEthernet,
         IsUp = l.IsAdminUp,
         HasCarrier = (l.Flags & Iff.IFF_LOWER_UP) != 0,
@@ -103,11 +103,17 @@ public sealed class NetlinkNetdevGraph(NetdevCache cache) : INetdevGraph
     };
 
     /// <summary>The manager's view of a link as it was before the change <paramref name="e"/> reports.</summary>
-    public static NetdevInfo InfoBefore(in NetdevEvent e) => InfoOf(e.Link) with
+    public static NetdevInfo InfoBefore(in NetdevEvent e)
+    {
+        NetdevInfo before = InfoBeforeButDevId(e);
+        // A dev_id never read stays unread (the link's own, as PreviousDevId would say); one read is the value before.
+        return e.PreviousDevIdUnread ? before : before with { DevId = e.PreviousDevId };
+    }
+
+    private static NetdevInfo InfoBeforeButDevId(in NetdevEvent e) => InfoOf(e.Link) with
     {
         Name = e.PreviousName,
         Mac = e.PreviousMac.ToArray(),
-        DevId = e.PreviousDevId,
         IsEthernet = e.PreviousArphrdType == Arphrd.ARPHRD_ETHER,
         IsUp = (e.PreviousFlags & Iff.IFF_UP) != 0,
         HasCarrier = (e.PreviousFlags & Iff.IFF_LOWER_UP) != 0,

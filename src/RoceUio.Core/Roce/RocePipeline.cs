@@ -26,13 +26,15 @@ public sealed class RocePipeline : IDisposable
 
     /// <summary>Opens the netlink sockets in the calling thread's namespace and loads the cache (initial dump), then
     /// commits what the dump changed.</summary>
-    public NetlinkMonitor StartMonitor(NetlinkMonitorOptions? options = null, Action<string>? log = null)
+    public NetlinkMonitor StartMonitor(NetlinkMonitorOptions? options = null, Action<string>? log = null, Action<string>? info = null)
     {
         if (Monitor is not null)
             throw new InvalidOperationException("the monitor is already started");
         var monitor = new NetlinkMonitor(Cache, options);
         if (log is not null)
             monitor.Log = log;
+        if (info is not null)
+            monitor.Info = info;
         monitor.Start();
         Monitor = monitor;
         Manager.EndOfBurst();
