@@ -57,6 +57,7 @@ internal sealed unsafe class GidHashIndex
     private readonly byte[] _memory;      // pinned (GC.AllocateArray pinned: the pinned object heap never moves it)
     private readonly Line* _lines;        // _memory's first 64-byte aligned address; _lineMask + 1 lines from there
     private readonly ulong _lineMask;
+    private readonly int _lineShift;      // 64 - log2(lines): a key's home line is the top bits of its hash
     private readonly int[] _writerValues; // per position; writer-only (never read by readers)
     private readonly int _positionMask;
 
@@ -68,6 +69,7 @@ internal sealed unsafe class GidHashIndex
         nint at = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_memory));
         _lines = (Line*)((at + 63) & ~(nint)63);
         _lineMask = (ulong)(lines - 1);
+        _lineShift = 64 - BitOperations.Log2((uint)lines);
         _writerValues = new int[2 * lines];
         _positionMask = 2 * lines - 1;
     }
@@ -78,19 +80,20 @@ internal sealed unsafe class GidHashIndex
     private static ulong TailOf(int netdev, GidType type) => (ulong)(uint)netdev << 8 | (byte)type;
 
     /// <summary>
-    /// One 64 x 64 → 128-bit multiply, its halves folded (wyhash's "mum"): the interface id (what differs between a
-    /// port's GIDs) is one factor, the prefix with the tail rotated in the other; seeded so neither is zero for the
-    /// keys a port holds.
+    /// Two independent 64-bit multiplies added (multiplicative hashing of each half; the home line is the sum's top
+    /// bits, which depend on every bit of both factors): the seeded interface id (what differs between a port's
+    /// GIDs) times one odd constant, the prefix with the tail rotated in times another. Shorter than a 128-bit
+    /// multiply folded (no high half to spill and fold) on the one path every lookup takes.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong HashOf(ulong hi, ulong lo, ulong tail)
-    {
-        ulong high = Math.BigMul(lo ^ Seed, hi ^ BitOperations.RotateLeft(tail, 32) ^ 0xE7037ED1A0B428DBUL, out ulong low);
-        return high ^ low;
-    }
+        => (lo ^ Seed) * 0x9E3779B97F4A7C15UL + (hi ^ BitOperations.RotateLeft(tail, 32)) * 0xC2B2AE3D27D4EB4FUL;
 
-    // Every line number below is masked by _lineMask (lines - 1, a power of two minus one), and every position by
-    // _positionMask, so each access is inside _memory's lines.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ulong HomeLineOf(ulong hi, ulong lo, ulong tail) => HashOf(hi, lo, tail) >> _lineShift;
+
+    // Every line number below is a hash's top log2(lines) bits or masked by _lineMask (lines - 1, a power of two
+    // minus one), and every position is masked by _positionMask, so each access is inside _memory's lines.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private Line* LineOf(int position) => _lines + ((uint)(position & _positionMask) >> 1);
 
@@ -102,44 +105,77 @@ internal sealed unsafe class GidHashIndex
 
     /// <summary>The lowest valid index of (gid, type, netdev). Never blocks on a lock, never writes, never allocates.</summary>
     /// <remarks>
-    /// The common cases, the key at its home position or an empty home position, are answered here with one branch on
-    /// the whole key (the three 64-bit differences and the counter's odd bit OR-ed together); anything else goes to
-    /// <see cref="TryFindSlow"/>, kept out of line so that this inlined path needs few registers.
+    /// The common cases, the key in its home line's slot 0 or an empty slot 0, are answered with one branch on the
+    /// whole key (the three 64-bit differences and the counter's odd bit OR-ed together), and the next common ones
+    /// (slot 1 of the same line) with a second; anything else goes to <see cref="TryFindSlow"/>, kept out of line so
+    /// that this inlined path needs few registers.
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryFind(ulong hi, ulong lo, int netdev, GidType type, out int index)
+        => new Reader(this).TryFind(hi, lo, netdev, type, out index);
+
+    /// <summary>What a lookup needs (the lines and the shift), copied into the owner (<see cref="GidTable"/> keeps
+    /// one as a field), so that a lookup loads them from the object it was called on: no load of the index object
+    /// first. Both are fixed for the index's lifetime, as is the memory the pointer points into.</summary>
+    internal readonly struct Reader
     {
-        ulong tail = TailOf(netdev, type);
-        ulong hash = HashOf(hi, lo, tail);
-        Line* line = _lines + (nint)(hash & _lineMask);
-        int seq = Volatile.Read(ref line->Seq);
-        int r = Volatile.Read(ref line->R0);
-        ulong differs = (Volatile.Read(ref line->Hi0) ^ hi) | (Volatile.Read(ref line->Lo0) ^ lo)
-                      | (Volatile.Read(ref line->Tail0) ^ tail) | (uint)(seq & 1);
-        // The second counter read comes after the line's reads in program order, all volatile (acquire): an
-        // unchanged even counter means they were whole. An empty position (r == 0) is a miss: with linear probing
-        // and backward-shift deletes a key is never past an empty position of its probe. A match with r > 0 (a
-        // hidden key's tail never matches) is the answer.
-        if ((r == 0 ? (seq & 1) == 0 : differs == 0) && Volatile.Read(ref line->Seq) == seq)
+        private readonly Line* _lines;
+        private readonly int _lineShift;
+
+        public Reader(GidHashIndex index)
         {
-            index = r - 1;          // -1 for an empty home position: a miss
-            return r != 0;
+            _lines = index._lines;
+            _lineShift = index._lineShift;
         }
-        return TryFindSlow(hash, hi, lo, tail, out index);
+
+        /// <summary>As <see cref="GidHashIndex.TryFind"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public bool TryFind(ulong hi, ulong lo, int netdev, GidType type, out int index)
+        {
+            ulong tail = TailOf(netdev, type);
+            ulong home = HashOf(hi, lo, tail) >> _lineShift;   // < lines: the top log2(lines) bits
+            Line* line = _lines + (nint)home;
+            int seq = Volatile.Read(ref line->Seq);
+            int r = Volatile.Read(ref line->R0);
+            ulong differs = (Volatile.Read(ref line->Hi0) ^ hi) | (Volatile.Read(ref line->Lo0) ^ lo)
+                          | (Volatile.Read(ref line->Tail0) ^ tail) | (uint)(seq & 1);
+            // The second counter read comes after the line's reads in program order, all volatile (acquire): an
+            // unchanged even counter means they were whole. An empty position (r == 0) is a miss: with linear probing
+            // and backward-shift deletes a key is never past an empty position of its probe. A match with r > 0 (a
+            // hidden key's tail never matches) is the answer.
+            if ((r == 0 ? (seq & 1) == 0 : differs == 0) && Volatile.Read(ref line->Seq) == seq)
+            {
+                index = r - 1;          // -1 for an empty home position: a miss
+                return r != 0;
+            }
+            // Slot 0 holds another key (about one key in five at the index's load): the line's slot 1, still one line.
+            if ((seq & 1) == 0)
+            {
+                int r1 = Volatile.Read(ref line->R1);
+                ulong differs1 = (Volatile.Read(ref line->Hi1) ^ hi) | (Volatile.Read(ref line->Lo1) ^ lo)
+                               | (Volatile.Read(ref line->Tail1) ^ tail);
+                if ((r1 == 0 || differs1 == 0) && Volatile.Read(ref line->Seq) == seq)
+                {
+                    index = r1 - 1;
+                    return r1 != 0;
+                }
+            }
+            return TryFindSlow(_lines, (1UL << (64 - _lineShift)) - 1, home, hi, lo, tail, out index);
+        }
     }
 
     /// <summary>The general lookup: probe line by line, each line read whole; then check no probed line changed.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool TryFindSlow(ulong hash, ulong hi, ulong lo, ulong tail, out int index)
+    private static bool TryFindSlow(Line* lines, ulong lineMask, ulong home, ulong hi, ulong lo, ulong tail, out int index)
     {
         while (true)
         {
-            ulong first = hash & _lineMask, probed = 0, seqSum = 0;
+            ulong first = home & lineMask, probed = 0, seqSum = 0;
             int found = -1;
             bool stop = false;
-            for (ulong i = first; !stop && probed <= _lineMask; i = (i + 1) & _lineMask)
+            for (ulong i = first; !stop && probed <= lineMask; i = (i + 1) & lineMask)
             {
-                Line* line = _lines + (nint)i;
+                Line* line = lines + (nint)i;
                 int seq, r0, r1;
                 bool m0, m1;
                 while (true)
@@ -172,8 +208,8 @@ internal sealed unsafe class GidHashIndex
                 return found >= 0;
             }
             ulong again = 0;
-            for (ulong n = 0, i = first; n < probed; n++, i = (i + 1) & _lineMask)
-                again += (uint)Volatile.Read(ref (_lines + (nint)i)->Seq);
+            for (ulong n = 0, i = first; n < probed; n++, i = (i + 1) & lineMask)
+                again += (uint)Volatile.Read(ref (lines + (nint)i)->Seq);
             if (again == seqSum)
             {
                 index = found;
@@ -197,13 +233,12 @@ internal sealed unsafe class GidHashIndex
 
     /// <summary>The key's home line, for tests that build a cluster over several lines.</summary>
     internal int HomeLineForTest(in GidEntry key)
-        => (int)(HashOf(key.Gid.SubnetPrefix, key.Gid.InterfaceId, TailOf(key.NetdevIfindex, key.Type)) & _lineMask);
+        => (int)HomeLineOf(key.Gid.SubnetPrefix, key.Gid.InterfaceId, TailOf(key.NetdevIfindex, key.Type));
 
     /// <summary>The sequence counter of the key's home line, for tests that play a writer caught half way.</summary>
     internal ref int HomeLineSeqForTest(in GidEntry key)
     {
-        ulong hash = HashOf(key.Gid.SubnetPrefix, key.Gid.InterfaceId, TailOf(key.NetdevIfindex, key.Type));
-        return ref (_lines + (nint)(hash & _lineMask))->Seq;
+        return ref (_lines + (nint)HomeLineOf(key.Gid.SubnetPrefix, key.Gid.InterfaceId, TailOf(key.NetdevIfindex, key.Type)))->Seq;
     }
 
     // ---- writers (table writer lock held) ----
@@ -225,7 +260,7 @@ internal sealed unsafe class GidHashIndex
         return -1;
     }
 
-    private int HomeOf(ulong hi, ulong lo, ulong tail) => (int)(HashOf(hi, lo, tail) & _lineMask) << 1;
+    private int HomeOf(ulong hi, ulong lo, ulong tail) => (int)HomeLineOf(hi, lo, tail) << 1;
 
     /// <summary>Adds <paramref name="key"/>, which must not be there: readers find <paramref name="readerIndex"/>
     /// (-1: readers do not find the key); the writers keep <paramref name="writerValue"/>. Returns its position.</summary>

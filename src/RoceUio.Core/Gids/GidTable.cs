@@ -60,6 +60,7 @@ public sealed class GidTable
     // Key -> the lowest visible index (readers) and, writer-only, the key's ordinary slot + 1 (0: none), published
     // or not: the one map of the table, so an update costs no dictionary operation.
     private readonly GidHashIndex _index;
+    private readonly GidHashIndex.Reader _find;   // _index's lookup fields, read from this object by TryFind
     private readonly StickyIndexHistory _history;
     private readonly FreeSlots _freeSlots;
     private readonly IGidProgrammer? _programmer;
@@ -106,6 +107,7 @@ public sealed class GidTable
         _unpublishedDefault = new GidEntry?[defaults];
         _slots = new GidSlot[capacity];
         _index = new GidHashIndex(capacity);
+        _find = new GidHashIndex.Reader(_index);
         _freeSlots = new FreeSlots(capacity, firstOrdinary: defaults);
         _history = new StickyIndexHistory(capacity, _freeSlots);
     }
@@ -176,7 +178,7 @@ public sealed class GidTable
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryFind(in GidEntry e, out int index)
-        => _index.TryFind(e.Gid.SubnetPrefix, e.Gid.InterfaceId, e.NetdevIfindex, e.Type, out index);
+        => _find.TryFind(e.Gid.SubnetPrefix, e.Gid.InterfaceId, e.NetdevIfindex, e.Type, out index);
 
     /// <summary>
     /// The kernel's <c>find_gid</c>: the lowest valid index whose attributes match on the bits of
@@ -187,7 +189,7 @@ public sealed class GidTable
     public bool TryFind(in Gid gid, GidType type, int netdevIndex, GidFindMask mask, bool defaultSlot, out int index)
     {
         if (mask == (GidFindMask.Gid | GidFindMask.GidType | GidFindMask.Netdev))
-            return _index.TryFind(gid.SubnetPrefix, gid.InterfaceId, netdevIndex, type, out index);
+            return _find.TryFind(gid.SubnetPrefix, gid.InterfaceId, netdevIndex, type, out index);
         SpinWait spin = default;
         while (true)
         {
@@ -432,7 +434,7 @@ public sealed class GidTable
             }
             _freeSlots.MarkTaken(index);
             _history.Remember(e, index);
-            Show(index, e, isDefault: false);
+            Show(index, e, isDefault: false, keyAbsent: true);
             return GidWriteResult.Added;
         }
     }
@@ -707,7 +709,8 @@ public sealed class GidTable
     }
 
     /// <summary>Makes an added entry visible now, or queues it for <see cref="PublishCommitted"/>.</summary>
-    private void Show(int index, in GidEntry e, bool isDefault)
+    /// <param name="keyAbsent">The caller knows the key is not in the index (saves MakeVisible a probe).</param>
+    private void Show(int index, in GidEntry e, bool isDefault, bool keyAbsent = false)
     {
         if (_publishAfterCommit)
         {
@@ -718,7 +721,7 @@ public sealed class GidTable
                 _unpublishedDefault[index] = e;
             return;
         }
-        MakeVisible(index, e, isDefault);
+        MakeVisible(index, e, isDefault, keyAbsent);
         Notify(new GidChange(Port, index, null, e));
     }
 
@@ -843,14 +846,14 @@ public sealed class GidTable
 
     /// <summary>Makes a programmed entry visible: slot, hash index, count, all inside one table write. (Its slot is
     /// already taken for writers: the free bitmap, and for a queued ordinary entry its hidden key in the index.)</summary>
-    private void MakeVisible(int index, in GidEntry e, bool isDefault)
+    private void MakeVisible(int index, in GidEntry e, bool isDefault, bool keyAbsent = false)
     {
         BeginTableWrite();
         try
         {
             GidSlot.Publish(ref _slots[index], e);
             // The hash index keeps the lowest valid index of the key: a default slot is below any other.
-            int position = _index.Find(e);
+            int position = keyAbsent ? -1 : _index.Find(e);
             if (position < 0)
                 _index.Add(e, index, writerValue: isDefault ? 0 : index + 1);
             else

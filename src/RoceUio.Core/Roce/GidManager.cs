@@ -510,6 +510,8 @@ public sealed class GidManager : IGidTableListener
         {
             var e = new GidEntry(gid, type, nd.Ifindex);
             GidWriteResult r = port.Table.TryAdd(e, out int index, out string? error);
+            if (r == GidWriteResult.Full)
+                port.GidRefused++;
             if (r == GidWriteResult.Full && Policy != IndexPolicy.Kernel)
                 KeepPending(port, e, $"GID {gid} {type.ToShortString()} of {nd.Name}", error);
             else
@@ -639,6 +641,12 @@ public sealed class GidManager : IGidTableListener
     {
         int pushes = PushDue(paced: true, drained);
         PacedPushes += pushes;
+        _burstPushes += pushes;
+        if (drained && _burstPushes > 0)
+        {
+            RoceUio.Diagnostics.RoceUioMetrics.BurstPushed(_burstPushes); // the RoceUio meter's pushes per burst
+            _burstPushes = 0;
+        }
         return pushes;
     }
 
@@ -677,6 +685,8 @@ public sealed class GidManager : IGidTableListener
             return int.MaxValue;
         return (int)Math.Clamp(next - Clock(), 0, int.MaxValue);
     }
+
+    private int _burstPushes; // pushes since the socket was last drained
 
     /// <summary>Pushes made by <see cref="PushPaced"/> since the start (each port's own count: <see cref="PortSync.Pushes"/>).</summary>
     public long PacedPushes { get; private set; }
