@@ -8,6 +8,13 @@ namespace RoceUio.Drivers.Ocrdma;
 /// <summary>
 /// Starts and stops an ocrdma function's control path the way the kernel does:
 /// <list type="number">
+/// <item>be2net's <c>be_func_init</c>: wait for the firmware's POST (<c>be_fw_wait_ready</c>). The functions this
+/// driver serves are Skyhawk-R's (ocrdma runs on no other be2net chip: <see cref="OcrdmaPci.IsSupported"/>), so the
+/// stage is <c>be_POST_stage_get</c>'s non-BEx branch, the dword at <c>SLIPORT_SEMAPHORE_OFFSET_SH</c> (0x94) of PCI
+/// config space, polled until its low 16 bits read <c>POST_STAGE_ARMFW_RDY</c> (0xc000), 60 s at most;
+/// <c>lancer_wait_ready</c> (SLIPORT_STATUS in the doorbell BAR) is Lancer's and the CSR-BAR semaphore BE2/BE3's, and
+/// neither applies. Then FUNCTION_RESET through the bootstrap mailbox (<c>be_reset_required</c>: a function with no
+/// VFs, which is what user space drives), so that whatever an earlier run left is gone;</item>
 /// <item>be2net's handshake on the bootstrap mailbox (<c>be_cmd_fw_init</c>: the pattern FF 12 34 FF FF 56 78 FF
 /// across the WRB header, completed like any mailbox command), before any other command;</item>
 /// <item><c>ocrdma_create_eqs</c>: CREATE_EQ (4096 entries, four 4 KiB pages, version 2), then the EQ doorbell armed
@@ -17,12 +24,14 @@ namespace RoceUio.Drivers.Ocrdma;
 /// the CQ doorbell armed;</item>
 /// <item>through the MQ: GET_FW_CONFIG (the function must be in RDMA mode: <c>ocrdma_check_fw_config</c>) and
 /// QUERY_CONFIG, whose L3-type bits say whether RoCE v2 (UDP encapsulation) is there (<c>ocrdma_get_attr</c>,
-/// <c>ocrdma_is_udp_encap_supported</c>).</item>
+/// <c>ocrdma_is_udp_encap_supported</c>), then GET_FW_VER (<c>ocrdma_mbx_query_fw_ver</c>: the running firmware's
+/// version string).</item>
 /// </list>
 /// The device then registers its AV table (CREATE_AH_TBL). <see cref="ShutDown"/> is <c>ocrdma_cleanup_hw</c> after
 /// DELETE_AH_TBL: DELETE_MQ, DELETE_CQ, the EQ disarmed and DELETE_EQ (<c>ocrdma_destroy_mq</c>,
-/// <c>ocrdma_destroy_eqs</c>), then be2net's <c>be_cmd_fw_clean</c> pattern. Not sent (nothing here needs them):
-/// GET_FW_VER, PHY_DETAILS, GET_CTRL_ATTRIBUTES, the PD pool, DCBX.
+/// <c>ocrdma_destroy_eqs</c>), then what be2net's <c>be_remove</c> does after <c>be_roce_dev_remove</c>:
+/// FUNCTION_RESET and the <c>be_cmd_fw_clean</c> pattern. Not sent (nothing here needs them): PHY_DETAILS,
+/// GET_CTRL_ATTRIBUTES, the PD pool, DCBX, be2net's interrupt enable (<c>be_intr_set</c>: no interrupts here).
 /// Locking: one caller at a time (bring-up and shut-down).
 /// </summary>
 public sealed class OcrdmaBringUp
@@ -31,14 +40,23 @@ public sealed class OcrdmaBringUp
     private readonly MmioRegion _db;
     private readonly OcrdmaMailbox _mailbox;
     private readonly DmaBuffer _eqRing, _cq, _ring;
-    private readonly TimeSpan _commandTimeout;
+    private readonly TimeSpan _commandTimeout, _postTimeout;
+    private readonly Func<uint>? _postSemaphore;
     private bool _handshake, _eqCreated, _cqCreated, _mqCreated;
 
-    public OcrdmaBringUp(string name, MmioRegion doorbells, Func<int, int, string, DmaBuffer> allocate, TimeSpan mailboxTimeout, TimeSpan commandTimeout)
+    /// <summary>
+    /// Over the doorbell BAR and memory the device can reach. <paramref name="postSemaphore"/> reads the function's
+    /// POST semaphore (config space dword 0x94; an emulated device's is its <c>pci_config</c> file); null: there is
+    /// nothing to read, and the POST wait is skipped. <paramref name="postTimeout"/>: how long to wait (60 s, as the kernel).
+    /// </summary>
+    public OcrdmaBringUp(string name, MmioRegion doorbells, Func<int, int, string, DmaBuffer> allocate, TimeSpan mailboxTimeout, TimeSpan commandTimeout,
+        Func<uint>? postSemaphore = null, TimeSpan? postTimeout = null)
     {
         _name = name;
         _db = doorbells;
         _commandTimeout = commandTimeout;
+        _postSemaphore = postSemaphore;
+        _postTimeout = postTimeout ?? PostTimeout;
         _mailbox = new OcrdmaMailbox(doorbells, allocate(MailboxSize, PageSize4K, "bootstrap mailbox"), mailboxTimeout);
         _eqRing = allocate(EqLength * EqeSize, PageSize4K, "event queue");
         _cq = allocate(MqCqLength * McqeSize, PageSize4K, "MQ completion queue");
@@ -58,17 +76,69 @@ public sealed class OcrdmaBringUp
     public uint MaxPd { get; private set; }
     /// <summary>RoCE v2 is there (<c>ocrdma_is_udp_encap_supported</c>).</summary>
     public bool RoceV2 => IsUdpEncapSupported(UdpEncap);
+    /// <summary>GET_FW_VER's <c>running_ver</c> (e.g. <c>11.4.204.34</c>); empty before.</summary>
+    public string FirmwareVersion { get; private set; } = "";
+    /// <summary>The POST semaphore as the wait last read it (null when there was none to read).</summary>
+    public uint? PostSemaphore { get; private set; }
+    /// <summary>How many times the POST wait read the semaphore (1 on a card that was ready).</summary>
+    public int PostReads { get; private set; }
 
-    /// <summary>Everything up to the MQ and the two queries; on a failure what was created is deleted again and the error thrown.</summary>
+    /// <summary>Everything up to the MQ and the three queries; on a failure what was created is deleted again and the error thrown.</summary>
     public void Run() => DeviceBringUp.StartOrTearDown(() =>
     {
+        WaitForPost();
+        ResetFunction();
         Handshake();
         CreateEq();
         CreateMqCq();
         CreateMq();
         QueryFwConfig();
         QueryConfig();
+        QueryFwVersion();
     }, ShutDown);
+
+    /// <summary>
+    /// be_fw_wait_ready on Skyhawk: the POST stage (<c>be_POST_stage_get</c>, bits 15:0 of config dword 0x94) until it
+    /// reads ARMFW_RDY. The kernel reads it every 2 s for 60 s; this reads it every 10 ms (a ready card costs one read)
+    /// for the same 60 s, and names the stage it last saw when it gives up.
+    /// </summary>
+    public void WaitForPost()
+    {
+        if (_postSemaphore is null)
+            return;
+        long deadline = Environment.TickCount64 + (long)_postTimeout.TotalMilliseconds;
+        while (true)
+        {
+            uint sem = _postSemaphore();
+            PostSemaphore = sem;
+            PostReads++;
+            if ((sem & PostStageMask) == PostStageArmFwRdy)
+                return;
+            if (Environment.TickCount64 > deadline)
+                throw new RoceDeviceException(
+                    $"{_name}: the firmware did not finish POST within {_postTimeout.TotalSeconds:0.#} s: config space 0x{SliportSemaphoreOffsetSh:x} " +
+                    $"reads 0x{sem:x8}, stage {PostStageName(sem)}; be_fw_wait_ready waits for 0xc000 (ARMFW_RDY)");
+            Thread.Sleep(10);
+        }
+    }
+
+    /// <summary>be_cmd_reset_function (be_func_init before FW_INIT, be_remove before FW_CLEAN).</summary>
+    public void ResetFunction()
+    {
+        Span<byte> wrb = stackalloc byte[MailboxWrbSize];
+        EncodeFunctionReset(wrb);
+        _mailbox.Execute(wrb, "FUNCTION_RESET (be_cmd_reset_function)");
+    }
+
+    /// <summary>be_wrb_cmd_hdr_prepare for OPCODE_COMMON_FUNCTION_RESET: the WRB embedded with payload_length 16, the
+    /// request header opcode 61, subsystem COMMON, request_length 0, version 0; timeout and tags are not needed (0).</summary>
+    public static void EncodeFunctionReset(Span<byte> wrb)
+    {
+        wrb[..MailboxWrbSize].Clear();
+        DmaAccess.Write32(wrb, MqeHdrFlags, MqeEmbedded);
+        DmaAccess.Write32(wrb, MqeHdrPayloadLength, FunctionResetCmdSize);
+        DmaAccess.Write32(wrb, MbxSubsysOp, SubsysOp(SubsysCommon, CmdCommonFunctionReset));
+    }
 
     /// <summary>be_cmd_fw_init.</summary>
     public void Handshake()
@@ -152,6 +222,26 @@ public sealed class OcrdmaBringUp
         DmaAccess.Write32(mqe, MbxCmdLength, MqeSize - MbxHdrSize);
     }
 
+    /// <summary>ocrdma_mbx_query_fw_ver: GET_FW_VER, the running version as a string (ocrdma_le32_to_cpu is nothing on
+    /// a little-endian host).</summary>
+    public void QueryFwVersion()
+    {
+        Span<byte> mqe = stackalloc byte[MqeSize];
+        EncodeGetFwVer(mqe);
+        Mq.Execute(mqe, "GET_FW_VER");
+        ReadOnlySpan<byte> v = mqe.Slice(FwVerRunning, FwVerLength);
+        int end = v.IndexOf((byte)0);
+        FirmwareVersion = System.Text.Encoding.ASCII.GetString(end < 0 ? v : v[..end]);
+    }
+
+    /// <summary>ocrdma_mbx_query_fw_ver's MQE: as GET_FW_CONFIG's (<c>ocrdma_init_emb_mqe</c>, then <c>ocrdma_init_mch</c>
+    /// with the MQE's whole size: cmd_len 240), COMMON opcode 35.</summary>
+    public static void EncodeGetFwVer(Span<byte> mqe)
+    {
+        OcrdmaCommands.InitEmbedded(mqe, SubsysCommon, CmdCommonGetFwVer, MqeSize);
+        DmaAccess.Write32(mqe, MbxCmdLength, MqeSize - MbxHdrSize);
+    }
+
     /// <summary>ocrdma_mbx_query_dev: QUERY_CONFIG, read as ocrdma_get_attr does.</summary>
     public void QueryConfig()
     {
@@ -164,8 +254,8 @@ public sealed class OcrdmaBringUp
     }
 
     /// <summary>
-    /// ocrdma_destroy_mq (DELETE_MQ, DELETE_CQ), ocrdma_destroy_eqs (the EQ disarmed, DELETE_EQ), be_cmd_fw_clean; only
-    /// what was created. Goes on after a failed step and throws the failures together. Safe to call again.
+    /// ocrdma_destroy_mq (DELETE_MQ, DELETE_CQ), ocrdma_destroy_eqs (the EQ disarmed, DELETE_EQ), be_remove's
+    /// FUNCTION_RESET and be_cmd_fw_clean; only what was created. Goes on after a failed step and throws the failures together. Safe to call again.
     /// </summary>
     public void ShutDown()
     {
@@ -180,6 +270,9 @@ public sealed class OcrdmaBringUp
             steps.Run(() => { DeleteQueue(CmdCommonDeleteEq, EqId, "DELETE_EQ"); _eqCreated = false; });
         }
         if (_handshake && !_eqCreated)
+        {
+            // be_remove: be_cmd_reset_function (no VFs assigned), then be_cmd_fw_clean.
+            steps.Run(ResetFunction);
             steps.Run(() =>
             {
                 Span<byte> wrb = stackalloc byte[MailboxWrbSize];
@@ -188,6 +281,7 @@ public sealed class OcrdmaBringUp
                 _mailbox.Execute(wrb, "FW_CLEAN (be_cmd_fw_clean)");
                 _handshake = false;
             });
+        }
         steps.ThrowIfFailed();
     }
 

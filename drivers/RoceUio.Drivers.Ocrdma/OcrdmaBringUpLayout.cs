@@ -15,10 +15,49 @@ public static class OcrdmaBringUpLayout
     /// <summary>"Tell fw we're done with firing cmds by writing a special pattern across the wrb hdr".</summary>
     public static ReadOnlySpan<byte> FwCleanPattern => [0xFF, 0xAA, 0xBB, 0xFF, 0xFF, 0xCC, 0xDD, 0xFF];
 
-    // ---- opcodes (ocrdma_sli.h, OCRDMA_SUBSYS_COMMON) ----
+    // ---- the POST stage (be_cmds.c be_fw_wait_ready / be_POST_stage_get; be_hw.h "MPU semaphore") ----
 
+    /// <summary><c>SLIPORT_SEMAPHORE_OFFSET_SH</c>: on Skyhawk the POST semaphore is a dword of PCI config space (BE2/BE3
+    /// have it in the CSR BAR at 0xac, Lancer has SLIPORT_STATUS instead; neither carries RoCE for ocrdma).</summary>
+    public const int SliportSemaphoreOffsetSh = 0x94;
+    /// <summary><c>POST_STAGE_MASK</c>: the stage in bits 15:0; <c>POST_ERROR_BIT</c> (bit 31).</summary>
+    public const uint PostStageMask = 0x0000FFFF, PostErrorBit = 0x80000000;
+    /// <summary><c>POST_STAGE_ARMFW_RDY</c> "FW is done with POST": the only stage be_fw_wait_ready returns on.</summary>
+    public const uint PostStageArmFwRdy = 0xC000;
+    /// <summary><c>POST_STAGE_RECOVERABLE_ERR</c>, <c>POST_STAGE_ARMFW_UE</c> (unrecoverable error), <c>POST_STAGE_FAT_LOG_START</c>.</summary>
+    public const uint PostStageRecoverableErr = 0xE000, PostStageArmFwUe = 0xF000, PostStageFatLogStart = 0x0D00;
+    /// <summary>be_fw_wait_ready gives up after 60 s (it reads the stage every 2 s).</summary>
+    public static readonly TimeSpan PostTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>A stage for messages: its name where be_hw.h has one.</summary>
+    public static string PostStageName(uint semaphore)
+    {
+        uint stage = semaphore & PostStageMask;
+        string name = stage switch
+        {
+            PostStageArmFwRdy => "ARMFW_RDY",
+            PostStageRecoverableErr => "RECOVERABLE_ERR",
+            PostStageArmFwUe => "ARMFW_UE, an unrecoverable error",
+            PostStageFatLogStart => "FAT_LOG_START",
+            _ => "POST still running",
+        };
+        return $"0x{stage:x4} ({name}){((semaphore & PostErrorBit) != 0 ? ", POST_ERROR_BIT set" : "")}";
+    }
+
+    // ---- opcodes (ocrdma_sli.h, OCRDMA_SUBSYS_COMMON; be_cmds.h OPCODE_COMMON_FUNCTION_RESET) ----
+
+    public const byte CmdCommonGetFwVer = 35;
     public const byte CmdCommonDeleteEq = 55;
     public const byte CmdCommonGetFwConfig = 58;
+    /// <summary><c>OPCODE_COMMON_FUNCTION_RESET</c>: be_cmd_reset_function, through the bootstrap mailbox.</summary>
+    public const byte CmdCommonFunctionReset = 61;
+    /// <summary>be_cmd_reset_function's request is a bare <c>struct be_cmd_req_hdr</c> (16 bytes): be_wrb_cmd_hdr_prepare
+    /// makes <c>payload_length</c> 16 and <c>request_length</c> 0, version 0, timeout left 0.</summary>
+    public const int FunctionResetCmdSize = 16;
+
+    // ---- GET_FW_VER response (struct ocrdma_fw_ver_rsp: the MQE header, the response header, u8 running_ver[32]) ----
+
+    public const int FwVerRunning = 36, FwVerLength = 32;
 
     // ---- CREATE_EQ (struct ocrdma_create_eq_req; ocrdma_mbx_create_eq) ----
 
@@ -97,6 +136,8 @@ public static class OcrdmaBringUpLayout
     public static string? Name(byte subsys, byte opcode) => (subsys, opcode) switch
     {
         (OcrdmaLayout.SubsysCommon, CmdCommonDeleteEq) => "DELETE_EQ",
+        (OcrdmaLayout.SubsysCommon, CmdCommonGetFwVer) => "GET_FW_VER",
+        (OcrdmaLayout.SubsysCommon, CmdCommonFunctionReset) => "FUNCTION_RESET",
         (OcrdmaLayout.SubsysCommon, CmdCommonGetFwConfig) => "GET_FW_CONFIG",
         _ => null,
     };

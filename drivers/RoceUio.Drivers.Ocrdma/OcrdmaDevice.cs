@@ -21,6 +21,11 @@ public sealed record OcrdmaDeviceOptions : RoceDeviceOptions
     /// which ocrdma_build_av puts in every AV). Null: not known, and <see cref="OcrdmaDevice.CreateAddressHandle"/>
     /// refuses rather than invent one.</summary>
     public ulong? SourceMac { get; init; }
+    /// <summary>Reads the function's POST semaphore (be_POST_stage_get on Skyhawk: PCI config dword 0x94), which the
+    /// bring-up polls until the firmware is ready (be_fw_wait_ready). Null: not waited for.</summary>
+    public Func<uint>? PostSemaphore { get; init; }
+    /// <summary>How long to wait for the firmware's POST (the kernel waits 60 s).</summary>
+    public TimeSpan PostTimeout { get; init; } = OcrdmaBringUpLayout.PostTimeout;
 }
 
 /// <summary>
@@ -67,7 +72,10 @@ public sealed class OcrdmaDevice : IRoceDevice
         _shadow.Changed += Publish;
 
         // ocrdma_init_hw: the handshake, the EQ, the MQ's CQ and the MQ, GET_FW_CONFIG, QUERY_CONFIG (OcrdmaBringUp).
-        _bringUp = new OcrdmaBringUp(options.Name, _db, (len, align, what) => Allocate(dma, len, align, what), options.MailboxTimeout, options.CommandTimeout);
+        _bringUp = new OcrdmaBringUp(options.Name, _db, (len, align, what) => Allocate(dma, len, align, what), options.MailboxTimeout, options.CommandTimeout,
+            options.PostSemaphore, options.PostTimeout);
+        // An emulated device's DMA memory is its file, which outlives this process; a real function's goes with it.
+        _sharedMemory = dma is SharedDmaMemory;
         _bringUp.Run();
         _mq = _bringUp.Mq;
         DmaBuffer pbl = Allocate(dma, PageSize4K, PageSize4K, "AH table PBL");
@@ -84,6 +92,7 @@ public sealed class OcrdmaDevice : IRoceDevice
     }
 
     private bool _ahTableUp, _shutDown;
+    private readonly bool _sharedMemory;
 
     /// <summary>The control path's start and stop, and what GET_FW_CONFIG and QUERY_CONFIG said.</summary>
     public OcrdmaBringUp BringUp => _bringUp;
@@ -139,6 +148,7 @@ public sealed class OcrdmaDevice : IRoceDevice
         ArgumentNullException.ThrowIfNull(device);
         options ??= new OcrdmaDeviceOptions();
         ThrowIfUnsupported(options.Name, device.VendorId, device.DeviceId, device.Directory);
+        options = options with { PostSemaphore = options.PostSemaphore ?? Model.EmulatedPciConfig.PostSemaphore(device.Directory) };
         return Open(device.VendorId, device.DeviceId, device.Bar(OcrdmaPci.DoorbellBar(device.DeviceId)), device.Dma, options);
     }
 
@@ -386,6 +396,20 @@ public sealed class OcrdmaDevice : IRoceDevice
     {
         if (_disposed)
             return;
+        // ocrdma_remove → ocrdma_cleanup_hw, then be_remove's FUNCTION_RESET and FW_CLEAN: a real function's queues and
+        // AV table live in this process's DMA memory, which goes away with it, so the firmware lets go of them first.
+        // An emulated device keeps running (its DMA file outlives the process; the next start resets the function).
+        if (!_sharedMemory && !_shutDown)
+        {
+            try
+            {
+                ShutDown();
+            }
+            catch (RoceDeviceException)
+            {
+                // Dispose does not throw; what the teardown could not undo is in the exception ShutDown would have thrown.
+            }
+        }
         _disposed = true;
         _shadow.Changed -= Publish;
         _owned?.Dispose();

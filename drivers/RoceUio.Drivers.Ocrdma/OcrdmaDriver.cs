@@ -14,6 +14,8 @@ public static class OcrdmaDriver
     public const string CommandTimeoutKey = "command_timeout_ms";
     /// <summary>Config key: <see cref="OcrdmaDeviceOptions.MailboxTimeout"/> in milliseconds.</summary>
     public const string MailboxTimeoutKey = "mailbox_timeout_ms";
+    /// <summary>Config key: <see cref="OcrdmaDeviceOptions.PostTimeout"/> in milliseconds.</summary>
+    public const string PostTimeoutKey = "post_timeout_ms";
 
     public static RoceDriver Descriptor { get; } = new()
     {
@@ -35,13 +37,17 @@ public static class OcrdmaDriver
         [
             DriverSetting.Milliseconds(CommandTimeoutKey, "how long an MQ command may take (default 30000)"),
             DriverSetting.Milliseconds(MailboxTimeoutKey, "how long each bootstrap-mailbox step may take (default 10000)"),
+            DriverSetting.Milliseconds(PostTimeoutKey, "how long to wait for the firmware's POST at start (default 60000, as be_fw_wait_ready)"),
         ],
     };
 
     private static DriverHandle Open(DriverOpenContext ctx, DeviceResources res)
     {
         var refs = new CoreGidReferences();
-        OcrdmaDeviceOptions options = Options(ctx) with { References = refs };
+        // be_POST_stage_get on Skyhawk: config space dword 0x94 of the PCI function, or the emulated device's config file.
+        Func<uint>? post = res.Config is { } cfg ? () => cfg.ReadUInt32(OcrdmaBringUpLayout.SliportSemaphoreOffsetSh)
+            : res.ModelDirectory is { } d ? EmulatedPciConfig.PostSemaphore(d) : null;
+        OcrdmaDeviceOptions options = Options(ctx) with { References = refs, PostSemaphore = post };
         var dev = OcrdmaDevice.Open(res.VendorId, res.DeviceId, res.Bar(OcrdmaPci.DoorbellBar(res.DeviceId)), res.Dma, options);
         // An emulated device's model checks QPs and AVs against the SYNTHETIC shadow file in its directory; real
         // hardware has no such channel, so nothing is written next to a PCI function. (Unsubscribing is not needed:
@@ -59,6 +65,7 @@ public static class OcrdmaDriver
         VlanOfNetdev = ctx.VlanOfNetdev,
         CommandTimeout = ctx.Milliseconds(CommandTimeoutKey, OcrdmaMq.DefaultTimeout),
         MailboxTimeout = ctx.Milliseconds(MailboxTimeoutKey, TimeSpan.FromSeconds(10)),
+        PostTimeout = ctx.Milliseconds(PostTimeoutKey, OcrdmaBringUpLayout.PostTimeout),
         SourceMac = ctx.PortMac(1),   // one port: its netdev's MAC, as ocrdma_add takes be2net's
     };
 }

@@ -5,7 +5,10 @@ namespace RoceUio.Cli;
 /// <summary>
 /// Removes a command's temporary directory when the command is stopped by SIGTERM or SIGINT (the runtime then ends the
 /// process as the signal would, without running the command's finally blocks), and on dispose. The directory's files
-/// may still be written by a device model thread meanwhile: the removal is retried a few times.
+/// may still be written by a device model thread meanwhile: the removal is retried a few times. After removing it the
+/// handler ends the process at once (<c>_exit</c>, status 128 + the signal's number, as a shell reports it): left to the
+/// runtime's own shutdown, the command's other threads ran on for milliseconds and could create the directory again
+/// (a busy machine showed it: the directory came back after the signal).
 /// </summary>
 internal sealed class RemoveOnSignal : IDisposable
 {
@@ -15,8 +18,8 @@ internal sealed class RemoveOnSignal : IDisposable
     public RemoveOnSignal(string dir)
     {
         _dir = dir;
-        _term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => Remove());
-        _intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, _ => Remove());
+        _term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => RemoveAndExit(128 + 15));
+        _intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, _ => RemoveAndExit(128 + 2));
     }
 
     public void Remove()
@@ -32,6 +35,13 @@ internal sealed class RemoveOnSignal : IDisposable
                 // A file appeared while deleting (the model wrote its state): go again.
             }
         }
+    }
+
+    private void RemoveAndExit(int status)
+    {
+        Remove();
+        // No flush of stdout/stderr here: the command may be stopped exactly because nobody reads them (a full pipe).
+        Control.Posix.ExitNow(status);
     }
 
     public void Dispose()

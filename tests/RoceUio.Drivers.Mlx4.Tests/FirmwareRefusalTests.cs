@@ -406,10 +406,111 @@ public class FirmwareRefusalTests
     }
 
     [Test]
-    public void CLOSE_PORT_of_a_port_that_is_not_up_is_BAD_SYS_STATE()
+    public void CLOSE_PORT_of_a_port_that_is_down_is_taken_as_mlx4_unload_one_sends_it()
     {
+        // mlx4_unload_one: for every port mlx4_CLOSE_PORT, after mlx4_en_stop_port closed the ports it had opened.
         using var s = new Stepper();
         s.ToHcaUp();
-        AssertRefused(s.Send(CmdClosePort, inMod: 2), Mlx4Status.BadSysState, "port 2 is not up");
+        s.Up.StartPort(1);
+        Assert.That(s.Send(CmdClosePort, inMod: 1).Status, Is.EqualTo(Mlx4Status.Ok), "mlx4_en_stop_port");
+        Assert.That(s.Send(CmdClosePort, inMod: 1).Status, Is.EqualTo(Mlx4Status.Ok), "mlx4_unload_one, port 1 again");
+        Assert.That(s.Send(CmdClosePort, inMod: 2).Status, Is.EqualTo(Mlx4Status.Ok), "mlx4_unload_one, port 2 never opened");
+        Assert.That(s.Firmware.Ports[1].Up || s.Firmware.Ports[2].Up, Is.False);
+        Assert.That(s.Send(CmdCloseHca).Status, Is.EqualTo(Mlx4Status.Ok));
+    }
+    // ---- every other phase and mailbox refusal of the firmware model ----
+
+    public enum At { Reset, Running, IcmMapped, HcaUp }
+
+    private static Stepper StepTo(At at, Mlx4ModelConfig? config = null)
+    {
+        var s = new Stepper(config);
+        switch (at)
+        {
+            case At.Running: s.ToRunning(); break;
+            case At.IcmMapped: s.ToIcmMapped(); break;
+            case At.HcaUp: s.ToHcaUp(); break;
+        }
+        return s;
+    }
+
+    [TestCase(At.Reset, CmdModStatCfg, "MOD_STAT_CFG comes after RUN_FW and before INIT_HCA", TestName = "MOD_STAT_CFG_before_RUN_FW_is_BAD_SYS_STATE")]
+    [TestCase(At.HcaUp, CmdModStatCfg, "MOD_STAT_CFG comes after RUN_FW and before INIT_HCA", TestName = "MOD_STAT_CFG_after_INIT_HCA_is_BAD_SYS_STATE")]
+    [TestCase(At.Reset, CmdSetIcmSize, "SET_ICM_SIZE comes after RUN_FW and before INIT_HCA", TestName = "SET_ICM_SIZE_before_RUN_FW_is_BAD_SYS_STATE")]
+    [TestCase(At.Running, CmdMapIcmAux, "MAP_ICM_AUX needs SET_ICM_SIZE first", TestName = "MAP_ICM_AUX_before_SET_ICM_SIZE_is_BAD_SYS_STATE")]
+    [TestCase(At.Running, CmdQueryAdapter, "QUERY_ADAPTER comes after INIT_HCA", TestName = "QUERY_ADAPTER_before_INIT_HCA_is_BAD_SYS_STATE")]
+    [TestCase(At.IcmMapped, CmdInitPort, "INIT_PORT comes after INIT_HCA", TestName = "INIT_PORT_before_INIT_HCA_is_BAD_SYS_STATE")]
+    [TestCase(At.IcmMapped, CmdClosePort, "CLOSE_PORT needs an initialised HCA", TestName = "CLOSE_PORT_before_INIT_HCA_is_BAD_SYS_STATE")]
+    [TestCase(At.IcmMapped, CmdCloseHca, "the HCA is not initialised", TestName = "CLOSE_HCA_before_INIT_HCA_is_BAD_SYS_STATE")]
+    [TestCase(At.Reset, CmdUnmapFa, "no firmware area is mapped", TestName = "UNMAP_FA_after_a_reset_is_BAD_SYS_STATE")]
+    [TestCase(At.IcmMapped, CmdUnmapFa, "or aux", TestName = "UNMAP_FA_with_ICM_and_aux_still_mapped_is_BAD_SYS_STATE")]
+    [TestCase(At.IcmMapped, CmdConfigDev, "CONFIG_DEV configures an initialised HCA", TestName = "CONFIG_DEV_before_INIT_HCA_is_BAD_SYS_STATE")]
+    [TestCase(At.IcmMapped, CmdVirtPortMap, "the port map is set on an initialised HCA", TestName = "VIRT_PORT_MAP_before_INIT_HCA_is_BAD_SYS_STATE")]
+    public void A_command_out_of_its_phase_is_BAD_SYS_STATE(At at, ushort opcode, string why)
+    {
+        using var s = StepTo(at);
+        if (at == At.Reset)
+            s.Up.QueryFirmware();
+        s.Mailbox.Clear();
+        Mlx4FirmwarePhase before = s.Firmware.Phase;
+        byte opMod = opcode == CmdVirtPortMap ? SetPortVirt2Phy : (byte)0;
+        AssertRefused(s.Send(opcode, s.Box, inMod: opcode is CmdInitPort or CmdClosePort ? 1u : 0u, opMod: opMod), Mlx4Status.BadSysState, why);
+        Assert.That(s.Firmware.Phase, Is.EqualTo(before), "nothing changed");
+    }
+
+    [Test]
+    public void INIT_PORT_of_a_port_that_is_already_up_is_BAD_SYS_STATE()
+    {
+        using var s = StepTo(At.HcaUp);
+        s.Up.StartPort(1);
+        AssertRefused(s.Send(CmdInitPort, inMod: 1), Mlx4Status.BadSysState, "port 1 is already up");
+    }
+
+    [Test]
+    public void SET_ICM_SIZE_of_zero_is_BAD_PARAM()
+    {
+        using var s = StepTo(At.Running);
+        AssertRefused(s.Send(CmdSetIcmSize, inParam: 0), Mlx4Status.BadParam, "ICM size 0x0 is not in 1..");
+    }
+
+    [Test]
+    public void A_MAP_FA_entry_whose_size_field_has_bits_beyond_5_0_is_BAD_PARAM()
+    {
+        using var s = new Stepper();
+        s.Up.QueryFirmware();
+        var area = s.Rig.Device.Dma.Allocate(4096, 4096);
+        s.Entry(0, null, area.DeviceAddress, 12);
+        s.Mailbox[15] |= 0x40; // log2 size - 12 lives in bits 5:0 of the second qword
+        AssertRefused(s.Send(CmdMapFa, s.Box, inMod: 1), Mlx4Status.BadParam, "entry 0: size field 0x040");
+        Assert.That(s.Firmware.AreaPages, Is.Zero);
+    }
+
+    [Test]
+    public void INIT_HCA_with_a_table_past_the_ICM_size_is_BAD_PARAM()
+    {
+        using var s = StepTo(At.IcmMapped);
+        s.Mailbox.Clear();
+        (s.Up.Profile.InitHca with { DmptBase = s.Up.Profile.IcmSize }).WriteTo(s.Mailbox);
+        AssertRefused(s.Send(CmdInitHca, s.Box), Mlx4Status.BadParam, $"passes the ICM size 0x{s.Up.Profile.IcmSize:x} (SET_ICM_SIZE)");
+        Assert.That(s.Firmware.Phase, Is.EqualTo(Mlx4FirmwarePhase.Running));
+    }
+
+    [Test]
+    public void CONFIG_DEV_get_is_not_emulated_and_is_BAD_PARAM()
+    {
+        using var s = StepTo(At.HcaUp);
+        s.Mailbox.Clear();
+        Mlx4BringUp.WriteRoceV2Port(s.Mailbox, 4791);
+        AssertRefused(s.Send(CmdConfigDev, s.Box, opMod: 1), Mlx4Status.BadParam, "op_mod 1 in_mod 0: only the set");
+        Assert.That(s.Firmware.RoceV2UdpPort, Is.Zero);
+    }
+
+    [Test]
+    public void VIRT_PORT_MAP_on_a_one_port_device_is_BAD_PARAM()
+    {
+        using var s = StepTo(At.HcaUp, new Mlx4ModelConfig { Ports = 1 });
+        s.Mailbox.Clear();
+        Mlx4Lag.WritePortMap(s.Mailbox, Mlx4PortMap.Identity);
+        AssertRefused(s.Send(CmdVirtPortMap, s.Box, opMod: SetPortVirt2Phy), Mlx4Status.BadParam, "a one-port device has no port map");
     }
 }

@@ -12,13 +12,19 @@ namespace RoceUio.Drivers.Ocrdma.Model;
 /// <c>roceuio model ocrdma --dir DIR</c>, on the shared <see cref="DeviceModelHost"/> (its poll loop, one watch per
 /// doorbell, the fault file). It reacts to the doorbell BAR as the firmware does:
 /// <list type="bullet">
-/// <item>bootstrap mailbox (BAR+0x160): takes the two address writes, runs the be2net handshake (FW_INIT / FW_CLEAN
-/// patterns), CREATE_EQ, CREATE_CQ, CREATE_MQ_EXT and their DELETE_*, writes the completion into the mailbox, sets RDY.
-/// It refuses (MCC_STATUS_ILLEGAL_REQUEST, and a violation) any command before FW_INIT, an MQ's CQ on no EQ, an MQ on
-/// no CQ (ILLEGAL_FIELD), and a teardown out of order: DELETE_CQ under a live MQ, DELETE_EQ under a live CQ, FW_CLEAN
-/// with queues left;</item>
+/// <item>POST: the semaphore at 0x94 of the device's config file (<see cref="EmulatedPciConfig"/>) reads 0 until the
+/// model has "booted", then <c>device.conf</c> key <c>ocrdma_post_stage</c> (default 0xc000, ARMFW_RDY) after
+/// <c>ocrdma_post_delay_ms</c> (default 0). Only at ARMFW_RDY is the mailbox's RDY set; a mailbox write before that is
+/// a violation and never completes (real firmware is not there yet);</item>
+/// <item>bootstrap mailbox (BAR+0x160): takes the two address writes, runs FUNCTION_RESET (drops every queue and the AV
+/// table, keeps the handshake), the be2net handshake (FW_INIT / FW_CLEAN patterns), CREATE_EQ, CREATE_CQ,
+/// CREATE_MQ_EXT and their DELETE_*, writes the completion into the mailbox, sets RDY. It refuses
+/// (MCC_STATUS_ILLEGAL_REQUEST, and a violation) any command but FUNCTION_RESET before FW_INIT, an MQ's CQ on no EQ, an
+/// MQ on no CQ (ILLEGAL_FIELD), and a teardown out of order: DELETE_MQ with the AV table registered, DELETE_CQ under a
+/// live MQ, DELETE_EQ under a live CQ, FW_CLEAN with queues left;</item>
 /// <item>the EQ doorbell (BAR+0x120 with the type bit 10 set) for the EQ it created;</item>
-/// <item>MQ doorbell (BAR+0x140): parses each posted 256-byte MQE, runs GET_FW_CONFIG, QUERY_CONFIG (its L3-type bits
+/// <item>MQ doorbell (BAR+0x140): parses each posted 256-byte MQE, runs GET_FW_CONFIG, GET_FW_VER
+/// (<see cref="FirmwareVersion"/>), QUERY_CONFIG (its L3-type bits
 /// from <c>device.conf</c> key <c>ocrdma_udp_encap</c>, 0..3, default 3: IPv4 and IPv6), CREATE_AH_TBL,
 /// DELETE_AH_TBL, MODIFY_QP, writes the response into the same ring slot and an MCQE (valid bit, tag) into the MQ's CQ;</item>
 /// <item>CQ doorbell (BAR+0x120): consumed.</item>
@@ -45,12 +51,20 @@ namespace RoceUio.Drivers.Ocrdma.Model;
 public sealed class OcrdmaDeviceModel : IDisposable
 {
     public const string ViolationsFileName = "model.violations";
+    /// <summary>Every command the model ran, one name a line, for whoever runs it in another process (e.g. a test of
+    /// <c>roceuio run --emulate ocrdma:...</c>, whose model lives inside the daemon).</summary>
+    public const string CommandsFileName = "model.commands";
     /// <summary>The key of an MQ fault in the fault file (<c>mq=no-completion</c>).</summary>
     public const string MqFaultKey = "mq";
     private const int FirstCqId = 7, FirstMqId = 3, AhTableId = 1, FirstEqId = 2;
     /// <summary>device.conf keys: the L3 types QUERY_CONFIG says are UDP-encapsulated (bit 0 IPv4, bit 1 IPv6), and
     /// whether GET_FW_CONFIG says RDMA mode (1) or not (0).</summary>
     public const string UdpEncapKey = "ocrdma_udp_encap", RdmaModeKey = "ocrdma_rdma_mode";
+    /// <summary>device.conf keys: the POST stage the firmware reaches (default 0xc000, ARMFW_RDY) and after how many
+    /// milliseconds of the model running (default 0).</summary>
+    public const string PostStageKey = "ocrdma_post_stage", PostDelayKey = "ocrdma_post_delay_ms";
+    /// <summary>What GET_FW_VER answers (a Skyhawk-R release's version string).</summary>
+    public const string FirmwareVersion = "11.4.204.34";
 
     private readonly EmulatedDevice _dev;
     private readonly DeviceModelHost _host;
@@ -71,6 +85,10 @@ public sealed class OcrdmaDeviceModel : IDisposable
     private readonly uint _udpEncap = L3TypeIPv4 | L3TypeIPv6;
     private readonly bool _rdmaMode = true;
     private long _lastAvCheck;
+    private readonly MappedFile? _config;
+    private readonly uint _postStage = PostStageArmFwRdy;
+    private readonly long _postAt;
+    private bool _postDone, _resetSinceInit;
 
     public OcrdmaDeviceModel(string directory)
     {
@@ -88,11 +106,19 @@ public sealed class OcrdmaDeviceModel : IDisposable
                     : throw new FormatException($"{directory}/device.conf: {UdpEncapKey}={kv[1]}: 0..3 (bit 0 IPv4, bit 1 IPv6)");
             else if (kv.Length == 2 && kv[0] == RdmaModeKey)
                 _rdmaMode = kv[1] == "1";
+            else if (kv.Length == 2 && kv[0] == PostStageKey)
+                _postStage = FaultInjection.TryParseNumber(kv[1], out ulong st) && st <= uint.MaxValue ? (uint)st
+                    : throw new FormatException($"{directory}/device.conf: {PostStageKey}={kv[1]}: a 32-bit number (0xc000 is ARMFW_RDY)");
+            else if (kv.Length == 2 && kv[0] == PostDelayKey)
+                _postAt = Environment.TickCount64 + (long.TryParse(kv[1], NumberStyles.None, CultureInfo.InvariantCulture, out long ms) && ms <= 600_000 ? ms
+                    : throw new FormatException($"{directory}/device.conf: {PostDelayKey}={kv[1]}: milliseconds, 0..600000"));
         }
+        string configPath = Path.Combine(directory, EmulatedPciConfig.FileName);
+        _config = File.Exists(configPath) ? MappedFile.Open(configPath, EmulatedPciConfig.Size) : null;
         foreach (int bar in new[] { 0, 1, 2, 3, 4, 5 })
             if (HasBar(bar))
                 _bars.Add((bar, Array.Empty<byte>()));
-        _db.Write32(MpuMailboxDbOffset, MpuMailboxDbReady); // firmware ready for the first mailbox command
+        FinishPost(); // with no delay, POST is done at once: ready for the first mailbox command
         for (int i = 0; i < _bars.Count; i++)
             _bars[i] = (_bars[i].Bar, BarBytes(_bars[i].Bar).ToArray());
         _host.OnWrite(_db.Bar, MpuMailboxDbOffset, v =>
@@ -114,10 +140,28 @@ public sealed class OcrdmaDeviceModel : IDisposable
             _db.Write32(DbCqOffset, 0);
             HandleCqDoorbell(v);
         });
+        _host.OnPoll(FinishPost);
         _host.OnPoll(CheckStrayWrites);
         _host.OnPoll(CheckAddressVectorsEvery5Ms);
         _host.Faults.AddKey(MqFaultKey, MqFaultSyntax, CheckMqFault, v => _mqFault = v);
     }
+
+    /// <summary>POST finishes once its delay is over: the configured stage goes into the semaphore, and at ARMFW_RDY the
+    /// mailbox says ready. Without a config file (a directory made before it existed) the model is ready at once.</summary>
+    private bool FinishPost()
+    {
+        if (_postDone || Environment.TickCount64 < _postAt)
+            return false;
+        _postDone = true;
+        if (_config is not null)
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(_config.Span(SliportSemaphoreOffsetSh, 4), _postStage);
+        if (PostReady)
+            _db.Write32(MpuMailboxDbOffset, MpuMailboxDbReady);
+        return true;
+    }
+
+    /// <summary>POST reached ARMFW_RDY (be_fw_wait_ready would return).</summary>
+    private bool PostReady => _postDone && (_config is null || (_postStage & PostStageMask) == PostStageArmFwRdy);
 
     /// <summary>Every violation seen so far, in order.</summary>
     public List<string> Violations { get; } = new();
@@ -139,6 +183,7 @@ public sealed class OcrdmaDeviceModel : IDisposable
     {
         lock (_commands)
             _commands.Add(command);
+        File.AppendAllText(Path.Combine(_dir, CommandsFileName), command + "\n");
     }
 
     /// <summary>The queues that exist now: EQ, MQ's CQ, MQ ids (-1 when none) and whether the handshake is done.</summary>
@@ -171,16 +216,19 @@ public sealed class OcrdmaDeviceModel : IDisposable
         => new("ocrdma-model", new OcrdmaDeviceModel(directory), static (m, stop) => m.Run(stop));
 
     /// <summary>Creates the files of an emulated Skyhawk PF (BAR0 CSR, BAR4 doorbells) or VF (BAR0 doorbells).</summary>
-    public static EmulatedDevice CreateDevice(string directory, bool virtualFunction = false, ushort vendor = VendorEmulex, uint udpEncap = 3, bool rdmaMode = true)
+    public static EmulatedDevice CreateDevice(string directory, bool virtualFunction = false, ushort vendor = VendorEmulex, uint udpEncap = 3, bool rdmaMode = true,
+        uint postStage = PostStageArmFwRdy, int postDelayMs = 0)
     {
         var bars = virtualFunction
             ? new Dictionary<int, long> { [0] = 64 * 1024 }
             : new Dictionary<int, long> { [0] = 16 * 1024, [4] = 64 * 1024 };
-        foreach (string f in new[] { ViolationsFileName, FaultInjection.FileName, SgidShadowFile.FileName })
+        foreach (string f in new[] { ViolationsFileName, CommandsFileName, FaultInjection.FileName, SgidShadowFile.FileName })
             File.Delete(Path.Combine(directory, f));
         EmulatedDevice dev = EmulatedDevice.Create(directory, vendor, virtualFunction ? DeviceSkyhawkVf : DeviceSkyhawk, bars, 256 * 1024);
         string conf = Path.Combine(directory, "device.conf");
-        File.AppendAllLines(conf, [$"{UdpEncapKey}={udpEncap}", $"{RdmaModeKey}={(rdmaMode ? 1 : 0)}"]);
+        File.AppendAllLines(conf, [$"{UdpEncapKey}={udpEncap}", $"{RdmaModeKey}={(rdmaMode ? 1 : 0)}",
+            $"{PostStageKey}=0x{postStage:x}", $"{PostDelayKey}={postDelayMs}"]);
+        EmulatedPciConfig.Create(directory, vendor, virtualFunction ? DeviceSkyhawkVf : DeviceSkyhawk);
         return dev;
     }
 
@@ -243,6 +291,13 @@ public sealed class OcrdmaDeviceModel : IDisposable
 
     private void HandleMailboxWrite(uint value)
     {
+        if (!PostReady)
+        {
+            // No firmware to take it: RDY stays clear, as on a card whose POST has not finished.
+            Log("(mailbox before POST)");
+            Violation($"bootstrap mailbox written (0x{value:x}) while the POST stage is {PostStageName(CurrentPostSemaphore)}: be_fw_wait_ready waits for ARMFW_RDY (0xc000) first");
+            return;
+        }
         if ((value & MpuMailboxDbHi) != 0)
         {
             _mboxHi = value;
@@ -273,8 +328,9 @@ public sealed class OcrdmaDeviceModel : IDisposable
         if (m[..8].SequenceEqual(FwInitPattern))
         {
             name = "FW_INIT";
-            error = _handshake ? "FW_INIT again without FW_CLEAN" : null;
+            error = _handshake && !_resetSinceInit ? "FW_INIT again without FW_CLEAN or FUNCTION_RESET" : null;
             _handshake = true;
+            _resetSinceInit = false;
         }
         else if (m[..8].SequenceEqual(FwCleanPattern))
         {
@@ -283,6 +339,15 @@ public sealed class OcrdmaDeviceModel : IDisposable
                 : _eqId >= 0 || _cqId >= 0 || _mqId >= 0 ? $"FW_CLEAN with queues left (EQ {_eqId}, CQ {_cqId}, MQ {_mqId}): delete them first" : null;
             if (error == null)
                 _handshake = false;
+        }
+        else if ((subsys, op) == (SubsysCommon, CmdCommonFunctionReset))
+        {
+            // be_cmd_reset_function: allowed before FW_INIT (be_func_init) and after the queues are gone (be_remove).
+            name = CommandName(subsys, op);
+            error = (DmaAccess.Read32(m, MqeHdrFlags) & MqeEmbedded) == 0 || DmaAccess.Read32(m, MqeHdrPayloadLength) != FunctionResetCmdSize
+                    || DmaAccess.Read32(m, MbxCmdLength) != 0
+                ? $"a FUNCTION_RESET WRB is embedded with payload_length {FunctionResetCmdSize} and request_length 0 (be_wrb_cmd_hdr_prepare)"
+                : ResetFunction();
         }
         else if (_host.Faults.TryTakeError(out uint injected))
         {
@@ -310,7 +375,7 @@ public sealed class OcrdmaDeviceModel : IDisposable
         if (error != null)
         {
             Violation($"bootstrap mailbox {name}: {error}");
-            status = !_handshake || error.Contains("not modelled") ? 2u : 3u; // ILLEGAL_REQUEST / ILLEGAL_FIELD
+            status = (!_handshake && name != "FUNCTION_RESET") || error.Contains("not modelled") ? 2u : 3u; // ILLEGAL_REQUEST / ILLEGAL_FIELD
         }
         DmaAccess.Write32(m, MailboxComplOffset + McqeStatus, status);
         DmaAccess.Write32(m, MailboxComplOffset + McqeTagLo, DmaAccess.Read32(m, MqeHdrTagLo));
@@ -318,6 +383,19 @@ public sealed class OcrdmaDeviceModel : IDisposable
         Interlocked.MemoryBarrier();
         DmaAccess.WriteVolatile32(m, MailboxComplOffset + McqeFlags, McqeValid | McqeCompleted);
     }
+
+    /// <summary>The function's queues and AV table are gone (the firmware's side of a function-level reset).</summary>
+    private string? ResetFunction()
+    {
+        _eqId = _cqId = _mqId = -1;
+        _eqArmed = false;
+        _ahPages = null;
+        _resetSinceInit = true; // be_func_init's FW_INIT follows, even after a run that never sent FW_CLEAN
+        return null;
+    }
+
+    private uint CurrentPostSemaphore
+        => _config is null ? PostStageArmFwRdy : System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(_config.Span(SliportSemaphoreOffsetSh, 4));
 
     /// <summary>ocrdma_mbx_create_eq: version 2, 1..8 pages (the kernel gives 4), the valid bit, pages in DMA.</summary>
     private string? CreateEq(Span<byte> m)
@@ -345,6 +423,8 @@ public sealed class OcrdmaDeviceModel : IDisposable
         int id = (int)DmaAccess.Read32(m, DeleteQId);
         if (_mqId < 0 || id != _mqId)
             return $"MQ {id} does not exist (the MQ is {_mqId})";
+        if (_ahPages != null)
+            return $"the AV table {AhTableId} is still registered through MQ {_mqId}: DELETE_AH_TBL first (ocrdma_cleanup_hw)";
         _mqId = -1;
         return null;
     }
@@ -464,6 +544,7 @@ public sealed class OcrdmaDeviceModel : IDisposable
             error = (subsys, op) switch
             {
                 (SubsysCommon, CmdCommonGetFwConfig) => GetFwConfig(mqe),
+                (SubsysCommon, CmdCommonGetFwVer) => GetFwVer(mqe),
                 (SubsysRoce, CmdRoceQueryConfig) => QueryConfig(mqe),
                 (SubsysRoce, CmdRoceCreateAhTbl) => CreateAhTable(mqe),
                 (SubsysRoce, CmdRoceDeleteAhTbl) => DeleteAhTable(mqe),
@@ -536,6 +617,18 @@ public sealed class OcrdmaDeviceModel : IDisposable
         DmaAccess.Write32(mqe, FwConfigFnMode, _rdmaMode ? FnModeRdma : 0);
         DmaAccess.Write32(mqe, FwConfigBaseEqid, 0);
         DmaAccess.Write32(mqe, FwConfigMaxEq, 8);
+        return null;
+    }
+
+    /// <summary>struct ocrdma_fw_ver_rsp: <c>running_ver</c>, NUL-padded. The request is ocrdma_mbx_query_fw_ver's
+    /// (cmd_len 240, as <c>ocrdma_init_mch</c> with the whole MQE's size gives).</summary>
+    private string? GetFwVer(Span<byte> mqe)
+    {
+        uint len = DmaAccess.Read32(mqe, MbxCmdLength);
+        if (len != MqeSize - MbxHdrSize)
+            return $"cmd_len {len}: ocrdma_mbx_query_fw_ver sends {MqeSize - MbxHdrSize} (sizeof(struct ocrdma_mqe) - the header)";
+        mqe[FwVerRunning..MqeSize].Clear();
+        System.Text.Encoding.ASCII.GetBytes(FirmwareVersion, mqe.Slice(FwVerRunning, FwVerLength));
         return null;
     }
 
@@ -753,6 +846,7 @@ public sealed class OcrdmaDeviceModel : IDisposable
     public void Dispose()
     {
         _host.Dispose();
+        _config?.Dispose();
         _dev.Dispose();
     }
 }

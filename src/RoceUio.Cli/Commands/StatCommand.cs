@@ -1,23 +1,30 @@
 using System.Globalization;
+using System.Net.Sockets;
 using System.Text.Json.Nodes;
+using Microsoft.Diagnostics.NETCore.Client;
 using RoceUio.Cli.Control;
+using RoceUio.Diagnostics;
 
 namespace RoceUio.Cli;
 
 /// <summary>
-/// <c>roceuio stat</c>: the running daemon's <c>RoceUio</c> meter, printed like <c>dotnet-counters monitor</c>.
-/// It reads the values over the control socket (<c>metrics</c>). The daemon also serves EventPipe (the native binary is
-/// built with EventSourceSupport), so dotnet-counters and other EventPipe clients read the same meter; stat itself does
-/// not parse EventPipe's nettrace stream yet, and says so rather than pretend (README).
+/// <c>roceuio stat</c>: the running daemon's <c>RoceUio</c> meter, printed like <c>dotnet-counters monitor</c>. It opens an
+/// EventPipe session on the daemon through the .NET diagnostics IPC (Microsoft.Diagnostics.NETCore.Client; the provider
+/// System.Diagnostics.Metrics with Metrics=RoceUio) and reads the nettrace stream with <see cref="NettraceReader"/>.
+/// Where no EventPipe session can be had (no diagnostics socket visible, e.g. systemd's PrivateTmp without
+/// TMPDIR=/run/roceuio), it reads the same values over the control socket (<c>metrics</c>) and says so on stderr.
 /// </summary>
 internal static class StatCommand
 {
     private const string Usage = """
-        Usage: roceuio stat [--interval S] [--count N] [--json] [--control PATH]
+        Usage: roceuio stat [--pid PID] [--interval S] [--count N] [--json] [--control PATH]
         The daemon's counters (netlink messages, malformed, ENOBUFS, resyncs; per port: GIDs used, capacity, pending,
-        pushes, failing pushes). Once, or every S seconds (N times; Ctrl-C stops). --json: one JSON array per sample.
-        Read over the control socket. EventPipe clients (dotnet-counters monitor -p PID --counters RoceUio) can attach
-        to the daemon too; stat --pid (stat over EventPipe) is not available in this version.
+        added, deleted, refused, pushes, failing pushes). Once, or every S seconds (N times; Ctrl-C
+        stops). --json: one JSON array per sample.
+        Read over EventPipe (the .NET diagnostics IPC, as dotnet-counters does) from the daemon PID, or, without --pid,
+        from the daemon that serves the control socket (its peer pid). The diagnostics socket is looked for in $TMPDIR
+        (or /tmp) and beside the control socket (the unit sets TMPDIR=/run/roceuio). Where EventPipe cannot be reached,
+        the counters come from the control socket, and stat says so on stderr.
         """;
 
     public static int Run(string[] args)
@@ -30,16 +37,188 @@ internal static class StatCommand
         }
         if (a.Positional.Count > 0)
             throw new UsageException($"unexpected '{a.Positional[0]}'");
-        if (a.Value("--pid") is not null)
-            throw new UsageException("--pid (an EventPipe session through the diagnostics IPC) is not available in this version: "
-                + "stat reads the daemon's control socket (--control PATH); an EventPipe client such as dotnet-counters can attach "
-                + "to the daemon's pid; see README, 'Live counters'");
+        int? pid = a.Int("--pid");
+        if (pid is <= 0)
+            throw new UsageException("--pid needs a process id above 0");
         int? interval = a.Int("--interval");
+        if (interval is <= 0)
+            throw new UsageException("--interval needs a whole number of seconds above 0");
         int count = a.Int("--count") ?? (interval is null ? 1 : int.MaxValue);
         string control = a.Value("--control") ?? ControlClient.DefaultPath;
         bool json = a.Flag("--json");
-        if (!json)
-            Console.Error.WriteLine("roceuio stat: counters from the control socket (not EventPipe: see README)");
+
+        string? why = null;
+        pid ??= PeerPid(control, out why);
+        if (pid is { } p)
+        {
+            int? rc = RunEventPipe(p, control, interval ?? 1, count, json, out why);
+            if (rc is not null)
+                return rc.Value;
+        }
+        else
+            why ??= "no daemon pid";
+        Console.Error.WriteLine($"roceuio stat: no EventPipe session ({why}); counters from the control socket {control} instead");
+        return RunControl(control, interval, count, json);
+    }
+
+    /// <summary>The pid of the process that serves <paramref name="control"/> (SO_PEERCRED of a connection to it).</summary>
+    private static int? PeerPid(string control, out string? why)
+    {
+        try
+        {
+            using var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            s.Connect(new UnixDomainSocketEndPoint(control));
+            why = null;
+            return Posix.PeerOf((int)s.Handle).Pid;
+        }
+        catch (Exception e) when (e is SocketException or IOException)
+        {
+            why = $"no daemon found at the control socket {control} to attach to: {e.Message}";
+            return null;
+        }
+    }
+
+    /// <summary>The directory where the daemon's diagnostics socket <c>dotnet-diagnostic-PID-*-socket</c> is: the
+    /// runtime makes it in its own $TMPDIR (or /tmp); the client looks in its own. Null: in neither place.</summary>
+    private static string? DiagnosticsDirectory(int pid, string control)
+    {
+        string own = Path.GetTempPath();
+        foreach (string dir in new[] { own, Path.GetDirectoryName(Path.GetFullPath(control)) ?? "/", "/tmp/" })
+        {
+            try
+            {
+                if (Directory.EnumerateFileSystemEntries(dir, $"dotnet-diagnostic-{pid}-*-socket").Any())
+                    return dir;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Samples over EventPipe; null (with <paramref name="why"/>) when no session could be started.</summary>
+    private static int? RunEventPipe(int pid, string control, int interval, int count, bool json, out string? why)
+    {
+        string? dir = DiagnosticsDirectory(pid, control);
+        if (dir is null)
+        {
+            why = $"no diagnostics socket dotnet-diagnostic-{pid}-*-socket in {Path.GetTempPath()} or beside {control}: is pid {pid} the daemon, "
+                  + "and under systemd, does the unit set TMPDIR=/run/roceuio?";
+            return null;
+        }
+        // The client library looks for the socket in Path.GetTempPath(), which follows TMPDIR.
+        if (Path.TrimEndingDirectorySeparator(dir) != Path.TrimEndingDirectorySeparator(Path.GetTempPath()))
+            Environment.SetEnvironmentVariable("TMPDIR", dir);
+        string sessionId = Guid.NewGuid().ToString("N");
+        var provider = new EventPipeProvider(MetricsEventDecoder.Provider, System.Diagnostics.Tracing.EventLevel.Informational,
+            0x3, // Messages | TimeSeriesValues
+            new Dictionary<string, string>
+            {
+                ["SessionId"] = sessionId, ["Metrics"] = RoceUioMetrics.MeterName,
+                ["RefreshInterval"] = interval.ToString(CultureInfo.InvariantCulture),
+                ["MaxTimeSeries"] = "1000", ["MaxHistograms"] = "100",
+            });
+        EventPipeSession session;
+        try
+        {
+            session = new DiagnosticsClient(pid).StartEventPipeSession([provider], requestRundown: false, circularBufferMB: 4);
+        }
+        catch (Exception e) when (e is ServerNotAvailableException or ServerErrorException or UnsupportedCommandException or IOException
+                                      or TimeoutException or UnauthorizedAccessException or SocketException)
+        {
+            why = $"pid {pid}'s diagnostics IPC refused a session: {e.Message}";
+            return null;
+        }
+        why = null;
+        using (session)
+        {
+            if (!json)
+                Console.Error.WriteLine($"roceuio stat: counters over EventPipe from pid {pid} (every {interval} s)");
+            var reader = new NettraceReader();
+            var decoder = new MetricsEventDecoder(sessionId, RoceUioMetrics.MeterName);
+            int printed = 0;
+            decoder.Error = m => Console.Error.WriteLine($"roceuio stat: the daemon's metrics source says: {m}");
+            decoder.IntervalEnded = values =>
+            {
+                if (printed >= count)
+                    return;
+                JsonArray arr = ToJson(values);
+                Console.WriteLine(json ? arr.ToJsonString() : Table(arr));
+                Console.Out.Flush();
+                printed++;
+            };
+            byte[] buf = new byte[64 * 1024];
+            try
+            {
+                int n;
+                while (printed < count && (n = session.EventStream.Read(buf, 0, buf.Length)) > 0)
+                    reader.Feed(buf.AsSpan(0, n), decoder.OnEvent);
+            }
+            catch (FormatException e)
+            {
+                Console.Error.WriteLine($"roceuio stat: {e.Message}");
+                return 1;
+            }
+            catch (IOException e) when (printed < count)
+            {
+                Console.Error.WriteLine($"roceuio stat: the EventPipe stream from pid {pid} broke: {e.Message}");
+                return 1;
+            }
+            try
+            {
+                session.Stop();
+            }
+            catch (Exception e) when (e is ServerNotAvailableException or IOException or ServerErrorException)
+            {
+                // The daemon went away after the last sample: nothing to stop.
+            }
+            if (printed < count)
+            {
+                Console.Error.WriteLine($"roceuio stat: pid {pid} ended the EventPipe stream after {printed} sample(s)");
+                return 1;
+            }
+            return 0;
+        }
+    }
+
+    /// <summary>EventPipe values in the control socket's <c>metrics</c> shape, sorted by name then tags.</summary>
+    private static JsonArray ToJson(IReadOnlyList<EventPipeMetric> values)
+    {
+        var arr = new JsonArray();
+        foreach (EventPipeMetric v in values.OrderBy(v => v.Name, StringComparer.Ordinal).ThenBy(v => v.Tags, StringComparer.Ordinal))
+        {
+            var tags = new JsonObject();
+            foreach (string kv in v.Tags.Split(',', StringSplitOptions.RemoveEmptyEntries))
+            {
+                int eq = kv.IndexOf('=');
+                if (eq > 0)
+                    tags[kv[..eq]] = kv[(eq + 1)..];
+            }
+            var o = new JsonObject { ["name"] = v.Name, ["kind"] = v.Kind, ["tags"] = tags };
+            if (v.Kind == "histogram")
+            {
+                o["count"] = v.Count;
+                o["sum"] = v.Sum;
+                foreach (string q in v.Quantiles.Split(';', StringSplitOptions.RemoveEmptyEntries))
+                {
+                    int eq = q.IndexOf('=');
+                    if (eq > 0 && double.TryParse(q[..eq], NumberStyles.Float, CultureInfo.InvariantCulture, out double p)
+                        && double.TryParse(q[(eq + 1)..], NumberStyles.Float, CultureInfo.InvariantCulture, out double x))
+                        o[$"p{p * 100:0.#}"] = x;
+                }
+            }
+            else if (double.IsFinite(v.Value) && v.Value == Math.Floor(v.Value) && Math.Abs(v.Value) < 9e15)
+                o["value"] = (long)v.Value;
+            else
+                o["value"] = v.Value;
+            arr.Add((JsonNode)o);
+        }
+        return arr;
+    }
+
+    private static int RunControl(string control, int? interval, int count, bool json)
+    {
         for (int i = 0; i < count; i++)
         {
             if (i > 0)
@@ -66,7 +245,14 @@ internal static class StatCommand
         {
             string tags = string.Join(',', (v!["tags"] as JsonObject ?? []).Select(t => $"{t.Key}={t.Value}"));
             string name = tags.Length > 0 ? $"{v["name"]} [{tags}]" : $"{v["name"]}";
-            lines.Add($"    {name,-52} {(long)v["value"]!,12}");
+            if ((string?)v["kind"] == "histogram")
+            {
+                string qs = string.Join(' ', (v as JsonObject)!.Where(kv => kv.Key.StartsWith('p'))
+                    .Select(kv => $"{kv.Key}={((double)kv.Value!).ToString("0.###", CultureInfo.InvariantCulture)}"));
+                lines.Add($"    {name,-52} {qs} (n={v["count"]})");
+            }
+            else
+                lines.Add($"    {name,-52} {v["value"],12}");
         }
         return string.Join('\n', lines);
     }

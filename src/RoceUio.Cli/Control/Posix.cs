@@ -38,6 +38,10 @@ internal static unsafe partial class Posix
 
     public static string Describe(int errno) => $"{Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})";
 
+    /// <summary>_exit(2): ends the process at once, without the runtime's shutdown (no other thread runs on).</summary>
+    [LibraryImport("libc", EntryPoint = "_exit")]
+    public static partial void ExitNow(int status);
+
     [LibraryImport("libc", EntryPoint = "socket", SetLastError = true)]
     public static partial int Socket(int domain, int type, int protocol);
 

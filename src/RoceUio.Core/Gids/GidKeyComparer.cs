@@ -30,4 +30,9 @@ internal sealed class GidKeyComparer : IEqualityComparer<GidEntry>, IEqualityCom
     public bool Equals((Gid, GidType) a, (Gid, GidType) b) => a.Item1 == b.Item1 && a.Item2 == b.Item2;
 
     public int GetHashCode((Gid, GidType) k) => Mix(k.Item1.SubnetPrefix, k.Item1.InterfaceId, (byte)k.Item2);
+
+    /// <summary>The (gid, type) hash, for a writer-side table of its own (StickyIndexHistory) that calls it
+    /// directly instead of through an interface.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static uint HashOf(in Gid gid, GidType type) => (uint)Mix(gid.SubnetPrefix, gid.InterfaceId, (byte)type);
 }

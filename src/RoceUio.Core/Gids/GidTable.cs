@@ -8,7 +8,7 @@
 //     notifications happen in table order. Neither may call a writer of the same table: that throws.
 //  2. Readers (TryFind, TryGet, StateOf, Count, enumeration) take no lock, write no shared memory and never
 //     allocate. They see each entry whole through sequence counters (seqlocks):
-//       - the hashed index: one counter per stripe (GidHashIndex), used by TryFind(in GidEntry);
+//       - the hashed index: one counter per 64-byte line (GidHashIndex), used by TryFind(in GidEntry);
 //       - each slot: its own counter (GidSlot.Seq), used by TryGet, StateOf and the enumerator;
 //       - the whole table: _tableSeq, bracketing every published change, used by the masked TryFind scan
 //         so that "lowest matching index" is computed over one consistent view, as find_gid does under the
@@ -20,11 +20,13 @@
 //     Volatile.Read (acquire), so in .NET's memory model the second counter read cannot move above the data
 //     reads; an odd or changed counter means retry. Writers never call out (programmer, listener) inside an
 //     odd window, so a reader waits at most for a few stores (or for a preempted writer, where SpinWait yields).
-//     The hash index's fast path is the same protocol unrolled for the key's home bucket: sequence, bucket
-//     array, the bucket's fields, sequence again, in that program order, and the answer is used only if the
-//     sequence was even and unchanged; anything else goes to the looping probe. A stripe's bucket array is
-//     replaced (grown) only inside its odd window, and a probe is bounded by the array's length, so a torn
-//     view costs a retry, never a wrong answer or an endless loop.
+//     The hash index's fast path is the same protocol unrolled for the key's home line: counter, the line's
+//     fields, counter again, in that program order, and the answer is used only if the counter was even and
+//     unchanged; anything else goes to the looping probe. A change that stores to several lines (a delete's
+//     backward shift) opens all their counters before its first store and closes them after its last, and a probe
+//     over several lines reads all their counters again at its end (their sum: counters only grow), so it answers
+//     only from lines that were all as read at one moment. The array never grows or moves and a probe is bounded by
+//     its length, so a torn view costs a retry, never a wrong answer or an endless loop.
 //  3. The hardware is programmed before anything is published (TryAddGid) and before anything is unpublished
 //     (DeleteGid): if the programmer refuses, no reader ever saw a change. A table made with publishAfterCommit
 //     (the GID manager's) goes further, as the kernel's add_roce_gid stores an entry only after the driver's
@@ -35,7 +37,8 @@
 //     A delete turns Valid into PendingDelete keeping the count (or straight into Free at count 0); the release
 //     that takes a PendingDelete count to 0 frees the slot under _writerLock. Exactly one CAS observes
 //     "PendingDelete, 0 references", so a slot is freed exactly once and never while held.
-//  5. Writer-only state (_nonDefault, _history, _freeSlots, the batch buffer) is touched only under _writerLock.
+//  5. Writer-only state (the index's writer values, _history, _freeSlots, the batch buffer) is touched only under
+//     _writerLock.
 
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -54,10 +57,12 @@ public sealed class GidTable
 
     private readonly Lock _writerLock = new();
     private readonly GidSlot[] _slots;
+    // Key -> the lowest visible index (readers) and, writer-only, the key's ordinary slot + 1 (0: none), published
+    // or not: the one map of the table, so an update costs no dictionary operation.
     private readonly GidHashIndex _index;
+    private readonly GidHashIndex.Reader _find;   // _index's lookup fields, read from this object by TryFind
     private readonly StickyIndexHistory _history;
     private readonly FreeSlots _freeSlots;
-    private readonly Dictionary<GidEntry, int> _nonDefault = new(GidKeyComparer.Instance);   // valid entries outside default slots
     private readonly IGidProgrammer? _programmer;
     private readonly IGidTableListener? _listener;
     private readonly List<GidChange> _batch = new();
@@ -102,6 +107,7 @@ public sealed class GidTable
         _unpublishedDefault = new GidEntry?[defaults];
         _slots = new GidSlot[capacity];
         _index = new GidHashIndex(capacity);
+        _find = new GidHashIndex.Reader(_index);
         _freeSlots = new FreeSlots(capacity, firstOrdinary: defaults);
         _history = new StickyIndexHistory(capacity, _freeSlots);
     }
@@ -172,7 +178,7 @@ public sealed class GidTable
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryFind(in GidEntry e, out int index)
-        => _index.TryFind(e.Gid.SubnetPrefix, e.Gid.InterfaceId, e.NetdevIfindex, e.Type, out index);
+        => _find.TryFind(e.Gid.SubnetPrefix, e.Gid.InterfaceId, e.NetdevIfindex, e.Type, out index);
 
     /// <summary>
     /// The kernel's <c>find_gid</c>: the lowest valid index whose attributes match on the bits of
@@ -183,7 +189,7 @@ public sealed class GidTable
     public bool TryFind(in Gid gid, GidType type, int netdevIndex, GidFindMask mask, bool defaultSlot, out int index)
     {
         if (mask == (GidFindMask.Gid | GidFindMask.GidType | GidFindMask.Netdev))
-            return _index.TryFind(gid.SubnetPrefix, gid.InterfaceId, netdevIndex, type, out index);
+            return _find.TryFind(gid.SubnetPrefix, gid.InterfaceId, netdevIndex, type, out index);
         SpinWait spin = default;
         while (true)
         {
@@ -414,6 +420,7 @@ public sealed class GidTable
             error = null;
             if (TryFindForWriter(e, out index))
                 return GidWriteResult.Exists;
+            // Not found: the key is not in the index either (a key there is visible, or has its ordinary slot).
             index = ChooseSlot(e);
             if (index < 0)
             {
@@ -425,10 +432,9 @@ public sealed class GidTable
                 index = -1;
                 return GidWriteResult.DeviceRefused;
             }
-            _nonDefault[e] = index;
             _freeSlots.MarkTaken(index);
             _history.Remember(e, index);
-            Show(index, e, isDefault: false);
+            Show(index, e, isDefault: false, keyAbsent: true);
             return GidWriteResult.Added;
         }
     }
@@ -540,25 +546,19 @@ public sealed class GidTable
     {
         using (EnterWriter())
         {
-            // One dictionary operation for the key (remove, not look up then remove); put back if the device throws.
-            if (!_nonDefault.Remove(e, out int index))
+            // One probe of the index finds the key's ordinary slot; nothing changes before the device accepted.
+            int position = _index.Find(e);
+            int index = position < 0 ? -1 : _index.WriterValueAt(position) - 1;
+            if (index < 0)
                 return false;
-            try
-            {
-                ProgramDelete(index, e);
-            }
-            catch
-            {
-                _nonDefault[e] = index;
-                throw;
-            }
+            ProgramDelete(index, e);
             if (IsFree(index))
             {
                 // Added in this burst and never shown: no reader saw it, so no event either.
-                DropUnpublished(index, e);
+                DropUnpublished(index, e, position);
                 return true;
             }
-            Unpublish(index, e, isDefault: false, keyRemoved: true);
+            Unpublish(index, e, isDefault: false, position);
             Notify(new GidChange(Port, index, e, null));
             return true;
         }
@@ -637,7 +637,7 @@ public sealed class GidTable
         using (EnterWriter())
         {
             foreach (var (e, index) in list)
-                if (!_nonDefault.ContainsKey(e))
+                if (OrdinaryIndexOf(e) < 0)
                     _history.Remember(e, index);
         }
     }
@@ -678,12 +678,19 @@ public sealed class GidTable
     /// yet shown.</summary>
     private bool TryFindForWriter(in GidEntry e, out int index)
     {
-        if (_index.TryFind(e.Gid.SubnetPrefix, e.Gid.InterfaceId, e.NetdevIfindex, e.Type, out index))
-            return true;
+        int position = _index.Find(e);
+        if (position >= 0)
+        {
+            index = _index.ReaderIndexAt(position);
+            if (index >= 0)
+                return true;
+            index = _index.WriterValueAt(position) - 1;   // an ordinary entry not yet published
+            if (index >= 0)
+                return true;
+        }
+        index = -1;
         if (_unpublished.Count == 0)
             return false;
-        if (_nonDefault.TryGetValue(e, out index))
-            return true;
         for (int i = 0; i < DefaultSlotCount; i++)
             if (_unpublishedDefault[i] == e)
             {
@@ -694,22 +701,32 @@ public sealed class GidTable
         return false;
     }
 
+    /// <summary>The ordinary slot of <paramref name="e"/> (valid or waiting to be published), or -1.</summary>
+    private int OrdinaryIndexOf(in GidEntry e)
+    {
+        int position = _index.Find(e);
+        return position < 0 ? -1 : _index.WriterValueAt(position) - 1;
+    }
+
     /// <summary>Makes an added entry visible now, or queues it for <see cref="PublishCommitted"/>.</summary>
-    private void Show(int index, in GidEntry e, bool isDefault)
+    /// <param name="keyAbsent">The caller knows the key is not in the index (saves MakeVisible a probe).</param>
+    private void Show(int index, in GidEntry e, bool isDefault, bool keyAbsent = false)
     {
         if (_publishAfterCommit)
         {
+            if (!isDefault)
+                _index.Add(e, readerIndex: -1, writerValue: index + 1);   // the writers' only, until published
             _unpublished.Add((index, e));
             if (isDefault)
                 _unpublishedDefault[index] = e;
             return;
         }
-        MakeVisible(index, e, isDefault);
+        MakeVisible(index, e, isDefault, keyAbsent);
         Notify(new GidChange(Port, index, null, e));
     }
 
     /// <summary>Forgets an entry added but never shown (deleted in the same burst): its slot is free again.</summary>
-    private void DropUnpublished(int index, in GidEntry e)
+    private void DropUnpublished(int index, in GidEntry e, int position = -1)
     {
         for (int i = _unpublished.Count - 1; i >= 0; i--)
             if (_unpublished[i].Index == index)
@@ -721,7 +738,10 @@ public sealed class GidTable
             _unpublishedDefault[index] = null;
         else
         {
-            _nonDefault.Remove(e);
+            int p = position >= 0 ? position : _index.Find(e);
+            _index.WriterValueAt(p) = 0;
+            if (_index.ReaderIndexAt(p) < 0)
+                _index.RemoveAt(p);           // hidden: nobody else has the key (else readers see it at a default slot)
             _freeSlots.MarkFree(index);
         }
     }
@@ -825,16 +845,23 @@ public sealed class GidTable
     private void EndTableWrite() => Volatile.Write(ref _tableSeq, _tableSeq + 1);
 
     /// <summary>Makes a programmed entry visible: slot, hash index, count, all inside one table write. (Its slot is
-    /// already taken for writers: _nonDefault and the free bitmap.)</summary>
-    private void MakeVisible(int index, in GidEntry e, bool isDefault)
+    /// already taken for writers: the free bitmap, and for a queued ordinary entry its hidden key in the index.)</summary>
+    private void MakeVisible(int index, in GidEntry e, bool isDefault, bool keyAbsent = false)
     {
         BeginTableWrite();
         try
         {
             GidSlot.Publish(ref _slots[index], e);
             // The hash index keeps the lowest valid index of the key: a default slot is below any other.
-            if (!_index.TryFind(e.Gid.SubnetPrefix, e.Gid.InterfaceId, e.NetdevIfindex, e.Type, out int current) || index < current)
-                _index.Set(e, index);
+            int position = keyAbsent ? -1 : _index.Find(e);
+            if (position < 0)
+                _index.Add(e, index, writerValue: isDefault ? 0 : index + 1);
+            else
+            {
+                int current = _index.ReaderIndexAt(position);
+                if (current < 0 || index < current)
+                    _index.SetReaderIndexAt(position, index);
+            }
             Volatile.Write(ref _count, _count + 1);
         }
         finally
@@ -847,8 +874,8 @@ public sealed class GidTable
     /// Takes a deleted entry out of sight: Valid becomes PendingDelete with its references, or Free with none
     /// (cache.c del_gid); the hash index falls back to the key's other valid slot, if any.
     /// </summary>
-    /// <param name="keyRemoved">The caller already took an ordinary entry's key out of _nonDefault.</param>
-    private void Unpublish(int index, in GidEntry e, bool isDefault, bool keyRemoved = false)
+    /// <param name="position">The key's position in the index, if the caller has it.</param>
+    private void Unpublish(int index, in GidEntry e, bool isDefault, int position = -1)
     {
         BeginTableWrite();
         try
@@ -864,21 +891,30 @@ public sealed class GidTable
             if (GidSlot.StateOf(next) == GidEntryState.Free)
                 _freeSlots.MarkFree(index);
 
+            int p = position >= 0 ? position : _index.Find(e);
             int other = -1;
+            bool keep;
             if (isDefault)
-                other = _nonDefault.TryGetValue(e, out int j) ? j : -1;
+            {
+                // The same key may be an ordinary entry too: readers fall back to it once it is published; until then
+                // the key stays, hidden, for the writers.
+                int ordinary = _index.WriterValueAt(p) - 1;
+                keep = ordinary >= 0;
+                if (keep && GidSlot.StateOf(Volatile.Read(ref _slots[ordinary].Word)) == GidEntryState.Valid)
+                    other = ordinary;
+            }
             else
             {
-                if (!keyRemoved)
-                    _nonDefault.Remove(e);
+                _index.WriterValueAt(p) = 0;
                 for (int d = 0; d < DefaultSlotCount && other < 0; d++)
                     if (GidSlot.StateOf(Volatile.Read(ref _slots[d].Word)) == GidEntryState.Valid && _slots[d].Entry == e)
                         other = d;
+                keep = other >= 0;
             }
-            if (other >= 0)
-                _index.Set(e, other);
+            if (keep)
+                _index.SetReaderIndexAt(p, other);
             else
-                _index.Remove(e);
+                _index.RemoveAt(p);
             Volatile.Write(ref _count, _count - 1);
         }
         finally

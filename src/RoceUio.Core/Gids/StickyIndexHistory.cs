@@ -33,7 +33,11 @@ namespace RoceUio.Gids;
 /// <see cref="Remember"/> would be. When the oldest key is forgotten it is the oldest of its address's list (every
 /// other node there was remembered after it), so the address memory goes only when no netdev remembers the address.
 /// A fresh key costs one look-up (<see cref="Recall"/>), one insert and one removal (the oldest key's); before the
-/// two memories were merged it was six dictionary operations.</para>
+/// two memories were merged it was six dictionary operations. The map is this class's own open-addressed table
+/// (linear probing, backward-shift removal, at most half full, sized once): each bucket holds the head node and the
+/// key's hash, so a probe compares hashes without touching other keys' nodes, and the hash is computed inline
+/// rather than through a comparer interface. Forgetting the oldest key touches memory no other call touched for
+/// 4 x capacity calls (its node and its bucket), so few cold lines per call is what counts here.</para>
 /// </remarks>
 internal sealed class StickyIndexHistory
 {
@@ -48,7 +52,15 @@ internal sealed class StickyIndexHistory
         public int AddrOlder, AddrNewer;   // the address's list (same gid and type, other netdevs); -1 at the ends
     }
 
-    private readonly Dictionary<(Gid, GidType), int> _byAddress;   // address -> its newest node
+    /// <summary>A bucket of the address map: the address's newest node + 1 (0 = empty) and the address's hash.</summary>
+    private struct Bucket
+    {
+        public int HeadPlus1;
+        public uint Hash;
+    }
+
+    private readonly Bucket[] _byAddress;   // address -> its newest node; power-of-two length, at most half full
+    private readonly int _bucketMask;
     private readonly Node[] _nodes;
     private readonly FreeSlots _slots;
     private readonly int _limit;
@@ -66,7 +78,8 @@ internal sealed class StickyIndexHistory
         _nodes = new Node[_limit + 1];
         for (int i = 0; i < _nodes.Length; i++)
             _nodes[i].Newer = i + 1 < _nodes.Length ? i + 1 : -1;
-        _byAddress = new Dictionary<(Gid, GidType), int>(_limit + 1, GidKeyComparer.Instance);
+        _byAddress = new Bucket[(int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)(2 * (_limit + 1)))];
+        _bucketMask = _byAddress.Length - 1;
     }
 
     /// <summary>Remembered keys.</summary>
@@ -80,8 +93,10 @@ internal sealed class StickyIndexHistory
     public void Recall(in GidEntry e, out int exact, out int address)
     {
         exact = address = -1;
-        if (!_byAddress.TryGetValue((e.Gid, e.Type), out int head))
+        int at = FindBucket(e.Gid, e.Type, GidKeyComparer.HashOf(e.Gid, e.Type));
+        if (at < 0)
             return;
+        int head = _byAddress[at].HeadPlus1 - 1;
         address = _nodes[head].Index;
         int node = FindOnAddressList(head, e.NetdevIfindex);
         if (node >= 0)
@@ -91,10 +106,15 @@ internal sealed class StickyIndexHistory
     /// <summary>Records that <paramref name="e"/> now lives at <paramref name="index"/>; it becomes the newest key.</summary>
     public void Remember(in GidEntry e, int index)
     {
-        ref int head = ref CollectionsMarshal.GetValueRefOrAddDefault(_byAddress, (e.Gid, e.Type), out bool known);
-        if (!known)
-            head = -1;
-        int node = known ? FindOnAddressList(head, e.NetdevIfindex) : -1;
+        uint hash = GidKeyComparer.HashOf(e.Gid, e.Type);
+        int at = FindBucket(e.Gid, e.Type, hash);
+        if (at < 0)
+        {
+            at = ~at;                        // the empty bucket the probe ended on: the address goes there
+            _byAddress[at] = new Bucket { HeadPlus1 = 0, Hash = hash };
+        }
+        int head = _byAddress[at].HeadPlus1 - 1;
+        int node = head >= 0 ? FindOnAddressList(head, e.NetdevIfindex) : -1;
         if (node >= 0)
         {
             ref Node n = ref _nodes[node];
@@ -112,10 +132,45 @@ internal sealed class StickyIndexHistory
             _count++;
         }
         LinkNewest(node);
-        LinkAddressNewest(node, ref head);   // the last use of the dictionary ref: nothing above changed _byAddress
+        LinkAddressNewest(node, ref head);
+        _byAddress[at].HeadPlus1 = head + 1;   // before Forget below, which may move buckets
         _slots.Remember(index);
         if (_count > _limit)
             Forget(_oldest);
+    }
+
+    /// <summary>The bucket of the address, or the one's complement of the empty bucket where it would go.</summary>
+    private int FindBucket(in Gid gid, GidType type, uint hash)
+    {
+        for (int i = (int)hash & _bucketMask; ; i = (i + 1) & _bucketMask)
+        {
+            ref Bucket b = ref _byAddress[i];
+            if (b.HeadPlus1 == 0)
+                return ~i;
+            if (b.Hash == hash)
+            {
+                ref Node head = ref _nodes[b.HeadPlus1 - 1];
+                if (head.Entry.Gid == gid && head.Entry.Type == type)
+                    return i;
+            }
+        }
+    }
+
+    /// <summary>Empties bucket <paramref name="hole"/> (backward shift: no tombstones).</summary>
+    private void RemoveBucket(int hole)
+    {
+        for (int j = (hole + 1) & _bucketMask; _byAddress[j].HeadPlus1 != 0; j = (j + 1) & _bucketMask)
+        {
+            // Move bucket j into the hole unless its home lies cyclically in (hole, j].
+            int home = (int)_byAddress[j].Hash & _bucketMask;
+            bool homeBetween = hole <= j ? hole < home && home <= j : hole < home || home <= j;
+            if (!homeBetween)
+            {
+                _byAddress[hole] = _byAddress[j];
+                hole = j;
+            }
+        }
+        _byAddress[hole] = default;
     }
 
     private int FindOnAddressList(int head, int netdev)
@@ -131,14 +186,16 @@ internal sealed class StickyIndexHistory
         ref Node n = ref _nodes[node];
         _slots.Forget(n.Index);
         Unlink(node);
+        int at = FindBucket(n.Entry.Gid, n.Entry.Type, GidKeyComparer.HashOf(n.Entry.Gid, n.Entry.Type));
         if (n.AddrNewer < 0 && n.AddrOlder < 0)
-            _byAddress.Remove((n.Entry.Gid, n.Entry.Type));   // the address's only node: the usual case
+            RemoveBucket(at);                // the address's only node: the usual case
         else
         {
             // Other netdevs remember the address too. The oldest key is the oldest of its address's list (all the
             // others were remembered after it), so the list's newest, the address memory, stays.
-            ref int head = ref CollectionsMarshal.GetValueRefOrNullRef(_byAddress, (n.Entry.Gid, n.Entry.Type));
+            int head = _byAddress[at].HeadPlus1 - 1;
             UnlinkFromAddress(node, ref head);
+            _byAddress[at].HeadPlus1 = head + 1;
         }
         n = default;
         n.Newer = _freeNode;

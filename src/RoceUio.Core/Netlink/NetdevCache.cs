@@ -48,6 +48,9 @@ public sealed class NetdevCache
     private readonly Dictionary<int, List<int>> _linkUppers = new();
     private readonly Dictionary<int, List<int>> _slaves = new();
     private readonly List<int> _order = new();
+    // This namespace's links by name (FindByName): kept as links appear, are renamed and go; rebuilt at EndResync,
+    // where a dump can show two links under one name for a moment (a rename missed, the other link not dumped yet).
+    private readonly Dictionary<string, NetdevLink> _byName = new(StringComparer.Ordinal);
     private uint _generation;
 
     /// <summary>Where problems are reported; stderr by default. Never null-checked on the hot path: only errors log.</summary>
@@ -88,13 +91,22 @@ public sealed class NetdevCache
         return found;
     }
 
-    /// <summary>The link of this namespace named <paramref name="name"/> (links of other namespaces may repeat names).</summary>
+    /// <summary>The link of this namespace named <paramref name="name"/> (links of other namespaces may repeat names).
+    /// A lookup in the cache's name index, whatever the number of netdevs.</summary>
     public NetdevLink? FindByName(string name)
+        => _byName.TryGetValue(name, out NetdevLink? l) && l.Name == name ? l : null;
+
+    private void NameIndexRemove(NetdevLink link, string name)
     {
-        foreach (NetdevLink l in _links.Values)
-            if (l.Name == name && l.IsInOwnNamespace)
-                return l;
-        return null;
+        // Only the entry that is this link: another link may hold the name now (see _byName).
+        if (link.IsInOwnNamespace && name.Length > 0 && _byName.TryGetValue(name, out NetdevLink? l) && ReferenceEquals(l, link))
+            _byName.Remove(name);
+    }
+
+    private void NameIndexAdd(NetdevLink link)
+    {
+        if (link.IsInOwnNamespace && link.Name.Length > 0)
+            _byName[link.Name] = link;
     }
 
     /// <summary>The link with ifindex <paramref name="ifindex"/> inside namespace <paramref name="netNsId"/> (-1: this one).</summary>
@@ -206,6 +218,9 @@ public sealed class NetdevCache
         foreach (NetdevLink gone in _scratch)
             RemoveLink(gone);
         _scratch.Clear();
+        _byName.Clear();
+        foreach (NetdevLink link in _links.Values)
+            NameIndexAdd(link);
     }
 
     // ---- topology index (the kernel's adjacency lists, include/linux/netdevice.h) ----
@@ -385,11 +400,18 @@ public sealed class NetdevCache
             active = KeyOf(origin, active, create: true)!.Value;
         if (link.BondActiveSlave != active) { link.BondActiveSlave = active; changes |= NetdevChanges.BondActiveSlave; }
 
+        // dev_id is read when first asked (NetdevLink.DevId), not here: at start every netdev appears, and only those a
+        // default GID is made for need it. A rename moves the sysfs file, so the next ask reads the new one.
         if ((!exists || (changes & NetdevChanges.Name) != 0) && DevIdProvider is { } devIds && origin.IsOwn)
-            link.DevId = devIds(link.Name);
+            link.ReadDevIdLater(devIds);
 
         if (!exists)
             InsertSorted(_order, link.Ifindex);
+        if ((changes & NetdevChanges.Name) != 0)
+        {
+            NameIndexRemove(link, before.Name);
+            NameIndexAdd(link);
+        }
         if (!exists || changes != NetdevChanges.None)
         {
             link.Version++;
@@ -418,7 +440,8 @@ public sealed class NetdevCache
         public readonly int Master = l.Master, BondActiveSlave = l.BondActiveSlave, Lower = l.LowerIfindex;
         public readonly uint Flags = l.Flags;
         public readonly OperState OperState = l.OperState;
-        public readonly ushort ArphrdType = l.ArphrdType, VlanId = l.VlanId, DevId = l.DevId;
+        public readonly ushort ArphrdType = l.ArphrdType, VlanId = l.VlanId, DevId = l.DevIdHeld;
+        public readonly bool DevIdRead = l.DevIdIsRead;   // false: never asked; the event then reads the link's own
         public readonly NetdevKind Kind = l.Kind;
         public readonly byte BondMode = l.BondMode;
     }
@@ -430,7 +453,7 @@ public sealed class NetdevCache
             PreviousName = b.Name, PreviousMac = b.Mac, PreviousMaster = b.Master,
             PreviousBondActiveSlave = b.BondActiveSlave, PreviousFlags = b.Flags, PreviousOperState = b.OperState,
             PreviousArphrdType = b.ArphrdType, PreviousKind = b.Kind, PreviousLower = b.Lower, PreviousBondMode = b.BondMode,
-            PreviousVlanId = b.VlanId, PreviousDevId = b.DevId,
+            PreviousVlanId = b.VlanId, PreviousDevId = b.DevId, PreviousDevIdUnread = !b.DevIdRead,
         };
 
     private bool ApplyAddress(in NetlinkMessage message, NetlinkOrigin origin)
@@ -504,6 +527,7 @@ public sealed class NetdevCache
         for (int i = link.AddressList.Count - 1; i >= 0; i--)
             RemoveAddressAt(link, i);
         _links.Remove(link.Ifindex);
+        NameIndexRemove(link, link.Name);
         int at = _order.BinarySearch(link.Ifindex);
         if (at >= 0)
             _order.RemoveAt(at);

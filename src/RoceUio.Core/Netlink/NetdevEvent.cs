@@ -62,7 +62,16 @@ public readonly struct NetdevEvent
     public int PreviousLower { get; init; }
     public byte PreviousBondMode { get; init; }
     public ushort PreviousVlanId { get; init; }
-    public ushort PreviousDevId { get; init; }
+    /// <summary>LinkChanged: dev_id before. When it had never been read (<see cref="NetdevLink.DevId"/> is read when
+    /// first asked), the link's own: dev_id is set by the driver when the device is made and a change moves no GID.</summary>
+    public ushort PreviousDevId
+    {
+        get => PreviousDevIdUnread ? Link.DevId : _previousDevId;
+        init => _previousDevId = value;
+    }
+    private readonly ushort _previousDevId;
+    /// <summary>dev_id had not been read before the change: <see cref="PreviousDevId"/> reads the link's own.</summary>
+    internal bool PreviousDevIdUnread { get; init; }
 
     public bool Has(NetdevChanges c) => (Changes & c) != 0;
 

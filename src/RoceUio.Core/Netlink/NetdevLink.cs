@@ -35,8 +35,39 @@ public sealed class NetdevLink
     /// <summary>
     /// dev_id (sysfs /sys/class/net/NAME/dev_id; rtnetlink does not carry it): distinguishes ports that share a MAC
     /// (a few drivers set it; mlx4_en sets dev_port, not dev_id). 0 unless the cache's <see cref="NetdevCache.DevIdProvider"/> or SetDevId says otherwise.
+    /// Read from the provider the first time it is asked (only a default GID needs it, so only a port's netdev or a
+    /// bond over one is ever read), then kept until the link is renamed: a host with thousands of netdevs opens
+    /// thousands of sysfs files no more.
     /// </summary>
-    public ushort DevId { get; internal set; }
+    public ushort DevId
+    {
+        get
+        {
+            if (Volatile.Read(ref _devIdSource) is { } read)
+            {
+                _devId = read(Name);
+                Volatile.Write(ref _devIdSource, null);   // after _devId: a reader that sees null sees the value
+            }
+            return _devId;
+        }
+        internal set
+        {
+            _devId = value;
+            Volatile.Write(ref _devIdSource, null);
+        }
+    }
+
+    private ushort _devId;
+    private Func<string, ushort>? _devIdSource;
+
+    /// <summary>dev_id is to be read from <paramref name="source"/> (by name) when first asked.</summary>
+    internal void ReadDevIdLater(Func<string, ushort> source) => Volatile.Write(ref _devIdSource, source);
+
+    /// <summary>Whether <see cref="DevId"/> has been read (or set); false: asking it reads the provider.</summary>
+    internal bool DevIdIsRead => Volatile.Read(ref _devIdSource) is null;
+
+    /// <summary>The dev_id held now, without reading the provider (0 when not read yet).</summary>
+    internal ushort DevIdHeld => _devId;
     /// <summary>ifi_type: ARPHRD_ETHER (1) for Ethernet.</summary>
     public ushort ArphrdType { get; internal set; }
     /// <summary>ifi_flags: IFF_UP, IFF_RUNNING, IFF_LOWER_UP, IFF_MASTER, IFF_SLAVE, ...</summary>

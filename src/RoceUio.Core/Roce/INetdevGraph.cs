@@ -16,7 +16,26 @@ public sealed record NetdevInfo
     /// <summary><c>dev->dev_id</c> (sysfs <c>dev_id</c>): when non-zero it replaces ff:fe in the EUI-64
     /// (addrconf_ifid_eui48). mlx4_en sets <c>dev_port = port - 1</c> since 2014 (en_netdev.c), not dev_id, so an
     /// mlx4 netdev's dev_id is 0 and its default GID is the plain flipped EUI-64.</summary>
-    public ushort DevId { get; init; }
+    /// <remarks>From the netlink cache it is read when first asked (only a default GID needs it): see
+    /// <see cref="NetdevLink.DevId"/>.</remarks>
+    public ushort DevId
+    {
+        get => _devIdOf is { } link ? link.DevId : _devId;
+        init { _devId = value; _devIdOf = null; }
+    }
+    private ushort _devId;
+    private NetdevLink? _devIdOf;
+
+    /// <summary>Takes <see cref="DevId"/> from <paramref name="value"/>: now when the link has read it, else when
+    /// first asked (reading sysfs for every netdev the manager looks at is what made a start scale with the host).</summary>
+    internal NetdevLink DevIdOf
+    {
+        init
+        {
+            if (value.DevIdIsRead) { _devId = value.DevIdHeld; _devIdOf = null; }
+            else { _devId = 0; _devIdOf = value; }
+        }
+    }
     /// <summary><c>dev->type == ARPHRD_ETHER</c>: only Ethernet netdevs count (roce_gid_mgmt.c netdevice_event).</summary>
     public bool IsEthernet { get; init; } = true;
     /// <summary>IFF_UP (administrative state).</summary>
@@ -73,4 +92,15 @@ public interface INetdevGraph
     /// enum_netdev_ipv6_ips): IPv4 first, primary before secondary; then IPv6, global before link-local, newest first.
     /// </summary>
     IReadOnlyList<IPAddress> Addresses(int ifindex);
+
+    /// <summary>
+    /// The GIDs of the device's addresses (rdma_ip2gid), in the order of <see cref="Addresses"/>, appended to
+    /// <paramref name="into"/>. The netlink graph makes them from the cached address bytes; this default goes through
+    /// <see cref="Addresses"/>.
+    /// </summary>
+    void AddressGids(int ifindex, List<Gids.Gid> into)
+    {
+        foreach (IPAddress a in Addresses(ifindex))
+            into.Add(Gids.Gid.FromIPAddress(a));
+    }
 }

@@ -66,6 +66,42 @@ public sealed class NetlinkNetdevGraph(NetdevCache cache) : INetdevGraph
         return [.. v4, .. v6.OrderBy(x => x.Scope).Select(x => x.Address)];
     }
 
+    /// <summary>The GIDs of <see cref="Addresses"/>, in its order, made from the cached bytes: no IPAddress, no
+    /// list per call. IPv6 is grouped by scope as a stable sort would (a pass per scope present: at most four).</summary>
+    public void AddressGids(int ifindex, List<Gid> into)
+    {
+        if (!Cache.TryGetLink(ifindex, out NetdevLink link))
+            return;
+        IReadOnlyList<NetdevAddress> list = link.Addresses;
+        int v6 = 0;
+        for (int i = 0; i < list.Count; i++)
+        {
+            NetdevAddress a = list[i];
+            if (a.IsIPv4)
+                into.Add(RoceGid(a));
+            else if (a.IsIPv6)
+                v6++;
+        }
+        int scope = -1;
+        while (v6 > 0)
+        {
+            int next = int.MaxValue;
+            for (int i = 0; i < list.Count; i++)
+                if (list[i].IsIPv6 && list[i].Scope > scope && list[i].Scope < next)
+                    next = list[i].Scope;
+            for (int i = 0; i < list.Count; i++)
+            {
+                NetdevAddress a = list[i];
+                if (a.IsIPv6 && a.Scope == next)
+                {
+                    into.Add(RoceGid(a));
+                    v6--;
+                }
+            }
+            scope = next;
+        }
+    }
+
     /// <summary>The address a GID is made from (IFA_LOCAL where it differs from IFA_ADDRESS).</summary>
     public static IPAddress RoceAddress(in NetdevAddress a)
     {
@@ -88,7 +124,7 @@ public sealed class NetlinkNetdevGraph(NetdevCache cache) : INetdevGraph
         Ifindex = l.Ifindex,
         Name = l.Name,
         Mac = l.Mac.ToArray(),
-        DevId = l.DevId,
+        DevIdOf = l,
         IsEthernet = l.IsEthernet,
         IsUp = l.IsAdminUp,
         HasCarrier = (l.Flags & Iff.IFF_LOWER_UP) != 0,
@@ -103,11 +139,17 @@ public sealed class NetlinkNetdevGraph(NetdevCache cache) : INetdevGraph
     };
 
     /// <summary>The manager's view of a link as it was before the change <paramref name="e"/> reports.</summary>
-    public static NetdevInfo InfoBefore(in NetdevEvent e) => InfoOf(e.Link) with
+    public static NetdevInfo InfoBefore(in NetdevEvent e)
+    {
+        NetdevInfo before = InfoBeforeButDevId(e);
+        // A dev_id never read stays unread (the link's own, as PreviousDevId would say); one read is the value before.
+        return e.PreviousDevIdUnread ? before : before with { DevId = e.PreviousDevId };
+    }
+
+    private static NetdevInfo InfoBeforeButDevId(in NetdevEvent e) => InfoOf(e.Link) with
     {
         Name = e.PreviousName,
         Mac = e.PreviousMac.ToArray(),
-        DevId = e.PreviousDevId,
         IsEthernet = e.PreviousArphrdType == Arphrd.ARPHRD_ETHER,
         IsUp = (e.PreviousFlags & Iff.IFF_UP) != 0,
         HasCarrier = (e.PreviousFlags & Iff.IFF_LOWER_UP) != 0,

@@ -151,22 +151,22 @@ public class GidTableConcurrencyTests
     }
 
     [Test]
-    public void AHashLookupWaitsOutAWriterInItsStripe_AndThenSeesTheNewIndex()
+    public void AHashLookupWaitsOutAWriterInItsLine_AndThenSeesTheNewIndex()
     {
-        // Plays GidHashIndex.Set by hand: the stripe's sequence goes odd and stays odd (a writer preempted in the
-        // stripe) while the bucket still answers the old index. The lookup must neither answer from the bucket nor
+        // Plays GidHashIndex.Set by hand: the home line's sequence goes odd and stays odd (a writer preempted in the
+        // line) while the line still answers the old index. The lookup must neither answer from the bucket nor
         // give up while the sequence is odd, and must see the whole new mapping once the writer finishes.
         var t = new GidTable(1, 16, GidTypes.Roce);
         GidEntry e = Entry(5, 1);
         int first = t.Add(e);
-        ref int seq = ref t.IndexForTest.StripeSeqForTest(e);
+        ref int seq = ref t.IndexForTest.HomeLineSeqForTest(e);
         Interlocked.Increment(ref seq);
 
         int seen = -2;
         bool found = false;
         var reader = new Thread(() => found = t.TryFind(e, out seen));
         reader.Start();
-        Assert.That(reader.Join(200), Is.False, "the lookup answered while a writer was inside the key's stripe");
+        Assert.That(reader.Join(200), Is.False, "the lookup answered while a writer was inside the key's line");
 
         Volatile.Write(ref seq, seq + 1);       // the writer leaves (having changed nothing)
         Assert.That(reader.Join(5000), Is.True, "the lookup did not resume after the writer left");
