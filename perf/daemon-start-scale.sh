@@ -7,13 +7,14 @@
 # A second start per round reuses the first one's state dir (sticky: the remembered entries are read back).
 # Two figures per start: wall time, and the daemon's CPU time up to that moment (all its threads, from
 # /proc/PID/task/*/schedstat): on a loaded machine the wall time mostly measures the other processes.
-# Needs root and ./build.sh first. Env: KIND (rxe|mlx4, default rxe), ROUNDS (default 7), SIZES (default "10 3000").
+# Needs root and ./build.sh first. Env: KIND (rxe|mlx4, default rxe), ROUNDS (default 7), SIZES (default "10 3000"),
+# BINS (default "now=bin/roceuio"; e.g. "before=/tmp/old/roceuio now=bin/roceuio" compares builds, interleaved).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind=${KIND:-rxe}
 rounds=${ROUNDS:-7}
 sizes=${SIZES:-"10 3000"}
-bin=${BIN:-bin/roceuio}
+bins=${BINS:-now=bin/roceuio}
 dir=$(mktemp -d)
 nss=()
 cleanup() { for ns in "${nss[@]}"; do ip netns del "$ns" 2>/dev/null || true; done; rm -rf "$dir"; }
@@ -34,8 +35,8 @@ make_ns() { # ns n
 now_us() { echo $(( $(date +%s%N) / 1000 )); }
 cpu_ms() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{t += $1} END {printf "%.1f", t / 1e6}'; }
 # one start: prints "wall_ms cpu_ms" from launch to the full table served
-start_once() { # ns state
-  local ns=$1 state=$2 sock=$dir/$1.sock s e pid want
+start_once() { # ns state bin
+  local ns=$1 state=$2 bin=$3 sock=$dir/$1.sock s e pid want
   want=$([ "$kind" = rxe ] && echo 9 || echo 18)   # rxe: RoCE v2 only (1 default + 8); mlx4: v1 and v2
   s=$(now_us)
   ip netns exec "$ns" "$bin" run --emulate "$kind:veth0" --control "$sock" --state-dir "$state" --no-shm --quiet \
@@ -54,17 +55,19 @@ start_once() { # ns state
 for n in $sizes; do make_ns "roceuio-start-$$-$n" "$n"; done
 declare -A cold warm
 for r in $(seq 1 "$rounds"); do
-  for n in $sizes; do
-    ns=roceuio-start-$$-$n; st=$dir/state-$n-$r
-    cold[$n]+="$(start_once "$ns" "$st") "
-    warm[$n]+="$(start_once "$ns" "$st") "
+  for b in $bins; do
+    for n in $sizes; do
+      ns=roceuio-start-$$-$n; st=$dir/state-${b%%=*}-$n-$r; k=${b%%=*}/$n
+      cold[$k]+="$(start_once "$ns" "$st" "${b#*=}") "
+      warm[$k]+="$(start_once "$ns" "$st" "${b#*=}") "
+    done
   done
 done
 median() { # field (1 wall, 2 cpu)
   tr ' ' '\n' | grep . | cut -d/ -f"$1" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "kind $kind, $rounds rounds, load $(cut -d' ' -f1-3 /proc/loadavg) at the end"
-echo "| N (other netdevs) | first start: wall / CPU (medians) | restart with state: wall / CPU | all first starts (wall/CPU ms) | all restarts |"
-echo "|---:|---:|---:|---|---|"
-for n in $sizes; do
-  echo "| $n | $(echo "${cold[$n]}" | median 1) / $(echo "${cold[$n]}" | median 2) ms | $(echo "${warm[$n]}" | median 1) / $(echo "${warm[$n]}" | median 2) ms | ${cold[$n]}| ${warm[$n]}|"
-done
+echo "| build | N (other netdevs) | first start: wall / CPU (medians) | restart with state: wall / CPU | all first starts (wall/CPU ms) | all restarts |"
+echo "|---|---:|---:|---:|---|---|"
+for b in $bins; do for n in $sizes; do k=${b%%=*}/$n
+  echo "| ${b%%=*} | $n | $(echo "${cold[$k]}" | median 1) / $(echo "${cold[$k]}" | median 2) ms | $(echo "${warm[$k]}" | median 1) / $(echo "${warm[$k]}" | median 2) ms | ${cold[$k]}| ${warm[$k]}|"
+done; done

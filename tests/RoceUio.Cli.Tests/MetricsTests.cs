@@ -38,7 +38,19 @@ public class MetricsTests
             "two defaults and the address's two GIDs added, nothing deleted or refused");
         Assert.That(Value("roceuio.control.requests"), Is.GreaterThan(1), "the waits' show-gids requests and this one");
         Assert.That(Value("roceuio.control.time"), Is.GreaterThan(0));
-        WaitForFile(prom, t => t.Contains($"{Used} 4\n"), "the address in the textfile");
+        // The histograms since the start, as the control socket's metrics command (and the textfile) have them.
+        var all = d.Call("metrics")!.AsArray();
+        JsonNode push = all.Single(v => (string?)v!["name"] == "roceuio.hw.push.duration")!;
+        Assert.That(((string?)push["kind"], (string?)push["tags"]!["dev"], (long?)push["count"] > 0, (double?)push["p99"] >= (double?)push["p50"]),
+            Is.EqualTo(("histogram", "mlx4_0", true, true)), "the device's pushes timed");
+        Assert.That((long?)all.Single(v => (string?)v!["name"] == "roceuio.control.duration")!["count"], Is.GreaterThan(0));
+        JsonNode burst = all.Single(v => (string?)v!["name"] == "roceuio.hw.pushes_per_burst")!;
+        Assert.That(((long?)burst["count"] > 0, (double?)burst["p50"] >= 1), Is.EqualTo((true, true)), "the address's burst pushed");
+        Assert.That(Value("roceuio.hw.push.failures"), Is.Zero);
+        text = WaitForFile(prom, t => t.Contains($"{Used} 4\n"), "the address in the textfile");
+        Assert.That(text, Does.Contain("# TYPE roceuio_hw_push_duration histogram\n"));
+        Assert.That(text, Does.Match(@"roceuio_hw_push_duration_bucket\{dev=""mlx4_0"",le=""\+Inf""\} [1-9]"));
+        Assert.That(text, Does.Match(@"roceuio_hw_push_duration_count\{dev=""mlx4_0""\} [1-9]"));
         Assert.That(Directory.GetFiles(dir.Path, "roceuio.prom.tmp*"), Is.Empty, "written through a temporary file, renamed over");
 
         // Over EventPipe from the daemon's pid: the same values as the control socket's.
@@ -111,6 +123,31 @@ public class MetricsTests
             $"the EventPipe stream named roceuio.gid.table.used within 20 s ({seen.Length} bytes read)");
         session.Stop();
         Assert.That(d.Terminate(), Is.EqualTo(0), d.Stderr);
+    }
+
+    [Test]
+    public void RecordingTheHistograms_AllocatesNothing_WithTheDaemonsListener()
+    {
+        // The daemon's own listener (always on: the textfile, the control socket's metrics) sees every record.
+        using var collector = new RoceUio.Cli.Daemon.MetricsCollector();
+        var dev = new KeyValuePair<string, object?>("dev", "alloc0");
+        Record(20_000, dev); // first series, buckets, tiering
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Record(10_000, dev);
+        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero, "bytes for 10,000 pushes, bursts and control requests recorded");
+        var push = collector.Collect().Single(v => v.Name == "roceuio.hw.push.duration" && v.Tags.Any(t => t.Value == "alloc0"));
+        Assert.That(push.Histogram!.Count, Is.EqualTo(30_000), "every push counted by the daemon's own listener");
+
+    }
+
+    private static void Record(int n, KeyValuePair<string, object?> dev)
+    {
+        for (int i = 0; i < n; i++)
+            RoceUio.Diagnostics.RoceUioMetrics.HardwarePushed(dev, Stopwatch.GetTimestamp());
+        for (int i = 0; i < n; i++)
+            RoceUio.Diagnostics.RoceUioMetrics.BurstPushed(3);
+        for (int i = 0; i < n; i++)
+            RoceUio.Diagnostics.RoceUioMetrics.ControlRequestAnswered(Stopwatch.GetTimestamp());
     }
 
     private static bool Contains(MemoryStream ms, byte[] what)

@@ -46,6 +46,16 @@ internal sealed class DeviceWriter(IRoceDevice device)
     /// </summary>
     public PushOutcome Push(int port, long seq)
     {
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        PushOutcome o = PushTimed(port, seq);
+        RoceUio.Diagnostics.RoceUioMetrics.HardwarePushed(_devTag, started); // the RoceUio meter's push latency
+        return o;
+    }
+
+    private readonly KeyValuePair<string, object?> _devTag = new("dev", device.Name);
+
+    private PushOutcome PushTimed(int port, long seq)
+    {
         int done = 0, deleteErrors = 0;
         string? deleteError = null;
         try

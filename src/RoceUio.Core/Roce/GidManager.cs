@@ -455,7 +455,7 @@ public sealed class GidManager : IGidTableListener
         foreach (GidType type in TypesOf(port))
         {
             GidWriteResult r = port.Table.TrySetDefault(new GidEntry(gid, type, nd.Ifindex), out int index, out string? error);
-            Outcome(port, r, index, error, $"default GID {gid} {type.ToShortString()} of {nd.Name}");
+            Outcome(port, r, index, error, new GidEntry(gid, type, nd.Ifindex), "default ", nd.Name);
         }
     }
 
@@ -470,9 +470,24 @@ public sealed class GidManager : IGidTableListener
     /// <summary>_add_netdev_ips: every IPv4 then IPv6 address of the netdev, in the kernel's order.</summary>
     private void AddNetdevIps(RocePort port, NetdevInfo nd)
     {
-        foreach (IPAddress a in _graph.Addresses(nd.Ifindex))
-            AddGid(port, Gid.FromIPAddress(a), nd);
+        // The GIDs straight from the cache's address bytes (no IPAddress per address). The scratch list is taken
+        // while in use, so a re-entered call gets a list of its own.
+        List<Gid> gids = _gidScratch ?? new List<Gid>();
+        _gidScratch = null;
+        try
+        {
+            _graph.AddressGids(nd.Ifindex, gids);
+            foreach (Gid gid in gids)
+                AddGid(port, gid, nd);
+        }
+        finally
+        {
+            gids.Clear();
+            _gidScratch = gids;
+        }
     }
+
+    private List<Gid>? _gidScratch = new();
 
     /// <summary>add_netdev_upper_ips: the netdev's IPs, then those of all its uppers.</summary>
     private void AddNetdevUpperIps(RocePort port, NetdevInfo nd)
@@ -510,10 +525,12 @@ public sealed class GidManager : IGidTableListener
         {
             var e = new GidEntry(gid, type, nd.Ifindex);
             GidWriteResult r = port.Table.TryAdd(e, out int index, out string? error);
+            if (r == GidWriteResult.Full)
+                port.GidRefused++;
             if (r == GidWriteResult.Full && Policy != IndexPolicy.Kernel)
-                KeepPending(port, e, $"GID {gid} {type.ToShortString()} of {nd.Name}", error);
+                KeepPending(port, e, nd.Name, error);
             else
-                Outcome(port, r, index, error, $"GID {gid} {type.ToShortString()} of {nd.Name}");
+                Outcome(port, r, index, error, e, "", nd.Name);
         }
     }
 
@@ -523,7 +540,7 @@ public sealed class GidManager : IGidTableListener
     /// The kernel logs -ENOSPC and never retries (kernel-gid.md 9.12): under the kernel index policy so does the
     /// manager. Otherwise the GID is kept pending and added as soon as a slot frees (<see cref="RefillFromPending"/>).
     /// </summary>
-    private void KeepPending(RocePort port, in GidEntry e, string what, string? error)
+    private void KeepPending(RocePort port, in GidEntry e, string netdevName, string? error)
     {
         if (!port.PendingByNetdev.TryGetValue(e.NetdevIfindex, out HashSet<GidEntry>? set))
             port.PendingByNetdev[e.NetdevIfindex] = set = new HashSet<GidEntry>(GidKeyComparer.Instance);
@@ -531,7 +548,7 @@ public sealed class GidManager : IGidTableListener
             return;
         port.PendingCount++;
         PendingKept++;
-        Fail(port, $"{what} kept pending until a slot frees: {error}");
+        Fail(port, $"GID {e.Gid} {e.Type.ToShortString()} of {netdevName} kept pending until a slot frees: {error}");
     }
 
     private static void ForgetPending(RocePort port, in GidEntry e)
@@ -553,9 +570,10 @@ public sealed class GidManager : IGidTableListener
         foreach (var (ifindex, set) in port.PendingByNetdev.ToArray())
         {
             int left = set.Count;
-            foreach (IPAddress a in _graph.Addresses(ifindex))
+            var gids = new List<Gid>();
+            _graph.AddressGids(ifindex, gids);
+            foreach (Gid gid in gids)
             {
-                Gid gid = Gid.FromIPAddress(a);
                 foreach (GidType type in TypesOf(port))
                 {
                     var e = new GidEntry(gid, type, ifindex);
@@ -588,12 +606,15 @@ public sealed class GidManager : IGidTableListener
             ForgetPending(port, e);
             if (r == GidWriteResult.Added)
                 PendingRestored++;
-            Outcome(port, r, index, error, $"pending GID {e.Gid} {e.Type.ToShortString()} of {NameOf(e.NetdevIfindex)}");
+            Outcome(port, r, index, error, e, "pending ", NameOf(e.NetdevIfindex));
         }
     }
 
     /// <summary>What an add did: remember why (for the line printed when it is published), or report why it failed.</summary>
-    private void Outcome(RocePort port, GidWriteResult result, int index, string? error, string what)
+    /// <param name="what">"", "default " or "pending ": the words before "GID" in a failure line.</param>
+    /// <param name="netdevName">The netdev the GID is of. The line is built only when the add failed: a start adds
+    /// thousands of GIDs, and formatting each one's text for nothing was a measurable part of it.</param>
+    private void Outcome(RocePort port, GidWriteResult result, int index, string? error, in GidEntry e, string what, string netdevName)
     {
         switch (result)
         {
@@ -603,7 +624,7 @@ public sealed class GidManager : IGidTableListener
             case GidWriteResult.Exists:
                 break;
             default:
-                Fail(port, $"{what} not added ({result}): {error}");
+                Fail(port, $"{what}GID {e.Gid} {e.Type.ToShortString()} of {netdevName} not added ({result}): {error}");
                 break;
         }
     }
@@ -669,6 +690,12 @@ public sealed class GidManager : IGidTableListener
             Push(port, now);
         }
         PacedPushes += pushes;
+        _burstPushes += pushes;
+        if (drained && _burstPushes > 0)
+        {
+            RoceUio.Diagnostics.RoceUioMetrics.BurstPushed(_burstPushes); // the RoceUio meter's pushes per burst
+            _burstPushes = 0;
+        }
         return pushes;
     }
 
@@ -683,6 +710,8 @@ public sealed class GidManager : IGidTableListener
             return int.MaxValue;
         return (int)Math.Clamp(next - Clock(), 0, int.MaxValue);
     }
+
+    private int _burstPushes; // pushes since the socket was last drained
 
     /// <summary>Pushes made by <see cref="PushPaced"/> since the start (each port's own count: <see cref="PortSync.Pushes"/>).</summary>
     public long PacedPushes { get; private set; }

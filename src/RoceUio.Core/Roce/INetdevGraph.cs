@@ -92,4 +92,15 @@ public interface INetdevGraph
     /// enum_netdev_ipv6_ips): IPv4 first, primary before secondary; then IPv6, global before link-local, newest first.
     /// </summary>
     IReadOnlyList<IPAddress> Addresses(int ifindex);
+
+    /// <summary>
+    /// The GIDs of the device's addresses (rdma_ip2gid), in the order of <see cref="Addresses"/>, appended to
+    /// <paramref name="into"/>. The netlink graph makes them from the cached address bytes; this default goes through
+    /// <see cref="Addresses"/>.
+    /// </summary>
+    void AddressGids(int ifindex, List<Gids.Gid> into)
+    {
+        foreach (IPAddress a in Addresses(ifindex))
+            into.Add(Gids.Gid.FromIPAddress(a));
+    }
 }

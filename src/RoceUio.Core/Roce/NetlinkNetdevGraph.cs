@@ -66,6 +66,42 @@ public sealed class NetlinkNetdevGraph(NetdevCache cache) : INetdevGraph
         return [.. v4, .. v6.OrderBy(x => x.Scope).Select(x => x.Address)];
     }
 
+    /// <summary>The GIDs of <see cref="Addresses"/>, in its order, made from the cached bytes: no IPAddress, no
+    /// list per call. IPv6 is grouped by scope as a stable sort would (a pass per scope present: at most four).</summary>
+    public void AddressGids(int ifindex, List<Gid> into)
+    {
+        if (!Cache.TryGetLink(ifindex, out NetdevLink link))
+            return;
+        IReadOnlyList<NetdevAddress> list = link.Addresses;
+        int v6 = 0;
+        for (int i = 0; i < list.Count; i++)
+        {
+            NetdevAddress a = list[i];
+            if (a.IsIPv4)
+                into.Add(RoceGid(a));
+            else if (a.IsIPv6)
+                v6++;
+        }
+        int scope = -1;
+        while (v6 > 0)
+        {
+            int next = int.MaxValue;
+            for (int i = 0; i < list.Count; i++)
+                if (list[i].IsIPv6 && list[i].Scope > scope && list[i].Scope < next)
+                    next = list[i].Scope;
+            for (int i = 0; i < list.Count; i++)
+            {
+                NetdevAddress a = list[i];
+                if (a.IsIPv6 && a.Scope == next)
+                {
+                    into.Add(RoceGid(a));
+                    v6--;
+                }
+            }
+            scope = next;
+        }
+    }
+
     /// <summary>The address a GID is made from (IFA_LOCAL where it differs from IFA_ADDRESS).</summary>
     public static IPAddress RoceAddress(in NetdevAddress a)
     {

@@ -56,6 +56,9 @@ public sealed class PortSync
     /// <summary>When the next retry is due (ms); meaningful while <see cref="IsOutOfSync"/>.</summary>
     public long NextAttemptMs { get; private set; }
 
+    /// <summary>Pushes that failed since the start (each retry that fails counts).</summary>
+    public long Failures { get; private set; }
+
     /// <summary>Pushes that reached the hardware.</summary>
     public long Pushes { get; private set; }
 
@@ -163,6 +166,7 @@ public sealed class PortSync
             OutOfSyncSinceMs = nowMs;
         Why = why;
         FailedAttempts++;
+        Failures++;
         _backoffMs = _backoffMs == 0 ? FirstRetryMs : Math.Min(MaxRetryMs, _backoffMs * 2);
         NextAttemptMs = nowMs + _backoffMs;
     }

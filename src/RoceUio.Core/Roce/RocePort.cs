@@ -57,6 +57,10 @@ public sealed class RocePort
     /// <summary>Entries deleted from the table since the start.</summary>
     public long GidDeletes { get; internal set; }
 
+    /// <summary>GIDs refused a slot because the table was full since the start (kept pending, or lost under the kernel
+    /// policy; the RoceUio meter).</summary>
+    public long GidRefused { get; internal set; }
+
     /// <summary>A slot was freed since the last refill from the pending GIDs.</summary>
     internal bool SlotFreed { get; set; }
 
