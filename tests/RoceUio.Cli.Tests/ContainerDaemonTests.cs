@@ -2,6 +2,9 @@ using System.Text.Json.Nodes;
 using NUnit.Framework;
 using RoceUio.Cli.Daemon;
 using RoceUio.Cli.Output;
+using RoceUio.Gids;
+using RoceUio.Netlink;
+using RoceUio.Shm;
 using RoceUio.Testing;
 
 namespace RoceUio.Cli.Tests;
@@ -82,6 +85,20 @@ public class ContainerDaemonTests
                     "netdev_ifindex is the pod's own ifindex of mv0");
         var found = ControlHandlers.FromJson(d.Call("find", new JsonObject { ["ip"] = "10.0.1.1", ["ndev"] = "mv0" })).Select(r => r.Index);
         Assert.That(found, Is.EqualTo(new[] { 1 }));
+
+        // The shared-memory table names the pod's netdev as a reader inside the pod knows it: its own ifindex there and
+        // its namespace (the inode of /run/netns/POD, as ls -iL shows it), and the lookup by (ifindex, namespace) finds it.
+        ulong podNs = NetnsFollower.InodeOf($"/run/netns/{_pod.Name}"), hostNs = NetnsFollower.InodeOf($"/run/netns/{_host.Name}");
+        using (GidShmReader shm = GidShmReader.Open(GidShmWriter.PathOf(Path.Combine(_dir.Path, "shm"), "rxe0", 1)))
+        {
+            var podRow = shm.Snapshot().Single(e => e.Index == 1);
+            Assert.That((podRow.Entry.NetdevIfindex, podRow.Netdev, podRow.NetNs), Is.EqualTo((inPod, "mv0", podNs)), "the pod's ifindex and namespace");
+            Assert.That(podRow.NetNsId, Is.GreaterThanOrEqualTo(0), "the pod's namespace id in the daemon's");
+            Assert.That(shm.NetNs, Is.EqualTo(hostNs).And.Not.EqualTo(podNs), "the header names the daemon's namespace");
+            Assert.That(shm.TryFind(Gid.Parse("::ffff:10.0.1.1"), GidType.RoceV2, inPod, podNs, out int at) ? at : -1, Is.EqualTo(1));
+            Assert.That(shm.TryFind(Gid.Parse("::ffff:10.0.1.1"), GidType.RoceV2, inPod, hostNs, out _), Is.False,
+                        "the same ifindex in the daemon's namespace is another netdev");
+        }
 
         _pod.Dispose(); // ip netns del: nothing else holds it, so the kernel destroys it and the macvlan with it
         d.WaitForGids(Table(Row(0, Default, "", "veth0")), "the pod's namespace destroyed");

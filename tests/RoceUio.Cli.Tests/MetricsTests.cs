@@ -74,6 +74,9 @@ public class MetricsTests
         using var sleeper = Process.Start("sleep", "60");
         try
         {
+            // An earlier .NET process with the same pid, killed without cleanup, left its socket beside the control
+            // socket (pids are reused: pid_max is 32768 here): it is not the sleeper's, and stat must not take it.
+            File.WriteAllText(Path.Combine(Path.GetDirectoryName(d.Control)!, $"dotnet-diagnostic-{sleeper.Id}-1-socket"), "");
             var fb = RoceuioProcess.Run("stat", "--pid", sleeper.Id.ToString(), "--control", d.Control);
             Assert.That(fb.Exit, Is.Zero, fb.Err);
             Assert.That(fb.Err, Does.Contain($"no EventPipe session (no diagnostics socket dotnet-diagnostic-{sleeper.Id}-*-socket"));
@@ -122,6 +125,73 @@ public class MetricsTests
         Assert.That(read.Wait(TimeSpan.FromSeconds(20)) && read.Result, Is.True,
             $"the EventPipe stream named roceuio.gid.table.used within 20 s ({seen.Length} bytes read)");
         session.Stop();
+        Assert.That(d.Terminate(), Is.EqualTo(0), d.Stderr);
+    }
+
+    [Test]
+    public void Textfile_InAPlaceThatCannotBeWritten_IsAClearError_AndTheDaemonGoesOn()
+    {
+        using var dir = new TempDirectory("roceuio-badprom");
+        using var ns = NetworkNamespace.Create("roceuio-badp");
+        ns.IpBatch(["link add veth0 address 02:00:00:00:00:01 type veth peer name veth1", "link set veth0 up"]);
+        File.WriteAllText(dir["file"], "a file, not a directory");
+        string prom = Path.Combine(dir["file"], "roceuio.prom");
+        using var d = DaemonProcess.Start(ns, dir.Path, "--emulate", "mlx4:veth0", "--metrics-textfile", prom);
+        var sw = Stopwatch.StartNew();
+        while (!d.Stderr.Contains("cannot write the metrics") && sw.Elapsed < TimeSpan.FromSeconds(20) && !d.HasExited)
+            Thread.Sleep(50);
+        Assert.That(d.Stderr, Does.Contain($"error: cannot write the metrics to {prom}: "), "the error names the file");
+        ns.Ip("addr add 10.0.0.1/24 dev veth0");
+        Assert.That(WaitForGidCount(d, 4), Is.EqualTo(4), "the daemon goes on: the address's GIDs");
+        Assert.That(d.HasExited, Is.False);
+        Assert.That(d.Terminate(), Is.EqualTo(0), d.Stderr);
+        Assert.That(System.Text.RegularExpressions.Regex.Count(d.Stderr, "cannot write the metrics"), Is.EqualTo(1), "said once, not every 5 s");
+    }
+
+    [Test]
+    public void Stat_FindsTheDiagnosticsSocket_BesideTheControlSocket_AsUnderTheUnitsTmpdir()
+    {
+        // The unit sets TMPDIR=/run/roceuio (PrivateTmp hides the daemon's /tmp): the runtime makes its diagnostics
+        // socket in $TMPDIR, beside the control socket, where stat looks when its own temp directory has none.
+        using var dir = new TempDirectory("roceuio-tmpdir");
+        using var ns = NetworkNamespace.Create("roceuio-tmpd");
+        ns.IpBatch(["link add veth0 address 02:00:00:00:00:01 type veth peer name veth1", "link set veth0 up"]);
+        using var d = DaemonProcess.Start(ns, dir.Path, new Dictionary<string, string> { ["TMPDIR"] = dir.Path }, "--emulate", "mlx4:veth0");
+        Assert.That(Directory.GetFiles(dir.Path, $"dotnet-diagnostic-{d.Pid}-*-socket"), Has.Length.EqualTo(1), "the socket in the daemon's TMPDIR");
+        var stat = RoceuioProcess.Run("stat", "--control", d.Control);
+        Assert.That(stat.Exit, Is.Zero, stat.Err);
+        Assert.That(stat.Err, Does.Contain($"counters over EventPipe from pid {d.Pid}"));
+        Assert.That(stat.Out, Does.Match(@"roceuio\.gid\.table\.used \[dev=mlx4_0,port=1\] +2\n"));
+        Assert.That(d.Terminate(), Is.EqualTo(0), d.Stderr);
+    }
+
+    [Test]
+    public void DotnetCounters_AgainstTheNativeDaemon_ReadsTheRoceUioMeter()
+    {
+        // build.sh test installs dotnet-counters into artifacts/tools (dotnet tool install --tool-path).
+        string root = TestContext.CurrentContext.TestDirectory;
+        while (!File.Exists(Path.Combine(root, "build.sh")) && Path.GetDirectoryName(root) is { } up)
+            root = up;
+        string tool = Path.Combine(root, "artifacts", "tools", "dotnet-counters");
+        if (!File.Exists(tool))
+            Assert.Ignore($"{tool} is not installed (./build.sh test installs it)");
+        using var dir = new TempDirectory("roceuio-counters");
+        using var ns = NetworkNamespace.Create("roceuio-ctr");
+        ns.IpBatch(["link add veth0 address 02:00:00:00:00:01 type veth peer name veth1", "link set veth0 up"]);
+        using var d = DaemonProcess.Start(ns, dir.Path, "--emulate", "mlx4:veth0");
+        string json = dir["counters.json"];
+        var psi = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        foreach (string a in (string[])["collect", "-p", d.Pid.ToString(), "--counters", "RoceUio", "--refresh-interval", "1",
+                     "--format", "json", "-o", json, "--duration", "00:00:03"])
+            psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        string err = p.StandardError.ReadToEndAsync().Result + p.StandardOutput.ReadToEnd();
+        Assert.That(p.WaitForExit(60_000), Is.True, "dotnet-counters collect ends after its 3 s");
+        Assert.That(p.ExitCode, Is.Zero, err);
+        var events = JsonNode.Parse(File.ReadAllText(json))!["Events"]!.AsArray();
+        JsonNode used = events.Last(e => ((string?)e!["name"])!.StartsWith("roceuio.gid.table.used", StringComparison.Ordinal))!;
+        Assert.That(((string?)used["provider"], (string?)used["tags"], (double?)used["value"]), Is.EqualTo(("RoceUio", "dev=mlx4_0,port=1", (double?)2)),
+            "the two default GIDs, as dotnet-counters reads them from the native binary");
         Assert.That(d.Terminate(), Is.EqualTo(0), d.Stderr);
     }
 
