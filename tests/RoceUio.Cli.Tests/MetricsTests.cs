@@ -122,8 +122,8 @@ public class MetricsTests
             }
             return false;
         });
-        Assert.That(read.Wait(TimeSpan.FromSeconds(20)) && read.Result, Is.True,
-            $"the EventPipe stream named roceuio.gid.table.used within 20 s ({seen.Length} bytes read)");
+        Assert.That(read.Wait(TimeSpan.FromSeconds(20)), Is.True, $"the EventPipe reader finished within 20 s ({seen.Length} bytes read)");
+        Assert.That(read.Result, Is.True, $"the EventPipe stream named roceuio.gid.table.used ({seen.Length} bytes read)");
         session.Stop();
         Assert.That(d.Terminate(), Is.EqualTo(0), d.Stderr);
     }

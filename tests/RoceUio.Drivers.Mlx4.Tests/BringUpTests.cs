@@ -143,7 +143,7 @@ public class BringUpTests
     {
         using var rig = new ThreadRig();
         Mlx4Device d = rig.OpenDriver();
-        Assert.That(rig.Model.Model.Firmware.Ports[1].RoceV1V2 && rig.Model.Model.Firmware.Ports[2].RoceV1V2, Is.True,
+        Assert.That((rig.Model.Model.Firmware.Ports[1].RoceV1V2, rig.Model.Model.Firmware.Ports[2].RoceV1V2), Is.EqualTo((true, true)),
             "SET_PORT general carried MLX4_SET_PORT_ROCE_V1_V2 on both ports");
         Assert.That(rig.Model.Model.Firmware.Ports[1].Mtu, Is.EqualTo(1526));
         d.AddGid(1, 0, new GidEntry(Gid.Parse("2001:db8::1"), GidType.RoceV2, 2));
