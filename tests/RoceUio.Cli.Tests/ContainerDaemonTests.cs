@@ -110,6 +110,24 @@ public class ContainerDaemonTests
         Assert.That(d.Stderr, Is.Empty, "no errors");
     }
 
+    /// <summary>A namespace made after the daemon started has no id in the daemon's namespace until a netdev moves
+    /// into it from there (the kernel gives it one then: the move's RTM_DELLINK carries IFLA_NEW_NETNSID), so it is
+    /// followed from that move on (README "Containers").</summary>
+    [Test]
+    public void PodCreatedAfterStart_IsFollowedOnceAMacvlanMovesIn()
+    {
+        using var d = DaemonProcess.Start(_host, _dir.Path, "--emulate", "rxe:veth0", "--index-policy", "kernel");
+        d.WaitForGids(Table(Row(0, Default, "", "veth0")), "start");
+        using NetworkNamespace late = NetworkNamespace.Create("roceuioclilate");
+        NetworkNamespace.RunTool("ip", ["netns", "exec", late.Name, "sysctl", "-qw",
+            "net.ipv6.conf.default.addr_gen_mode=1", "net.ipv6.conf.all.addr_gen_mode=1"]);
+        _host.IpBatch(["link add mv0 link veth0 address 02:00:00:00:00:02 type macvlan mode bridge", $"link set mv0 netns {late.Name}"]);
+        late.IpBatch(["link set mv0 up", "addr add 10.0.1.1/24 dev mv0"]);
+        d.WaitForGids(Table(Row(0, Default, "", "veth0"), Row(1, V4Pod, "10.0.1.1", "mv0")), "the late pod's address");
+        Assert.That(d.Terminate(), Is.Zero);
+        Assert.That(d.Stderr, Is.Empty);
+    }
+
     [Test]
     public void StickyState_RemembersTheHostsNetdevs_NotThePods()
     {

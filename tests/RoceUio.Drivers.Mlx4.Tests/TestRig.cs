@@ -57,7 +57,7 @@ internal sealed class ProcessRig : IDisposable
         var rig = new ProcessRig(config ?? new Mlx4ModelConfig());
         try
         {
-            rig.Driver = Mlx4Device.Open(rig.Device, options ?? new Mlx4DeviceOptions { CommandTimeout = TimeSpan.FromSeconds(10) });
+            rig.Driver = Mlx4Device.Open(DeviceResources.Of(rig.Device), options ?? new Mlx4DeviceOptions { CommandTimeout = TimeSpan.FromSeconds(10) });
         }
         catch
         {
@@ -99,7 +99,7 @@ internal sealed class ThreadRig : IDisposable
     }
 
     public Mlx4Device OpenDriver(Mlx4DeviceOptions? options = null)
-        => Mlx4Device.Open(Device, options ?? new Mlx4DeviceOptions { CommandTimeout = TimeSpan.FromSeconds(10) });
+        => Mlx4Device.Open(DeviceResources.Of(Device), options ?? new Mlx4DeviceOptions { CommandTimeout = TimeSpan.FromSeconds(10) });
 
     public void Dispose()
     {

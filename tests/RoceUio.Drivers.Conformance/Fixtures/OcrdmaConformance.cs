@@ -32,7 +32,7 @@ public sealed class OcrdmaUnderTest : DeviceUnderTest
         try
         {
             options ??= new OcrdmaDeviceOptions { CommandTimeout = TimeSpan.FromSeconds(10) };
-            _driver = OcrdmaDevice.Open(_device, options.SourceMac is null ? options with { SourceMac = 0x02_00_5e_10_20_30UL } : options);
+            _driver = OcrdmaDevice.Open(DeviceResources.Of(_device), options.SourceMac is null ? options with { SourceMac = 0x02_00_5e_10_20_30UL } : options);
             SgidShadowFile.Follow(_driver, _dir.Path);
         }
         catch
