@@ -34,7 +34,7 @@ public class OcrdmaEndToEndTests
         _net = new FakeNetdevs();
         _net.Add(2, "eth0", Mac0);
         var refs = new CoreGidReferences();
-        _dut = new OcrdmaUnderTest(new OcrdmaDeviceOptions { References = refs, CommandTimeout = TimeSpan.FromSeconds(10) });
+        _dut = new OcrdmaUnderTest(new OcrdmaDeviceOptions { References = refs, CommandTimeout = TimeSpan.FromSeconds(60) });
         // Kernel index policy: a new GID takes the lowest free slot, so "not N while held, N once released" is visible.
         _mgr = new GidManager(_net, IndexPolicy.Kernel);
         _errors = [];
