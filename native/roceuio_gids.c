@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "layout version 1 is little-endian; this reader reads its words in host order"
+#error "layout version 2 is little-endian; this reader reads its words in host order"
 #endif
 
 struct roceuio_gids {
@@ -36,7 +36,7 @@ struct roceuio_gids {
     size_t size;
     const uint8_t *entries, *stripe_seqs, *buckets;
     uint32_t capacity, stripe_mask, bucket_mask, port, default_slots;
-    uint64_t instance;
+    uint64_t instance, netns;
     char device[ROCEUIO_SHM_DEVICE_NAME_SIZE];
 };
 
@@ -74,10 +74,10 @@ static int retry_wait(int64_t *since, unsigned *spins)
 }
 
 /* The layout's hash (docs/shm-layout.md "Hash"): three independent multiplies, one fold. */
-static inline uint64_t key_hash(uint64_t w0, uint64_t w1, uint32_t type, uint32_t ndev)
+static inline uint64_t key_hash(uint64_t w0, uint64_t w1, uint32_t type, uint32_t ndev, uint64_t netns)
 {
     uint64_t h = (w0 * ROCEUIO_SHM_HASH_K0) ^ (w1 * ROCEUIO_SHM_HASH_K1)
-               ^ (((uint64_t)type | ((uint64_t)ndev << 32)) * ROCEUIO_SHM_HASH_K2);
+               ^ (((uint64_t)type | ((uint64_t)ndev << 32)) * ROCEUIO_SHM_HASH_K2) ^ (netns * ROCEUIO_SHM_HASH_K3);
     return h ^ (h >> 32);
 }
 
@@ -85,7 +85,9 @@ static int validate(const uint8_t *b, size_t size)
 {
     if (size < ROCEUIO_SHM_HEADER_SIZE || memcmp(b, ROCEUIO_SHM_MAGIC, 8) != 0)
         return -EPROTO;
-    if (plain32(b + ROCEUIO_SHM_HDR_VERSION) != ROCEUIO_SHM_VERSION || plain32(b + ROCEUIO_SHM_HDR_HEADER_SIZE) != ROCEUIO_SHM_HEADER_SIZE
+    if (plain32(b + ROCEUIO_SHM_HDR_VERSION) != ROCEUIO_SHM_VERSION)
+        return -EPROTONOSUPPORT;
+    if (plain32(b + ROCEUIO_SHM_HDR_HEADER_SIZE) != ROCEUIO_SHM_HEADER_SIZE
         || plain32(b + ROCEUIO_SHM_HDR_ENTRY_SIZE) != ROCEUIO_SHM_ENTRY_SIZE || plain32(b + ROCEUIO_SHM_HDR_BUCKET_SIZE) != ROCEUIO_SHM_BUCKET_SIZE)
         return -EPROTO;
     uint64_t cap = plain32(b + ROCEUIO_SHM_HDR_CAPACITY), stripes = plain32(b + ROCEUIO_SHM_HDR_STRIPE_COUNT);
@@ -144,6 +146,7 @@ int roceuio_gids_open_path(const char *path, roceuio_gids **out)
     t->port = plain32(b + ROCEUIO_SHM_HDR_PORT);
     t->default_slots = plain32(b + ROCEUIO_SHM_HDR_DEFAULT_SLOTS);
     t->instance = plain64(b + ROCEUIO_SHM_HDR_INSTANCE);
+    t->netns = plain64(b + ROCEUIO_SHM_HDR_NETNS);
     t->entries = b + plain64(b + ROCEUIO_SHM_HDR_ENTRIES_OFFSET);
     t->stripe_seqs = b + plain64(b + ROCEUIO_SHM_HDR_STRIPES_OFFSET);
     t->buckets = b + plain64(b + ROCEUIO_SHM_HDR_BUCKETS_OFFSET);
@@ -172,12 +175,39 @@ void roceuio_gids_close(roceuio_gids *t)
     free(t);
 }
 
+int roceuio_gids_file_version(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    uint8_t h[12];
+    ssize_t n = pread(fd, h, sizeof h, 0);
+    int e = n < 0 ? -errno : 0;
+    close(fd);
+    if (e)
+        return e;
+    if (n < (ssize_t)sizeof h || memcmp(h, ROCEUIO_SHM_MAGIC, 8) != 0)
+        return -EPROTO;
+    uint32_t v = plain32(h + ROCEUIO_SHM_HDR_VERSION);
+    return v > INT_MAX ? -EPROTO : (int)v;
+}
+
+uint64_t roceuio_gids_netns_of(const char *path)
+{
+    struct stat st;
+    if (stat(path ? path : "/proc/thread-self/ns/net", &st) != 0)
+        return 0;
+    return (uint64_t)st.st_ino;
+}
+
+uint64_t roceuio_gids_netns(const roceuio_gids *t) { return t->netns; }
+
 /* ---- lookups ---- */
 
 /* One look at the key's stripe: the index, -ENOENT, or RETRY (a window was open or moved: look again). */
 #define RETRY INT_MIN
 static inline int hash_probe(const roceuio_gids *t, const uint8_t *seq, const uint8_t *bkts, uint32_t home,
-                             uint64_t w0, uint64_t w1, uint32_t type, uint32_t ndev)
+                             uint64_t w0, uint64_t w1, uint32_t type, uint32_t ndev, uint64_t netns)
 {
     uint32_t s0 = ld32(seq, memory_order_acquire);
     if (s0 & 1)
@@ -190,7 +220,8 @@ static inline int hash_probe(const roceuio_gids *t, const uint8_t *seq, const ui
             break;
         if (ld64(b + ROCEUIO_SHM_BKT_GID) == w0 && ld64(b + ROCEUIO_SHM_BKT_GID + 8) == w1
             && ld32(b + ROCEUIO_SHM_BKT_TYPE, memory_order_relaxed) == type
-            && ld32(b + ROCEUIO_SHM_BKT_NDEV, memory_order_relaxed) == ndev) {
+            && ld32(b + ROCEUIO_SHM_BKT_NDEV, memory_order_relaxed) == ndev
+            && ld64(b + ROCEUIO_SHM_BKT_NETNS) == netns) {
             found = ip1 - 1 < t->capacity ? (int)(ip1 - 1) : -ENOENT;
             break;
         }
@@ -202,7 +233,7 @@ static inline int hash_probe(const roceuio_gids *t, const uint8_t *seq, const ui
 /* The retry loop, out of line so that the first look needs no stack frame. */
 __attribute__((noinline, cold))
 static int hash_find_retry(const roceuio_gids *t, const uint8_t *seq, const uint8_t *bkts, uint32_t home,
-                           uint64_t w0, uint64_t w1, uint32_t type, uint32_t ndev)
+                           uint64_t w0, uint64_t w1, uint32_t type, uint32_t ndev, uint64_t netns)
 {
     int64_t since = 0;
     unsigned spins = 0;
@@ -210,25 +241,26 @@ static int hash_find_retry(const roceuio_gids *t, const uint8_t *seq, const uint
         int e = retry_wait(&since, &spins);
         if (e)
             return e;
-        int r = hash_probe(t, seq, bkts, home, w0, w1, type, ndev);
+        int r = hash_probe(t, seq, bkts, home, w0, w1, type, ndev, netns);
         if (r != RETRY)
             return r;
     }
 }
 
-static inline int hash_find(const roceuio_gids *t, uint64_t w0, uint64_t w1, uint32_t type, uint32_t ndev)
+static inline int hash_find(const roceuio_gids *t, uint64_t w0, uint64_t w1, uint32_t type, uint32_t ndev, uint64_t netns)
 {
-    uint64_t h = key_hash(w0, w1, type, ndev);
+    uint64_t h = key_hash(w0, w1, type, ndev, netns);
     uint32_t stripe = (uint32_t)(h & t->stripe_mask);
     const uint8_t *seq = t->stripe_seqs + (size_t)stripe * ROCEUIO_SHM_STRIPE_SEQ_STRIDE;
     const uint8_t *bkts = t->buckets + (size_t)stripe * (t->bucket_mask + 1) * ROCEUIO_SHM_BUCKET_SIZE;
     uint32_t home = (uint32_t)(h >> ROCEUIO_SHM_HASH_HOME_SHIFT) & t->bucket_mask;
-    int r = hash_probe(t, seq, bkts, home, w0, w1, type, ndev);
-    return r != RETRY ? r : hash_find_retry(t, seq, bkts, home, w0, w1, type, ndev);
+    int r = hash_probe(t, seq, bkts, home, w0, w1, type, ndev, netns);
+    return r != RETRY ? r : hash_find_retry(t, seq, bkts, home, w0, w1, type, ndev, netns);
 }
 
 __attribute__((noinline))
-static int scan_find(const roceuio_gids *t, uint64_t w0, uint64_t w1, uint32_t type, uint32_t ndev, uint32_t mask, int is_default)
+static int scan_find(const roceuio_gids *t, uint64_t w0, uint64_t w1, uint32_t type, uint32_t ndev, uint64_t netns,
+                     uint32_t mask, int is_default)
 {
     const uint8_t *seq = t->base + ROCEUIO_SHM_HDR_TABLE_SEQ;
     int64_t since = 0;
@@ -247,7 +279,8 @@ static int scan_find(const roceuio_gids *t, uint64_t w0, uint64_t w1, uint32_t t
                     continue;
                 if ((mask & ROCEUIO_FIND_MASK_GID) && (ld64(e + ROCEUIO_SHM_ENT_GID) != w0 || ld64(e + ROCEUIO_SHM_ENT_GID + 8) != w1))
                     continue;
-                if ((mask & ROCEUIO_FIND_MASK_NETDEV) && ld32(e + ROCEUIO_SHM_ENT_NDEV, memory_order_relaxed) != ndev)
+                if ((mask & ROCEUIO_FIND_MASK_NETDEV) && (ld32(e + ROCEUIO_SHM_ENT_NDEV, memory_order_relaxed) != ndev
+                                                          || ld64(e + ROCEUIO_SHM_ENT_NDEV_NETNS) != netns))
                     continue;
                 found = (int)i;
                 break;
@@ -262,18 +295,30 @@ static int scan_find(const roceuio_gids *t, uint64_t w0, uint64_t w1, uint32_t t
     }
 }
 
-int roceuio_gids_find(const roceuio_gids *t, const uint8_t gid[16], uint32_t gid_type, uint32_t ndev_ifindex,
-                      uint32_t mask, int is_default)
+int roceuio_gids_find_ns(const roceuio_gids *t, const uint8_t gid[16], uint32_t gid_type, uint32_t ndev_ifindex,
+                         uint64_t netns, uint32_t mask, int is_default)
 {
     uint64_t w0, w1;
     memcpy(&w0, gid, 8);
     memcpy(&w1, gid + 8, 8);
     if (mask == (ROCEUIO_FIND_MASK_GID | ROCEUIO_FIND_MASK_GID_TYPE | ROCEUIO_FIND_MASK_NETDEV))
-        return hash_find(t, w0, w1, gid_type, ndev_ifindex);
-    return scan_find(t, w0, w1, gid_type, ndev_ifindex, mask, is_default);
+        return hash_find(t, w0, w1, gid_type, ndev_ifindex, netns);
+    return scan_find(t, w0, w1, gid_type, ndev_ifindex, netns, mask, is_default);
+}
+
+int roceuio_gids_find(const roceuio_gids *t, const uint8_t gid[16], uint32_t gid_type, uint32_t ndev_ifindex,
+                      uint32_t mask, int is_default)
+{
+    return roceuio_gids_find_ns(t, gid, gid_type, ndev_ifindex, t->netns, mask, is_default);
 }
 
 int roceuio_gids_find_ip(const roceuio_gids *t, const struct sockaddr *addr, uint32_t gid_type, uint32_t ndev_ifindex, uint32_t mask)
+{
+    return roceuio_gids_find_ip_ns(t, addr, gid_type, ndev_ifindex, t->netns, mask);
+}
+
+int roceuio_gids_find_ip_ns(const roceuio_gids *t, const struct sockaddr *addr, uint32_t gid_type, uint32_t ndev_ifindex,
+                            uint64_t netns, uint32_t mask)
 {
     uint8_t gid[16] = {0};
     if (addr->sa_family == AF_INET) {
@@ -285,7 +330,7 @@ int roceuio_gids_find_ip(const roceuio_gids *t, const struct sockaddr *addr, uin
     } else {
         return -EAFNOSUPPORT;
     }
-    return roceuio_gids_find(t, gid, gid_type, ndev_ifindex, mask | ROCEUIO_FIND_MASK_GID, 0);
+    return roceuio_gids_find_ns(t, gid, gid_type, ndev_ifindex, netns, mask | ROCEUIO_FIND_MASK_GID, 0);
 }
 
 int roceuio_gids_query(const roceuio_gids *t, uint32_t index, struct roceuio_gid_entry *out)
@@ -302,6 +347,8 @@ int roceuio_gids_query(const roceuio_gids *t, uint32_t index, struct roceuio_gid
             uint64_t w0 = ld64(e + ROCEUIO_SHM_ENT_GID), w1 = ld64(e + ROCEUIO_SHM_ENT_GID + 8);
             uint32_t type = ld32(e + ROCEUIO_SHM_ENT_TYPE, memory_order_relaxed);
             uint32_t ndev = ld32(e + ROCEUIO_SHM_ENT_NDEV, memory_order_relaxed);
+            uint64_t netns = ld64(e + ROCEUIO_SHM_ENT_NDEV_NETNS);
+            int32_t netnsid = (int32_t)ld32(e + ROCEUIO_SHM_ENT_NDEV_NETNSID, memory_order_relaxed);
             uint64_t n0 = ld64(e + ROCEUIO_SHM_ENT_NDEV_NAME), n1 = ld64(e + ROCEUIO_SHM_ENT_NDEV_NAME + 8);
             atomic_thread_fence(memory_order_acquire);
             if (ld32(e + ROCEUIO_SHM_ENT_SEQ, memory_order_relaxed) == s0) {
@@ -310,6 +357,8 @@ int roceuio_gids_query(const roceuio_gids *t, uint32_t index, struct roceuio_gid
                 out->index = index;
                 out->gid_type = type;
                 out->ndev_ifindex = ndev;
+                out->ndev_netns = netns;
+                out->ndev_netnsid = netnsid;
                 memcpy(out->gid, &w0, 8);
                 memcpy(out->gid + 8, &w1, 8);
                 memcpy(out->ndev_name, &n0, 8);

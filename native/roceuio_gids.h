@@ -23,12 +23,14 @@
 extern "C" {
 #endif
 
-/* ---- the file layout, version 1 (docs/shm-layout.md; src/RoceUio.Core/Shm/ShmLayout.cs must agree) ---- */
+/* ---- the file layout, version 2 (docs/shm-layout.md; src/RoceUio.Core/Shm/ShmLayout.cs must agree) ----
+ * Version 2 names an entry's netdev by its ifindex inside its own network namespace plus that namespace (nsfs inode,
+ * and its id in the daemon's namespace), and keys the hash on the namespace too. */
 #define ROCEUIO_SHM_MAGIC "ROCEGIDS"
-#define ROCEUIO_SHM_VERSION 1
+#define ROCEUIO_SHM_VERSION 2
 #define ROCEUIO_SHM_HEADER_SIZE 256
 #define ROCEUIO_SHM_ENTRY_SIZE 64
-#define ROCEUIO_SHM_BUCKET_SIZE 32
+#define ROCEUIO_SHM_BUCKET_SIZE 40
 #define ROCEUIO_SHM_STRIPE_SEQ_STRIDE 64
 #define ROCEUIO_SHM_DEVICE_NAME_SIZE 64
 #define ROCEUIO_SHM_NETDEV_NAME_SIZE 16
@@ -51,6 +53,7 @@ extern "C" {
 #define ROCEUIO_SHM_HDR_DEFAULT_SLOTS 84
 #define ROCEUIO_SHM_HDR_GID_TYPES 88
 #define ROCEUIO_SHM_HDR_DEVICE_NAME 96
+#define ROCEUIO_SHM_HDR_NETNS 160
 #define ROCEUIO_SHM_HDR_GENERATION 192
 #define ROCEUIO_SHM_HDR_FLAGS 196
 #define ROCEUIO_SHM_HDR_TABLE_SEQ 200
@@ -61,7 +64,9 @@ extern "C" {
 #define ROCEUIO_SHM_ENT_GID 8
 #define ROCEUIO_SHM_ENT_TYPE 24
 #define ROCEUIO_SHM_ENT_NDEV 28
+#define ROCEUIO_SHM_ENT_NDEV_NETNS 32
 #define ROCEUIO_SHM_ENT_NDEV_NAME 40
+#define ROCEUIO_SHM_ENT_NDEV_NETNSID 56
 #define ROCEUIO_SHM_STATE_EMPTY 0u
 #define ROCEUIO_SHM_STATE_VALID 1u
 /* hash bucket offsets */
@@ -69,11 +74,13 @@ extern "C" {
 #define ROCEUIO_SHM_BKT_TYPE 16
 #define ROCEUIO_SHM_BKT_NDEV 20
 #define ROCEUIO_SHM_BKT_INDEX_PLUS_ONE 24
-/* the key hash: h = w0 * K0 ^ w1 * K1 ^ (type | ndev << 32) * K2; h ^= h >> 32; stripe = h & (stripes - 1);
- * home bucket = (h >> HOME_SHIFT) & (buckets_per_stripe - 1) */
+#define ROCEUIO_SHM_BKT_NETNS 32
+/* the key hash: h = w0 * K0 ^ w1 * K1 ^ (type | ndev << 32) * K2 ^ netns * K3; h ^= h >> 32;
+ * stripe = h & (stripes - 1); home bucket = (h >> HOME_SHIFT) & (buckets_per_stripe - 1) */
 #define ROCEUIO_SHM_HASH_K0 0x9E3779B97F4A7C15ULL
 #define ROCEUIO_SHM_HASH_K1 0xC2B2AE3D27D4EB4FULL
 #define ROCEUIO_SHM_HASH_K2 0x165667B19E3779F9ULL
+#define ROCEUIO_SHM_HASH_K3 0x85EBCA77C2B2AE63ULL
 #define ROCEUIO_SHM_HASH_HOME_SHIFT 16
 
 /* ---- the API ---- */
@@ -95,27 +102,45 @@ typedef struct roceuio_gids roceuio_gids;
 struct roceuio_gid_entry {
     uint32_t index;
     uint32_t gid_type;
-    uint32_t ndev_ifindex;
+    uint32_t ndev_ifindex;                   /* inside the netdev's own namespace (ndev->ifindex) */
+    int32_t ndev_netnsid;                    /* that namespace's id in the daemon's namespace; -1: the daemon's own */
+    uint64_t ndev_netns;                     /* that namespace's nsfs inode (roceuio_gids_netns_of); 0: unknown */
     uint8_t gid[16];                         /* network order, as union ib_gid raw[] */
     char ndev_name[ROCEUIO_SHM_NETDEV_NAME_SIZE]; /* NUL-terminated */
 };
 
 /* Opens DIR/DEV/PORT read-only and checks its header. -ENOENT: no such table (daemon not running, no such port);
- * -EPROTO: not a version-1 table file; other negative errnos from open/mmap. */
+ * -EPROTONOSUPPORT: a table file of another layout version (roceuio_gids_file_version says which); -EPROTO: not a
+ * valid version-2 table file; other negative errnos from open/mmap. */
 int roceuio_gids_open(const char *dir, const char *dev, unsigned port, roceuio_gids **out);
 int roceuio_gids_open_path(const char *path, roceuio_gids **out);
 void roceuio_gids_close(roceuio_gids *t);
+/* The layout version a table file says it has (for the message when open refused it), or a negative errno. */
+int roceuio_gids_file_version(const char *path);
+
+/* The nsfs inode of a network namespace file (/proc/PID/ns/net, /run/netns/NAME; NULL: the calling thread's own
+ * namespace), as entries and the _ns lookups name namespaces; 0 if it cannot be read. */
+uint64_t roceuio_gids_netns_of(const char *path);
+/* The daemon's namespace (the header's netns): what the lookups without _ns mean. */
+uint64_t roceuio_gids_netns(const roceuio_gids *t);
 
 /* The kernel's find_gid: the lowest valid index whose attributes match on the bits of mask (with
  * ROCEUIO_FIND_MASK_DEFAULT, only slots whose default-ness equals is_default). The mask GID|GID_TYPE|NETDEV is the
- * hash lookup; any other mask scans one consistent view of the table. Returns the index, -ENOENT, or -EAGAIN. */
+ * hash lookup; any other mask scans one consistent view of the table. Returns the index, -ENOENT, or -EAGAIN.
+ * The netdev (MASK_NETDEV) is ndev_ifindex of the daemon's namespace; see roceuio_gids_find_ns for another one. */
 int roceuio_gids_find(const roceuio_gids *t, const uint8_t gid[16], uint32_t gid_type, uint32_t ndev_ifindex,
                       uint32_t mask, int is_default);
+/* As roceuio_gids_find, the netdev being ndev_ifindex inside the namespace with nsfs inode netns (a process in a
+ * container passes its own: roceuio_gids_netns_of(NULL), computed once). */
+int roceuio_gids_find_ns(const roceuio_gids *t, const uint8_t gid[16], uint32_t gid_type, uint32_t ndev_ifindex,
+                         uint64_t netns, uint32_t mask, int is_default);
 
 /* As roceuio_gids_find for the GID of an IP address (rdma_ip2gid: IPv4 as ::ffff:a.b.c.d, IPv6 as itself);
  * addr is a struct sockaddr_in or sockaddr_in6. -EAFNOSUPPORT for another family. */
 int roceuio_gids_find_ip(const roceuio_gids *t, const struct sockaddr *addr, uint32_t gid_type, uint32_t ndev_ifindex,
                          uint32_t mask);
+int roceuio_gids_find_ip_ns(const roceuio_gids *t, const struct sockaddr *addr, uint32_t gid_type, uint32_t ndev_ifindex,
+                            uint64_t netns, uint32_t mask);
 
 /* The entry at index: 0, -ENODATA (empty slot), -EINVAL (outside the table), -EAGAIN. */
 int roceuio_gids_query(const roceuio_gids *t, uint32_t index, struct roceuio_gid_entry *out);

@@ -35,8 +35,8 @@ int main(int argc, char **argv)
         int q = roceuio_gids_query(t, i, &e);
         int found = -1;
         if (q == 0) {
-            found = roceuio_gids_find(t, e.gid, e.gid_type, e.ndev_ifindex,
-                                      ROCEUIO_FIND_MASK_GID | ROCEUIO_FIND_MASK_GID_TYPE | ROCEUIO_FIND_MASK_NETDEV, 0);
+            found = roceuio_gids_find_ns(t, e.gid, e.gid_type, e.ndev_ifindex, e.ndev_netns,
+                                         ROCEUIO_FIND_MASK_GID | ROCEUIO_FIND_MASK_GID_TYPE | ROCEUIO_FIND_MASK_NETDEV, 0);
             if (found < -1 && found != -ENOENT) {
                 fprintf(stderr, "roceuio-gids-churn: find: %s\n", strerror(-found));
                 return 1;

@@ -1,8 +1,9 @@
 /* roceuio-gids: the example program of libroceuio_gids (roceuio_gids.h), built by ./build.sh into
  * artifacts/native/roceuio-gids.
- *   roceuio-gids DIR show [--dev D] [--port P]        every valid entry: DEV PORT INDEX GID vN NDEV_IFINDEX
- *   roceuio-gids DIR find (--gid GID | --ip ADDR) [--type v1|v2] [--ndev IFINDEX] [--dev D] [--port P]
- *                                                     the lowest matching index of each table (exit 1 if none)
+ *   roceuio-gids DIR show [--dev D] [--port P]        every valid entry: DEV PORT INDEX GID vN NDEV_IFINDEX NETNS NETNSID
+ *   roceuio-gids DIR find (--gid GID | --ip ADDR) [--type v1|v2] [--ndev IFINDEX [--netns INODE|PATH]] [--dev D] [--port P]
+ *                                                     the lowest matching index of each table (exit 1 if none); the
+ *                                                     netdev is of the daemon's namespace unless --netns names another
  *   roceuio-gids DIR wait DEV PORT [--timeout MS]     blocks until that table changes; prints the new generation */
 #define _GNU_SOURCE
 #include "roceuio_gids.h"
@@ -15,11 +16,11 @@
 
 static const char usage[] =
     "usage: roceuio-gids DIR show [--dev D] [--port P]\n"
-    "       roceuio-gids DIR find (--gid GID | --ip ADDR) [--type v1|v2] [--ndev IFINDEX] [--dev D] [--port P]\n"
+    "       roceuio-gids DIR find (--gid GID | --ip ADDR) [--type v1|v2] [--ndev IFINDEX [--netns INODE|PATH]] [--dev D] [--port P]\n"
     "       roceuio-gids DIR wait DEV PORT [--timeout MS]\n";
 
 struct opts {
-    const char *dev, *gid, *ip;
+    const char *dev, *gid, *ip, *netns;
     long port, ndev, timeout;
     int type; /* -1: any */
 };
@@ -50,6 +51,7 @@ static int parse_opts(int argc, char **argv, int i, struct opts *o)
         if (!strcmp(a, "--dev")) o->dev = v;
         else if (!strcmp(a, "--gid")) o->gid = v;
         else if (!strcmp(a, "--ip")) o->ip = v;
+        else if (!strcmp(a, "--netns")) o->netns = v;
         else if (!strcmp(a, "--port")) { if (parse_long(v, &o->port)) return fail("--port needs a number", v); }
         else if (!strcmp(a, "--ndev")) { if (parse_long(v, &o->ndev)) return fail("--ndev needs an ifindex", v); }
         else if (!strcmp(a, "--timeout")) { if (parse_long(v, &o->timeout)) return fail("--timeout needs milliseconds", v); }
@@ -98,6 +100,11 @@ static int each_table(const char *dir, const struct opts *o, int (*fn)(roceuio_g
                             fn(t, o, arg);
                         }
                         roceuio_gids_close(t);
+                    } else if (r == -EPROTONOSUPPORT) {
+                        char file[4200];
+                        snprintf(file, sizeof file, "%s/%ld", path, port);
+                        fprintf(stderr, "roceuio-gids: %s: layout version %d; this reader reads version %d only\n", file,
+                                roceuio_gids_file_version(file), ROCEUIO_SHM_VERSION);
                     } else if (r != -ENOENT) {
                         fprintf(stderr, "roceuio-gids: %s/%s/%ld: %s\n", dir, devs[d]->d_name, port, strerror(-r));
                     }
@@ -127,13 +134,15 @@ static int show_one(roceuio_gids *t, const struct opts *o, void *arg)
     for (int i = roceuio_gids_next(t, 0, &e); i >= 0; i = roceuio_gids_next(t, (uint32_t)i + 1, &e)) {
         printf("%s %u %u ", roceuio_gids_device(t), roceuio_gids_port(t), e.index);
         print_gid(e.gid);
-        printf(" v%u %u\n", e.gid_type == ROCEUIO_GID_TYPE_ROCE_V2 ? 2 : 1, e.ndev_ifindex);
+        printf(" v%u %u %llu %d\n", e.gid_type == ROCEUIO_GID_TYPE_ROCE_V2 ? 2 : 1, e.ndev_ifindex,
+               (unsigned long long)e.ndev_netns, e.ndev_netnsid);
     }
     return 0;
 }
 
 struct find_arg {
     uint8_t gid[16];
+    uint64_t netns; /* 0: the daemon's */
     int found;
 };
 
@@ -145,7 +154,8 @@ static int find_one(roceuio_gids *t, const struct opts *o, void *arg)
         mask |= ROCEUIO_FIND_MASK_GID_TYPE;
     if (o->ndev >= 0)
         mask |= ROCEUIO_FIND_MASK_NETDEV;
-    int i = roceuio_gids_find(t, f->gid, o->type < 0 ? 0 : (uint32_t)o->type, o->ndev < 0 ? 0 : (uint32_t)o->ndev, mask, 0);
+    int i = roceuio_gids_find_ns(t, f->gid, o->type < 0 ? 0 : (uint32_t)o->type, o->ndev < 0 ? 0 : (uint32_t)o->ndev,
+                                 f->netns ? f->netns : roceuio_gids_netns(t), mask, 0);
     if (i >= 0) {
         printf("%d\n", i);
         f->found++;
@@ -187,6 +197,14 @@ int main(int argc, char **argv)
             } else if (inet_pton(AF_INET6, o.ip, f.gid) != 1) {
                 return fail("not an IP address", o.ip);
             }
+        }
+        if (o.netns) {
+            char *end;
+            errno = 0;
+            unsigned long long v = strtoull(o.netns, &end, 10);
+            f.netns = !errno && *o.netns && !*end ? (uint64_t)v : roceuio_gids_netns_of(o.netns);
+            if (!f.netns)
+                return fail("--netns needs a namespace inode or a namespace file (/proc/PID/ns/net, /run/netns/NAME)", o.netns);
         }
         if (each_table(dir, &o, find_one, &f) < 0)
             return 1;

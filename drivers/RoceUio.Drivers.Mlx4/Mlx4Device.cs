@@ -25,7 +25,7 @@ public sealed record Mlx4DeviceOptions : RoceDeviceOptions
 
 /// <summary>
 /// An mlx4 (ConnectX-3 / -3 Pro) physical function driven from user space through its BAR0 HCR, implementing
-/// <see cref="IRoceDevice"/>. <see cref="Open(EmulatedDevice, Mlx4DeviceOptions?)"/> brings the firmware up as
+/// <see cref="IRoceDevice"/>. <see cref="Open(DeviceResources, Mlx4DeviceOptions?)"/> brings the firmware up as
 /// mlx4_core does (<see cref="Mlx4BringUp"/>: ownership, reset, QUERY_FW ... INIT_HCA, SET_PORT general and INIT_PORT
 /// per port); <see cref="ShutDown"/> takes it down again in reverse. <see cref="AddGid"/>/<see cref="DeleteGid"/> edit
 /// a port's shadow (<see cref="Mlx4GidTable"/>); <see cref="Commit"/> pushes the whole table with one SET_PORT.
@@ -75,13 +75,6 @@ public sealed class Mlx4Device : IRoceDevice, IRocePortBonding
             return 0;
         }
         return Lag.Update(graph, portNetdevs, out error);
-    }
-
-    /// <summary>Brings up the mlx4 function of an emulated device (its BAR0 and DMA memory).</summary>
-    public static Mlx4Device Open(EmulatedDevice device, Mlx4DeviceOptions? options = null)
-    {
-        ArgumentNullException.ThrowIfNull(device);
-        return Open(device.VendorId, device.DeviceId, device.Bar(Mlx4Layout.DcsBar), device.Dma, options, sharedMemory: true);
     }
 
     /// <summary>

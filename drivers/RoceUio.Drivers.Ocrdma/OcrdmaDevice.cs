@@ -44,7 +44,6 @@ public sealed record OcrdmaDeviceOptions : RoceDeviceOptions
 /// </remarks>
 public sealed class OcrdmaDevice : IRoceDevice
 {
-    private IDisposable? _owned; // the emulated device Open(string) opened; null when the caller owns the BAR and DMA memory
     private readonly MmioRegion _db;
     private readonly OcrdmaBringUp _bringUp;
     private readonly OcrdmaMq _mq;
@@ -140,33 +139,20 @@ public sealed class OcrdmaDevice : IRoceDevice
     }
 
     /// <summary>
-    /// Brings up the function behind an emulated device (the device is not disposed with the driver): its doorbell BAR
-    /// and DMA memory through <see cref="Open(ushort, ushort, MappedFile, IDmaAllocator, OcrdmaDeviceOptions?)"/>.
+    /// Brings up the function the registry opened (<see cref="DeviceResources"/>): its doorbell BAR and DMA memory through
+    /// <see cref="Open(ushort, ushort, MappedFile, IDmaAllocator, OcrdmaDeviceOptions?)"/>, with the POST semaphore
+    /// (be_POST_stage_get on Skyhawk) read from the PCI function's config space (dword 0x94) or, for an emulated device,
+    /// from its config file, unless <paramref name="options"/> gives one.
     /// </summary>
-    public static OcrdmaDevice Open(EmulatedDevice device, OcrdmaDeviceOptions? options = null)
+    public static OcrdmaDevice Open(DeviceResources res, OcrdmaDeviceOptions? options = null)
     {
-        ArgumentNullException.ThrowIfNull(device);
+        ArgumentNullException.ThrowIfNull(res);
         options ??= new OcrdmaDeviceOptions();
-        ThrowIfUnsupported(options.Name, device.VendorId, device.DeviceId, device.Directory);
-        options = options with { PostSemaphore = options.PostSemaphore ?? Model.EmulatedPciConfig.PostSemaphore(device.Directory) };
-        return Open(device.VendorId, device.DeviceId, device.Bar(OcrdmaPci.DoorbellBar(device.DeviceId)), device.Dma, options);
-    }
-
-    /// <summary>Opens the emulated device in <paramref name="directory"/> and brings it up; disposing the driver closes it.</summary>
-    public static OcrdmaDevice Open(string directory, OcrdmaDeviceOptions? options = null)
-    {
-        EmulatedDevice dev = EmulatedDevice.Open(directory);
-        try
-        {
-            OcrdmaDevice d = Open(dev, options);
-            d._owned = dev;
-            return d;
-        }
-        catch
-        {
-            dev.Dispose();
-            throw;
-        }
+        ThrowIfUnsupported(options.Name, res.VendorId, res.DeviceId, res.ModelDirectory);
+        Func<uint>? post = options.PostSemaphore
+            ?? (res.Config is { } cfg ? () => cfg.ReadUInt32(OcrdmaBringUpLayout.SliportSemaphoreOffsetSh)
+                : res.ModelDirectory is { } d ? Model.EmulatedPciConfig.PostSemaphore(d) : null);
+        return Open(res.VendorId, res.DeviceId, res.Bar(OcrdmaPci.DoorbellBar(res.DeviceId)), res.Dma, options with { PostSemaphore = post });
     }
 
     /// <summary>The doorbell BAR must reach the last register the driver writes (MPU_MAILBOX_DB, 32 bits).</summary>
@@ -412,6 +398,5 @@ public sealed class OcrdmaDevice : IRoceDevice
         }
         _disposed = true;
         _shadow.Changed -= Publish;
-        _owned?.Dispose();
     }
 }

@@ -44,11 +44,7 @@ public static class OcrdmaDriver
     private static DriverHandle Open(DriverOpenContext ctx, DeviceResources res)
     {
         var refs = new CoreGidReferences();
-        // be_POST_stage_get on Skyhawk: config space dword 0x94 of the PCI function, or the emulated device's config file.
-        Func<uint>? post = res.Config is { } cfg ? () => cfg.ReadUInt32(OcrdmaBringUpLayout.SliportSemaphoreOffsetSh)
-            : res.ModelDirectory is { } d ? EmulatedPciConfig.PostSemaphore(d) : null;
-        OcrdmaDeviceOptions options = Options(ctx) with { References = refs, PostSemaphore = post };
-        var dev = OcrdmaDevice.Open(res.VendorId, res.DeviceId, res.Bar(OcrdmaPci.DoorbellBar(res.DeviceId)), res.Dma, options);
+        var dev = OcrdmaDevice.Open(res, Options(ctx) with { References = refs });
         // An emulated device's model checks QPs and AVs against the SYNTHETIC shadow file in its directory; real
         // hardware has no such channel, so nothing is written next to a PCI function. (Unsubscribing is not needed:
         // the subscription lives as long as the driver.)

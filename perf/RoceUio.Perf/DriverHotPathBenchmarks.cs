@@ -33,7 +33,7 @@ public class DriverHotPathBenchmarks
         _device = new Mlx4ModelConfig().CreateDevice(_dir);
         using (var model = Mlx4DeviceModel.StartThread(_dir))
         {
-            _mlx4 = Mlx4Device.Open(_device);
+            _mlx4 = Mlx4Device.Open(RoceUio.Drivers.DeviceResources.Of(_device));
             for (int i = 0; i < _mlx4.GidTableSize(1); i++)
                 _mlx4.AddGid(1, i, new GidEntry(Gid.Parse($"2001:db8::{i + 1:x}"), i % 2 == 0 ? GidType.RoceV1 : GidType.RoceV2, 2));
             _mlx4.Commit(1);

@@ -2,6 +2,9 @@ using System.Text.Json.Nodes;
 using NUnit.Framework;
 using RoceUio.Cli.Daemon;
 using RoceUio.Cli.Output;
+using RoceUio.Gids;
+using RoceUio.Netlink;
+using RoceUio.Shm;
 using RoceUio.Testing;
 
 namespace RoceUio.Cli.Tests;
@@ -83,6 +86,20 @@ public class ContainerDaemonTests
         var found = ControlHandlers.FromJson(d.Call("find", new JsonObject { ["ip"] = "10.0.1.1", ["ndev"] = "mv0" })).Select(r => r.Index);
         Assert.That(found, Is.EqualTo(new[] { 1 }));
 
+        // The shared-memory table names the pod's netdev as a reader inside the pod knows it: its own ifindex there and
+        // its namespace (the inode of /run/netns/POD, as ls -iL shows it), and the lookup by (ifindex, namespace) finds it.
+        ulong podNs = NetnsFollower.InodeOf($"/run/netns/{_pod.Name}"), hostNs = NetnsFollower.InodeOf($"/run/netns/{_host.Name}");
+        using (GidShmReader shm = GidShmReader.Open(GidShmWriter.PathOf(Path.Combine(_dir.Path, "shm"), "rxe0", 1)))
+        {
+            var podRow = shm.Snapshot().Single(e => e.Index == 1);
+            Assert.That((podRow.Entry.NetdevIfindex, podRow.Netdev, podRow.NetNs), Is.EqualTo((inPod, "mv0", podNs)), "the pod's ifindex and namespace");
+            Assert.That(podRow.NetNsId, Is.GreaterThanOrEqualTo(0), "the pod's namespace id in the daemon's");
+            Assert.That(shm.NetNs, Is.EqualTo(hostNs).And.Not.EqualTo(podNs), "the header names the daemon's namespace");
+            Assert.That(shm.TryFind(Gid.Parse("::ffff:10.0.1.1"), GidType.RoceV2, inPod, podNs, out int at) ? at : -1, Is.EqualTo(1));
+            Assert.That(shm.TryFind(Gid.Parse("::ffff:10.0.1.1"), GidType.RoceV2, inPod, hostNs, out _), Is.False,
+                        "the same ifindex in the daemon's namespace is another netdev");
+        }
+
         _pod.Dispose(); // ip netns del: nothing else holds it, so the kernel destroys it and the macvlan with it
         d.WaitForGids(Table(Row(0, Default, "", "veth0")), "the pod's namespace destroyed");
         // A pod going away is news, not an error: said on stdout, nothing on stderr (a daemon run beside other
@@ -91,6 +108,24 @@ public class ContainerDaemonTests
                   "the pod's going away on stdout");
         Assert.That(d.Terminate(), Is.Zero);
         Assert.That(d.Stderr, Is.Empty, "no errors");
+    }
+
+    /// <summary>A namespace made after the daemon started has no id in the daemon's namespace until a netdev moves
+    /// into it from there (the kernel gives it one then: the move's RTM_DELLINK carries IFLA_NEW_NETNSID), so it is
+    /// followed from that move on (README "Containers").</summary>
+    [Test]
+    public void PodCreatedAfterStart_IsFollowedOnceAMacvlanMovesIn()
+    {
+        using var d = DaemonProcess.Start(_host, _dir.Path, "--emulate", "rxe:veth0", "--index-policy", "kernel");
+        d.WaitForGids(Table(Row(0, Default, "", "veth0")), "start");
+        using NetworkNamespace late = NetworkNamespace.Create("roceuioclilate");
+        NetworkNamespace.RunTool("ip", ["netns", "exec", late.Name, "sysctl", "-qw",
+            "net.ipv6.conf.default.addr_gen_mode=1", "net.ipv6.conf.all.addr_gen_mode=1"]);
+        _host.IpBatch(["link add mv0 link veth0 address 02:00:00:00:00:02 type macvlan mode bridge", $"link set mv0 netns {late.Name}"]);
+        late.IpBatch(["link set mv0 up", "addr add 10.0.1.1/24 dev mv0"]);
+        d.WaitForGids(Table(Row(0, Default, "", "veth0"), Row(1, V4Pod, "10.0.1.1", "mv0")), "the late pod's address");
+        Assert.That(d.Terminate(), Is.Zero);
+        Assert.That(d.Stderr, Is.Empty);
     }
 
     [Test]

@@ -79,7 +79,7 @@ public class DaemonEndToEndTests
         var json = (JsonArray)JsonNode.Parse(ShowGidsFormat.Json(rows))!;
         var actual = json.Select(n => ((int)n!["index"]!, (string)n["gid"]!, (int)n["gid_type"]!, (string)n["ndev"]!, (int)n["ndev_ifindex"]!, (string?)n["ipv4"])).ToArray();
         Assert.That(actual, Is.EqualTo(expected));
-        Assert.That(json.All(n => (string?)n!["dev"] == "mlx4_0" && (int?)n["port"] == 1), "dev and port of every entry");
+        Assert.That(json.Select(n => ((string?)n!["dev"], (int?)n["port"])), Is.All.EqualTo(((string?)"mlx4_0", (int?)1)), "dev and port of every entry");
     }
 
     private static int[] Find(DaemonProcess d, string ip, string? type = null, string? ndev = null)

@@ -74,6 +74,9 @@ public class MetricsTests
         using var sleeper = Process.Start("sleep", "60");
         try
         {
+            // An earlier .NET process with the same pid, killed without cleanup, left its socket beside the control
+            // socket (pids are reused: pid_max is 32768 here): it is not the sleeper's, and stat must not take it.
+            File.WriteAllText(Path.Combine(Path.GetDirectoryName(d.Control)!, $"dotnet-diagnostic-{sleeper.Id}-1-socket"), "");
             var fb = RoceuioProcess.Run("stat", "--pid", sleeper.Id.ToString(), "--control", d.Control);
             Assert.That(fb.Exit, Is.Zero, fb.Err);
             Assert.That(fb.Err, Does.Contain($"no EventPipe session (no diagnostics socket dotnet-diagnostic-{sleeper.Id}-*-socket"));
@@ -119,8 +122,8 @@ public class MetricsTests
             }
             return false;
         });
-        Assert.That(read.Wait(TimeSpan.FromSeconds(20)) && read.Result, Is.True,
-            $"the EventPipe stream named roceuio.gid.table.used within 20 s ({seen.Length} bytes read)");
+        Assert.That(read.Wait(TimeSpan.FromSeconds(20)), Is.True, $"the EventPipe reader finished within 20 s ({seen.Length} bytes read)");
+        Assert.That(read.Result, Is.True, $"the EventPipe stream named roceuio.gid.table.used ({seen.Length} bytes read)");
         session.Stop();
         Assert.That(d.Terminate(), Is.EqualTo(0), d.Stderr);
     }

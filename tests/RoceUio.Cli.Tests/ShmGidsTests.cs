@@ -2,6 +2,7 @@ using System.Diagnostics;
 using NUnit.Framework;
 using RoceUio.Cli.Output;
 using RoceUio.Gids;
+using RoceUio.Netlink;
 using RoceUio.Shm;
 using RoceUio.Testing;
 
@@ -80,6 +81,104 @@ public class ShmGidsTests
         var after = RoceuioProcess.Run("show", "gids", "--shm", "--shm-dir", ShmDir);
         Assert.That(after.Exit, Is.EqualTo(1));
         Assert.That(after.Err, Does.Contain(ShmDir).And.Contain("no shared-memory GID table"));
+    }
+
+    private static Process StartNative(string exe, params string[] args)
+    {
+        string path = Path.Combine(NativeLayout.RepoRoot, "artifacts", "native", exe);
+        Assume.That(File.Exists(path), $"{path} is built by ./build.sh");
+        var psi = new ProcessStartInfo(path) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in args)
+            psi.ArgumentList.Add(a);
+        return Process.Start(psi)!;
+    }
+
+    /// <summary>
+    /// The daemon's own writer under real netlink churn, read by the C reader in another process
+    /// (artifacts/native/roceuio-gids-churn: random slots, each entry's key then looked up). Every entry it reads is
+    /// whole: a GID the test gave veth0 (or its default GID), of type v1 or v2, on veth0's ifindex; the default slots
+    /// never read empty and their keys always find their own index. Once the churn stops, the C program's listing
+    /// equals <c>roceuio show gids</c>'s.
+    /// </summary>
+    [Test]
+    public void DaemonChurn_CReaderNeverSeesATornEntry_AndEndsEqualToShowGids()
+    {
+        using var d = DaemonProcess.Start(_ns, _dir.Path, "--emulate", "mlx4:veth0", "--index-policy", "kernel");
+        WaitUntil(() => d.Gids().Count == 2, "the default GIDs");
+        int veth0 = int.Parse(_ns.Ip("-o link show veth0").Split(':')[0]);
+        string file = GidShmWriter.PathOf(ShmDir, "mlx4_0", 1);
+        WaitUntil(() => File.Exists(file), "the table file");
+        var known = new HashSet<string> { Gid.Parse("fe80::ff:fe00:1").ToString("F", null).Replace(":", "") };
+        for (int k = 1; k <= 8; k++)
+            known.Add(Gid.Parse($"::ffff:10.0.0.{k}").ToString("F", null).Replace(":", ""));
+
+        using var stop = new CancellationTokenSource();
+        string[] add = Enumerable.Range(1, 8).Select(k => $"addr add 10.0.0.{k}/32 dev veth0").ToArray();
+        string[] del = Enumerable.Range(1, 8).Select(k => $"addr del 10.0.0.{k}/32 dev veth0").ToArray();
+        Task churn = Task.Run(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                _ns.IpBatch(add);
+                _ns.IpBatch(del);
+            }
+        });
+        long reads = 0, valid = 0;
+        uint spanMax = 0;
+        try
+        {
+            // Runs of the reader until one of them read across several published batches (the churn is slower to
+            // start than the reader, and a run takes a fraction of a second).
+            for (int run = 0; run < 20 && spanMax < 4; run++)
+            {
+                using Process p = StartNative("roceuio-gids-churn", file, "100000", "20");
+                Task<string> err = p.StandardError.ReadToEndAsync();
+                uint first = 0, last = 0;
+                bool any = false;
+                string? line;
+                while ((line = p.StandardOutput.ReadLine()) is not null)
+                {
+                    string[] f = line.Split(' ');
+                    uint g0 = uint.Parse(f[0]), g1 = uint.Parse(f[1]);
+                    int index = int.Parse(f[2]), found = int.Parse(f[7]);
+                    if (!any) { first = g0; any = true; }
+                    last = g1;
+                    reads++;
+                    if (index < 2)
+                        Assert.That((f[3], found), Is.EqualTo(("1", index)), $"a default slot reads whole and is found at its own index: {line}");
+                    if (f[3] != "1")
+                        continue;
+                    valid++;
+                    Assert.That(known, Does.Contain(f[4]), $"a GID the test gave veth0 (a torn entry would mix two): {line}");
+                    Assert.That((f[5] is "1" or "2", int.Parse(f[6])), Is.EqualTo((true, veth0)), $"type and netdev: {line}");
+                }
+                Assert.That(p.WaitForExit(60_000), Is.True, $"the reader exited within 60 s: {err.Result}");
+                Assert.That(p.ExitCode, Is.Zero, err.Result);
+                spanMax = Math.Max(spanMax, last - first);
+            }
+        }
+        finally
+        {
+            stop.Cancel();
+            churn.Wait();
+        }
+        Assert.That(spanMax, Is.GreaterThanOrEqualTo(4u), "some run read while the daemon published several batches");
+        Assert.That(valid, Is.GreaterThan(reads / 20), "the reads saw entries");
+
+        _ns.Ip("addr add 10.0.0.3/32 dev veth0");
+        WaitUntil(() => d.Gids().Count == 4, "the last address's GIDs");
+        ulong netns = NetnsFollower.InodeOf($"/run/netns/{_ns.Name}");
+        string expected = string.Concat(d.Gids().Select(r =>
+            $"{r.Dev} {r.Port} {r.Index} {r.Gid.ToString("F", null)} v{(r.Type == GidType.RoceV2 ? 2 : 1)} {r.NdevIfindex} {netns} -1\n"));
+        string shown = "";
+        WaitUntil(() =>
+        {
+            using Process p = StartNative("roceuio-gids", ShmDir, "show");
+            shown = p.StandardOutput.ReadToEnd();
+            p.WaitForExit(10_000);
+            return shown == expected;
+        }, "the C program's listing to equal show gids");
+        Assert.That(d.Stderr, Is.Empty);
     }
 
     /// <summary>Mellanox's show_gids (mlnx-tools sbin/show_gids) with its sysfs root as $1: the same loops over

@@ -77,7 +77,7 @@ public class BringUpTests
     {
         using var rig = new ThreadRig();
         var trace = new AccessTracer();
-        Mlx4Device d = rig.OpenDriver(new Mlx4DeviceOptions { Tracer = trace, CommandTimeout = TimeSpan.FromSeconds(10) });
+        Mlx4Device d = rig.OpenDriver(new Mlx4DeviceOptions { Tracer = trace, CommandTimeout = TimeSpan.FromSeconds(60) });
         Assert.That(trace.Steps(), Is.EqualTo(KernelStartOrder));
         Mlx4ModelState up = rig.Model.Model.Snapshot();
         Assert.That((up.Phase, up.PortsUp, up.Rejected), Is.EqualTo(("HcaUp", "1,2", 0L)));
@@ -99,7 +99,7 @@ public class BringUpTests
         var cap = new Mlx4PortCap { MaxVl = 3, IbMtu = 4, PortWidth = 1, MaxGids = 128, MaxPkeys = 64 };
         using var rig = new ThreadRig(new Mlx4ModelConfig { CmdIfRev = 2, PortCap = cap }.Normalised());
         var trace = new AccessTracer();
-        Mlx4Device d = rig.OpenDriver(new Mlx4DeviceOptions { Tracer = trace, CommandTimeout = TimeSpan.FromSeconds(10) });
+        Mlx4Device d = rig.OpenDriver(new Mlx4DeviceOptions { Tracer = trace, CommandTimeout = TimeSpan.FromSeconds(60) });
         string[] expected = KernelStartOrder.Select(x => x.StartsWith("QUERY_PORT", StringComparison.Ordinal) ? "QUERY_DEV_CAP" : x).ToArray();
         Assert.That(trace.Steps(), Is.EqualTo(expected));
         Assert.That(d.BringUp.PortCaps.Skip(1), Is.EqualTo(new[] { cap, cap }));
@@ -143,7 +143,7 @@ public class BringUpTests
     {
         using var rig = new ThreadRig();
         Mlx4Device d = rig.OpenDriver();
-        Assert.That(rig.Model.Model.Firmware.Ports[1].RoceV1V2 && rig.Model.Model.Firmware.Ports[2].RoceV1V2, Is.True,
+        Assert.That((rig.Model.Model.Firmware.Ports[1].RoceV1V2, rig.Model.Model.Firmware.Ports[2].RoceV1V2), Is.EqualTo((true, true)),
             "SET_PORT general carried MLX4_SET_PORT_ROCE_V1_V2 on both ports");
         Assert.That(rig.Model.Model.Firmware.Ports[1].Mtu, Is.EqualTo(1526));
         d.AddGid(1, 0, new GidEntry(Gid.Parse("2001:db8::1"), GidType.RoceV2, 2));
@@ -178,7 +178,7 @@ public class BringUpTests
         using var rig = new ThreadRig();
         rig.Model.Model.SetFaults(new Mlx4ModelFaults { Status = (byte)Mlx4Status.IcmError, StatusCount = 1, StatusOpcode = Mlx4FirmwareLayout.CmdInitHca });
         var trace = new AccessTracer();
-        var e = Assert.Throws<Mlx4CommandException>(() => rig.OpenDriver(new Mlx4DeviceOptions { Tracer = trace, CommandTimeout = TimeSpan.FromSeconds(10) }))!;
+        var e = Assert.Throws<Mlx4CommandException>(() => rig.OpenDriver(new Mlx4DeviceOptions { Tracer = trace, CommandTimeout = TimeSpan.FromSeconds(60) }))!;
         Assert.That(e.Message, Does.Contain("INIT_HCA").And.Contain("ICM_ERROR"));
         List<string> steps = trace.Steps();
         int failed = steps.IndexOf("INIT_HCA");
@@ -211,7 +211,7 @@ public class BringUpTests
     {
         using var rig = new ThreadRig();
         var trace = new AccessTracer();
-        Mlx4Device d = rig.OpenDriver(new Mlx4DeviceOptions { Tracer = trace, CommandTimeout = TimeSpan.FromSeconds(10) });
+        Mlx4Device d = rig.OpenDriver(new Mlx4DeviceOptions { Tracer = trace, CommandTimeout = TimeSpan.FromSeconds(60) });
         rig.Model.Model.SetFaults(new Mlx4ModelFaults { Status = (byte)Mlx4Status.InternalErr, StatusCount = 1, StatusOpcode = Mlx4FirmwareLayout.CmdClosePort });
         trace.Accesses.Clear();
 

@@ -157,7 +157,7 @@ public class FirmwareMailboxGoldenTests
     {
         using var rig = new ThreadRig();
         var trace = new RecordingTracer();
-        Mlx4Device d = rig.OpenDriver(new Mlx4DeviceOptions { Tracer = trace, CommandTimeout = TimeSpan.FromSeconds(10) });
+        Mlx4Device d = rig.OpenDriver(new Mlx4DeviceOptions { Tracer = trace, CommandTimeout = TimeSpan.FromSeconds(60) });
         int dw6 = trace.Writes.FindIndex(w => w.Offset == 0x80698 && (w.Value & 0xfff) == Mlx4FirmwareLayout.CmdSetIcmSize);
         Assert.That(trace.Writes.Skip(dw6 - 6).Take(6).Select(w => w.Value), Is.EqualTo(new uint[] { 0x1, 0x00025000, 0, 0, 0, 0xFFFF0000 }));
         Assert.That(trace.Writes[dw6].Value & 0xFFDFFFFF, Is.EqualTo(0x00800FFDu), "GO | op_mod 0 | 0xffd (T either way)");

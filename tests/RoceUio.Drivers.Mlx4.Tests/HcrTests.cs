@@ -138,7 +138,7 @@ public class HcrTests
 
         using var dir = new TempDirectory();
         using var dev = new Mlx4ModelConfig().CreateDevice(dir.Path, deviceId: 0x1004);
-        var e = Assert.Throws<RoceUio.Roce.RoceDeviceException>(() => Mlx4Device.Open(dev))!;
+        var e = Assert.Throws<RoceUio.Roce.RoceDeviceException>(() => Mlx4Device.Open(DeviceResources.Of(dev)))!;
         Assert.That(e.Message, Does.Contain("virtual function"));
     }
 }

@@ -57,7 +57,9 @@ internal sealed class ProcessRig : IDisposable
         var rig = new ProcessRig(config ?? new Mlx4ModelConfig());
         try
         {
-            rig.Driver = Mlx4Device.Open(rig.Device, options ?? new Mlx4DeviceOptions { CommandTimeout = TimeSpan.FromSeconds(10) });
+            // The kernel's own command timeout (MLX4_CMD_TIME_CLASS_A/B/C, 60 s): a model thread or process on a loaded
+            // machine missed a 10 s bound during bring-up (MAP_ICM, UNMAP_ICM); tests of timeouts set their own.
+            rig.Driver = Mlx4Device.Open(DeviceResources.Of(rig.Device), options ?? new Mlx4DeviceOptions { CommandTimeout = TimeSpan.FromSeconds(60) });
         }
         catch
         {
@@ -99,7 +101,7 @@ internal sealed class ThreadRig : IDisposable
     }
 
     public Mlx4Device OpenDriver(Mlx4DeviceOptions? options = null)
-        => Mlx4Device.Open(Device, options ?? new Mlx4DeviceOptions { CommandTimeout = TimeSpan.FromSeconds(10) });
+        => Mlx4Device.Open(DeviceResources.Of(Device), options ?? new Mlx4DeviceOptions { CommandTimeout = TimeSpan.FromSeconds(60) });
 
     public void Dispose()
     {

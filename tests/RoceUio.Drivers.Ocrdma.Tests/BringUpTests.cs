@@ -32,7 +32,7 @@ public class BringUpTests
 
         public OcrdmaDeviceModel M => Model.Model;
 
-        public OcrdmaDevice Open(OcrdmaDeviceOptions? options = null) => OcrdmaDevice.Open(Device, options ?? new OcrdmaDeviceOptions());
+        public OcrdmaDevice Open(OcrdmaDeviceOptions? options = null) => OcrdmaDevice.Open(DeviceResources.Of(Device), options ?? new OcrdmaDeviceOptions());
 
         /// <summary>A second mailbox on the same doorbell, for commands sent by hand.</summary>
         public OcrdmaMailbox Mailbox(TimeSpan? timeout = null)

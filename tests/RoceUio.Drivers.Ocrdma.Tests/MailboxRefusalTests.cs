@@ -147,7 +147,7 @@ public class MailboxRefusalTests
     public void A_DELETE_AH_TBL_the_model_cannot_match_is_refused(int ahid, string why)
     {
         using var rig = new Rig(Upto.Nothing);
-        OcrdmaDevice dev = OcrdmaDevice.Open(rig.Device);
+        OcrdmaDevice dev = OcrdmaDevice.Open(DeviceResources.Of(rig.Device));
         if (why.StartsWith("no AV", StringComparison.Ordinal))
             DeleteAhTable(dev, 1);
         var e = Assert.Throws<OcrdmaCommandException>(() => DeleteAhTable(dev, ahid))!;
@@ -162,7 +162,7 @@ public class MailboxRefusalTests
     public void A_malformed_CREATE_AH_TBL_is_ILLEGAL_FIELD(string broken, string why)
     {
         using var rig = new Rig(Upto.Nothing);
-        OcrdmaDevice dev = OcrdmaDevice.Open(rig.Device);
+        OcrdmaDevice dev = OcrdmaDevice.Open(DeviceResources.Of(rig.Device));
         DeleteAhTable(dev, 1); // so that a second table may be registered
         DmaBuffer pbl = rig.Device.Dma.Allocate(PageSize4K, PageSize4K), table = rig.Device.Dma.Allocate(AhTablePages * PageSize4K, PageSize4K);
         OcrdmaCommands.EncodeAhTablePbl(pbl.Span, broken == "page" ? Outside : table.DeviceAddress, AhTablePages);
@@ -180,7 +180,7 @@ public class MailboxRefusalTests
     public void A_non_embedded_MQE_is_refused()
     {
         using var rig = new Rig(Upto.Nothing);
-        OcrdmaDevice dev = OcrdmaDevice.Open(rig.Device);
+        OcrdmaDevice dev = OcrdmaDevice.Open(DeviceResources.Of(rig.Device));
         var mqe = new byte[MqeSize];
         OcrdmaBringUp.EncodeGetFwConfig(mqe);
         DmaAccess.Write32(mqe, MqeHdrFlags, 0);

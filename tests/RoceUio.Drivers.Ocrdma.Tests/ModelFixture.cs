@@ -41,7 +41,7 @@ internal sealed class ModelFixture : IDisposable
     public OcrdmaDevice Open(OcrdmaDeviceOptions? options = null)
     {
         options ??= new OcrdmaDeviceOptions();
-        return Follow(OcrdmaDevice.Open(Device, options.SourceMac is null ? options with { SourceMac = SourceMac } : options));
+        return Follow(OcrdmaDevice.Open(DeviceResources.Of(Device), options.SourceMac is null ? options with { SourceMac = SourceMac } : options));
     }
 
     /// <summary>The MAC of the (pretend) netdev the port is bound to, unless the options give another.</summary>

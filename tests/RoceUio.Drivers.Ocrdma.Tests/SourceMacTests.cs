@@ -28,7 +28,7 @@ public class SourceMacTests
     public void Without_a_MAC_create_ah_is_refused_and_holds_nothing()
     {
         using var f = new ModelFixture(inProcess: true);
-        using OcrdmaDevice dev = OcrdmaDevice.Open(f.Device, new OcrdmaDeviceOptions { Name = "ocrdma3" });
+        using OcrdmaDevice dev = OcrdmaDevice.Open(DeviceResources.Of(f.Device), new OcrdmaDeviceOptions { Name = "ocrdma3" });
         dev.AddGid(1, 4, Entry);
         var e = Assert.Throws<RoceDeviceException>(() => dev.CreateAddressHandle(1, 4, new OcrdmaAhAttr(Gid.Parse("::ffff:192.0.2.2"), Dmac)))!;
         Assert.That(e.Message, Is.EqualTo("ocrdma3: create_ah: no source MAC: the netdev of port 1 had no MAC address when the device was opened"));

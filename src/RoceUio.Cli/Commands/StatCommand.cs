@@ -83,11 +83,15 @@ internal static class StatCommand
     private static string? DiagnosticsDirectory(int pid, string control)
     {
         string own = Path.GetTempPath();
+        // The runtime names the socket dotnet-diagnostic-PID-KEY-socket with KEY its process's start time (field 22 of
+        // /proc/PID/stat). A process killed without cleanup leaves its socket behind, and a later process may get the
+        // same pid: only the socket whose KEY is this process's start is its own.
+        string key = StartTimeOf(pid) ?? "*";
         foreach (string dir in new[] { own, Path.GetDirectoryName(Path.GetFullPath(control)) ?? "/", "/tmp/" })
         {
             try
             {
-                if (Directory.EnumerateFileSystemEntries(dir, $"dotnet-diagnostic-{pid}-*-socket").Any())
+                if (Directory.EnumerateFileSystemEntries(dir, $"dotnet-diagnostic-{pid}-{key}-socket").Any())
                     return dir;
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -95,6 +99,26 @@ internal static class StatCommand
             }
         }
         return null;
+    }
+
+    /// <summary>Field 22 of /proc/PID/stat (starttime, clock ticks since boot); null when the process is gone.</summary>
+    private static string? StartTimeOf(int pid)
+    {
+        string stat;
+        try
+        {
+            stat = File.ReadAllText($"/proc/{pid}/stat");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+        // "PID (COMM) STATE ...": COMM may hold spaces and parentheses, so count fields after the last ')'.
+        int close = stat.LastIndexOf(')');
+        if (close < 0)
+            return null;
+        string[] rest = stat[(close + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return rest.Length > 19 ? rest[19] : null; // rest[0] is field 3 (state), so field 22 is rest[19]
     }
 
     /// <summary>Samples over EventPipe; null (with <paramref name="why"/>) when no session could be started.</summary>

@@ -189,7 +189,8 @@ public sealed class RoceDaemon
                 InheritedListenFd = SocketActivation.TakeControlSocket(cfg.Control), // packaging/roceuio.socket
             }) { Dispatch = Invoke };
             using var wakeOnStop = stop.Register(_wakeup.Signal);
-            shm = OpenShm(cfg, manager);
+            Func<int, ShmNetdev> shmNetdevs = GidTablePublisher.NetdevsOf(cache, monitor.NetNsInodeOf);
+            shm = OpenShm(cfg, manager, shmNetdevs);
             sysfs = OpenSysfsExport(manager);
             if (_o.Verbosity != Verbosity.Quiet)
             {
@@ -229,7 +230,7 @@ public sealed class RoceDaemon
                     _publish = true;   // a push made entries visible, or failed: status shows it
                 RunQueued();
                 PublishIfChanged(handlers);
-                shm?.Sync(manager.Ports, manager.NameOf);
+                shm?.Sync(manager.Ports, shmNetdevs);
                 sysfs?.Sync(manager.Ports, manager.NameOf);
                 if (saver.IsDue(_o.SaveDelay))
                     Save(store, manager, graph);
@@ -267,12 +268,12 @@ public sealed class RoceDaemon
 
     /// <summary>The shared-memory tables (--shm-dir), filled before the daemon says it is ready; files get the control
     /// socket's group.</summary>
-    private GidTablePublisher? OpenShm(DaemonConfig cfg, GidManager manager)
+    private GidTablePublisher? OpenShm(DaemonConfig cfg, GidManager manager, Func<int, ShmNetdev> netdevs)
     {
         if (_o.ShmDir is not { } dir)
             return null;
         var shm = new GidTablePublisher(dir, GidTablePublisher.GroupOf(cfg.Control)) { Error = line => _o.Err.WriteLine($"error: {line}") };
-        shm.Sync(manager.Ports, manager.NameOf);
+        shm.Sync(manager.Ports, netdevs);
         return shm;
     }
 

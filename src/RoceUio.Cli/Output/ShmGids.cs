@@ -38,7 +38,7 @@ public static class ShmGids
                     if (r.IsGone)
                         continue;
                     anyTable = true;
-                    foreach (var (index, e, ndev) in r.Snapshot())
+                    foreach (var (index, e, ndev, _, _) in r.Snapshot())
                         rows.Add(new GidRow(r.Device, r.Port, index, e.Gid, e.Type, ndev, e.NetdevIfindex));
                 }
             }

@@ -77,6 +77,13 @@ public sealed class NetlinkMonitor : IDisposable
     /// netdevs (a pod deleted); nothing by default. A daemon prints it with its other news, not as an error.</summary>
     public Action<string> Info { get; set; } = static _ => { };
 
+    /// <summary>The nsfs inode (st_ino of /proc/PID/ns/net) of the namespace with id <paramref name="netNsId"/> here,
+    /// -1 for this one; 0 when unknown. What the shared-memory tables name a netdev's namespace by.</summary>
+    public ulong NetNsInodeOf(int netNsId)
+        => netNsId < 0 ? _ownInode : _follower?.InodeOfId(netNsId) ?? 0;
+
+    private ulong _ownInode;
+
     /// <summary>Other namespaces whose netdevs are followed (<see cref="NetlinkMonitorOptions.FollowNamespaces"/>).</summary>
     public int FollowedNamespaces => _follower?.Followed.Count ?? 0;
 
@@ -97,6 +104,7 @@ public sealed class NetlinkMonitor : IDisposable
         if (_events != null)
             throw new InvalidOperationException("already started");
         _events = NetlinkSocket.Open();
+        _ownInode = NetnsFollower.OwnInode();
         _events.JoinGroup(RtnlGroup.RTNLGRP_LINK);
         _events.JoinGroup(RtnlGroup.RTNLGRP_IPV4_IFADDR);
         _events.JoinGroup(RtnlGroup.RTNLGRP_IPV6_IFADDR);
@@ -245,6 +253,7 @@ public sealed class NetlinkMonitor : IDisposable
     {
         foreach (int id in _namespacesToDump)
         {
+            _follower!.LearnInode(id);
             Cache.BeginResync();
             bool ok = DumpNamespace(id);
             Cache.EndResync(onlyNamespace: id);
@@ -284,8 +293,11 @@ public sealed class NetlinkMonitor : IDisposable
             {
                 _follower.Refresh();
                 foreach (int id in _follower.Followed.ToList())
+                {
+                    _follower.LearnInode(id);
                     if (!DumpNamespace(id))
                         _follower.OnDeletedId(id);
+                }
             }
             if (!interrupted)
             {

@@ -20,13 +20,65 @@ public sealed partial class NetnsFollower : IDisposable
     private readonly string _ownIdentity;
     private readonly Dictionary<int, int> _ownIdIn = new();   // namespace id here -> the id this namespace has there
     private int _ownId = Netnsa.NETNSA_NSID_NOT_ASSIGNED;     // this namespace's id in itself (a dump from here may make one)
+    private readonly Dictionary<int, ulong> _inodes = new();   // namespace id here -> its nsfs inode
+    private readonly HashSet<int> _noInode = new();            // ids whose namespace no file in the paths showed
+    private IEnumerable<string> _paths = [];
+    private bool _processes;
 
     /// <summary>Opens in the calling thread's namespace (which must be the monitor's sockets' namespace).</summary>
     public NetnsFollower()
     {
         _own = File.OpenHandle("/proc/thread-self/ns/net", FileMode.Open, FileAccess.Read);
         _ownIdentity = IdentityOf(_own) ?? "";
+        OwnNetNs = InodeOf(_own);
         _ids = NetnsIdSocket.Open();
+    }
+
+    /// <summary>The nsfs inode of this namespace.</summary>
+    public ulong OwnNetNs { get; }
+
+    /// <summary>The nsfs inode of the namespace with id <paramref name="id"/> here (-1: this one), as learnt when it was
+    /// given an id or began to be followed (<see cref="LearnInode"/>); 0 when unknown.</summary>
+    public ulong InodeOfId(int id) => id < 0 ? OwnNetNs : _inodes.GetValueOrDefault(id);
+
+    /// <summary>
+    /// Makes sure the inode of the followed namespace <paramref name="id"/> is known: if not, looks through the
+    /// namespace files (the paths given to <see cref="AssignIds"/>, and /proc/PID/ns/net) for the one with that id here
+    /// (RTM_GETNSID by fd), learning every id it meets on the way. Only the first try for an id scans; a namespace no
+    /// file shows (held only by an open descriptor, or mounted elsewhere) stays at 0.
+    /// </summary>
+    public ulong LearnInode(int id)
+    {
+        if (id < 0)
+            return OwnNetNs;
+        if (_inodes.TryGetValue(id, out ulong known) || !_noInode.Add(id))
+            return known;
+        var seen = new HashSet<string> { _ownIdentity };
+        foreach (ulong ino in _inodes.Values)
+            seen.Add($"net:[{ino}]");
+        foreach (string path in Candidates(_paths, _processes))
+        {
+            string? early = path.StartsWith("/proc/", StringComparison.Ordinal) ? LinkTarget(path) : null;
+            if (early is not null && seen.Contains(early))
+                continue;
+            SafeFileHandle fd;
+            try { fd = File.OpenHandle(path, FileMode.Open, FileAccess.Read); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { continue; }
+            using (fd)
+            {
+                string? identity = early ?? IdentityOf(fd);
+                if (identity is null || !identity.StartsWith("net:", StringComparison.Ordinal) || !seen.Add(identity))
+                    continue;
+                if (_ids.IdOf(fd) is int other and >= 0)
+                {
+                    _inodes[other] = InodeOf(fd);
+                    _noInode.Remove(other);
+                    if (other == id)
+                        return _inodes[id];
+                }
+            }
+        }
+        return 0;
     }
 
     /// <summary>The ids of the namespaces followed (every namespace with an id here but this one).</summary>
@@ -41,9 +93,11 @@ public sealed partial class NetnsFollower : IDisposable
     /// </summary>
     public int AssignIds(IEnumerable<string> paths, bool processes)
     {
+        _paths = paths.ToList();
+        _processes = processes;
         var seen = new HashSet<string> { _ownIdentity };
         int assigned = 0;
-        foreach (string path in Candidates(paths, processes))
+        foreach (string path in Candidates(_paths, processes))
         {
             // A /proc link names its namespace itself ("net:[4026532281]"): skip known ones without opening them.
             string? early = path.StartsWith("/proc/", StringComparison.Ordinal) ? LinkTarget(path) : null;
@@ -57,14 +111,18 @@ public sealed partial class NetnsFollower : IDisposable
                 string? identity = early ?? IdentityOf(fd);
                 if (identity is null || !identity.StartsWith("net:", StringComparison.Ordinal) || !seen.Add(identity))
                     continue;
-                if (_ids.IdOf(fd) is Netnsa.NETNSA_NSID_NOT_ASSIGNED)
+                int? id = _ids.IdOf(fd);
+                if (id is Netnsa.NETNSA_NSID_NOT_ASSIGNED)
                 {
                     int err = _ids.Assign(fd);
                     if (err == 0)
                         assigned++;
                     else if (err != -17) // EEXIST: another process gave it one meanwhile
                         Log($"netlink: cannot give namespace {path} an id (RTM_NEWNSID: errno {-err}); its netdevs are not followed");
+                    id = _ids.IdOf(fd);
                 }
+                if (id is int given and >= 0)
+                    _inodes[given] = InodeOf(fd);
             }
         }
         return assigned;
@@ -80,7 +138,7 @@ public sealed partial class NetnsFollower : IDisposable
         Followed.Clear();
         Followed.UnionWith(now);
         foreach (int id in gone)
-            _ownIdIn.Remove(id);
+            Forget(id);
         return gone;
     }
 
@@ -117,8 +175,16 @@ public sealed partial class NetnsFollower : IDisposable
     {
         if (id == _ownId)
             _ownId = Netnsa.NETNSA_NSID_NOT_ASSIGNED;
-        _ownIdIn.Remove(id);
+        Forget(id);
         return Followed.Remove(id);
+    }
+
+    // An id freed: the kernel may give it to another namespace later.
+    private void Forget(int id)
+    {
+        _ownIdIn.Remove(id);
+        _inodes.Remove(id);
+        _noInode.Remove(id);
     }
 
     /// <summary>For <see cref="NetdevCache.LinkNetNsIsOwn"/>: does IFLA_LINK_NETNSID <paramref name="linkNetNsId"/> of a
@@ -183,6 +249,31 @@ public sealed partial class NetnsFollower : IDisposable
         if (FStat((int)fd.DangerousGetHandle(), st) != 0)
             return null;
         return $"net:[{*(ulong*)(st + 8)}]";
+    }
+
+    /// <summary>The nsfs inode of the namespace file <paramref name="path"/> (<c>/proc/PID/ns/net</c>,
+    /// <c>/run/netns/NAME</c>): what <c>ls -iL</c> shows and <c>ip netns identify</c> compares; 0 if it cannot be read.</summary>
+    public static ulong InodeOf(string path)
+    {
+        try
+        {
+            using SafeFileHandle fd = File.OpenHandle(path, FileMode.Open, FileAccess.Read);
+            return InodeOf(fd);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return 0;
+        }
+    }
+
+    /// <summary>The nsfs inode of the calling thread's network namespace.</summary>
+    public static ulong OwnInode() => InodeOf("/proc/thread-self/ns/net");
+
+    private static unsafe ulong InodeOf(SafeFileHandle fd)
+    {
+        // struct stat: ino_t st_ino at offset 8 (see IdentityOf).
+        byte* st = stackalloc byte[256];
+        return FStat((int)fd.DangerousGetHandle(), st) == 0 ? *(ulong*)(st + 8) : 0;
     }
 
     [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "fstat", SetLastError = true)]

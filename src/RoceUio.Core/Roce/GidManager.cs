@@ -649,52 +649,46 @@ public sealed class GidManager : IGidTableListener
     /// if a push failed). A push that succeeds makes the port's new entries visible; one that fails leaves the port
     /// dirty, reported and retried later. Returns how many pushes were made.
     /// </summary>
-    public int EndOfBurst()
-    {
-        if (_wakeOnOutcome is not null)
-            CompletePushes();
-        foreach (RocePort port in _ports)
-            if (port.SlotFreed)
-                RefillFromPending(port);
-        long now = Clock();
-        int pushes = 0;
-        foreach (RocePort port in _ports)
-        {
-            if (!port.Sync.IsDue(now))
-                continue;
-            pushes++;
-            Push(port, now);
-        }
-        return pushes;
-    }
+    public int EndOfBurst() => PushDue(paced: false, drained: true);
 
     /// <summary>
-    /// The netlink path's push (<see cref="PortSync.IsPacedDue"/>): after each datagram (<paramref name="drained"/>
-    /// false) and once the socket is drained (true). Refills from pending GIDs first, as <see cref="EndOfBurst"/>.
-    /// Returns how many pushes were made.
+    /// The netlink path's push: as <see cref="EndOfBurst"/>, but a port is pushed only when its pacing lets it too
+    /// (<see cref="PortSync.IsPacedDue"/>): after each datagram (<paramref name="drained"/> false) and once the socket
+    /// is drained (true). Returns how many pushes were made.
     /// </summary>
     public int PushPaced(bool drained)
     {
-        if (_wakeOnOutcome is not null)
-            CompletePushes();
-        foreach (RocePort port in _ports)
-            if (port.SlotFreed)
-                RefillFromPending(port);
-        long now = Clock();
-        int pushes = 0;
-        foreach (RocePort port in _ports)
-        {
-            if (!port.Sync.IsPacedDue(now, drained))
-                continue;
-            pushes++;
-            Push(port, now);
-        }
+        int pushes = PushDue(paced: true, drained);
         PacedPushes += pushes;
         _burstPushes += pushes;
         if (drained && _burstPushes > 0)
         {
             RoceUio.Diagnostics.RoceUioMetrics.BurstPushed(_burstPushes); // the RoceUio meter's pushes per burst
             _burstPushes = 0;
+        }
+        return pushes;
+    }
+
+    /// <summary>
+    /// The one "push what is due" step behind <see cref="EndOfBurst"/> and <see cref="PushPaced"/>: answers of pushes
+    /// in flight first, then pending GIDs into slots freed since the last step, then a push of each port that is due
+    /// (<see cref="PortSync.IsDue"/>, and with <paramref name="paced"/> its pacing too).
+    /// </summary>
+    private int PushDue(bool paced, bool drained)
+    {
+        if (_wakeOnOutcome is not null)
+            CompletePushes();
+        foreach (RocePort port in _ports)
+            if (port.SlotFreed)
+                RefillFromPending(port);
+        long now = Clock();
+        int pushes = 0;
+        foreach (RocePort port in _ports)
+        {
+            if (!(paced ? port.Sync.IsPacedDue(now, drained) : port.Sync.IsDue(now)))
+                continue;
+            pushes++;
+            Push(port, now);
         }
         return pushes;
     }

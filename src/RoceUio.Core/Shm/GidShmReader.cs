@@ -28,6 +28,9 @@ public sealed unsafe class GidShmReader : IDisposable
     public GidTypes SupportedTypes { get; }
     public ulong Instance { get; }
     public int WriterPid { get; }
+    /// <summary>The writer's network namespace (nsfs inode): the namespace of the netdevs the lookups without a
+    /// namespace argument mean.</summary>
+    public ulong NetNs { get; }
 
     private GidShmReader(string path, ShmFile file)
     {
@@ -42,6 +45,7 @@ public sealed unsafe class GidShmReader : IDisposable
         SupportedTypes = (GidTypes)(byte)(*(uint*)(b + ShmLayout.HdrGidTypes));
         Instance = *(ulong*)(b + ShmLayout.HdrInstance);
         WriterPid = (int)*(uint*)(b + ShmLayout.HdrWriterPid);
+        NetNs = *(ulong*)(b + ShmLayout.HdrNetns);
         Device = CString(new ReadOnlySpan<byte>(b + ShmLayout.HdrDeviceName, ShmLayout.DeviceNameSize));
         _entries = b + *(ulong*)(b + ShmLayout.HdrEntriesOffset);
         _stripeSeqs = b + *(ulong*)(b + ShmLayout.HdrStripesOffset);
@@ -89,7 +93,8 @@ public sealed unsafe class GidShmReader : IDisposable
         uint U(int off) => *(uint*)(b + off);
         ulong Q(int off) => *(ulong*)(b + off);
         if (U(ShmLayout.HdrVersion) != ShmLayout.Version)
-            throw new InvalidDataException($"{path}: layout version {U(ShmLayout.HdrVersion)}, this reader knows version {ShmLayout.Version}");
+            throw new InvalidDataException($"{path}: layout version {U(ShmLayout.HdrVersion)}, this reader knows version {ShmLayout.Version} only"
+                                           + " (use the reader that came with the daemon that wrote it)");
         if (U(ShmLayout.HdrHeaderSize) != ShmLayout.HeaderSize || U(ShmLayout.HdrEntrySize) != ShmLayout.EntrySize || U(ShmLayout.HdrBucketSize) != ShmLayout.BucketSize)
             throw new InvalidDataException($"{path}: header/entry/bucket sizes {U(ShmLayout.HdrHeaderSize)}/{U(ShmLayout.HdrEntrySize)}/{U(ShmLayout.HdrBucketSize)}, expected {ShmLayout.HeaderSize}/{ShmLayout.EntrySize}/{ShmLayout.BucketSize}");
         uint capacity = U(ShmLayout.HdrCapacity), stripes = U(ShmLayout.HdrStripeCount), buckets = U(ShmLayout.HdrBucketsPerStripe);
@@ -122,13 +127,21 @@ public sealed unsafe class GidShmReader : IDisposable
 
     /// <summary>
     /// The lowest valid index holding (gid, type, netdev), through the hash index (find_gid with mask
-    /// GID | GID_TYPE | NETDEV). No system call, no allocation.
+    /// GID | GID_TYPE | NETDEV), the netdev being <paramref name="netdevIfindex"/> of the writer's namespace
+    /// (<see cref="NetNs"/>). No system call, no allocation.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryFind(in Gid gid, GidType type, int netdevIfindex, out int index)
+        => TryFind(gid, type, netdevIfindex, NetNs, out index);
+
+    /// <summary>As <see cref="TryFind(in Gid, GidType, int, out int)"/> for the netdev with ifindex
+    /// <paramref name="netdevIfindex"/> inside the namespace whose nsfs inode is <paramref name="netns"/> (a reader in
+    /// a container passes its own: <see cref="Netlink.NetnsFollower.OwnInode"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryFind(in Gid gid, GidType type, int netdevIfindex, ulong netns, out int index)
     {
         ulong w0 = ShmLayout.Word0(gid), w1 = ShmLayout.Word1(gid);
-        ulong h = ShmLayout.Hash(w0, w1, (uint)type, (uint)netdevIfindex);
+        ulong h = ShmLayout.Hash(w0, w1, (uint)type, (uint)netdevIfindex, netns);
         uint* seq = (uint*)(_stripeSeqs + (long)(h & (uint)_stripeMask) * ShmLayout.StripeSeqStride);
         byte* stripe = _buckets + (long)(h & (uint)_stripeMask) * (_bucketMask + 1) * ShmLayout.BucketSize;
         int home = ShmLayout.Home(h, _bucketMask);
@@ -138,7 +151,7 @@ public sealed unsafe class GidShmReader : IDisposable
             uint s0 = Volatile.Read(ref *seq);
             if ((s0 & 1) == 0)
             {
-                int found = Probe(stripe, home, w0, w1, (uint)type, (uint)netdevIfindex);
+                int found = Probe(stripe, home, w0, w1, (uint)type, (uint)netdevIfindex, netns);
                 // Every data load above is a Volatile.Read (acquire), so this re-read cannot move above them: the
                 // .NET form of C11's atomic_thread_fence(acquire) before the second counter load.
                 if (Volatile.Read(ref *seq) == s0)
@@ -151,7 +164,7 @@ public sealed unsafe class GidShmReader : IDisposable
         }
     }
 
-    private int Probe(byte* stripe, int home, ulong w0, ulong w1, uint type, uint ndev)
+    private int Probe(byte* stripe, int home, ulong w0, ulong w1, uint type, uint ndev, ulong netns)
     {
         for (int i = 0, at = home; i <= _bucketMask; i++, at = (at + 1) & _bucketMask)
         {
@@ -160,7 +173,8 @@ public sealed unsafe class GidShmReader : IDisposable
             if (ip1 == 0)
                 return -1;
             if (Volatile.Read(ref *(ulong*)(b + ShmLayout.BktGid)) == w0 && Volatile.Read(ref *(ulong*)(b + ShmLayout.BktGid + 8)) == w1
-                && Volatile.Read(ref *(uint*)(b + ShmLayout.BktType)) == type && Volatile.Read(ref *(uint*)(b + ShmLayout.BktNdev)) == ndev)
+                && Volatile.Read(ref *(uint*)(b + ShmLayout.BktType)) == type && Volatile.Read(ref *(uint*)(b + ShmLayout.BktNdev)) == ndev
+                && Volatile.Read(ref *(ulong*)(b + ShmLayout.BktNetns)) == netns)
                 return ip1 - 1 < (uint)Capacity ? (int)(ip1 - 1) : -1;
         }
         return -1;
@@ -169,12 +183,18 @@ public sealed unsafe class GidShmReader : IDisposable
     /// <summary>
     /// The kernel's <c>find_gid</c>: the lowest valid index whose attributes match on the bits of
     /// <paramref name="mask"/> (with <see cref="GidFindMask.Default"/>, only slots whose default-ness is
-    /// <paramref name="defaultSlot"/>), over one consistent view of the table (the table seq).
+    /// <paramref name="defaultSlot"/>), over one consistent view of the table (the table seq). The netdev is one of
+    /// the writer's namespace.
     /// </summary>
     public bool TryFind(in Gid gid, GidType type, int netdevIfindex, GidFindMask mask, bool defaultSlot, out int index)
+        => TryFind(gid, type, netdevIfindex, NetNs, mask, defaultSlot, out index);
+
+    /// <summary>As above, the netdev being <paramref name="netdevIfindex"/> of the namespace with nsfs inode
+    /// <paramref name="netns"/> (compared only with <see cref="GidFindMask.Netdev"/>).</summary>
+    public bool TryFind(in Gid gid, GidType type, int netdevIfindex, ulong netns, GidFindMask mask, bool defaultSlot, out int index)
     {
         if (mask == (GidFindMask.Gid | GidFindMask.GidType | GidFindMask.Netdev))
-            return TryFind(gid, type, netdevIfindex, out index);
+            return TryFind(gid, type, netdevIfindex, netns, out index);
         ulong w0 = ShmLayout.Word0(gid), w1 = ShmLayout.Word1(gid);
         long since = 0;
         while (true)
@@ -182,7 +202,7 @@ public sealed unsafe class GidShmReader : IDisposable
             uint s0 = Volatile.Read(ref *_tableSeq);
             if ((s0 & 1) == 0)
             {
-                int found = Scan(w0, w1, (uint)type, (uint)netdevIfindex, mask, defaultSlot);
+                int found = Scan(w0, w1, (uint)type, (uint)netdevIfindex, netns, mask, defaultSlot);
                 if (Volatile.Read(ref *_tableSeq) == s0)
                 {
                     index = found;
@@ -193,7 +213,7 @@ public sealed unsafe class GidShmReader : IDisposable
         }
     }
 
-    private int Scan(ulong w0, ulong w1, uint type, uint ndev, GidFindMask mask, bool defaultSlot)
+    private int Scan(ulong w0, ulong w1, uint type, uint ndev, ulong netns, GidFindMask mask, bool defaultSlot)
     {
         for (int i = 0; i < Capacity; i++)
         {
@@ -206,7 +226,8 @@ public sealed unsafe class GidShmReader : IDisposable
                 continue;
             if ((mask & GidFindMask.Gid) != 0 && (Volatile.Read(ref *(ulong*)(e + ShmLayout.EntGid)) != w0 || Volatile.Read(ref *(ulong*)(e + ShmLayout.EntGid + 8)) != w1))
                 continue;
-            if ((mask & GidFindMask.Netdev) != 0 && Volatile.Read(ref *(uint*)(e + ShmLayout.EntNdev)) != ndev)
+            if ((mask & GidFindMask.Netdev) != 0 && (Volatile.Read(ref *(uint*)(e + ShmLayout.EntNdev)) != ndev
+                                                     || Volatile.Read(ref *(ulong*)(e + ShmLayout.EntNdevNetns)) != netns))
                 continue;
             return i;
         }
@@ -223,9 +244,17 @@ public sealed unsafe class GidShmReader : IDisposable
     /// <summary>As <see cref="TryGet(int, out GidEntry)"/>, also copying the netdev's name (NUL-padded, at most 16
     /// bytes) into <paramref name="netdevName"/> from the same consistent read.</summary>
     public bool TryGet(int index, out GidEntry entry, Span<byte> netdevName, out int nameLength)
+        => TryGet(index, out entry, netdevName, out nameLength, out _, out _);
+
+    /// <summary>As above, also the netdev's namespace: its nsfs inode (0: unknown to the writer) and the id the
+    /// writer's namespace gives it (-1: the writer's own). The entry's NetdevIfindex is the ifindex inside that
+    /// namespace.</summary>
+    public bool TryGet(int index, out GidEntry entry, Span<byte> netdevName, out int nameLength, out ulong netns, out int netnsId)
     {
         entry = default;
         nameLength = 0;
+        netns = 0;
+        netnsId = 0;
         if ((uint)index >= (uint)Capacity)
             return false;
         byte* e = _entries + (long)index * ShmLayout.EntrySize;
@@ -242,6 +271,8 @@ public sealed unsafe class GidShmReader : IDisposable
                 ulong w1 = Volatile.Read(ref *(ulong*)(e + ShmLayout.EntGid + 8));
                 uint type = Volatile.Read(ref *(uint*)(e + ShmLayout.EntType));
                 uint ndev = Volatile.Read(ref *(uint*)(e + ShmLayout.EntNdev));
+                ulong ns = Volatile.Read(ref *(ulong*)(e + ShmLayout.EntNdevNetns));
+                int nsid = Volatile.Read(ref *(int*)(e + ShmLayout.EntNdevNetnsId));
                 name[0] = Volatile.Read(ref *(ulong*)(e + ShmLayout.EntNdevName));
                 name[1] = Volatile.Read(ref *(ulong*)(e + ShmLayout.EntNdevName + 8));
                 if (Volatile.Read(ref *seq) == s0)
@@ -249,6 +280,8 @@ public sealed unsafe class GidShmReader : IDisposable
                     if (state != ShmLayout.StateValid)
                         return false;
                     entry = new GidEntry(ShmLayout.GidOf(w0, w1), (GidType)type, (int)ndev);
+                    netns = ns;
+                    netnsId = nsid;
                     if (!netdevName.IsEmpty)
                     {
                         ReadOnlySpan<byte> bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(name);
@@ -270,14 +303,15 @@ public sealed unsafe class GidShmReader : IDisposable
         return TryGet(index, out _, buf, out int n) ? Encoding.UTF8.GetString(buf[..n]) : null;
     }
 
-    /// <summary>Every valid entry, in index order (each read whole; allocates the list: for tools, not lookups).</summary>
-    public List<(int Index, GidEntry Entry, string Netdev)> Snapshot()
+    /// <summary>Every valid entry, in index order (each read whole; allocates the list: for tools, not lookups).
+    /// Entry.NetdevIfindex is the ifindex inside the netdev's namespace (NetNs inode, NetNsId as <see cref="TryGet(int, out GidEntry, Span{byte}, out int, out ulong, out int)"/>).</summary>
+    public List<(int Index, GidEntry Entry, string Netdev, ulong NetNs, int NetNsId)> Snapshot()
     {
-        var list = new List<(int, GidEntry, string)>();
+        var list = new List<(int, GidEntry, string, ulong, int)>();
         Span<byte> buf = stackalloc byte[ShmLayout.NetdevNameSize];
         for (int i = 0; i < Capacity; i++)
-            if (TryGet(i, out GidEntry e, buf, out int n))
-                list.Add((i, e, Encoding.UTF8.GetString(buf[..n])));
+            if (TryGet(i, out GidEntry e, buf, out int n, out ulong ns, out int nsid))
+                list.Add((i, e, Encoding.UTF8.GetString(buf[..n]), ns, nsid));
         return list;
     }
 

@@ -15,8 +15,8 @@ public sealed unsafe class GidShmWriter : IDisposable
 {
     private readonly ShmFile _file;
     private readonly GidEntry?[] _entries;
-    private readonly string?[] _names;
-    private readonly Dictionary<GidEntry, List<int>> _indexesOfKey = new();
+    private readonly ShmNetdev?[] _netdevs;
+    private readonly Dictionary<FileKey, List<int>> _indexesOfKey = new();
     private readonly int _stripes, _buckets;
     private readonly long _entriesOff, _stripesOff, _bucketsOff;
     private bool _inBatch, _changed;
@@ -26,9 +26,15 @@ public sealed unsafe class GidShmWriter : IDisposable
     public int Port { get; }
     public int Capacity { get; }
     public ulong Instance { get; }
+    /// <summary>The writer's network namespace (its nsfs inode), as the header says.</summary>
+    public ulong NetNs { get; }
 
-    private GidShmWriter(ShmFile file, string path, string device, int port, int capacity, ulong instance)
+    // The hash key as the file holds it: the GID, its type, and the netdev by (ifindex in its namespace, namespace).
+    private readonly record struct FileKey(Gid Gid, GidType Type, uint Ifindex, ulong NetNs);
+
+    private GidShmWriter(ShmFile file, string path, string device, int port, int capacity, ulong instance, ulong netns)
     {
+        NetNs = netns;
         _file = file;
         Path = path;
         Device = device;
@@ -36,7 +42,7 @@ public sealed unsafe class GidShmWriter : IDisposable
         Capacity = capacity;
         Instance = instance;
         _entries = new GidEntry?[capacity];
-        _names = new string?[capacity];
+        _netdevs = new ShmNetdev?[capacity];
         _stripes = ShmLayout.DefaultStripeCount;
         _buckets = ShmLayout.BucketsPerStripe(capacity);
         _entriesOff = ShmLayout.EntriesOffset;
@@ -83,9 +89,10 @@ public sealed unsafe class GidShmWriter : IDisposable
                 throw new IOException($"{tmp}: cannot give it group {group}: {Hardware.Errno.Describe(errno)}");
             file = ShmFile.Map(tmp, fd, size, writable: true);
             ulong instance = NewInstance();
-            WriteHeader(file, device, port, capacity, defaultSlots, types, stripes, size, instance, previous + 2);
+            ulong netns = Netlink.NetnsFollower.OwnInode();
+            WriteHeader(file, device, port, capacity, defaultSlots, types, stripes, size, instance, previous + 2, netns);
             File.Move(tmp, path, overwrite: true); // rename(2): a reader opens the old file or the whole new one
-            return new GidShmWriter(file, path, device, port, capacity, instance);
+            return new GidShmWriter(file, path, device, port, capacity, instance, netns);
         }
         catch
         {
@@ -109,7 +116,9 @@ public sealed unsafe class GidShmWriter : IDisposable
     }
 
     /// <summary>An earlier daemon's file at <paramref name="path"/>: marks it GONE (waking its waiters) and returns
-    /// its last generation; 0 if there is none or it is not a version-1 file this process may write.</summary>
+    /// its last generation; 0 if there is none or it is not a RoceUio table file (any version) this process may
+    /// write. GONE and the generation sit at the same offsets in versions 1 and 2, so a reader of either version that
+    /// has the old file open is told to reopen.</summary>
     private static uint MarkExistingGone(string path)
     {
         int fd;
@@ -127,7 +136,8 @@ public sealed unsafe class GidShmWriter : IDisposable
             if (size < ShmLayout.HeaderSize)
                 return 0;
             using ShmFile old = ShmFile.Map(path, fd, ShmLayout.HeaderSize, writable: true);
-            if (!new ReadOnlySpan<byte>(old.Base, 8).SequenceEqual(ShmLayout.MagicBytes) || *old.At<uint>(ShmLayout.HdrVersion) != ShmLayout.Version)
+            uint version = *old.At<uint>(ShmLayout.HdrVersion);
+            if (!new ReadOnlySpan<byte>(old.Base, 8).SequenceEqual(ShmLayout.MagicBytes) || version is not (1 or ShmLayout.Version))
                 return 0;
             return SetGone(old);
         }
@@ -149,7 +159,7 @@ public sealed unsafe class GidShmWriter : IDisposable
     }
 
     private static void WriteHeader(ShmFile f, string device, int port, int capacity, int defaultSlots, GidTypes types,
-        int stripes, long size, ulong instance, uint generation)
+        int stripes, long size, ulong instance, uint generation, ulong netns)
     {
         ShmLayout.MagicBytes.CopyTo(new Span<byte>(f.Base, 8));
         *f.At<uint>(ShmLayout.HdrVersion) = ShmLayout.Version;
@@ -169,6 +179,7 @@ public sealed unsafe class GidShmWriter : IDisposable
         *f.At<uint>(ShmLayout.HdrDefaultSlots) = (uint)defaultSlots;
         *f.At<uint>(ShmLayout.HdrGidTypes) = (uint)types;
         Encoding.UTF8.GetBytes(device, new Span<byte>(f.Base + ShmLayout.HdrDeviceName, ShmLayout.DeviceNameSize - 1));
+        *f.At<ulong>(ShmLayout.HdrNetns) = netns;
         *f.At<uint>(ShmLayout.HdrGeneration) = generation;
     }
 
@@ -179,7 +190,10 @@ public sealed unsafe class GidShmWriter : IDisposable
     public GidEntry? EntryAt(int index) => _entries[index];
 
     /// <summary>The netdev name slot <paramref name="index"/> holds in the file (null: empty).</summary>
-    public string? NameAt(int index) => _names[index];
+    public string? NameAt(int index) => _netdevs[index]?.Name;
+
+    /// <summary>The netdev slot <paramref name="index"/> names in the file (null: empty).</summary>
+    public ShmNetdev? NetdevAt(int index) => _netdevs[index];
 
     /// <summary>Opens a batch: the table seq goes odd, so scans wait for the whole batch.</summary>
     public void BeginBatch()
@@ -207,33 +221,49 @@ public sealed unsafe class GidShmWriter : IDisposable
     }
 
     /// <summary>
-    /// Makes slot <paramref name="index"/> hold <paramref name="entry"/> (null: empty) with netdev name
-    /// <paramref name="netdevName"/>; nothing happens if it already does. Inside a batch.
+    /// As <see cref="Set(int, GidEntry?, ShmNetdev?)"/> for a netdev of the writer's own namespace whose ifindex is
+    /// <paramref name="entry"/>'s, named <paramref name="netdevName"/>.
     /// </summary>
     public void Set(int index, GidEntry? entry, string? netdevName)
+        => Set(index, entry, entry is { } e ? new ShmNetdev(e.NetdevIfindex, NetNs, -1, netdevName ?? "") : null);
+
+    /// <summary>
+    /// Makes slot <paramref name="index"/> hold <paramref name="entry"/> (null: empty) of the netdev
+    /// <paramref name="netdev"/> (which the file names by its own ifindex and namespace, not by
+    /// <paramref name="entry"/>'s NetdevIfindex); nothing happens if it already does. Inside a batch.
+    /// </summary>
+    public void Set(int index, GidEntry? entry, ShmNetdev? netdev)
     {
         if (!_inBatch)
             throw new InvalidOperationException($"{Path}: Set outside a batch");
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)Capacity, nameof(index));
         if (entry is null)
-            netdevName = null;
+            netdev = null;
+        else if (netdev is null)
+            throw new ArgumentNullException(nameof(netdev), $"{Path}: index {index}: an entry needs its netdev");
         GidEntry? old = _entries[index];
-        if (old == entry && _names[index] == netdevName)
+        ShmNetdev? oldNetdev = _netdevs[index];
+        if (old == entry && oldNetdev == netdev)
             return;
         _changed = true;
-        WriteEntry(index, entry, netdevName);
+        WriteEntry(index, entry, netdev);
         _entries[index] = entry;
-        _names[index] = netdevName;
-        if (old == entry)
-            return; // only the name changed; the index is keyed on (gid, type, ifindex)
-        if (old is { } o)
-            Unindex(o, index);
-        if (entry is { } n)
-            IndexKey(n, index);
+        _netdevs[index] = netdev;
+        FileKey? oldKey = old is { } o ? KeyOf(o, oldNetdev!.Value) : null;
+        FileKey? newKey = entry is { } n ? KeyOf(n, netdev!.Value) : null;
+        if (oldKey == newKey)
+            return; // only the name changed; the index is keyed on (gid, type, ifindex, netns)
+        if (oldKey is { } ok)
+            Unindex(ok, index);
+        if (newKey is { } nk)
+            IndexKey(nk, index);
     }
 
-    private void WriteEntry(int index, GidEntry? entry, string? name)
+    private static FileKey KeyOf(in GidEntry e, in ShmNetdev n) => new(e.Gid, e.Type, (uint)n.Ifindex, n.NetNs);
+
+    private void WriteEntry(int index, GidEntry? entry, ShmNetdev? netdev)
     {
+        string? name = netdev?.Name;
         byte* e = _file.Base + _entriesOff + (long)index * ShmLayout.EntrySize;
         uint* seq = (uint*)(e + ShmLayout.EntSeq);
         OpenWindow(seq);
@@ -243,7 +273,9 @@ public sealed unsafe class GidShmWriter : IDisposable
         InsideWindowForTest?.Invoke("entry");
         *(ulong*)(e + ShmLayout.EntGid + 8) = ShmLayout.Word1(v.Gid);
         *(uint*)(e + ShmLayout.EntType) = (uint)v.Type;
-        *(uint*)(e + ShmLayout.EntNdev) = (uint)v.NetdevIfindex;
+        *(uint*)(e + ShmLayout.EntNdev) = (uint)(netdev?.Ifindex ?? 0);
+        *(ulong*)(e + ShmLayout.EntNdevNetns) = netdev?.NetNs ?? 0;
+        *(int*)(e + ShmLayout.EntNdevNetnsId) = netdev?.NetNsId ?? 0;
         var nameBytes = new Span<byte>(e + ShmLayout.EntNdevName, ShmLayout.NetdevNameSize);
         nameBytes.Clear();
         if (name is not null)
@@ -253,7 +285,7 @@ public sealed unsafe class GidShmWriter : IDisposable
 
     // ---- hash index: the lowest valid index of each key, in the key's stripe (linear probing, backward-shift delete) ----
 
-    private void IndexKey(GidEntry key, int index)
+    private void IndexKey(FileKey key, int index)
     {
         if (!_indexesOfKey.TryGetValue(key, out List<int>? list))
             _indexesOfKey[key] = list = [];
@@ -262,7 +294,7 @@ public sealed unsafe class GidShmWriter : IDisposable
         WriteBucket(key, list[0]);
     }
 
-    private void Unindex(GidEntry key, int index)
+    private void Unindex(FileKey key, int index)
     {
         List<int> list = _indexesOfKey[key];
         list.Remove(index);
@@ -275,21 +307,22 @@ public sealed unsafe class GidShmWriter : IDisposable
         RemoveBucket(key);
     }
 
-    private int StripeOf(in GidEntry key, out uint* seq, out byte* buckets)
+    private int StripeOf(in FileKey key, out uint* seq, out byte* buckets)
     {
-        ulong h = ShmLayout.Hash(ShmLayout.Word0(key.Gid), ShmLayout.Word1(key.Gid), (uint)key.Type, (uint)key.NetdevIfindex);
+        ulong h = ShmLayout.Hash(ShmLayout.Word0(key.Gid), ShmLayout.Word1(key.Gid), (uint)key.Type, key.Ifindex, key.NetNs);
         int stripe = (int)(h & (uint)(_stripes - 1));
         seq = (uint*)(_file.Base + _stripesOff + (long)stripe * ShmLayout.StripeSeqStride);
         buckets = _file.Base + _bucketsOff + (long)stripe * _buckets * ShmLayout.BucketSize;
         return ShmLayout.Home(h, _buckets - 1);
     }
 
-    private static bool BucketHolds(byte* b, in GidEntry key)
+    private static bool BucketHolds(byte* b, in FileKey key)
         => *(uint*)(b + ShmLayout.BktIndexPlusOne) != 0
            && *(ulong*)(b + ShmLayout.BktGid) == ShmLayout.Word0(key.Gid) && *(ulong*)(b + ShmLayout.BktGid + 8) == ShmLayout.Word1(key.Gid)
-           && *(uint*)(b + ShmLayout.BktType) == (uint)key.Type && *(uint*)(b + ShmLayout.BktNdev) == (uint)key.NetdevIfindex;
+           && *(uint*)(b + ShmLayout.BktType) == (uint)key.Type && *(uint*)(b + ShmLayout.BktNdev) == key.Ifindex
+           && *(ulong*)(b + ShmLayout.BktNetns) == key.NetNs;
 
-    private void WriteBucket(GidEntry key, int index)
+    private void WriteBucket(FileKey key, int index)
     {
         int home = StripeOf(key, out uint* seq, out byte* buckets);
         OpenWindow(seq);
@@ -301,7 +334,8 @@ public sealed unsafe class GidShmWriter : IDisposable
                 *(ulong*)(b + ShmLayout.BktGid) = ShmLayout.Word0(key.Gid);
                 *(ulong*)(b + ShmLayout.BktGid + 8) = ShmLayout.Word1(key.Gid);
                 *(uint*)(b + ShmLayout.BktType) = (uint)key.Type;
-                *(uint*)(b + ShmLayout.BktNdev) = (uint)key.NetdevIfindex;
+                *(uint*)(b + ShmLayout.BktNdev) = key.Ifindex;
+                *(ulong*)(b + ShmLayout.BktNetns) = key.NetNs;
                 *(uint*)(b + ShmLayout.BktIndexPlusOne) = (uint)index + 1;
                 InsideWindowForTest?.Invoke("stripe");
                 CloseWindow(seq);
@@ -312,7 +346,7 @@ public sealed unsafe class GidShmWriter : IDisposable
         throw new InvalidOperationException($"{Path}: hash stripe full (cannot happen: {_buckets} buckets for {Capacity} entries)");
     }
 
-    private void RemoveBucket(GidEntry key)
+    private void RemoveBucket(FileKey key)
     {
         int home = StripeOf(key, out uint* seq, out byte* buckets);
         int mask = _buckets - 1;
@@ -352,7 +386,8 @@ public sealed unsafe class GidShmWriter : IDisposable
 
     private int HomeOf(byte* b)
     {
-        ulong h = ShmLayout.Hash(*(ulong*)(b + ShmLayout.BktGid), *(ulong*)(b + ShmLayout.BktGid + 8), *(uint*)(b + ShmLayout.BktType), *(uint*)(b + ShmLayout.BktNdev));
+        ulong h = ShmLayout.Hash(*(ulong*)(b + ShmLayout.BktGid), *(ulong*)(b + ShmLayout.BktGid + 8), *(uint*)(b + ShmLayout.BktType),
+                                 *(uint*)(b + ShmLayout.BktNdev), *(ulong*)(b + ShmLayout.BktNetns));
         return ShmLayout.Home(h, _buckets - 1);
     }
 

@@ -1,5 +1,6 @@
 using System.Text;
 using RoceUio.Gids;
+using RoceUio.Netlink;
 using RoceUio.Roce;
 using static Tmds.Linux.LibC;
 
@@ -33,8 +34,31 @@ public sealed class GidTablePublisher : IDisposable
     /// <summary>The writer of a port, once published (for tests).</summary>
     public GidShmWriter? WriterOf(RocePort port) => _writers.GetValueOrDefault(port);
 
-    /// <summary>Brings every port's file up to date; files of ports no longer in <paramref name="ports"/> go GONE.</summary>
+    /// <summary>
+    /// How the daemon names a table entry's netdev in the files: the GID table's NetdevIfindex is the cache's key (a
+    /// container's netdev has a key from <see cref="NetdevCache.OtherNamespaceKeyBase"/> up); the file gets the
+    /// netdev's ifindex inside its own namespace, that namespace's inode (<paramref name="netnsInodeOf"/>: -1 for the
+    /// daemon's own, else a namespace id here; <see cref="NetlinkMonitor.NetNsInodeOf"/>) and id, and its name.
+    /// Allocates nothing for a netdev the cache knows.
+    /// </summary>
+    public static Func<int, ShmNetdev> NetdevsOf(NetdevCache cache, Func<int, ulong> netnsInodeOf)
+        => key => cache.TryGetLink(key, out NetdevLink l)
+            ? new ShmNetdev(l.NetNsIfindex, netnsInodeOf(l.NetNsId), l.NetNsId, l.Name)
+            : new ShmNetdev(key, netnsInodeOf(-1), -1, $"ifindex {key}");
+
+    /// <summary>As <see cref="Sync(IReadOnlyList{RocePort}, Func{int, ShmNetdev})"/> for tables whose netdevs all live
+    /// in this process's namespace and are named by <paramref name="nameOf"/> (tests, tools).</summary>
     public void Sync(IReadOnlyList<RocePort> ports, Func<int, string> nameOf)
+    {
+        ulong own = _ownNetns != 0 ? _ownNetns : _ownNetns = NetnsFollower.OwnInode();
+        Sync(ports, key => new ShmNetdev(key, own, -1, nameOf(key)));
+    }
+
+    private ulong _ownNetns;
+
+    /// <summary>Brings every port's file up to date; files of ports no longer in <paramref name="ports"/> go GONE.
+    /// <paramref name="netdevOf"/> names the netdev of an entry's NetdevIfindex (<see cref="NetdevsOf"/>).</summary>
+    public void Sync(IReadOnlyList<RocePort> ports, Func<int, ShmNetdev> netdevOf)
     {
         foreach (RocePort port in ports)
         {
@@ -44,7 +68,7 @@ public sealed class GidTablePublisher : IDisposable
                     continue;
                 _writers[port] = w;
             }
-            SyncPort(port.Table, w, nameOf);
+            SyncPort(port.Table, w, netdevOf);
         }
         if (_writers.Count > ports.Count || _writers.Keys.Any(p => !ports.Contains(p)))
             foreach (RocePort gone in _writers.Keys.Where(p => !ports.Contains(p)).ToList())
@@ -69,11 +93,11 @@ public sealed class GidTablePublisher : IDisposable
         }
     }
 
-    private static void SyncPort(GidTable table, GidShmWriter w, Func<int, string> nameOf)
+    private static void SyncPort(GidTable table, GidShmWriter w, Func<int, ShmNetdev> netdevOf)
     {
         bool differs = false;
         for (int i = 0; i < table.Capacity && !differs; i++)
-            differs = table.TryGet(i, out GidEntry e) ? w.EntryAt(i) != e || w.NameAt(i) != nameOf(e.NetdevIfindex) : w.EntryAt(i) is not null;
+            differs = table.TryGet(i, out GidEntry e) ? w.EntryAt(i) != e || w.NetdevAt(i) != netdevOf(e.NetdevIfindex) : w.EntryAt(i) is not null;
         if (!differs)
             return;
         w.BeginBatch();
@@ -82,9 +106,9 @@ public sealed class GidTablePublisher : IDisposable
             for (int i = 0; i < table.Capacity; i++)
             {
                 if (table.TryGet(i, out GidEntry e))
-                    w.Set(i, e, nameOf(e.NetdevIfindex));
+                    w.Set(i, e, netdevOf(e.NetdevIfindex));
                 else
-                    w.Set(i, null, null);
+                    w.Set(i, null, (ShmNetdev?)null);
             }
         }
         finally

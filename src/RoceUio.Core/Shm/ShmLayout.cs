@@ -1,4 +1,4 @@
-// The shared-memory GID table file, version 1: the byte layout written by GidShmWriter and read by GidShmReader
+// The shared-memory GID table file, version 2: the byte layout written by GidShmWriter and read by GidShmReader
 // and native/roceuio_gids.c. docs/shm-layout.md is the specification; this file and native/roceuio_gids.h follow
 // it, and tests/ compare the two (ShmLayoutNativeTests).
 //
@@ -29,10 +29,12 @@ public static class ShmLayout
 {
     /// <summary>The 8 bytes at offset 0.</summary>
     public static ReadOnlySpan<byte> MagicBytes => "ROCEGIDS"u8;
-    public const uint Version = 1;
+    /// <summary>2: entries name their netdev by (ifindex in its own namespace, namespace inode, netnsid) and the hash
+    /// key holds the namespace (version 1 wrote the daemon's internal key of a container's netdev as its ifindex).</summary>
+    public const uint Version = 2;
     public const int HeaderSize = 256;
     public const int EntrySize = 64;
-    public const int BucketSize = 32;
+    public const int BucketSize = 40;
     /// <summary>Each stripe's sequence counter sits alone in a 64-byte line.</summary>
     public const int StripeSeqStride = 64;
     public const int DeviceNameSize = 64;
@@ -40,13 +42,13 @@ public static class ShmLayout
 
     // ---- header (offset: field) ----
     public const int HdrMagic = 0;              // u8[8]  "ROCEGIDS"
-    public const int HdrVersion = 8;            // u32    1
+    public const int HdrVersion = 8;            // u32    2
     public const int HdrHeaderSize = 12;        // u32    256
     public const int HdrEntrySize = 16;         // u32    64
     public const int HdrCapacity = 20;          // u32    entries (GID table size)
     public const int HdrStripeCount = 24;       // u32    power of two
     public const int HdrBucketsPerStripe = 28;  // u32    power of two, > capacity
-    public const int HdrBucketSize = 32;        // u32    32
+    public const int HdrBucketSize = 32;        // u32    40
     public const int HdrPort = 36;              // u32    port number, 1-based
     public const int HdrEntriesOffset = 40;     // u64
     public const int HdrStripesOffset = 48;     // u64
@@ -57,6 +59,7 @@ public static class ShmLayout
     public const int HdrDefaultSlots = 84;      // u32    indexes 0..n-1 are default slots
     public const int HdrGidTypes = 88;          // u32    bit (1 << type) per supported type
     public const int HdrDeviceName = 96;        // char[64], NUL-padded
+    public const int HdrNetns = 160;            // u64    the daemon's network namespace (its nsfs inode)
     public const int HdrGeneration = 192;       // u32    atomic; the futex word
     public const int HdrFlags = 196;            // u32    atomic; bit 0 GONE
     public const int HdrTableSeq = 200;         // u32    atomic; table seqlock
@@ -68,8 +71,10 @@ public static class ShmLayout
     public const int EntState = 4;      // u32 0 empty, 1 valid
     public const int EntGid = 8;        // u8[16], network order (read as two u64 words)
     public const int EntType = 24;      // u32 0 IB, 1 RoCE v1, 2 RoCE v2
-    public const int EntNdev = 28;      // u32 netdev ifindex
+    public const int EntNdev = 28;      // u32 netdev ifindex inside the netdev's own namespace (ndev->ifindex)
+    public const int EntNdevNetns = 32; // u64 the netdev's namespace: its nsfs inode (st_ino of /proc/PID/ns/net); 0 unknown
     public const int EntNdevName = 40;  // char[16], NUL-padded
+    public const int EntNdevNetnsId = 56; // s32 the netdev's namespace's id in the daemon's namespace; -1 the daemon's own
 
     public const uint StateEmpty = 0;
     public const uint StateValid = 1;
@@ -79,21 +84,24 @@ public static class ShmLayout
     public const int BktType = 16;        // u32
     public const int BktNdev = 20;        // u32
     public const int BktIndexPlusOne = 24; // u32, 0 = empty bucket
+    public const int BktNetns = 32;       // u64 the netdev's namespace inode
 
     /// <summary>Stripes in a file (fixed by this writer; readers take it from the header).</summary>
     public const int DefaultStripeCount = 16;
 
     /// <summary>The layout's hash of a key (docs/shm-layout.md "Hash"): w0 and w1 are the GID's bytes 0..7 and 8..15
-    /// read as little-endian u64s, w2 = type | (u64)ndev &lt;&lt; 32; h = w0 * K0 ^ w1 * K1 ^ w2 * K2, then h ^= h &gt;&gt; 32
-    /// (three independent multiplies: a few cycles). Stripe: h &amp; (stripes-1); first bucket: (h &gt;&gt; 16) &amp; (buckets-1).</summary>
+    /// read as little-endian u64s, w2 = type | (u64)ndev &lt;&lt; 32, w3 the namespace inode;
+    /// h = w0 * K0 ^ w1 * K1 ^ w2 * K2 ^ w3 * K3, then h ^= h &gt;&gt; 32 (four independent multiplies: a few cycles).
+    /// Stripe: h &amp; (stripes-1); first bucket: (h &gt;&gt; 16) &amp; (buckets-1).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ulong Hash(ulong w0, ulong w1, uint type, uint ndev)
+    public static ulong Hash(ulong w0, ulong w1, uint type, uint ndev, ulong netns)
     {
-        ulong h = (w0 * HashK0) ^ (w1 * HashK1) ^ ((type | ((ulong)ndev << 32)) * HashK2);
+        ulong h = (w0 * HashK0) ^ (w1 * HashK1) ^ ((type | ((ulong)ndev << 32)) * HashK2) ^ (netns * HashK3);
         return h ^ (h >> 32);
     }
 
-    public const ulong HashK0 = 0x9E3779B97F4A7C15UL, HashK1 = 0xC2B2AE3D27D4EB4FUL, HashK2 = 0x165667B19E3779F9UL;
+    public const ulong HashK0 = 0x9E3779B97F4A7C15UL, HashK1 = 0xC2B2AE3D27D4EB4FUL, HashK2 = 0x165667B19E3779F9UL,
+                       HashK3 = 0x85EBCA77C2B2AE63UL;
 
     /// <summary>The first bucket a key probes in its stripe.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using NUnit.Framework;
 using RoceUio.Gids;
+using RoceUio.Netlink;
 using RoceUio.Shm;
 using RoceUio.Testing;
 
@@ -56,6 +57,24 @@ public class ShmNativeReaderTests
     }
 
     [Test]
+    public void AFileOfAnotherLayoutVersion_IsRefusedSayingWhichVersion()
+    {
+        string path;
+        using (GidShmWriter w = GidShmWriter.Create(_dir.Path, "mlx4_0", 1, 16, 2, GidTypes.Roce))
+            path = w.Path;
+        using (var f = new FileStream(path, FileMode.Open, FileAccess.Write))
+        {
+            f.Position = ShmLayout.HdrVersion;
+            f.Write(BitConverter.GetBytes(1u)); // as a version-1 daemon wrote it
+        }
+        var show = Run("roceuio-gids", _dir.Path, "show");
+        Assert.That(show.Exit, Is.EqualTo(1));
+        Assert.That(show.Err, Does.Contain($"{path}: layout version 1; this reader reads version 2 only"));
+        var e = Assert.Throws<InvalidDataException>(() => GidShmReader.Open(path).Dispose());
+        Assert.That(e!.Message, Does.Contain("layout version 1, this reader knows version 2 only"));
+    }
+
+    [Test]
     public void ExampleProgram_ShowsFindsAndWaits()
     {
         using GidShmWriter w1 = GidShmWriter.Create(_dir.Path, "mlx4_0", 1, 16, 2, GidTypes.Roce);
@@ -64,19 +83,43 @@ public class ShmNativeReaderTests
         GidEntry a1 = new(Gid.Parse("::ffff:10.0.0.1"), GidType.RoceV1, 4), a2 = a1 with { Type = GidType.RoceV2 };
         GidEntry m2 = new(Gid.Parse("::ffff:10.0.0.1"), GidType.RoceV2, 9);
         Apply(w1, (0, d1, "eth0"), (1, d2, "eth0"), (2, a1, "eth0"), (3, a2, "eth0"));
-        Apply(w2, (5, m2, "mv0"));
+        // Port 2: a pod's macvlan (ifindex 9 inside the pod, whose namespace is inode 4026530001 and id 3 here), and a
+        // netdev of the daemon's own namespace that has ifindex 9 too, with the same GID: two keys, told apart by namespace.
+        const ulong pod = 4026530001;
+        w2.BeginBatch();
+        w2.Set(5, m2 with { NetdevIfindex = 1 << 30 }, new ShmNetdev(9, pod, 3, "mv0"));
+        w2.Set(6, m2, "vlan9");
+        w2.EndBatch();
+        ulong own = w2.NetNs;
+        Assert.That(own, Is.EqualTo(NetnsFollower.OwnInode()).And.Not.Zero, "the header names the writer's namespace");
 
         var show = Run("roceuio-gids", _dir.Path, "show");
         Assert.That((show.Exit, show.Out), Is.EqualTo((0,
-            "mlx4_0 1 0 fe80:0000:0000:0000:0000:00ff:fe00:0001 v1 4\n" +
-            "mlx4_0 1 1 fe80:0000:0000:0000:0000:00ff:fe00:0001 v2 4\n" +
-            "mlx4_0 1 2 0000:0000:0000:0000:0000:ffff:0a00:0001 v1 4\n" +
-            "mlx4_0 1 3 0000:0000:0000:0000:0000:ffff:0a00:0001 v2 4\n" +
-            "mlx4_0 2 5 0000:0000:0000:0000:0000:ffff:0a00:0001 v2 9\n")), show.Err);
+            $"mlx4_0 1 0 fe80:0000:0000:0000:0000:00ff:fe00:0001 v1 4 {own} -1\n" +
+            $"mlx4_0 1 1 fe80:0000:0000:0000:0000:00ff:fe00:0001 v2 4 {own} -1\n" +
+            $"mlx4_0 1 2 0000:0000:0000:0000:0000:ffff:0a00:0001 v1 4 {own} -1\n" +
+            $"mlx4_0 1 3 0000:0000:0000:0000:0000:ffff:0a00:0001 v2 4 {own} -1\n" +
+            $"mlx4_0 2 5 0000:0000:0000:0000:0000:ffff:0a00:0001 v2 9 {pod} 3\n" +
+            $"mlx4_0 2 6 0000:0000:0000:0000:0000:ffff:0a00:0001 v2 9 {own} -1\n")), show.Err);
 
         Assert.That(Run("roceuio-gids", _dir.Path, "find", "--gid", "::ffff:10.0.0.1", "--type", "v2", "--ndev", "4", "--port", "1").Out, Is.EqualTo("3\n"));
-        Assert.That(Run("roceuio-gids", _dir.Path, "find", "--ip", "10.0.0.1", "--type", "v2", "--ndev", "9").Out, Is.EqualTo("5\n"), "port 2's macvlan entry");
-        Assert.That(Run("roceuio-gids", _dir.Path, "find", "--ip", "10.0.0.1", "--port", "1").Out, Is.EqualTo("2\n"), "no type: the lowest index (find_gid, mask GID)");
+        Assert.That(Run("roceuio-gids", _dir.Path, "find", "--ip", "10.0.0.1", "--type", "v2", "--ndev", "9").Out, Is.EqualTo("6\n"),
+                    "ifindex 9 of the daemon's namespace, not the pod's");
+        Assert.That(Run("roceuio-gids", _dir.Path, "find", "--ip", "10.0.0.1", "--type", "v2", "--ndev", "9", "--netns", $"{pod}").Out, Is.EqualTo("5\n"),
+                    "the pod's ifindex 9, named by its namespace's inode");
+        Assert.That(Run("roceuio-gids", _dir.Path, "find", "--ip", "10.0.0.1", "--ndev", "9", "--netns", "/proc/self/ns/net", "--port", "2").Out, Is.EqualTo("6\n"),
+                    "a namespace file names the namespace too (the scan, mask GID|NETDEV)");
+        Assert.That(Run("roceuio-gids", _dir.Path, "find", "--ip", "10.0.0.1", "--ndev", "9", "--netns", $"{pod}", "--port", "2").Out, Is.EqualTo("5\n"));
+        Assert.That(Run("roceuio-gids", _dir.Path, "find", "--ip", "10.0.0.1", "--type", "v2", "--ndev", "9", "--netns", "4026530002").Exit, Is.EqualTo(1),
+                    "ifindex 9 of a third namespace has no GID");
+        using (GidShmReader r = GidShmReader.Open(w2.Path))
+        {
+            Assert.That(r.TryFind(m2.Gid, GidType.RoceV2, 9, pod, out int i) ? i : -1, Is.EqualTo(5));
+            Assert.That(r.TryFind(m2.Gid, GidType.RoceV2, 9, out i) ? i : -1, Is.EqualTo(6));
+            Assert.That(r.TryFind(m2.Gid, GidType.RoceV2, 9, pod, GidFindMask.Gid | GidFindMask.Netdev, false, out i) ? i : -1, Is.EqualTo(5));
+            Assert.That(r.Snapshot().Select(e => (e.Index, e.Entry.NetdevIfindex, e.Netdev, e.NetNs, e.NetNsId)),
+                        Is.EqualTo(new[] { (5, 9, "mv0", pod, 3), (6, 9, "vlan9", own, -1) }), "the C# reader reads what the C one does");
+        }
         var none = Run("roceuio-gids", _dir.Path, "find", "--gid", "2001:db8::1");
         Assert.That((none.Exit, none.Out), Is.EqualTo((1, "")));
         var bad = Run("roceuio-gids", _dir.Path, "find", "--gid", "not-a-gid");

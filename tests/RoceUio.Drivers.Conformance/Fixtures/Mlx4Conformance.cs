@@ -41,7 +41,7 @@ public sealed class Mlx4UnderTest : DeviceUnderTest
                 _process = StartModelProcess(_dir.Path, _processOutput);
                 _client.WaitUntilReady(TimeSpan.FromSeconds(20), () => _process.HasExited ? $"the model exited: {_processOutput}" : "still starting");
             }
-            _driver = Mlx4Device.Open(_device, new Mlx4DeviceOptions { CommandTimeout = TimeSpan.FromSeconds(10) });
+            _driver = Mlx4Device.Open(DeviceResources.Of(_device), new Mlx4DeviceOptions { CommandTimeout = TimeSpan.FromSeconds(60) });
         }
         catch
         {

@@ -31,8 +31,8 @@ public sealed class OcrdmaUnderTest : DeviceUnderTest
         _model = OcrdmaDeviceModel.StartThread(_dir.Path);
         try
         {
-            options ??= new OcrdmaDeviceOptions { CommandTimeout = TimeSpan.FromSeconds(10) };
-            _driver = OcrdmaDevice.Open(_device, options.SourceMac is null ? options with { SourceMac = 0x02_00_5e_10_20_30UL } : options);
+            options ??= new OcrdmaDeviceOptions { CommandTimeout = TimeSpan.FromSeconds(60) };
+            _driver = OcrdmaDevice.Open(DeviceResources.Of(_device), options.SourceMac is null ? options with { SourceMac = 0x02_00_5e_10_20_30UL } : options);
             SgidShadowFile.Follow(_driver, _dir.Path);
         }
         catch
