@@ -326,7 +326,10 @@ public sealed class Mlx4DeviceModel : IDisposable
         }
         _lastStatus = status;
         WriteStateFileLocked();
-        _hcr.Write32(Mlx4Layout.HcrStatus, (uint)status << Mlx4Layout.HcrStatusShift | (dw6 & 0x00ffffffu & ~Mlx4Layout.HcrGo));
+        // The go bit's clear is the answer the driver waits for: through the host, so that a next command the driver
+        // writes at once is not taken for it.
+        _host.Acknowledge(Mlx4Layout.DcsBar, Mlx4Layout.HcrBase + Mlx4Layout.HcrStatus,
+            (uint)status << Mlx4Layout.HcrStatusShift | (dw6 & 0x00ffffffu & ~Mlx4Layout.HcrGo));
     }
 
     private static string Describe(uint dw6)

@@ -46,6 +46,28 @@ public class DeviceModelHostTests
     }
 
     [Test]
+    public void A_command_written_right_after_the_models_answer_is_not_lost()
+    {
+        // The race a loaded machine hit: the driver sees the model's answer and posts its next command before the
+        // host has looked at the register again. The host must hand that command over, not take it for the answer.
+        using var host = new DeviceModelHost(_modelSide, RegisterByteOrder.LittleEndian);
+        var seen = new List<uint>();
+        host.OnWrite(0, EchoModel.RegDmaLen, v =>
+        {
+            seen.Add(v);
+            if (v == 1)
+            {
+                host.Acknowledge(0, EchoModel.RegDmaLen, 0); // the model's answer
+                _regs.Write32(EchoModel.RegDmaLen, 2);       // the driver's next command, at once
+            }
+        });
+        _regs.Write32(EchoModel.RegDmaLen, 1);
+        host.PollOnce();
+        host.PollOnce();
+        Assert.That(seen, Is.EqualTo(new uint[] { 1, 2 }), "the second command reached the model");
+    }
+
+    [Test]
     public void Dma_by_device_address_and_a_bad_address_gives_the_device_error()
     {
         DmaBuffer buf = _driverSide.Dma.Allocate(8);

@@ -40,6 +40,7 @@ public sealed class DeviceModelHost : IDisposable
         public readonly long Offset = offset;
         public readonly Action<uint> OnChange = onChange;
         public uint Last;
+        public bool Acknowledged;
     }
 
     public DeviceModelHost(EmulatedDevice device, RegisterByteOrder order)
@@ -69,6 +70,24 @@ public sealed class DeviceModelHost : IDisposable
         ArgumentNullException.ThrowIfNull(onChange);
         MmioRegion r = Bar(bar);
         _watches.Add(new Watch(r, offset, onChange) { Last = r.Read32(offset) });
+    }
+
+    /// <summary>
+    /// The model's answer in a watched register (a cleared go bit, a zeroed command): remembered as the register's
+    /// value, then written. Use it where writing the register IS the answer the driver waits for: read back after the
+    /// handler, a driver's next command written in between would be taken for this answer and never handed over (a
+    /// lost wakeup that left mlx4's MAP_ICM unanswered on a loaded machine).
+    /// </summary>
+    public void Acknowledge(int bar, long offset, uint value)
+    {
+        MmioRegion r = Bar(bar);
+        foreach (Watch w in _watches)
+            if (ReferenceEquals(w.Region, r) && w.Offset == offset)
+            {
+                w.Last = value;
+                w.Acknowledged = true;
+            }
+        r.Write32(offset, value);
     }
 
     /// <summary>Calls <paramref name="step"/> on every pass after the watches (not while stalled); it returns true when
@@ -119,8 +138,12 @@ public sealed class DeviceModelHost : IDisposable
                 Thread.Sleep(delay);
             v = w.Region.Read32(w.Offset);
             w.Last = v;
+            w.Acknowledged = false;
             w.OnChange(v);
-            w.Last = w.Region.Read32(w.Offset);   // the model may have cleared it
+            // A handler that answered through Acknowledge has set Last itself. Otherwise the model may have cleared the
+            // register before its answer (a doorbell cleared first): read it again.
+            if (!w.Acknowledged)
+                w.Last = w.Region.Read32(w.Offset);
             handled++;
         }
         foreach (Func<bool> step in _steps)

@@ -62,7 +62,7 @@ public static class EchoModel
             bar.Write32(RegResponse, ~token);
             MmioRegion.WriteBarrier();
             bar.Write32(RegStatus, status);
-            bar.Write32(RegCommand, 0);
+            host.Acknowledge(0, RegCommand, 0); // the answer the driver waits for (DeviceModelHost.Acknowledge)
         });
         bar.Write32(RegMagic, Magic);
     }
