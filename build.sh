@@ -129,11 +129,11 @@ ensure_systemd_analyze() {
     || { echo "build.sh: apt-get install systemd failed" >&2; exit 1; }
 }
 
-# MetricsTests runs dotnet-counters (the .NET diagnostics tool) against the native daemon; the test is skipped without it.
+# MetricsTests runs dotnet-counters (the .NET diagnostics tool) against the native daemon: the tests need it.
 ensure_dotnet_counters() {
   [ -x artifacts/tools/dotnet-counters ] && return 0
   dotnet tool install --tool-path artifacts/tools dotnet-counters --version 10.0.750501 >/dev/null 2>&1 \
-    || echo "build.sh: dotnet-counters could not be installed (no NuGet feed?): its test will be skipped" >&2
+    || { echo "build.sh: 'dotnet tool install --tool-path artifacts/tools dotnet-counters --version 10.0.750501' failed: the tests need it (is a NuGet feed reachable?)" >&2; exit 1; }
 }
 
 run_tests() {
