@@ -56,19 +56,9 @@ public sealed partial class NetnsFollower : IDisposable
         var seen = new HashSet<string> { _ownIdentity };
         foreach (ulong ino in _inodes.Values)
             seen.Add($"net:[{ino}]");
-        foreach (string path in Candidates(_paths, _processes))
-        {
-            string? early = path.StartsWith("/proc/", StringComparison.Ordinal) ? LinkTarget(path) : null;
-            if (early is not null && seen.Contains(early))
-                continue;
-            SafeFileHandle fd;
-            try { fd = File.OpenHandle(path, FileMode.Open, FileAccess.Read); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { continue; }
+        foreach (var (path, fd) in OpenNew(Candidates(_paths, _processes), seen))
             using (fd)
             {
-                string? identity = early ?? IdentityOf(fd);
-                if (identity is null || !identity.StartsWith("net:", StringComparison.Ordinal) || !seen.Add(identity))
-                    continue;
                 if (_ids.IdOf(fd) is int other and >= 0)
                 {
                     _inodes[other] = InodeOf(fd);
@@ -77,7 +67,6 @@ public sealed partial class NetnsFollower : IDisposable
                         return _inodes[id];
                 }
             }
-        }
         return 0;
     }
 
@@ -97,20 +86,9 @@ public sealed partial class NetnsFollower : IDisposable
         _processes = processes;
         var seen = new HashSet<string> { _ownIdentity };
         int assigned = 0;
-        foreach (string path in Candidates(_paths, processes))
-        {
-            // A /proc link names its namespace itself ("net:[4026532281]"): skip known ones without opening them.
-            string? early = path.StartsWith("/proc/", StringComparison.Ordinal) ? LinkTarget(path) : null;
-            if (early is not null && seen.Contains(early))
-                continue;
-            SafeFileHandle fd;
-            try { fd = File.OpenHandle(path, FileMode.Open, FileAccess.Read); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { continue; }
+        foreach (var (path, fd) in OpenNew(Candidates(_paths, processes), seen))
             using (fd)
             {
-                string? identity = early ?? IdentityOf(fd);
-                if (identity is null || !identity.StartsWith("net:", StringComparison.Ordinal) || !seen.Add(identity))
-                    continue;
                 int? id = _ids.IdOf(fd);
                 if (id is Netnsa.NETNSA_NSID_NOT_ASSIGNED)
                 {
@@ -124,8 +102,32 @@ public sealed partial class NetnsFollower : IDisposable
                 if (id is int given and >= 0)
                     _inodes[given] = InodeOf(fd);
             }
-        }
         return assigned;
+    }
+
+    /// <summary>
+    /// Opens each network namespace among <paramref name="paths"/> not yet in <paramref name="seen"/> (adding it), once;
+    /// the caller disposes each handle. Paths that cannot be opened (another user's, gone meanwhile) are skipped.
+    /// </summary>
+    private static IEnumerable<(string Path, SafeFileHandle Fd)> OpenNew(IEnumerable<string> paths, HashSet<string> seen)
+    {
+        foreach (string path in paths)
+        {
+            // A /proc link names its namespace itself ("net:[4026532281]"): skip known ones without opening them.
+            string? early = path.StartsWith("/proc/", StringComparison.Ordinal) ? LinkTarget(path) : null;
+            if (early is not null && seen.Contains(early))
+                continue;
+            SafeFileHandle fd;
+            try { fd = File.OpenHandle(path, FileMode.Open, FileAccess.Read); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { continue; }
+            string? identity = early ?? IdentityOf(fd);
+            if (identity is null || !identity.StartsWith("net:", StringComparison.Ordinal) || !seen.Add(identity))
+            {
+                fd.Dispose();
+                continue;
+            }
+            yield return (path, fd);
+        }
     }
 
     /// <summary>Lists the namespaces with an id here (RTM_GETNSID dump) into <see cref="Followed"/>, this namespace's
