@@ -24,8 +24,9 @@ namespace RoceUio.Netlink;
 /// <item>Other namespaces (<see cref="NetlinkOrigin"/>; the monitor follows them when asked): their links are kept
 /// beside this namespace's under keys the cache gives them (ifindexes repeat across namespaces), and their IFLA_LINK
 /// and IFLA_MASTER are translated to keys: a macvlan or VLAN moved into a container keeps its lower device here
-/// (the kernel's adjacency lists cross namespaces), so it stays an upper of that device. <see cref="LinkNetNsIsOwn"/>
-/// says which IFLA_LINK_NETNSID means this namespace. <see cref="RemoveNamespace"/> drops a namespace that went
+/// (the kernel's adjacency lists cross namespaces), so it stays an upper of that device; so does one whose lower is
+/// in a third namespace with an id here, and a link here whose lower is in a followed namespace.
+/// <see cref="LinkNetNsHere"/> says which namespace an IFLA_LINK_NETNSID names. <see cref="RemoveNamespace"/> drops a namespace that went
 /// away (its own messages stop before its devices are destroyed). Lookups by name see this namespace only.</item>
 /// <item>The cache is the one owner of netdev state: it also keeps the topology index (parent → children:
 /// <see cref="LinkUppersOf"/>, <see cref="SlavesOf"/>), updated before the event that changed it is emitted. Others
@@ -48,6 +49,9 @@ public sealed class NetdevCache
     private readonly Dictionary<int, List<int>> _linkUppers = new();
     private readonly Dictionary<int, List<int>> _slaves = new();
     private readonly List<int> _order = new();
+    // Links that appeared while links of another namespace already named them as their lower device (a namespace
+    // followed after the ones above it: see LowerAppeared); during a resync, kept until EndResync.
+    private readonly List<int> _lateLowers = new();
     // This namespace's links by name (FindByName): kept as links appear, are renamed and go; rebuilt at EndResync,
     // where a dump can show two links under one name for a moment (a rename missed, the other link not dumped yet).
     private readonly Dictionary<string, NetdevLink> _byName = new(StringComparer.Ordinal);
@@ -60,11 +64,13 @@ public sealed class NetdevCache
     public Func<string, ushort>? DevIdProvider { get; set; }
 
     /// <summary>
-    /// For a link message of another namespace that carries IFLA_LINK_NETNSID: whether that id (written from the
-    /// origin's point of view, <see cref="NetlinkOrigin.IdsAsSeenHere"/>) means this namespace. The monitor answers it
-    /// with RTM_GETNSID; null: never (such a lower device then counts as nowhere).
+    /// For a link message that carries IFLA_LINK_NETNSID: which namespace that id names, as an id here (-1: this
+    /// namespace), given the message's origin, the link's ifindex there and the id as sent (written from the origin's
+    /// point of view unless <see cref="NetlinkOrigin.IdsAsSeenHere"/>); null: it cannot be told. The monitor answers it
+    /// with <see cref="NetnsFollower.LinkNetNsHere"/>. Null (no follower): never, and such a lower device counts as
+    /// nowhere.
     /// </summary>
-    public Func<NetlinkOrigin, int, bool>? LinkNetNsIsOwn { get; set; }
+    public Func<NetlinkOrigin, int, int, int?>? LinkNetNsHere { get; set; }
 
     /// <summary>Messages rejected by the parser.</summary>
     public long MalformedMessages { get; private set; }
@@ -221,6 +227,34 @@ public sealed class NetdevCache
         _byName.Clear();
         foreach (NetdevLink link in _links.Values)
             NameIndexAdd(link);
+        foreach (int key in _lateLowers)
+            LowerAppeared(key);
+        _lateLowers.Clear();
+    }
+
+    /// <summary>
+    /// The link <paramref name="key"/> appeared while links of other namespaces already named it as their lower device:
+    /// the namespace it is in was followed (dumped) after theirs, so their addresses were seen while their lower device
+    /// was unknown here, and no filter could tell then that they are uppers of a port. In a kernel nothing like it
+    /// happens (a lower device exists before its uppers), so there is no notifier to copy: each such upper gets a
+    /// LinkChanged(Link) whose PreviousLower is 0 ("its lower device was nowhere"), which the GID manager takes as a
+    /// relink of the upper and everything above it. Emitted after the dump that brought the link (the chain under it,
+    /// such as a bridge's ports, is complete then).
+    /// </summary>
+    private void LowerAppeared(int key)
+    {
+        if (!_links.TryGetValue(key, out NetdevLink? lower) || !_linkUppers.TryGetValue(key, out List<int>? uppers))
+            return;
+        _scratch.Clear();
+        foreach (int u in uppers)
+            if (_links.TryGetValue(u, out NetdevLink? upper) && upper.NetNsId != lower.NetNsId)
+                _scratch.Add(upper);
+        foreach (NetdevLink upper in _scratch)
+        {
+            var before = new LinkBefore(upper);
+            Emit(ChangedEvent(upper, NetdevChanges.Link, before) with { PreviousLower = 0 });
+        }
+        _scratch.Clear();
     }
 
     // ---- topology index (the kernel's adjacency lists, include/linux/netdevice.h) ----
@@ -323,22 +357,26 @@ public sealed class NetdevCache
         return key;
     }
 
-    // IFLA_LINK, IFLA_LINK_NETNSID and IFLA_MASTER as the cache keeps them. This namespace's messages: as sent. Another
-    // namespace's: a lower device in the same namespace or in this one becomes its key (LinkNetNsId -1), one in a
-    // third namespace stays as sent (no relation here); the master (always in the link's own namespace) its key.
+    // IFLA_LINK, IFLA_LINK_NETNSID and IFLA_MASTER as the cache keeps them: IFLA_LINK becomes the key of the device
+    // it names (LinkNetNsId -1) wherever that device is, when LinkNetNsHere can tell which namespace that is: the
+    // link's own namespace (no IFLA_LINK_NETNSID), this one, or any other with an id here (a macvlan in B over a bridge
+    // in C: veth/macvlan chains of nested containers). A lower device whose namespace cannot be told stays as sent (no
+    // relation here). The master (always in the link's own namespace) becomes its key. This namespace's messages
+    // without IFLA_LINK_NETNSID stay as sent (keys here are ifindexes).
     private (int Link, int LinkNetNsId, int Master) Relations(in LinkMessage msg, NetlinkOrigin origin)
     {
         int lower = msg.Has(LinkAttributes.Link) ? msg.Link : 0;
         int lowerNs = msg.Has(LinkAttributes.LinkNetNsId) ? msg.LinkNetNsId : -1;
         int master = msg.Has(LinkAttributes.Master) ? msg.Master : 0;
-        if (origin.IsOwn)
-            return (lower, lowerNs, master);
         if (lower != 0)
         {
             if (lowerNs < 0)
                 lower = KeyOf(origin, lower, create: true)!.Value;
-            else if (LinkNetNsIsOwn?.Invoke(origin, lowerNs) == true)
+            else if (LinkNetNsHere?.Invoke(origin, msg.Ifindex, lowerNs) is int here && here != origin.NetNsId)
+            {
+                lower = KeyOf(here < 0 ? NetlinkOrigin.Own : NetlinkOrigin.DumpOf(here), lower, create: true)!.Value;
                 lowerNs = -1;
+            }
         }
         if (master != 0)
             master = KeyOf(origin, master, create: true)!.Value;
@@ -406,7 +444,11 @@ public sealed class NetdevCache
             link.ReadDevIdLater(devIds);
 
         if (!exists)
+        {
             InsertSorted(_order, link.Ifindex);
+            if (_linkUppers.ContainsKey(key))
+                _lateLowers.Add(key);
+        }
         if ((changes & NetdevChanges.Name) != 0)
         {
             NameIndexRemove(link, before.Name);
@@ -421,6 +463,12 @@ public sealed class NetdevCache
             Emit(new NetdevEvent { Type = NetdevEventType.LinkAdded, Ifindex = link.Ifindex, Link = link, PreviousName = "" });
         else if (changes != NetdevChanges.None)
             Emit(ChangedEvent(link, changes, before));
+        if (!IsResyncing && _lateLowers.Count > 0)
+        {
+            foreach (int late in _lateLowers)
+                LowerAppeared(late);
+            _lateLowers.Clear();
+        }
     }
 
     // Kind names are ASCII (rtnl_link_ops->kind); widen for comparison with the cached string without allocating.

@@ -124,7 +124,7 @@ public sealed class NetlinkMonitor : IDisposable
         }
         _events.JoinGroup(RtnlGroup.RTNLGRP_NSID);
         _follower = new NetnsFollower { Log = Log };
-        Cache.LinkNetNsIsOwn = _follower.IsOwn;
+        Cache.LinkNetNsHere = _follower.LinkNetNsHere;
         _targetRequests = NetlinkSocket.Open();
         _targetRequests.EnableStrictCheck();
         _follower.AssignIds(_options.NamespacePaths, _options.ScanProcessNamespaces);

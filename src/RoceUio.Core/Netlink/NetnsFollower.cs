@@ -22,6 +22,9 @@ public sealed partial class NetnsFollower : IDisposable
     private int _ownId = Netnsa.NETNSA_NSID_NOT_ASSIGNED;     // this namespace's id in itself (a dump from here may make one)
     private readonly Dictionary<int, ulong> _inodes = new();   // namespace id here -> its nsfs inode
     private readonly HashSet<int> _noInode = new();            // ids whose namespace no file in the paths showed
+    // (namespace id here, an id inside that namespace) -> the id here of the namespace the inner id names: how an
+    // IFLA_LINK_NETNSID in another namespace's event is read (LinkNetNsHere). Learnt per namespace from its id list.
+    private readonly Dictionary<(int In, int Id), int> _idHereOf = new();
     private IEnumerable<string> _paths = [];
     private bool _processes;
 
@@ -187,10 +190,67 @@ public sealed partial class NetnsFollower : IDisposable
         _ownIdIn.Remove(id);
         _inodes.Remove(id);
         _noInode.Remove(id);
+        if (_idHereOf.Count == 0)
+            return;
+        foreach (var k in _idHereOf.Where(e => e.Key.In == id || e.Value == id).Select(e => e.Key).ToList())
+            _idHereOf.Remove(k);
     }
 
-    /// <summary>For <see cref="NetdevCache.LinkNetNsIsOwn"/>: does IFLA_LINK_NETNSID <paramref name="linkNetNsId"/> of a
-    /// message from <paramref name="origin"/> mean this namespace?</summary>
+    /// <summary>
+    /// For <see cref="NetdevCache.LinkNetNsHere"/>: which namespace IFLA_LINK_NETNSID <paramref name="linkNetNsId"/> of a
+    /// message from <paramref name="origin"/> about its link <paramref name="ifindex"/> names, as an id here: -1 for this
+    /// namespace, the namespace's id here, or null when it cannot be told (it has no id here and the link is gone).
+    /// </summary>
+    /// <remarks>
+    /// A dump asked for from here is written with this namespace's ids (<see cref="NetlinkOrigin.IdsAsSeenHere"/>), so
+    /// its id is one of ours as it is. An event of namespace B is written with B's ids (rtnl_fill_link_netnsid with B's
+    /// net): B's id for this namespace is asked once (RTM_GETNSID by fd, NETNSA_TARGET_NSID B); any other id in B names a
+    /// third namespace C, found in B's id list asked from here (<c>ip netns list-id target-nsid B</c>:
+    /// NETNSA_CURRENT_NSID is C's id here). Where C has no id here, the link is asked for from here (RTM_GETLINK with
+    /// IFLA_TARGET_NETNSID B): writing its IFLA_LINK_NETNSID for us gives C an id here (peernet2id_alloc), after which
+    /// B's list names it, and the RTM_NEWNSID that follows makes C followed. An answer stays until RTM_DELNSID takes B's
+    /// or C's id back (ids are stable while both namespaces live, net/core/net_namespace.c).
+    /// </remarks>
+    public int? LinkNetNsHere(NetlinkOrigin origin, int ifindex, int linkNetNsId)
+    {
+        if (linkNetNsId < 0)
+            return null;
+        if (origin.IdsAsSeenHere)
+            return linkNetNsId == OwnId(requery: linkNetNsId != _ownId) ? -1 : linkNetNsId;
+        int b = origin.NetNsId;
+        if (linkNetNsId == OwnIdIn(b))
+            return -1;
+        if (_idHereOf.TryGetValue((b, linkNetNsId), out int here))
+            return here;
+        if (LearnIdsIn(b, linkNetNsId) is int known)
+            return known;
+        if (_ids.LinkNetNsIdOf(b, ifindex) is not >= 0)
+            return null;
+        return LearnIdsIn(b, linkNetNsId);
+    }
+
+    // Reads the id list of the namespace with id `b` here (each entry with its id here) into _idHereOf; returns what
+    // B's id `wanted` is here, null when B's list does not name a namespace with an id here under it.
+    private int? LearnIdsIn(int b, int wanted)
+    {
+        List<(int Id, int IdHere)> ids;
+        try { ids = _ids.ListIds(target: b); }
+        catch (NetlinkException) { return null; }   // B is gone: its RTM_DELNSID follows
+        int? found = null;
+        foreach ((int id, int idHere) in ids)
+        {
+            if (idHere < 0)
+                continue;
+            int value = idHere == OwnId(requery: false) ? -1 : idHere;
+            _idHereOf[(b, id)] = value;
+            if (id == wanted)
+                found = value;
+        }
+        return found;
+    }
+
+    /// <summary>Does IFLA_LINK_NETNSID <paramref name="linkNetNsId"/> of a message from <paramref name="origin"/> mean
+    /// this namespace?</summary>
     public bool IsOwn(NetlinkOrigin origin, int linkNetNsId)
     {
         if (linkNetNsId < 0)

@@ -24,8 +24,8 @@ public class ContainerBuiltMessageTests
     public void SetUp()
     {
         _p = new GidPipeline(new RecordingDevice("rxe0", 1, 16, GidTypes.RoceV2), IndexPolicy.Kernel, "eth0");
-        // What the monitor answers with RTM_GETNSID: in the pod, id 0 is this namespace, id 1 some third one.
-        _p.Cache.LinkNetNsIsOwn = (origin, id) => origin.NetNsId == PodNsid && !origin.IdsAsSeenHere && id == OwnIdInPod;
+        // What the follower answers: in the pod, id 0 is this namespace; id 1, a third one, has no id here.
+        _p.Cache.LinkNetNsHere = (origin, _, id) => origin.NetNsId == PodNsid && !origin.IdsAsSeenHere && id == OwnIdInPod ? -1 : null;
     }
 
     [TearDown]
