@@ -55,6 +55,14 @@ public sealed class DeviceModelHost : IDisposable
     }
 
     public EmulatedDevice Device { get; }
+
+    /// <summary>How long an idle pass sleeps (on the doorbell, or plainly without one), in ms: <see cref="ShortNapMs"/>
+    /// for the first <see cref="IdleNaps"/> idle passes, then <see cref="LongNapMs"/>. Set before <see cref="Run"/>
+    /// (tests make them long to show that a write, not the nap's end, wakes the loop).</summary>
+    public int ShortNapMs { get; init; } = 1;
+
+    /// <inheritdoc cref="ShortNapMs"/>
+    public int LongNapMs { get; init; } = 5;
     public RegisterByteOrder ByteOrder { get; }
     public FaultInjection Faults { get; } = new();
 
@@ -180,7 +188,7 @@ public sealed class DeviceModelHost : IDisposable
             }
             if (idle < IdleNaps)
                 idle++;
-            bell.Wait(seen, idle < IdleNaps ? 1 : 5);
+            bell.Wait(seen, idle < IdleNaps ? ShortNapMs : LongNapMs);
         }
     }
 
@@ -201,7 +209,7 @@ public sealed class DeviceModelHost : IDisposable
             if (idle < IdleSpins)
                 Thread.Yield();
             else
-                stop.WaitHandle.WaitOne(idle < IdleSpins + IdleNaps ? 1 : 5);
+                stop.WaitHandle.WaitOne(idle < IdleSpins + IdleNaps ? ShortNapMs : LongNapMs);
         }
     }
 

@@ -59,6 +59,9 @@ public sealed unsafe class EmulatedDoorbell : IDisposable
     /// <summary>The write count now. Read it before looking at the registers, then pass it to <see cref="Wait"/>.</summary>
     public uint Count => Volatile.Read(ref *_count);
 
+    /// <summary>True while a side has announced that it sleeps on the count (until the next ring clears it).</summary>
+    public bool HasSleeper => Volatile.Read(ref *_sleepers) != 0;
+
     /// <summary>After a register write: counts it and wakes whoever sleeps on the count (a syscall only when someone does).</summary>
     public void Ring()
     {
