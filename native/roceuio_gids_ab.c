@@ -13,7 +13,8 @@
  *              cache lines); hash of 4 multiplies
  *   v2-40-mul1 v2's bucket, the one-multiply hash below
  *   v3-32      32 bytes with the namespace: gid, ifindex, (index+1 | type << 24), namespace inode; 4 multiplies
- *   v3-32-mul1 v3's bucket, one multiply: h = lo ^ hi of the 128-bit product (w0 ^ w2 ^ K0) * (w1 ^ w3 ^ K1)
+ *   v3-32-mul1 v3's bucket, one multiply: h = lo ^ hi of the 128-bit product (w0 ^ w2 ^ K0) * (w1 ^ w3 ^ K1):
+ *              layout version 3 as the library reads it
  *   v2-40-noseq v2 without the two stripe-counter loads and the fence (not a correct reader: what the seqlock costs)
  *
  * Prints, per variant, the median and minimum ns per lookup and the mean probe length. */
