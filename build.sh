@@ -33,6 +33,8 @@ build_native() {
   cc -O2 -Wall -Wextra -Werror -std=gnu11 -o $out/roceuio-gids-churn native/roceuio_gids_churn.c $out/libroceuio_gids.a
   # roceuio-gids-bench: times the C lookup from C, for perf/RESULTS.md beside ShmLookupBenchmarks.
   cc -O2 -Wall -Wextra -Werror -std=gnu11 -o $out/roceuio-gids-bench native/roceuio_gids_bench.c $out/libroceuio_gids.a
+  # roceuio-gids-ab: the bucket layouts and key hashes A/B in one process (perf/RESULTS.md, ShmLookupBenchmarks).
+  cc -O2 -Wall -Wextra -Werror -std=gnu11 -o $out/roceuio-gids-ab native/roceuio_gids_ab.c $out/libroceuio_gids.a
 }
 
 build() {

@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "layout version 2 is little-endian; this reader reads its words in host order"
+#error "the layout is little-endian; this reader reads its words in host order"
 #endif
 
 struct roceuio_gids {
@@ -73,12 +73,15 @@ static int retry_wait(int64_t *since, unsigned *spins)
     return 0;
 }
 
-/* The layout's hash (docs/shm-layout.md "Hash"): three independent multiplies, one fold. */
+/* The layout's hash (docs/shm-layout.md "Hash"): one 64x64->128-bit multiply, its halves folded. The high half
+ * depends on every bit of both factors, so keys that differ only in the GID's last byte (the top byte of w1) get
+ * other stripes and homes; a product's low 64 bits alone would not see it (version 2's flaw). */
 static inline uint64_t key_hash(uint64_t w0, uint64_t w1, uint32_t type, uint32_t ndev, uint64_t netns)
 {
-    uint64_t h = (w0 * ROCEUIO_SHM_HASH_K0) ^ (w1 * ROCEUIO_SHM_HASH_K1)
-               ^ (((uint64_t)type | ((uint64_t)ndev << 32)) * ROCEUIO_SHM_HASH_K2) ^ (netns * ROCEUIO_SHM_HASH_K3);
-    return h ^ (h >> 32);
+    uint64_t a = w0 ^ ((uint64_t)type | ((uint64_t)ndev << 32)) ^ ROCEUIO_SHM_HASH_K0;
+    uint64_t b = w1 ^ netns ^ ROCEUIO_SHM_HASH_K1;
+    unsigned __int128 m = (unsigned __int128)a * b;
+    return (uint64_t)m ^ (uint64_t)(m >> 64);
 }
 
 static int validate(const uint8_t *b, size_t size)
@@ -101,7 +104,7 @@ static int validate(const uint8_t *b, size_t size)
     uint64_t k = plain64(b + ROCEUIO_SHM_HDR_BUCKETS_OFFSET);
     if (e < ROCEUIO_SHM_HEADER_SIZE || e % 64 || e + cap * ROCEUIO_SHM_ENTRY_SIZE > size
         || s % 64 || s + stripes * ROCEUIO_SHM_STRIPE_SEQ_STRIDE > size
-        || k % 8 || k + stripes * buckets * ROCEUIO_SHM_BUCKET_SIZE > size)
+        || k % 32 || k + stripes * buckets * ROCEUIO_SHM_BUCKET_SIZE > size)
         return -EPROTO;
     return 0;
 }
@@ -215,12 +218,13 @@ static inline int hash_probe(const roceuio_gids *t, const uint8_t *seq, const ui
     int found = -ENOENT;
     for (uint32_t i = 0, at = home; i <= t->bucket_mask; i++, at = (at + 1) & t->bucket_mask) {
         const uint8_t *b = bkts + (size_t)at * ROCEUIO_SHM_BUCKET_SIZE;
-        uint32_t ip1 = ld32(b + ROCEUIO_SHM_BKT_INDEX_PLUS_ONE, memory_order_relaxed);
+        uint32_t ti = ld32(b + ROCEUIO_SHM_BKT_TYPE_INDEX, memory_order_relaxed);
+        uint32_t ip1 = ti & ((1u << ROCEUIO_SHM_BKT_INDEX_BITS) - 1);
         if (ip1 == 0)
             break;
         if (ld64(b + ROCEUIO_SHM_BKT_GID) == w0 && ld64(b + ROCEUIO_SHM_BKT_GID + 8) == w1
-            && ld32(b + ROCEUIO_SHM_BKT_TYPE, memory_order_relaxed) == type
             && ld32(b + ROCEUIO_SHM_BKT_NDEV, memory_order_relaxed) == ndev
+            && ti >> ROCEUIO_SHM_BKT_INDEX_BITS == type
             && ld64(b + ROCEUIO_SHM_BKT_NETNS) == netns) {
             found = ip1 - 1 < t->capacity ? (int)(ip1 - 1) : -ENOENT;
             break;

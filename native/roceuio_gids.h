@@ -23,14 +23,15 @@
 extern "C" {
 #endif
 
-/* ---- the file layout, version 2 (docs/shm-layout.md; src/RoceUio.Core/Shm/ShmLayout.cs must agree) ----
- * Version 2 names an entry's netdev by its ifindex inside its own network namespace plus that namespace (nsfs inode,
- * and its id in the daemon's namespace), and keys the hash on the namespace too. */
+/* ---- the file layout, version 3 (docs/shm-layout.md; src/RoceUio.Core/Shm/ShmLayout.cs must agree) ----
+ * An entry names its netdev by its ifindex inside its own network namespace plus that namespace (nsfs inode, and its
+ * id in the daemon's namespace), and the hash key holds the namespace (since version 2). Version 3: 32-byte buckets
+ * (the type packed beside index+1) and a one-multiply hash whose stripe and home depend on every key bit. */
 #define ROCEUIO_SHM_MAGIC "ROCEGIDS"
-#define ROCEUIO_SHM_VERSION 2
+#define ROCEUIO_SHM_VERSION 3
 #define ROCEUIO_SHM_HEADER_SIZE 256
 #define ROCEUIO_SHM_ENTRY_SIZE 64
-#define ROCEUIO_SHM_BUCKET_SIZE 40
+#define ROCEUIO_SHM_BUCKET_SIZE 32
 #define ROCEUIO_SHM_STRIPE_SEQ_STRIDE 64
 #define ROCEUIO_SHM_DEVICE_NAME_SIZE 64
 #define ROCEUIO_SHM_NETDEV_NAME_SIZE 16
@@ -69,18 +70,16 @@ extern "C" {
 #define ROCEUIO_SHM_ENT_NDEV_NETNSID 56
 #define ROCEUIO_SHM_STATE_EMPTY 0u
 #define ROCEUIO_SHM_STATE_VALID 1u
-/* hash bucket offsets */
+/* hash bucket offsets (32 bytes, 32-aligned: a bucket never straddles a cache line) */
 #define ROCEUIO_SHM_BKT_GID 0
-#define ROCEUIO_SHM_BKT_TYPE 16
-#define ROCEUIO_SHM_BKT_NDEV 20
-#define ROCEUIO_SHM_BKT_INDEX_PLUS_ONE 24
-#define ROCEUIO_SHM_BKT_NETNS 32
-/* the key hash: h = w0 * K0 ^ w1 * K1 ^ (type | ndev << 32) * K2 ^ netns * K3; h ^= h >> 32;
+#define ROCEUIO_SHM_BKT_NDEV 16
+#define ROCEUIO_SHM_BKT_TYPE_INDEX 20   /* u32: bits 0..23 index + 1 (0: empty bucket), bits 24..31 gid_type */
+#define ROCEUIO_SHM_BKT_NETNS 24
+#define ROCEUIO_SHM_BKT_INDEX_BITS 24
+/* the key hash: a = w0 ^ (type | ndev << 32) ^ K0, b = w1 ^ netns ^ K1, m = a * b as 128 bits, h = lo64(m) ^ hi64(m);
  * stripe = h & (stripes - 1); home bucket = (h >> HOME_SHIFT) & (buckets_per_stripe - 1) */
 #define ROCEUIO_SHM_HASH_K0 0x9E3779B97F4A7C15ULL
 #define ROCEUIO_SHM_HASH_K1 0xC2B2AE3D27D4EB4FULL
-#define ROCEUIO_SHM_HASH_K2 0x165667B19E3779F9ULL
-#define ROCEUIO_SHM_HASH_K3 0x85EBCA77C2B2AE63ULL
 #define ROCEUIO_SHM_HASH_HOME_SHIFT 16
 
 /* ---- the API ---- */
@@ -111,7 +110,7 @@ struct roceuio_gid_entry {
 
 /* Opens DIR/DEV/PORT read-only and checks its header. -ENOENT: no such table (daemon not running, no such port);
  * -EPROTONOSUPPORT: a table file of another layout version (roceuio_gids_file_version says which); -EPROTO: not a
- * valid version-2 table file; other negative errnos from open/mmap. */
+ * valid version-3 table file; other negative errnos from open/mmap. */
 int roceuio_gids_open(const char *dir, const char *dev, unsigned port, roceuio_gids **out);
 int roceuio_gids_open_path(const char *path, roceuio_gids **out);
 void roceuio_gids_close(roceuio_gids *t);

@@ -52,11 +52,18 @@ end=$(( $(date +%s) + minutes * 60 ))
     fi
   done ) & churn=$!; pids+=($churn)
 t0=$(date +%s)
+rss_mb() { echo $(( $(ps -o rss= -p "$daemon") / 1024 )); }
+samples=()
 while kill -0 "$churn" 2>/dev/null; do
-  echo "soak: t=$(( $(date +%s) - t0 ))s RSS $(( $(ps -o rss= -p "$daemon") / 1024 )) MB"
+  r=$(rss_mb); samples+=("$r")
+  echo "soak: t=$(( $(date +%s) - t0 ))s RSS $r MB"
   sleep 15
 done
-echo "soak: churn over; RSS $(( $(ps -o rss= -p "$daemon") / 1024 )) MB"
+r=$(rss_mb); samples+=("$r")
+hwm=$(awk '/VmHWM/ {printf "%d", $2 / 1024}' /proc/"$daemon"/status)
+# The summary perf/RESULTS.md quotes: every figure computed here, none left for the reader to fill in.
+printf '%s\n' "${samples[@]}" | sort -n | awk -v first="${samples[0]}" -v last="$r" -v hwm="$hwm" -v n="${#samples[@]}" \
+  '{a[NR] = $1} END {printf "soak: churn over; RSS %d samples: first %d MB, min %d MB, median %d MB, max %d MB over the run, last %d MB; peak (VmHWM) %d MB\n", n, first, a[1], a[int((NR + 1) / 2)], a[NR], last, hwm}'
 
 # The kernel's rules: defaults (2) + v1 and v2 per IPv4 / global IPv6 address of veth0 and each macvlan, all fitting.
 want=2

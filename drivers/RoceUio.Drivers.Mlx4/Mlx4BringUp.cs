@@ -503,8 +503,11 @@ public sealed class Mlx4BringUp
         return box;
     }
 
-    private static bool WaitFor(Func<bool> condition, TimeSpan timeout)
+    private bool WaitFor(Func<bool> condition, TimeSpan timeout)
     {
+        // An emulated device: sleep on its doorbell (the model's register write ends the sleep) instead of spinning.
+        if (_reset.Doorbell is { } bell)
+            return bell.WaitUntil(condition, timeout);
         long deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
         var spin = new SpinWait();
         while (!condition())

@@ -141,14 +141,23 @@ public sealed class Mlx4Hcr
         if (!IsPending())
             return true;
         long deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+        RoceUio.Hardware.Emulation.EmulatedDoorbell? bell = _regs.Doorbell;
         var spin = new SpinWait();
-        while (IsPending())
+        while (true)
         {
+            // An emulated device: sleep on its doorbell, which the model's go-bit clear rings (the kernel would take
+            // the completion's interrupt in event mode); the count is read before the register so that an answer in
+            // between ends the sleep at once, and each sleep ends after 1 ms for a model that does not ring.
+            uint seen = bell?.Count ?? 0;
+            if (!IsPending())
+                return true;
             if (Stopwatch.GetTimestamp() >= deadline)
                 return false;
-            spin.SpinOnce(); // yields, then sleeps 1 ms between polls (cond_resched in the kernel)
+            if (bell is not null)
+                bell.Wait(seen, 1);
+            else
+                spin.SpinOnce(); // a real HCR: spins, then yields, with a 1 ms sleep every 20th pass (cond_resched in the kernel)
         }
-        return true;
     }
 
     private Mlx4CommandException BusyError(ushort opcode, byte opModifier, uint inModifier)

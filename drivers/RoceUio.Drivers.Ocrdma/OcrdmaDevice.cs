@@ -14,7 +14,8 @@ public sealed record OcrdmaDeviceOptions : RoceDeviceOptions
     public TimeSpan CommandTimeout { get; init; } = OcrdmaMq.DefaultTimeout;
     /// <summary>How long each bootstrap-mailbox step may take.</summary>
     public TimeSpan MailboxTimeout { get; init; } = TimeSpan.FromSeconds(10);
-    /// <summary>Who keeps a GID entry alive while a QP or AH uses its index. Default: the driver's own shadow table.</summary>
+    /// <summary>Who keeps a GID entry alive while a QP or AH uses its index, and the only count of those users: the core
+    /// table (<see cref="CoreGidReferences"/>). Null: the device counts them itself (<see cref="SgidUseCounter"/>).</summary>
     public ISgidReferences? References { get; init; }
     /// <summary>The source MAC of the address vectors, as a 48-bit number: the MAC of the netdev the port is bound to, taken
     /// at bring-up as the kernel does (ocrdma_add copies be2net's <c>netdev->dev_addr</c> into <c>nic_info.mac_addr</c>,
@@ -34,11 +35,15 @@ public sealed record OcrdmaDeviceOptions : RoceDeviceOptions
 /// with a path built from an sgid index, and address vectors in the AV table.
 /// </summary>
 /// <remarks>
-/// <para>GIDs: <see cref="AddGid"/> and <see cref="DeleteGid"/> change the host shadow only, with no device I/O, as the
-/// kernel (<c>ocrdma_add_gid</c> returns 0; current kernels have no such op). <see cref="Commit"/> does nothing.</para>
+/// <para>GIDs: <see cref="AddGid"/> and <see cref="DeleteGid"/> change the host SGID table only (slot → GID), with no
+/// device I/O, as the kernel (<c>ocrdma_add_gid</c> returns 0; current kernels have no such op). <see cref="Commit"/> does
+/// nothing.</para>
+/// <para>References: a QP path or AV holds its index through <see cref="OcrdmaDeviceOptions.References"/> (the core
+/// table's entry, as rdma_hold_gid_attr), the one count of its users; a delete asks it whether the index is still held
+/// and keeps the GID pending until the last release, as the kernel's del_gid leaves the entry PENDING_DEL.</para>
 /// <para>Locking: <see cref="IRoceDevice"/> calls come from one thread; the consumers (<see cref="ModifyQpPath"/>,
 /// <see cref="CreateAddressHandle"/>, <see cref="DestroyAddressHandle"/>, <see cref="ReleaseQpPath"/>) may come from any thread
-/// and are serialised by <c>_consumerLock</c>; the MQ has its own lock; the shadow table its own.</para>
+/// and are serialised by <c>_consumerLock</c>, holds and releases outside it; the MQ has its own lock; the host table its own.</para>
 /// <para>Not modelled: EQs (the MQ's CQ names EQ 0), PDs, CREATE_QP/DELETE_QP (a QP id is taken as given), DCBX
 /// (<c>dev->sl</c> = 0, no PFC), neighbour resolution (the caller gives the destination MAC).</para>
 /// </remarks>
@@ -48,9 +53,8 @@ public sealed class OcrdmaDevice : IRoceDevice
     private readonly OcrdmaBringUp _bringUp;
     private readonly OcrdmaMq _mq;
     private readonly DmaBuffer _avTable;
-    private readonly OcrdmaSgidTable _shadow;
+    private readonly OcrdmaSgidTable _sgids;
     private readonly ISgidReferences _refs;
-    private readonly bool _refsAreShadow;
     private readonly OcrdmaDeviceOptions _options;
     private readonly object _consumerLock = new();
     private readonly Dictionary<int, (int Port, int Index)> _qpPaths = new();
@@ -65,10 +69,9 @@ public sealed class OcrdmaDevice : IRoceDevice
         DeviceId = deviceId;
         DoorbellBar = OcrdmaPci.DoorbellBar(deviceId);
         _db = new MmioRegion(doorbellBar, DoorbellBar, RegisterByteOrder.LittleEndian) { Tracer = options.Tracer };
-        _shadow = new OcrdmaSgidTable(PortCount);
-        _refs = options.References ?? _shadow;
-        _refsAreShadow = ReferenceEquals(_refs, _shadow);
-        _shadow.Changed += Publish;
+        _sgids = new OcrdmaSgidTable(PortCount, options.References);
+        _refs = _sgids.References;
+        _sgids.Changed += Publish;
 
         // ocrdma_init_hw: the handshake, the EQ, the MQ's CQ and the MQ, GET_FW_CONFIG, QUERY_CONFIG (OcrdmaBringUp).
         _bringUp = new OcrdmaBringUp(options.Name, _db, (len, align, what) => Allocate(dma, len, align, what), options.MailboxTimeout, options.CommandTimeout,
@@ -184,7 +187,8 @@ public sealed class OcrdmaDevice : IRoceDevice
     /// <summary>The doorbell page (for an MMIO tracer).</summary>
     public MmioRegion Doorbells => _db;
     public OcrdmaMq Mq => _mq;
-    public OcrdmaSgidTable Sgids => _shadow;
+    /// <summary>The host SGID table (slot → GID, and which deleted GIDs are still held).</summary>
+    public OcrdmaSgidTable Sgids => _sgids;
     public int AhTableId { get; }
 
     public string Name => _options.Name;
@@ -198,7 +202,7 @@ public sealed class OcrdmaDevice : IRoceDevice
     /// </summary>
     public GidTypes SupportedGidTypes(int port) => _bringUp.RoceV2 ? GidTypes.Roce : GidTypes.RoceV1;
 
-    // ---- IRoceDevice: host shadow only ----
+    // ---- IRoceDevice: host SGID table only ----
 
     public void AddGid(int port, int index, in GidEntry entry)
     {
@@ -208,7 +212,7 @@ public sealed class OcrdmaDevice : IRoceDevice
         ushort vlan = _options.VlanOfNetdev?.Invoke(entry.NetdevIfindex) ?? 0;
         try
         {
-            _shadow.Add(port, index, new OcrdmaSgid(entry.Gid, entry.Type, entry.NetdevIfindex, vlan));
+            _sgids.Add(port, index, new OcrdmaSgid(entry.Gid, entry.Type, entry.NetdevIfindex, vlan));
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException)
         {
@@ -220,7 +224,7 @@ public sealed class OcrdmaDevice : IRoceDevice
     {
         try
         {
-            _shadow.Delete(port, index, entry.Gid);
+            _sgids.Delete(port, index, entry.Gid);
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException)
         {
@@ -239,42 +243,52 @@ public sealed class OcrdmaDevice : IRoceDevice
     /// </summary>
     public void ModifyQpPath(int qpId, int port, int sgidIndex, in OcrdmaPath path)
     {
-        lock (_consumerLock)
+        ThrowIfDisposed();
+        OcrdmaSgid sgid = Hold(port, sgidIndex, $"MODIFY_QP qp {qpId}");
+        // What to give back once the consumer lock is left: the new hold if MODIFY_QP fails, the old path's if it works.
+        (int Port, int Index) drop = (port, sgidIndex);
+        try
         {
-            ThrowIfDisposed();
-            OcrdmaSgid sgid = Hold(port, sgidIndex, $"MODIFY_QP qp {qpId}");
-            bool hadOld = _qpPaths.TryGetValue(qpId, out var old);
-            _qpPaths[qpId] = (port, sgidIndex);
-            try
+            lock (_consumerLock)
             {
+                ThrowIfDisposed();
+                bool hadOld = _qpPaths.TryGetValue(qpId, out var old);
+                _qpPaths[qpId] = (port, sgidIndex);
+                try
+                {
+                    Publish();
+                    Span<byte> mqe = stackalloc byte[MqeSize];
+                    OcrdmaCommands.EncodeModifyQpPath(mqe, qpId, sgid, path);
+                    _mq.Execute(mqe, $"MODIFY_QP (qp {qpId}, sgid index {sgidIndex})");
+                }
+                catch
+                {
+                    if (hadOld) _qpPaths[qpId] = old; else _qpPaths.Remove(qpId);
+                    Publish();
+                    throw;
+                }
+                drop = hadOld ? old : default;
                 Publish();
-                Span<byte> mqe = stackalloc byte[MqeSize];
-                OcrdmaCommands.EncodeModifyQpPath(mqe, qpId, sgid, path);
-                _mq.Execute(mqe, $"MODIFY_QP (qp {qpId}, sgid index {sgidIndex})");
             }
-            catch
-            {
-                if (hadOld) _qpPaths[qpId] = old; else _qpPaths.Remove(qpId);
-                Release(port, sgidIndex);
-                Publish();
-                throw;
-            }
-            if (hadOld)
-                Release(old.Port, old.Index);
-            Publish();
+        }
+        finally
+        {
+            if (drop.Port != 0)
+                Release(drop.Port, drop.Index);
         }
     }
 
     /// <summary>The QP is gone (destroyed by its owner): drop its reference on the sgid entry.</summary>
     public void ReleaseQpPath(int qpId)
     {
+        (int Port, int Index) b;
         lock (_consumerLock)
         {
-            if (!_qpPaths.Remove(qpId, out var b))
+            if (!_qpPaths.Remove(qpId, out b))
                 throw new RoceDeviceException($"{Name}: qp {qpId} has no path set by this driver");
             Publish();
-            Release(b.Port, b.Index);
         }
+        Release(b.Port, b.Index);
     }
 
     /// <summary>
@@ -283,31 +297,43 @@ public sealed class OcrdmaDevice : IRoceDevice
     /// </summary>
     public int CreateAddressHandle(int port, int sgidIndex, in OcrdmaAhAttr attr)
     {
-        lock (_consumerLock)
+        ThrowIfDisposed();
+        ulong smac = _options.SourceMac
+            ?? throw new RoceDeviceException($"{Name}: create_ah: no source MAC: the netdev of port {port} had no MAC address when the device was opened");
+        OcrdmaSgid sgid = Hold(port, sgidIndex, "create_ah");
+        bool made = false;
+        try
         {
-            ThrowIfDisposed();
-            int id = Array.IndexOf(_ahInUse, false);
-            if (id < 0)
-                throw new RoceDeviceException($"{Name}: create_ah: all {MaxAh} address vectors are in use (-EAGAIN)");
-            ulong smac = _options.SourceMac
-                ?? throw new RoceDeviceException($"{Name}: create_ah: no source MAC: the netdev of port {port} had no MAC address when the device was opened");
-            OcrdmaSgid sgid = Hold(port, sgidIndex, "create_ah");
-            Span<byte> av = stackalloc byte[AvSize];
-            OcrdmaCommands.EncodeAv(av, sgid, attr, smac);
-            Span<byte> slot = _avTable.Span.Slice(id * AvSize, AvSize);
-            av[..AvValid].CopyTo(slot);
-            MmioRegion.WriteBarrier();
-            DmaAccess.WriteVolatile32(slot, AvValid, DmaAccess.Read32(av, AvValid));
-            _ahInUse[id] = true;
-            _ahs[id] = (port, sgidIndex);
-            Publish();
-            return id;
+            lock (_consumerLock)
+            {
+                ThrowIfDisposed();
+                int id = Array.IndexOf(_ahInUse, false);
+                if (id < 0)
+                    throw new RoceDeviceException($"{Name}: create_ah: all {MaxAh} address vectors are in use (-EAGAIN)");
+                Span<byte> av = stackalloc byte[AvSize];
+                OcrdmaCommands.EncodeAv(av, sgid, attr, smac);
+                Span<byte> slot = _avTable.Span.Slice(id * AvSize, AvSize);
+                av[..AvValid].CopyTo(slot);
+                MmioRegion.WriteBarrier();
+                DmaAccess.WriteVolatile32(slot, AvValid, DmaAccess.Read32(av, AvValid));
+                _ahInUse[id] = true;
+                _ahs[id] = (port, sgidIndex);
+                made = true;
+                Publish();
+                return id;
+            }
+        }
+        finally
+        {
+            if (!made)
+                Release(port, sgidIndex);
         }
     }
 
     /// <summary>ocrdma_destroy_ah → ocrdma_free_av: clears the valid bit and drops the sgid reference.</summary>
     public void DestroyAddressHandle(int ahId)
     {
+        (int Port, int Index) b;
         lock (_consumerLock)
         {
             if ((uint)ahId >= MaxAh || !_ahInUse[ahId])
@@ -315,41 +341,38 @@ public sealed class OcrdmaDevice : IRoceDevice
             _ahInUse[ahId] = false;
             Publish();
             DmaAccess.WriteVolatile32(_avTable.Span.Slice(ahId * AvSize, AvSize), AvValid, 0);
-            var (port, index) = _ahs[ahId];
-            Release(port, index);
+            b = _ahs[ahId];
         }
+        Release(b.Port, b.Index);
     }
 
     /// <summary>The 64 bytes of an AV as the device reads them.</summary>
     public ReadOnlySpan<byte> AddressVector(int ahId) => _avTable.Span.Slice(ahId * AvSize, AvSize);
 
+    // Holds and releases run outside _consumerLock: the core's last Release of a pending entry takes the core's writer
+    // lock, and the core's writer calls AddGid/DeleteGid, whose Changed listeners (SgidShadowFile) read Bindings under
+    // _consumerLock. One count (_refs: the core table's, or the SgidUseCounter of a device without one); the host table
+    // only says which GID is in the slot.
     private OcrdmaSgid Hold(int port, int index, string what)
     {
-        if (_refsAreShadow)
-        {
-            if (!_shadow.TryPin(port, index, out OcrdmaSgid s))
-                throw NotValid(port, index, what);
-            return s;
-        }
         if (!_refs.TryHold(port, index, out GidEntry e))
             throw NotValid(port, index, what);
-        if (!_shadow.TryPin(port, index, out OcrdmaSgid sgid) || sgid.Gid != e.Gid)
+        if (!_sgids.TryGetValid(port, index, out OcrdmaSgid sgid) || sgid.Gid != e.Gid)
         {
-            if (sgid.Gid != default && sgid.Gid != e.Gid)
-                _shadow.Unpin(port, index);
-            _refs.Release(port, index);
-            throw new RoceDeviceException($"{Name}: {what}: port {port} sgid index {index}: the core holds {e.Gid} but the driver's shadow has {(sgid.Gid.IsZero ? "nothing" : sgid.Gid.ToString())}");
+            // A delete or re-add raced the hold (the core still showed the entry valid): give it back and refuse.
+            Release(port, index);
+            throw new RoceDeviceException($"{Name}: {what}: port {port} sgid index {index}: the core holds {e.Gid} but the driver's host table has {(sgid.Gid.IsZero ? "nothing valid" : sgid.Gid.ToString())}");
         }
         return sgid;
     }
 
-    // The shadow lets go first, then the core: while the core slot is still PendingDelete the core cannot reuse the
-    // index, so its next AddGid there never meets a shadow slot that is still pending (which it would refuse).
+    // The reference goes first, then the host table looks whether a deleted GID there is still held. If the core frees
+    // and reuses the index in between, its AddGid finds the deleted slot unheld and takes it, and Released finds a valid
+    // slot and leaves it.
     private void Release(int port, int index)
     {
-        _shadow.Unpin(port, index);
-        if (!_refsAreShadow)
-            _refs.Release(port, index);
+        _refs.Release(port, index);
+        _sgids.Released(port, index);
     }
 
     private RoceDeviceException NotValid(int port, int index, string what)
@@ -397,6 +420,6 @@ public sealed class OcrdmaDevice : IRoceDevice
             }
         }
         _disposed = true;
-        _shadow.Changed -= Publish;
+        _sgids.Changed -= Publish;
     }
 }

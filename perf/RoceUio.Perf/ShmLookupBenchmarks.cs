@@ -40,6 +40,7 @@ public unsafe class ShmLookupBenchmarks
     private GidShmReader _reader = null!;
     private nint _lib, _handle;
     private delegate* unmanaged<nint, byte*, uint, uint, uint, int, int> _find;
+    private delegate* unmanaged<nint, uint> _capacity;
     private byte[] _gidBytes = null!;   // the stream's GIDs, 16 bytes each, for the C call
     private byte[][] _sysfsPaths = null!;
     private ControlServer _server = null!;
@@ -71,6 +72,7 @@ public unsafe class ShmLookupBenchmarks
         _lib = NativeLibrary.Load(lib);
         var open = (delegate* unmanaged<byte*, nint*, int>)NativeLibrary.GetExport(_lib, "roceuio_gids_open_path");
         _find = (delegate* unmanaged<nint, byte*, uint, uint, uint, int, int>)NativeLibrary.GetExport(_lib, "roceuio_gids_find");
+        _capacity = (delegate* unmanaged<nint, uint>)NativeLibrary.GetExport(_lib, "roceuio_gids_capacity");
         byte[] path = Encoding.UTF8.GetBytes(_writer.Path + "\0");
         nint h;
         fixed (byte* p = path)
@@ -91,6 +93,14 @@ public unsafe class ShmLookupBenchmarks
             string result = p.StandardOutput.ReadToEnd();
             p.WaitForExit();
             Console.WriteLine($"// roceuio-gids-bench (C calling roceuio_gids_find): {result.ReplaceLineEndings("; ")}");
+        }
+        // The bucket layouts and key hashes A/B, from C, rounds interleaved (native/roceuio_gids_ab.c).
+        string ab = Path.Combine(RepoRoot(), "artifacts", "native", "roceuio-gids-ab");
+        using (var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(ab, [_writer.Path, "300"]) { RedirectStandardOutput = true })!)
+        {
+            string result = p.StandardOutput.ReadToEnd();
+            p.WaitForExit();
+            Console.WriteLine($"// roceuio-gids-ab (layouts A/B from C):\n{string.Join("\n", result.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => "//   " + l))}");
         }
 
         _socket = Path.Combine(_dir, "c.sock");
@@ -159,6 +169,18 @@ public unsafe class ShmLookupBenchmarks
         fixed (byte* g = _gidBytes)
             for (int k = 0; k < s.Length; k++)
                 sum += _find(_handle, g + k * 16, (uint)s[k].Type, (uint)s[k].NetdevIfindex, mask, 0);
+        return sum;
+    }
+
+    /// <summary>What the call from .NET into the library costs by itself: the same kind of function pointer to
+    /// <c>roceuio_gids_capacity</c>, which returns a field (the managed-to-native transition and back).</summary>
+    [Benchmark(OperationsPerInvoke = Keys)]
+    public long CLibrary_TrivialCall()
+    {
+        long sum = 0;
+        nint h = _handle;
+        for (int k = 0; k < Keys; k++)
+            sum += _capacity(h);
         return sum;
     }
 

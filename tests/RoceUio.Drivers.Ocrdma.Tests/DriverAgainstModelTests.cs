@@ -51,7 +51,8 @@ public class DriverAgainstModelTests
         }
         Thread.Sleep(50); // let the model look at the AVs
         Assert.That(f.Violations, Is.Empty);
-        Assert.That(dev.Sgids.UsersOf(1, 5), Is.EqualTo(2), "the QP and the AH each hold index 5");
+        Assert.That(dev.Sgids.References.ReferencesOf(1, 5), Is.EqualTo(2), "the QP and the AH each hold index 5");
+        Assert.That(dev.Sgids.References, Is.InstanceOf<SgidUseCounter>(), "opened without a core table: the device counts its users itself");
     }
 
     [Test]
@@ -112,17 +113,24 @@ public class DriverAgainstModelTests
         using var f = new ModelFixture();
         using OcrdmaDevice dev = f.Open(Options(timeoutMs: 300));
         dev.AddGid(1, 0, new GidEntry(V6, GidType.RoceV2, 2));
+        var entry = new GidEntry(V6, GidType.RoceV2, 2);
+        dev.AddGid(1, 1, entry);
         dev.ModifyQpPath(1, 1, 0, new OcrdmaPath(DgidFor(V6), Dmac));
-        Assert.That(dev.Sgids.UsersOf(1, 0), Is.EqualTo(1));
+        dev.ModifyQpPath(3, 1, 1, new OcrdmaPath(DgidFor(V6), Dmac));
 
         OcrdmaDeviceModel.InjectFault(f.Dir.Path, fault);
-        var e = Assert.Throws<OcrdmaCommandException>(() => dev.ModifyQpPath(2, 1, 0, new OcrdmaPath(DgidFor(V6), Dmac)))!;
-        Assert.That(e.Message, Does.Contain("MODIFY_QP (qp 2, sgid index 0)").And.Contain(message));
-        Assert.That(dev.Sgids.UsersOf(1, 0), Is.EqualTo(1), "the failed QP took no reference");
+        var e = Assert.Throws<OcrdmaCommandException>(() => dev.ModifyQpPath(2, 1, 1, new OcrdmaPath(DgidFor(V6), Dmac)))!;
+        Assert.That(e.Message, Does.Contain("MODIFY_QP (qp 2, sgid index 1)").And.Contain(message));
+        // The failed QP took no reference: once QP 3 lets go, the deleted GID at index 1 leaves the host table.
+        dev.DeleteGid(1, 1, entry);
+        Assert.That(dev.Sgids.StateOf(1, 1), Is.EqualTo(OcrdmaSgidState.PendingDelete), "QP 3 still holds index 1");
+        dev.ReleaseQpPath(3);
+        Assert.That(dev.Sgids.StateOf(1, 1), Is.EqualTo(OcrdmaSgidState.Free), "nobody else held it: the failed MODIFY_QP left nothing behind");
+        Assert.Throws<RoceDeviceException>(() => dev.ReleaseQpPath(2), "the failed QP has no path");
 
         for (int i = 0; i < 3; i++)
             dev.ModifyQpPath(2, 1, 0, new OcrdmaPath(DgidFor(V6), Dmac, HopLimit: (byte)(10 + i)));
-        Assert.That(dev.Sgids.UsersOf(1, 0), Is.EqualTo(2));
+        Assert.That(dev.Sgids.References.ReferencesOf(1, 0), Is.EqualTo(2), "QP 1 and QP 2 (its path set three times, held once)");
         Assert.That(f.Violations, Is.Empty);
     }
 
@@ -138,7 +146,7 @@ public class DriverAgainstModelTests
         Assert.That(e.MailboxStatus, Is.EqualTo(0x68));
         Assert.That(e.Message, Does.Contain("OCRDMA_MBX_STATUS_INVALID_QP (104)"));
         dev.ModifyQpPath(2, 1, 0, new OcrdmaPath(DgidFor(V6), Dmac));
-        Assert.That(dev.Sgids.UsersOf(1, 0), Is.EqualTo(1), "only the second MODIFY_QP holds index 0");
+        Assert.That(dev.Sgids.References.ReferencesOf(1, 0), Is.EqualTo(1), "only the second MODIFY_QP holds index 0");
         Assert.That(f.Violations, Is.Empty);
     }
 

@@ -82,5 +82,7 @@ public class InProcessModelTests
         }
 
         public void Release(int port, int index) => Held[(port, index)]--;
+
+        public int ReferencesOf(int port, int index) => Held.GetValueOrDefault((port, index));
     }
 }

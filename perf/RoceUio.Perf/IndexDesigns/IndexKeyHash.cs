@@ -6,21 +6,12 @@ namespace RoceUio.Perf.IndexDesigns;
 
 /// <summary>
 /// Hashes for a 128-bit GID plus its 8-byte tail (netdev &lt;&lt; 8 | type), for the index design A/B
-/// (<see cref="GidIndexDesignBenchmarks"/>).
+/// (<see cref="GidIndexDesignBenchmarks"/>'s tag-group design C).
 /// </summary>
 internal static class IndexKeyHash
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong TailOf(int netdev, GidType type) => (ulong)(uint)netdev << 8 | (byte)type;
-
-    /// <summary>The real table's hash today (GidHashIndex.HashOf): two dependent multiplies and a shift-xor.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ulong TwoMultiplies(ulong hi, ulong lo, ulong tail)
-    {
-        ulong x = (hi * 0x9E3779B97F4A7C15UL) ^ lo ^ (tail << 40 | tail >> 24);
-        x *= 0xBF58476D1CE4E5B9UL;
-        return x ^ (x >> 31);
-    }
 
     /// <summary>
     /// One 64 x 64 → 128-bit multiply, its halves folded (wyhash's "mum"): one mulx and an xor. The interface id

@@ -12,7 +12,7 @@ namespace RoceUio.Perf.IndexDesigns;
 /// one Vector128 compare; the keys follow inline, 32 bytes each (two to a line). Groups probed linearly.
 /// A hit reads the tag line, then the one matching key's line. The tag load is a plain 16-byte load between the
 /// two volatile sequence reads (x64 keeps loads in order; a torn tag vector is discarded by the sequence check).
-/// Insert-only, as <see cref="FlatLineIndex"/>.
+/// Insert-only: enough for the lookup rows.
 /// </summary>
 internal sealed unsafe class TagGroupIndex
 {

@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace RoceUio.Gids;
 
@@ -14,8 +15,10 @@ namespace RoceUio.Gids;
 /// <para>Layout of a line (this file's <see cref="Line"/>, 64 bytes, 64-byte aligned): Seq at 0, the readers' values
 /// R0 and R1 at 4 and 8 (0 = empty position, &gt; 0 = index + 1, <see cref="Hidden"/> = a key the writers keep but
 /// readers must not find), 4 bytes of padding, then key 0 (Hi, Lo, Tail) at 16..39 and key 1 at 40..63. Tail is
-/// netdev &lt;&lt; 8 | type (bits 0..39); a hidden key's stored Tail also has bit 63 set, so that no reader's key
-/// ever compares equal to it.</para>
+/// netdev &lt;&lt; 32 | type: the layout of a <see cref="GidEntry"/>'s bytes 16..23 (type, 3 bytes of padding,
+/// netdev) with the padding zero. A hidden key's stored Tail also has <see cref="HiddenTailBit"/> (a padding bit)
+/// set, and an empty position's Tail is that bit alone, so no reader's key ever compares equal to either: a reader
+/// that matches a key needs no check of R.</para>
 /// <para>Positions: line l holds positions 2l and 2l + 1. A key's home is position 2 x (hash mod lines); linear
 /// probing over positions from there; deletion by backward shift (no tombstones, so probes never lengthen with churn).
 /// There are 2 x capacity lines (rounded up to a power of two), so at most a quarter of the positions are used (the
@@ -49,10 +52,18 @@ internal sealed unsafe class GidHashIndex
     /// <summary>The readers' value of a key kept for the writers only.</summary>
     private const int Hidden = -1;
 
-    private const ulong HiddenTailBit = 1UL << 63;
+    /// <summary>Bit 8 of a stored Tail, in the padding between type and netdev: set for hidden keys and empty
+    /// positions, never in a reader's key (<see cref="TailOf"/>, <see cref="EntryTail"/>).</summary>
+    private const ulong HiddenTailBit = 1UL << 8;
 
-    // Per process, so that which keys collide cannot be worked out from outside (as GidKeyComparer's seed).
-    private static readonly ulong Seed = (ulong)Random.Shared.NextInt64() | 1;
+    // The hash's two multipliers, random odd numbers per process, so that which keys collide cannot be worked out
+    // from outside (as GidKeyComparer's seed). Static readonly: the optimising JIT compiles them in as constants.
+    private static readonly ulong K1 = (ulong)Random.Shared.NextInt64() | 1;
+    private static readonly ulong K2 = (ulong)Random.Shared.NextInt64() | 1;
+
+    /// <summary>A <see cref="GidEntry"/> is laid out as the lookup reads it (checked once per process): the GID's
+    /// Hi and Lo at bytes 0 and 8, the type at 16, the netdev at 20, 24 bytes in all.</summary>
+    private static readonly bool EntryLayoutAsRead = CheckEntryLayout();
 
     private readonly byte[] _memory;      // pinned (GC.AllocateArray pinned: the pinned object heap never moves it)
     private readonly Line* _lines;        // _memory's first 64-byte aligned address; _lineMask + 1 lines from there
@@ -72,22 +83,49 @@ internal sealed unsafe class GidHashIndex
         _lineShift = 64 - BitOperations.Log2((uint)lines);
         _writerValues = new int[2 * lines];
         _positionMask = 2 * lines - 1;
+        for (int l = 0; l < lines; l++)
+        {
+            _lines[l].Tail0 = HiddenTailBit;        // empty: matches no reader's key
+            _lines[l].Tail1 = HiddenTailBit;
+        }
     }
 
     public int LineCount => (int)_lineMask + 1;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong TailOf(int netdev, GidType type) => (ulong)(uint)netdev << 8 | (byte)type;
+    private static ulong TailOf(int netdev, GidType type) => (ulong)(uint)netdev << 32 | (byte)type;
+
+    /// <summary>The tail of <paramref name="e"/> read as its bytes 16..23 (type, padding, netdev) with the padding
+    /// masked off: one load and one and, where <see cref="TailOf"/> takes two loads, a shift and an or. Only where
+    /// <see cref="EntryLayoutAsRead"/>; the 8 bytes read are inside the 24 of the entry.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong EntryTail(in GidEntry e)
+        => Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref Unsafe.As<GidEntry, byte>(ref Unsafe.AsRef(in e)), 16)) & 0xFFFF_FFFF_0000_00FFUL;
+
+    private static bool CheckEntryLayout()
+    {
+        if (Unsafe.SizeOf<GidEntry>() != 24 || Unsafe.SizeOf<Gid>() != 16)
+            return false;
+        // Every byte distinct and non-zero, the padding filled with ones: each field must be read from where it is.
+        Span<byte> raw = stackalloc byte[24];
+        raw.Fill(0xFF);
+        var e = new GidEntry(new Gid(0x0102_0304_0506_0708UL, 0x090A_0B0C_0D0E_0F10UL), (GidType)0x11, 0x1516_1718);
+        Unsafe.As<byte, GidEntry>(ref raw[0]) = e;
+        ref GidEntry back = ref Unsafe.As<byte, GidEntry>(ref raw[0]);
+        return Unsafe.ReadUnaligned<ulong>(ref raw[0]) == e.Gid.SubnetPrefix
+            && Unsafe.ReadUnaligned<ulong>(ref raw[8]) == e.Gid.InterfaceId
+            && (Unsafe.ReadUnaligned<ulong>(ref raw[16]) & 0xFFFF_FFFF_0000_00FFUL) == TailOf(e.NetdevIfindex, e.Type)
+            && back == e;
+    }
 
     /// <summary>
-    /// Two independent 64-bit multiplies added (multiplicative hashing of each half; the home line is the sum's top
-    /// bits, which depend on every bit of both factors): the seeded interface id (what differs between a port's
-    /// GIDs) times one odd constant, the prefix with the tail rotated in times another. Shorter than a 128-bit
-    /// multiply folded (no high half to spill and fold) on the one path every lookup takes.
+    /// Two independent 64-bit multiplies added, by odd multipliers drawn at random per process (multiply-shift
+    /// hashing: the home line is the sum's top bits, which depend on every bit of both products): the interface id
+    /// (what differs between a port's GIDs) times one, the prefix with the tail xor-ed in times the other. Seven
+    /// instructions on the one path every lookup takes (no seed to xor in: the multipliers are the seed).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong HashOf(ulong hi, ulong lo, ulong tail)
-        => (lo ^ Seed) * 0x9E3779B97F4A7C15UL + (hi ^ BitOperations.RotateLeft(tail, 32)) * 0xC2B2AE3D27D4EB4FUL;
+    private static ulong HashOf(ulong hi, ulong lo, ulong tail) => lo * K1 + (hi ^ tail) * K2;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ulong HomeLineOf(ulong hi, ulong lo, ulong tail) => HashOf(hi, lo, tail) >> _lineShift;
@@ -104,15 +142,12 @@ internal sealed unsafe class GidHashIndex
     // ---- readers ----
 
     /// <summary>The lowest valid index of (gid, type, netdev). Never blocks on a lock, never writes, never allocates.</summary>
-    /// <remarks>
-    /// The common cases, the key in its home line's slot 0 or an empty slot 0, are answered with one branch on the
-    /// whole key (the three 64-bit differences and the counter's odd bit OR-ed together), and the next common ones
-    /// (slot 1 of the same line) with a second; anything else goes to <see cref="TryFindSlow"/>, kept out of line so
-    /// that this inlined path needs few registers.
-    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryFind(ulong hi, ulong lo, int netdev, GidType type, out int index)
-        => new Reader(this).TryFind(hi, lo, netdev, type, out index);
+    {
+        Gid gid = new(hi, lo);
+        return new Reader(this).TryFind(gid, type, netdev, out index);
+    }
 
     /// <summary>What a lookup needs (the lines and the shift), copied into the owner (<see cref="GidTable"/> keeps
     /// one as a field), so that a lookup loads them from the object it was called on: no load of the index object
@@ -128,45 +163,70 @@ internal sealed unsafe class GidHashIndex
             _lineShift = index._lineShift;
         }
 
+        /// <summary>As <see cref="GidHashIndex.TryFind"/>, for a whole entry (its tail read in one load).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public bool TryFind(in GidEntry e, out int index)
+        {
+            if (EntryLayoutAsRead)      // a constant once compiled: one of the two calls is all that is left
+                return TryFind(in Unsafe.As<GidEntry, Gid>(ref Unsafe.AsRef(in e)), EntryTail(e), out index);
+            return TryFind(e.Gid, TailOf(e.NetdevIfindex, e.Type), out index);
+        }
+
         /// <summary>As <see cref="GidHashIndex.TryFind"/>.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public bool TryFind(ulong hi, ulong lo, int netdev, GidType type, out int index)
+        public bool TryFind(in Gid gid, GidType type, int netdev, out int index)
+            => TryFind(gid, TailOf(netdev, type), out index);
+
+        /// <remarks>
+        /// The home line's two positions are answered inline, each with one branch on the GID (one 16-byte compare)
+        /// and one on the tail, then one on the counter: read first with its odd bit cleared, it equals the second
+        /// read only if it was even (a writer was not in the line) and unchanged (the counter only grows). An empty
+        /// or hidden position never matches (its tail has <see cref="HiddenTailBit"/>), so a match needs no check of
+        /// R. The GID's 16 bytes are one plain vector load between the counter's two reads: the first is a volatile
+        /// (acquire) read, and <see cref="Volatile.ReadBarrier"/> keeps every read before it from moving after the
+        /// second (on x64 it is no instruction). Anything else (a key past its home line, a miss, a writer in the
+        /// line) goes to <see cref="TryFindSlow"/>, kept out of line so that this inlined path needs few registers.
+        /// </remarks>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private bool TryFind(in Gid gid, ulong tail, out int index)
         {
-            ulong tail = TailOf(netdev, type);
-            ulong home = HashOf(hi, lo, tail) >> _lineShift;   // < lines: the top log2(lines) bits
-            Line* line = _lines + (nint)home;
-            int seq = Volatile.Read(ref line->Seq);
-            int r = Volatile.Read(ref line->R0);
-            ulong differs = (Volatile.Read(ref line->Hi0) ^ hi) | (Volatile.Read(ref line->Lo0) ^ lo)
-                          | (Volatile.Read(ref line->Tail0) ^ tail) | (uint)(seq & 1);
-            // The second counter read comes after the line's reads in program order, all volatile (acquire): an
-            // unchanged even counter means they were whole. An empty position (r == 0) is a miss: with linear probing
-            // and backward-shift deletes a key is never past an empty position of its probe. A match with r > 0 (a
-            // hidden key's tail never matches) is the answer.
-            if ((r == 0 ? (seq & 1) == 0 : differs == 0) && Volatile.Read(ref line->Seq) == seq)
+            int shift = _lineShift;
+            Line* lines = _lines;
+            ulong hi = gid.SubnetPrefix, lo = gid.InterfaceId;
+            ulong home = HashOf(hi, lo, tail) >> shift;          // < lines: the top log2(lines) bits
+            Line* line = lines + (nint)home;
+            Vector128<ulong> key = Vector128.LoadUnsafe(ref Unsafe.As<Gid, ulong>(ref Unsafe.AsRef(in gid)));
+            int seq = Volatile.Read(ref line->Seq) & ~1;
+            if (Vector128.Load(&line->Hi0) == key && Volatile.Read(ref line->Tail0) == tail)
             {
-                index = r - 1;          // -1 for an empty home position: a miss
-                return r != 0;
-            }
-            // Slot 0 holds another key (about one key in five at the index's load): the line's slot 1, still one line.
-            if ((seq & 1) == 0)
-            {
-                int r1 = Volatile.Read(ref line->R1);
-                ulong differs1 = (Volatile.Read(ref line->Hi1) ^ hi) | (Volatile.Read(ref line->Lo1) ^ lo)
-                               | (Volatile.Read(ref line->Tail1) ^ tail);
-                if ((r1 == 0 || differs1 == 0) && Volatile.Read(ref line->Seq) == seq)
+                int r = Volatile.Read(ref line->R0);
+                Volatile.ReadBarrier();
+                if (Volatile.Read(ref line->Seq) == seq)
                 {
-                    index = r1 - 1;
-                    return r1 != 0;
+                    index = r - 1;
+                    return true;
                 }
             }
-            return TryFindSlow(_lines, (1UL << (64 - _lineShift)) - 1, home, hi, lo, tail, out index);
+            // Slot 0 holds another key (about a quarter of the keys at the index's load): slot 1, still one line.
+            else if (Vector128.Load(&line->Hi1) == key && Volatile.Read(ref line->Tail1) == tail)
+            {
+                int r = Volatile.Read(ref line->R1);
+                Volatile.ReadBarrier();
+                if (Volatile.Read(ref line->Seq) == seq)
+                {
+                    index = r - 1;
+                    return true;
+                }
+            }
+            index = TryFindSlow(lines, (1UL << (64 - shift)) - 1, home, hi, lo, tail);
+            return index >= 0;
         }
     }
 
-    /// <summary>The general lookup: probe line by line, each line read whole; then check no probed line changed.</summary>
+    /// <summary>The general lookup: probe line by line, each line read whole; then check no probed line changed.
+    /// Returns the index, or -1 for a miss.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static bool TryFindSlow(Line* lines, ulong lineMask, ulong home, ulong hi, ulong lo, ulong tail, out int index)
+    private static int TryFindSlow(Line* lines, ulong lineMask, ulong home, ulong hi, ulong lo, ulong tail)
     {
         while (true)
         {
@@ -203,18 +263,12 @@ internal sealed unsafe class GidHashIndex
                 else if (m1 && r1 > 0) { found = r1 - 1; stop = true; }
             }
             if (probed == 1)
-            {
-                index = found;          // one line, read whole: nothing to compare it with
-                return found >= 0;
-            }
+                return found;           // one line, read whole: nothing to compare it with
             ulong again = 0;
             for (ulong n = 0, i = first; n < probed; n++, i = (i + 1) & lineMask)
                 again += (uint)Volatile.Read(ref (lines + (nint)i)->Seq);
             if (again == seqSum)
-            {
-                index = found;
-                return found >= 0;
-            }
+                return found;
         }
     }
 
@@ -338,8 +392,9 @@ internal sealed unsafe class GidHashIndex
         Line* last = LineOf(hole);
         int ls = hole & 1;
         Volatile.Write(ref ReaderValue(last, ls), 0);
-        for (int w = 0; w < 3; w++)
-            Volatile.Write(ref KeyWord(last, ls, w), 0UL);
+        Volatile.Write(ref KeyWord(last, ls, 0), 0UL);
+        Volatile.Write(ref KeyWord(last, ls, 1), 0UL);
+        Volatile.Write(ref KeyWord(last, ls, 2), HiddenTailBit);   // empty: matches no reader's key
         _writerValues[hole] = 0;
 
         for (int l = 0; l < lines; l++)

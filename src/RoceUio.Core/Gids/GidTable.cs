@@ -174,11 +174,10 @@ public sealed class GidTable
 
     /// <summary>
     /// The hot lookup: the lowest valid index holding (gid, type, netdev), default slots included (the mask
-    /// GID|GID_TYPE|NETDEV of <c>ib_cache_gid_add</c>'s de-dup). Goes through the striped hash index.
+    /// GID|GID_TYPE|NETDEV of <c>ib_cache_gid_add</c>'s de-dup). Goes through the hash index (one cache line).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool TryFind(in GidEntry e, out int index)
-        => _find.TryFind(e.Gid.SubnetPrefix, e.Gid.InterfaceId, e.NetdevIfindex, e.Type, out index);
+    public bool TryFind(in GidEntry e, out int index) => _find.TryFind(e, out index);
 
     /// <summary>
     /// The kernel's <c>find_gid</c>: the lowest valid index whose attributes match on the bits of
@@ -189,7 +188,7 @@ public sealed class GidTable
     public bool TryFind(in Gid gid, GidType type, int netdevIndex, GidFindMask mask, bool defaultSlot, out int index)
     {
         if (mask == (GidFindMask.Gid | GidFindMask.GidType | GidFindMask.Netdev))
-            return _find.TryFind(gid.SubnetPrefix, gid.InterfaceId, netdevIndex, type, out index);
+            return _find.TryFind(gid, type, netdevIndex, out index);
         SpinWait spin = default;
         while (true)
         {

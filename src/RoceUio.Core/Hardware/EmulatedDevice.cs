@@ -10,6 +10,8 @@ namespace RoceUio.Hardware;
 /// one line per BAR), <c>dma</c> (size of the DMA file), <c>dma_base</c> (device address of the DMA file's first byte);</item>
 /// <item><c>barN</c>: a file of the BAR's size; register N at byte offset N, in the device's own byte order;</item>
 /// <item><c>dma</c>: the device's DMA memory; device address A is at file offset A - dma_base.</item>
+/// <item><c>doorbell</c> (optional): the write signal (<see cref="Emulation.EmulatedDoorbell"/>), rung by every
+/// register write through the BARs mapped here, so that the other side can sleep instead of polling.</item>
 /// </list>
 /// </summary>
 public sealed class EmulatedDevice : IDisposable
@@ -20,13 +22,22 @@ public sealed class EmulatedDevice : IDisposable
     public ushort VendorId { get; }
     public ushort DeviceId { get; }
     public SharedDmaMemory Dma { get; }
+    /// <summary>The device's write signal; null when its directory has no <c>doorbell</c> file.</summary>
+    public Emulation.EmulatedDoorbell? Doorbell { get; }
 
-    private EmulatedDevice(string dir, ushort vendor, ushort device, SharedDmaMemory dma)
+    private EmulatedDevice(string dir, ushort vendor, ushort device, SharedDmaMemory dma, Emulation.EmulatedDoorbell? doorbell)
     {
         Directory = dir;
         VendorId = vendor;
         DeviceId = device;
         Dma = dma;
+        Doorbell = doorbell;
+    }
+
+    private void AddBar(int bar, MappedFile file)
+    {
+        file.Doorbell = Doorbell;
+        _bars[bar] = file;
     }
 
     /// <summary>Creates the files (zeroed) and maps them.</summary>
@@ -34,16 +45,17 @@ public sealed class EmulatedDevice : IDisposable
         long dmaSize, ulong dmaBase = SharedDmaMemory.DefaultBaseAddress)
     {
         System.IO.Directory.CreateDirectory(dir);
-        foreach (string old in new[] { "dma" }.Concat(barSizes.Keys.Select(b => $"bar{b}")))
+        foreach (string old in new[] { "dma", Emulation.EmulatedDoorbell.FileName }.Concat(barSizes.Keys.Select(b => $"bar{b}")))
             File.Delete(Path.Combine(dir, old));
         var lines = new List<string> { $"vendor=0x{vendorId:x4}", $"device=0x{deviceId:x4}" };
         lines.AddRange(barSizes.OrderBy(kv => kv.Key).Select(kv => $"bar{kv.Key}={kv.Value}"));
         lines.Add($"dma={dmaSize}");
         lines.Add($"dma_base=0x{dmaBase:x}");
         var dev = new EmulatedDevice(dir, vendorId, deviceId,
-            new SharedDmaMemory(MappedFile.Open(Path.Combine(dir, "dma"), dmaSize, create: true), dmaBase));
+            new SharedDmaMemory(MappedFile.Open(Path.Combine(dir, "dma"), dmaSize, create: true), dmaBase),
+            Emulation.EmulatedDoorbell.Create(dir));
         foreach (var (bar, size) in barSizes)
-            dev._bars[bar] = MappedFile.Open(Path.Combine(dir, $"bar{bar}"), size, create: true);
+            dev.AddBar(bar, MappedFile.Open(Path.Combine(dir, $"bar{bar}"), size, create: true));
         // Written last and atomically: a model that sees device.conf sees complete files.
         string tmp = Path.Combine(dir, "device.conf.tmp");
         File.WriteAllLines(tmp, lines);
@@ -81,10 +93,11 @@ public sealed class EmulatedDevice : IDisposable
         }
         long dmaSize = Num("dma");
         var dev = new EmulatedDevice(dir, (ushort)Num("vendor"), (ushort)Num("device"),
-            new SharedDmaMemory(MappedFile.Open(Path.Combine(dir, "dma"), dmaSize), (ulong)Num("dma_base")));
+            new SharedDmaMemory(MappedFile.Open(Path.Combine(dir, "dma"), dmaSize), (ulong)Num("dma_base")),
+            Emulation.EmulatedDoorbell.TryOpen(dir));
         foreach (string key in kv.Keys.Where(k => k.StartsWith("bar", StringComparison.Ordinal)))
             if (int.TryParse(key.AsSpan(3), NumberStyles.None, CultureInfo.InvariantCulture, out int bar))
-                dev._bars[bar] = MappedFile.Open(Path.Combine(dir, key), Num(key));
+                dev.AddBar(bar, MappedFile.Open(Path.Combine(dir, key), Num(key)));
         return dev;
     }
 
@@ -97,5 +110,6 @@ public sealed class EmulatedDevice : IDisposable
         foreach (MappedFile f in _bars.Values)
             f.Dispose();
         Dma.Dispose();
+        Doorbell?.Dispose();
     }
 }

@@ -17,6 +17,10 @@ public sealed unsafe class MappedFile : IDisposable
     public string Path { get; }
     public long Length { get; }
 
+    /// <summary>The emulated device's write signal when this is one of its BARs (rung after every register write
+    /// through an <see cref="MmioRegion"/>); null for a real BAR and for other files.</summary>
+    public Emulation.EmulatedDoorbell? Doorbell { get; internal set; }
+
     private MappedFile(string path, byte* @base, long length)
     {
         Path = path;

@@ -21,6 +21,7 @@ public sealed unsafe class MmioRegion
     private readonly MappedFile _file;
     private readonly byte* _base;
     private readonly bool _swap;
+    private readonly Emulation.EmulatedDoorbell? _bell;
 
     /// <summary>The BAR number, for error messages and traces.</summary>
     public int Bar { get; }
@@ -41,6 +42,7 @@ public sealed unsafe class MmioRegion
         _file = file;
         _base = file.Pointer + offset;
         _swap = (order == RegisterByteOrder.BigEndian) == BitConverter.IsLittleEndian;
+        _bell = file.Doorbell;
         Bar = bar;
         Offset = offset;
         Length = length;
@@ -48,6 +50,10 @@ public sealed unsafe class MmioRegion
     }
 
     public string Name => $"{_file.Path} bar{Bar}";
+
+    /// <summary>The emulated device's doorbell (every write here rings it; a poller may sleep on it instead of
+    /// spinning), or null on a real BAR (docs/emulated-devices.md "The doorbell file").</summary>
+    public Emulation.EmulatedDoorbell? Doorbell => _bell;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private byte* At(long offset, int width)
@@ -76,6 +82,7 @@ public sealed unsafe class MmioRegion
         uint* p = (uint*)At(offset, 4);
         Tracer?.Access(Bar, Offset + offset, 32, isWrite: true, value);
         Volatile.Write(ref *p, _swap ? BinaryPrimitives.ReverseEndianness(value) : value);
+        _bell?.Ring();
     }
 
     /// <summary>
@@ -90,6 +97,7 @@ public sealed unsafe class MmioRegion
         uint raw = Interlocked.Exchange(ref *p, _swap ? BinaryPrimitives.ReverseEndianness(value) : value);
         uint old = _swap ? BinaryPrimitives.ReverseEndianness(raw) : raw;
         Tracer?.Access(Bar, Offset + offset, 32, isWrite: false, old);
+        _bell?.Ring();
         return old;
     }
 
@@ -108,6 +116,7 @@ public sealed unsafe class MmioRegion
         ulong* p = (ulong*)At(offset, 8);
         Tracer?.Access(Bar, Offset + offset, 64, isWrite: true, value);
         Volatile.Write(ref *p, _swap ? BinaryPrimitives.ReverseEndianness(value) : value);
+        _bell?.Ring();
     }
 
     /// <summary>Orders earlier stores before later ones, as the kernel's <c>wmb()</c>.</summary>

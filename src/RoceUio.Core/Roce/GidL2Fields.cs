@@ -62,9 +62,9 @@ public static class GidL2Fields
     {
         if (nd.HasLower)
             return graph.Find(nd.LowerIfindex);
-        foreach (NetdevInfo n in graph.All)
-            if (n.MasterIfindex == nd.Ifindex)
-                return n;
-        return null;
+        // The graph's slave index (NetdevCache.SlavesOf), not a scan of every link: one topology index, whose walks
+        // live in NetdevFilters.
+        IReadOnlyList<int> slaves = graph.SlavesOf(nd.Ifindex);
+        return slaves.Count > 0 ? graph.Find(slaves[0]) : null;
     }
 }

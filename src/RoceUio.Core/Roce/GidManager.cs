@@ -44,8 +44,12 @@ public sealed class GidManager : IGidTableListener
     public IndexPolicy Policy { get; }
     public IReadOnlyList<RocePort> Ports => _ports;
 
-    /// <summary>Milliseconds of a monotonic clock, for push retries (tests replace it).</summary>
-    public Func<long> Clock { get; set; } = static () => Environment.TickCount64;
+    /// <summary>Milliseconds of a monotonic clock, for push pacing and retries (tests replace it). Not
+    /// Environment.TickCount64: on Linux that reads CLOCK_MONOTONIC_COARSE, which moves in jiffies (4 ms at HZ=250),
+    /// too coarse for 1 ms pacing (a change 20 µs after a push could read as 4 ms of quiet).</summary>
+    public Func<long> Clock { get; set; } = static () => System.Diagnostics.Stopwatch.GetTimestamp() / TicksPerMs;
+
+    private static readonly long TicksPerMs = Math.Max(1, System.Diagnostics.Stopwatch.Frequency / 1000);
 
     /// <summary>GIDs made pending because their table was full (sticky policy), since the start.</summary>
     public long PendingKept { get; private set; }
@@ -735,7 +739,7 @@ public sealed class GidManager : IGidTableListener
             return;
         }
         int failed = port.Sync.FailedAttempts;
-        port.Sync.PushSucceeded();
+        port.Sync.PushSucceeded(now);
         if (failed > 0)
             Log?.Invoke($"{port}: hardware in sync again after {failed} failed push(es)");
         port.Table.PublishCommitted(programmer.TakePublishable(port.Port, o.Seq));

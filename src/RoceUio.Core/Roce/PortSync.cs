@@ -21,9 +21,6 @@ public sealed class PortSync
 
     private int _backoffMs;
 
-    /// <summary>A port clean for this long starts a new burst: its pushes are paced from 1 ms again.</summary>
-    public const int QuietMs = 20;
-
     /// <summary>The longest spacing of paced pushes within one burst: it bounds how long after a burst's last event
     /// the last push comes (issue 17: converged within 20 ms), at the price of one push per 16 ms in a long burst.</summary>
     public const int MaxPaceMs = 16;
@@ -31,10 +28,18 @@ public sealed class PortSync
     /// <summary>A push unanswered this long shows the port behind its core table (a device that holds the command).</summary>
     public const int StuckAfterMs = 1000;
 
+    // The pacing (issue 17, burst latency against pushes). _inForceMs: the spacing the last push set (the next paced
+    // push comes no earlier than _lastPushMs + _inForceMs); _paceMs: the spacing the next push sets. The spacing
+    // doubles only on a push that comes a millisecond or more after the first change it carries (changes were held
+    // back: by the spacing, or behind the push in flight, so a burst is on), never on a change pushed as it came; and
+    // every millisecond the port spends clean (nothing unpushed) halves it again, so a port clean for longer than its
+    // spacing starts from 1 ms: single changes, however close, are never paced like a burst.
     private int _paceMs = 1;
+    private int _inForceMs;
     private bool _changedInFlight;
     private long _changedInFlightMs;
     private long _lastPushMs = long.MinValue / 2;
+    private long _cleanSinceMs = long.MinValue / 2; // when the last push left the port clean
     private long _nextPacedMs;
 
     /// <summary>Changes (or a failed push) wait for a successful push.</summary>
@@ -98,20 +103,30 @@ public sealed class PortSync
         if (!NeedsPush)
         {
             DirtySinceMs = nowMs;
-            if (nowMs - _lastPushMs >= QuietMs)
-            {
-                _paceMs = 1;          // a new burst
-                _nextPacedMs = nowMs;
-            }
+            Relax(nowMs - _cleanSinceMs);
         }
         NeedsPush = true;
     }
 
+    /// <summary>The port was clean for <paramref name="quietMs"/> before a change: each quiet millisecond halves the
+    /// spacing (the one in force and the next); one quiet for longer than its spacing starts a new burst from 1 ms,
+    /// due at once.</summary>
+    private void Relax(long quietMs)
+    {
+        if (quietMs <= 0)
+            return;                // a change right behind a push: the same burst
+        int shift = (int)Math.Min(quietMs, 31);
+        _inForceMs >>= shift;
+        _paceMs = Math.Max(1, _paceMs >> shift);
+        _nextPacedMs = _lastPushMs + _inForceMs;
+    }
+
     /// <summary>
     /// The netlink path's rule (burst latency against pushes): push when the socket is drained or the oldest unpushed
-    /// change is 1 ms old, but within one burst leave at least 1, 2, 4, ... ms (up to <see cref="MaxPaceMs"/>) between
-    /// pushes. A burst of D ms then costs about 1 + log2(D) pushes up to 16 ms, then one per 16 ms, and its first write
-    /// comes within about 1 ms of its first event.
+    /// change is 1 ms old, but within one burst leave at least 1, 1, 2, 4, ... ms (up to <see cref="MaxPaceMs"/>)
+    /// between pushes. A burst of D ms then costs about 2 + log2(D) pushes up to 16 ms, then one per 16 ms, and its
+    /// first write comes at its first event (drained) or within about 1 ms of it. A change to a port that has been
+    /// clean for a while is pushed at once (<see cref="MarkChanged"/> relaxes the spacing by the quiet time).
     /// </summary>
     public bool IsPacedDue(long nowMs, bool drained)
         => IsDue(nowMs) && nowMs >= _nextPacedMs && (drained || nowMs - DirtySinceMs >= 1);
@@ -126,9 +141,12 @@ public sealed class PortSync
         InFlight = true;
         InFlightSinceMs = nowMs;
         _changedInFlight = false;
+        bool heldBack = nowMs > DirtySinceMs; // its changes waited: a burst is on
         _lastPushMs = nowMs;
-        _nextPacedMs = nowMs + _paceMs;
-        _paceMs = Math.Min(MaxPaceMs, _paceMs * 2);
+        _inForceMs = _paceMs;
+        _nextPacedMs = nowMs + _inForceMs;
+        if (heldBack)
+            _paceMs = Math.Min(MaxPaceMs, _paceMs * 2);
     }
 
     /// <summary>The driver refused something it was told outside a push (a delete it could not apply): push again.</summary>
@@ -141,14 +159,17 @@ public sealed class PortSync
     /// <summary>Whether a push is due at <paramref name="nowMs"/>: changes wait, and a failed port's backoff has passed.</summary>
     public bool IsDue(long nowMs) => NeedsPush && !InFlight && (!IsOutOfSync || nowMs >= NextAttemptMs);
 
-    /// <summary>The push in flight reached the hardware: the port is in sync, unless changes were made while it was in
-    /// flight (they wait for the next push, dirty since the first of them).</summary>
-    public void PushSucceeded()
+    /// <summary>The push in flight reached the hardware at <paramref name="nowMs"/>: the port is in sync (clean since
+    /// then), unless changes were made while it was in flight (they wait for the next push, dirty since the first of
+    /// them).</summary>
+    public void PushSucceeded(long nowMs)
     {
         InFlight = false;
         NeedsPush = _changedInFlight;
         if (_changedInFlight)
             DirtySinceMs = _changedInFlightMs;
+        else
+            _cleanSinceMs = nowMs;
         _changedInFlight = false;
         OutOfSyncSinceMs = -1;
         Why = null;

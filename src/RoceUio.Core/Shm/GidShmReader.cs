@@ -105,7 +105,7 @@ public sealed unsafe class GidShmReader : IDisposable
         ulong entries = Q(ShmLayout.HdrEntriesOffset), seqs = Q(ShmLayout.HdrStripesOffset), bkts = Q(ShmLayout.HdrBucketsOffset);
         bool inside = entries >= ShmLayout.HeaderSize && entries % 64 == 0 && entries + (ulong)capacity * ShmLayout.EntrySize <= (ulong)size
                       && seqs % 64 == 0 && seqs + (ulong)stripes * ShmLayout.StripeSeqStride <= (ulong)size
-                      && bkts % 8 == 0 && bkts + (ulong)stripes * buckets * ShmLayout.BucketSize <= (ulong)size;
+                      && bkts % 32 == 0 && bkts + (ulong)stripes * buckets * ShmLayout.BucketSize <= (ulong)size;
         if (!inside)
             throw new InvalidDataException($"{path}: entries at {entries}, stripe counters at {seqs}, buckets at {bkts}: outside the {size}-byte file or misaligned");
     }
@@ -169,11 +169,12 @@ public sealed unsafe class GidShmReader : IDisposable
         for (int i = 0, at = home; i <= _bucketMask; i++, at = (at + 1) & _bucketMask)
         {
             byte* b = stripe + (long)at * ShmLayout.BucketSize;
-            uint ip1 = Volatile.Read(ref *(uint*)(b + ShmLayout.BktIndexPlusOne));
+            uint ti = Volatile.Read(ref *(uint*)(b + ShmLayout.BktTypeIndex));
+            uint ip1 = ti & ShmLayout.BktIndexMask;
             if (ip1 == 0)
                 return -1;
             if (Volatile.Read(ref *(ulong*)(b + ShmLayout.BktGid)) == w0 && Volatile.Read(ref *(ulong*)(b + ShmLayout.BktGid + 8)) == w1
-                && Volatile.Read(ref *(uint*)(b + ShmLayout.BktType)) == type && Volatile.Read(ref *(uint*)(b + ShmLayout.BktNdev)) == ndev
+                && Volatile.Read(ref *(uint*)(b + ShmLayout.BktNdev)) == ndev && ti >> ShmLayout.BktIndexBits == type
                 && Volatile.Read(ref *(ulong*)(b + ShmLayout.BktNetns)) == netns)
                 return ip1 - 1 < (uint)Capacity ? (int)(ip1 - 1) : -1;
         }

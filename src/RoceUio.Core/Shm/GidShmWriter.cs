@@ -70,6 +70,7 @@ public sealed unsafe class GidShmWriter : IDisposable
             throw new ArgumentException($"device name '{device}' cannot name a shared-memory file (non-empty, no '/', under {ShmLayout.DeviceNameSize} bytes)", nameof(device));
         ArgumentOutOfRangeException.ThrowIfLessThan(port, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(capacity, 1 << 20); // the layout's limit (index + 1 fits the bucket's 24 bits)
         string devDir = System.IO.Path.Combine(dir, device);
         Directory.CreateDirectory(devDir);
         string path = PathOf(dir, device, port);
@@ -117,7 +118,7 @@ public sealed unsafe class GidShmWriter : IDisposable
 
     /// <summary>An earlier daemon's file at <paramref name="path"/>: marks it GONE (waking its waiters) and returns
     /// its last generation; 0 if there is none or it is not a RoceUio table file (any version) this process may
-    /// write. GONE and the generation sit at the same offsets in versions 1 and 2, so a reader of either version that
+    /// write. GONE and the generation sit at the same offsets in versions 1 to 3, so a reader of any of them that
     /// has the old file open is told to reopen.</summary>
     private static uint MarkExistingGone(string path)
     {
@@ -137,7 +138,7 @@ public sealed unsafe class GidShmWriter : IDisposable
                 return 0;
             using ShmFile old = ShmFile.Map(path, fd, ShmLayout.HeaderSize, writable: true);
             uint version = *old.At<uint>(ShmLayout.HdrVersion);
-            if (!new ReadOnlySpan<byte>(old.Base, 8).SequenceEqual(ShmLayout.MagicBytes) || version is not (1 or ShmLayout.Version))
+            if (!new ReadOnlySpan<byte>(old.Base, 8).SequenceEqual(ShmLayout.MagicBytes) || version is not (1 or 2 or ShmLayout.Version))
                 return 0;
             return SetGone(old);
         }
@@ -316,10 +317,12 @@ public sealed unsafe class GidShmWriter : IDisposable
         return ShmLayout.Home(h, _buckets - 1);
     }
 
+    private static bool IsEmpty(byte* b) => (*(uint*)(b + ShmLayout.BktTypeIndex) & ShmLayout.BktIndexMask) == 0;
+
     private static bool BucketHolds(byte* b, in FileKey key)
-        => *(uint*)(b + ShmLayout.BktIndexPlusOne) != 0
+        => !IsEmpty(b)
            && *(ulong*)(b + ShmLayout.BktGid) == ShmLayout.Word0(key.Gid) && *(ulong*)(b + ShmLayout.BktGid + 8) == ShmLayout.Word1(key.Gid)
-           && *(uint*)(b + ShmLayout.BktType) == (uint)key.Type && *(uint*)(b + ShmLayout.BktNdev) == key.Ifindex
+           && *(uint*)(b + ShmLayout.BktTypeIndex) >> ShmLayout.BktIndexBits == (uint)key.Type && *(uint*)(b + ShmLayout.BktNdev) == key.Ifindex
            && *(ulong*)(b + ShmLayout.BktNetns) == key.NetNs;
 
     private void WriteBucket(FileKey key, int index)
@@ -329,14 +332,13 @@ public sealed unsafe class GidShmWriter : IDisposable
         for (int i = 0, at = home; i < _buckets; i++, at = (at + 1) & (_buckets - 1))
         {
             byte* b = buckets + (long)at * ShmLayout.BucketSize;
-            if (*(uint*)(b + ShmLayout.BktIndexPlusOne) == 0 || BucketHolds(b, key))
+            if (IsEmpty(b) || BucketHolds(b, key))
             {
                 *(ulong*)(b + ShmLayout.BktGid) = ShmLayout.Word0(key.Gid);
                 *(ulong*)(b + ShmLayout.BktGid + 8) = ShmLayout.Word1(key.Gid);
-                *(uint*)(b + ShmLayout.BktType) = (uint)key.Type;
                 *(uint*)(b + ShmLayout.BktNdev) = key.Ifindex;
                 *(ulong*)(b + ShmLayout.BktNetns) = key.NetNs;
-                *(uint*)(b + ShmLayout.BktIndexPlusOne) = (uint)index + 1;
+                *(uint*)(b + ShmLayout.BktTypeIndex) = ShmLayout.TypeIndex((uint)key.Type, index);
                 InsideWindowForTest?.Invoke("stripe");
                 CloseWindow(seq);
                 return;
@@ -354,7 +356,7 @@ public sealed unsafe class GidShmWriter : IDisposable
         for (int i = 0, at = home; i < _buckets; i++, at = (at + 1) & mask)
         {
             byte* b = buckets + (long)at * ShmLayout.BucketSize;
-            if (*(uint*)(b + ShmLayout.BktIndexPlusOne) == 0)
+            if (IsEmpty(b))
                 break;
             if (BucketHolds(b, key))
             {
@@ -370,7 +372,7 @@ public sealed unsafe class GidShmWriter : IDisposable
         for (int j = (hole + 1) & mask; ; j = (j + 1) & mask)
         {
             byte* bj = buckets + (long)j * ShmLayout.BucketSize;
-            if (*(uint*)(bj + ShmLayout.BktIndexPlusOne) == 0)
+            if (IsEmpty(bj))
                 break;
             int h = HomeOf(bj);
             bool movable = hole <= j ? (h <= hole || h > j) : (h <= hole && h > j);
@@ -386,7 +388,8 @@ public sealed unsafe class GidShmWriter : IDisposable
 
     private int HomeOf(byte* b)
     {
-        ulong h = ShmLayout.Hash(*(ulong*)(b + ShmLayout.BktGid), *(ulong*)(b + ShmLayout.BktGid + 8), *(uint*)(b + ShmLayout.BktType),
+        ulong h = ShmLayout.Hash(*(ulong*)(b + ShmLayout.BktGid), *(ulong*)(b + ShmLayout.BktGid + 8),
+                                 *(uint*)(b + ShmLayout.BktTypeIndex) >> ShmLayout.BktIndexBits,
                                  *(uint*)(b + ShmLayout.BktNdev), *(ulong*)(b + ShmLayout.BktNetns));
         return ShmLayout.Home(h, _buckets - 1);
     }

@@ -1,4 +1,4 @@
-// The shared-memory GID table file, version 2: the byte layout written by GidShmWriter and read by GidShmReader
+// The shared-memory GID table file, version 3: the byte layout written by GidShmWriter and read by GidShmReader
 // and native/roceuio_gids.c. docs/shm-layout.md is the specification; this file and native/roceuio_gids.h follow
 // it, and tests/ compare the two (ShmLayoutNativeTests).
 //
@@ -29,12 +29,13 @@ public static class ShmLayout
 {
     /// <summary>The 8 bytes at offset 0.</summary>
     public static ReadOnlySpan<byte> MagicBytes => "ROCEGIDS"u8;
-    /// <summary>2: entries name their netdev by (ifindex in its own namespace, namespace inode, netnsid) and the hash
-    /// key holds the namespace (version 1 wrote the daemon's internal key of a container's netdev as its ifindex).</summary>
-    public const uint Version = 2;
+    /// <summary>3: 32-byte buckets (the type packed beside index+1) and the one-multiply hash. Since 2, entries name
+    /// their netdev by (ifindex in its own namespace, namespace inode, netnsid) and the hash key holds the namespace
+    /// (version 1 wrote the daemon's internal key of a container's netdev as its ifindex).</summary>
+    public const uint Version = 3;
     public const int HeaderSize = 256;
     public const int EntrySize = 64;
-    public const int BucketSize = 40;
+    public const int BucketSize = 32;
     /// <summary>Each stripe's sequence counter sits alone in a 64-byte line.</summary>
     public const int StripeSeqStride = 64;
     public const int DeviceNameSize = 64;
@@ -42,13 +43,13 @@ public static class ShmLayout
 
     // ---- header (offset: field) ----
     public const int HdrMagic = 0;              // u8[8]  "ROCEGIDS"
-    public const int HdrVersion = 8;            // u32    2
+    public const int HdrVersion = 8;            // u32    3
     public const int HdrHeaderSize = 12;        // u32    256
     public const int HdrEntrySize = 16;         // u32    64
     public const int HdrCapacity = 20;          // u32    entries (GID table size)
     public const int HdrStripeCount = 24;       // u32    power of two
     public const int HdrBucketsPerStripe = 28;  // u32    power of two, > capacity
-    public const int HdrBucketSize = 32;        // u32    40
+    public const int HdrBucketSize = 32;        // u32    32
     public const int HdrPort = 36;              // u32    port number, 1-based
     public const int HdrEntriesOffset = 40;     // u64
     public const int HdrStripesOffset = 48;     // u64
@@ -79,29 +80,33 @@ public static class ShmLayout
     public const uint StateEmpty = 0;
     public const uint StateValid = 1;
 
-    // ---- hash bucket (offset inside the bucket) ----
+    // ---- hash bucket (offset inside the bucket; 32 bytes, 32-aligned, so one never straddles a cache line) ----
     public const int BktGid = 0;          // u8[16]
-    public const int BktType = 16;        // u32
-    public const int BktNdev = 20;        // u32
-    public const int BktIndexPlusOne = 24; // u32, 0 = empty bucket
-    public const int BktNetns = 32;       // u64 the netdev's namespace inode
+    public const int BktNdev = 16;        // u32
+    public const int BktTypeIndex = 20;   // u32: bits 0..23 index + 1 (0 = empty bucket), bits 24..31 the GID type
+    public const int BktNetns = 24;       // u64 the netdev's namespace inode
+    public const int BktIndexBits = 24;
+    public const uint BktIndexMask = (1u << BktIndexBits) - 1;
+
+    /// <summary>The bucket's type/index word for a GID type and an index.</summary>
+    public static uint TypeIndex(uint type, int index) => (uint)(index + 1) | (type << BktIndexBits);
 
     /// <summary>Stripes in a file (fixed by this writer; readers take it from the header).</summary>
     public const int DefaultStripeCount = 16;
 
     /// <summary>The layout's hash of a key (docs/shm-layout.md "Hash"): w0 and w1 are the GID's bytes 0..7 and 8..15
-    /// read as little-endian u64s, w2 = type | (u64)ndev &lt;&lt; 32, w3 the namespace inode;
-    /// h = w0 * K0 ^ w1 * K1 ^ w2 * K2 ^ w3 * K3, then h ^= h &gt;&gt; 32 (four independent multiplies: a few cycles).
+    /// read as little-endian u64s; a = w0 ^ (type | (u64)ndev &lt;&lt; 32) ^ K0, b = w1 ^ netns ^ K1; h = the low
+    /// 64 bits of the 128-bit product a * b xor its high 64 bits (one multiply). The high half depends on every bit
+    /// of a and b, so keys differing only in the GID's last byte (w1's top byte) spread over stripes and homes.
     /// Stripe: h &amp; (stripes-1); first bucket: (h &gt;&gt; 16) &amp; (buckets-1).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong Hash(ulong w0, ulong w1, uint type, uint ndev, ulong netns)
     {
-        ulong h = (w0 * HashK0) ^ (w1 * HashK1) ^ ((type | ((ulong)ndev << 32)) * HashK2) ^ (netns * HashK3);
-        return h ^ (h >> 32);
+        ulong hi = Math.BigMul(w0 ^ (type | ((ulong)ndev << 32)) ^ HashK0, w1 ^ netns ^ HashK1, out ulong lo);
+        return hi ^ lo;
     }
 
-    public const ulong HashK0 = 0x9E3779B97F4A7C15UL, HashK1 = 0xC2B2AE3D27D4EB4FUL, HashK2 = 0x165667B19E3779F9UL,
-                       HashK3 = 0x85EBCA77C2B2AE63UL;
+    public const ulong HashK0 = 0x9E3779B97F4A7C15UL, HashK1 = 0xC2B2AE3D27D4EB4FUL;
 
     /// <summary>The first bucket a key probes in its stripe.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

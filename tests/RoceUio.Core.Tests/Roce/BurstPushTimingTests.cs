@@ -10,9 +10,9 @@ namespace RoceUio.Core.Tests.Roce;
 /// <summary>
 /// Burst latency against pushes, on real kernel events: 1,000 <c>ip addr add</c> in one batch, the worker turning as
 /// the daemon's does (<see cref="RocePipeline.PollPaced"/>). A port is pushed mid-burst once its oldest unpushed
-/// change is 1 ms old, with the spacing of pushes doubling within the burst up to 16 ms, so the first hardware write
-/// comes about 1 ms after the first event, the last within ~16 ms of the last event, and a burst of D ms costs about
-/// 1 + log2(D) pushes (then one per 16 ms). Prints the figures (perf/RESULTS.md records them). Needs root.
+/// change is 1 ms old, with the spacing of pushes doubling within the burst (1, 1, 2, 4, 8, then 16 ms), so the first
+/// hardware write comes about 1 ms after the first event, the last within ~16 ms of the last event, and a burst of D ms
+/// costs about 2 + log2(D) pushes (then one per 16 ms). Prints the figures (perf/RESULTS.md records them). Needs root.
 /// </summary>
 [NonParallelizable]
 public class BurstPushTimingTests
@@ -65,9 +65,10 @@ public class BurstPushTimingTests
         double convergedMs = Ms(events.Last, commits[^1]);
         TestContext.Out.WriteLine($"burst of {N}: events over {burstMs:F1} ms; {commits.Count} pushes; first write {firstWriteMs:F2} ms "
                                   + $"after the first event; last write {convergedMs:F2} ms after the last event");
-        // Spacing 1, 2, 4, 8, then 16 ms (PortSync.MaxPaceMs): 5 pushes cover the first 15 ms, then one per 16 ms, and
-        // one more once the socket is drained.
-        int bound = 6 + (int)Math.Ceiling(Math.Max(0, burstMs - 15) / PortSync.MaxPaceMs);
+        // Spacing 1, 1, 2, 4, 8, then 16 ms (PortSync.MaxPaceMs): 6 pushes cover the first 16 ms, then one per 16 ms,
+        // and one more once the socket is drained; two more for a sender that stalls a millisecond or two while the
+        // port is clean (each quiet millisecond halves the spacing). A 20 ms burst: ≤ 10 (issue 17's target).
+        int bound = 9 + (int)Math.Ceiling(Math.Max(0, burstMs - 16) / PortSync.MaxPaceMs);
         Assert.That(commits, Has.Count.LessThanOrEqualTo(bound), $"paced pushes over a {burstMs:F0} ms burst, not one per datagram");
         Assert.That(commits, Has.Count.GreaterThan(1), "pushed during the burst, not only after the whole backlog");
         var hw = dev.Committed.Where(kv => kv.Key.Port == 1).ToDictionary(kv => kv.Key.Index, kv => kv.Value);

@@ -31,6 +31,15 @@ public class GidL2FieldsTests
         Assert.That(GidL2Fields.VlanIdOf(net, 9), Is.EqualTo(0), "only the first level counts (get_lower_dev_vlan)");
         Assert.That(GidL2Fields.VlanIdOf(net, 99), Is.EqualTo(0), "unknown netdev");
         Assert.That(GidL2Fields.MacOf(net, 7).ToArray(), Is.EqualTo(FakeNetdevs.Mac("02:00:00:00:00:07")));
+
+        // A master's first lower is its first slave (lowest ifindex): a bond over two VLANs carries the first one's id.
+        net.Add(10, "eth0.200", "24:8a:07:aa:bb:cc", NetdevKind.Vlan, lower: 2);
+        net.Change("eth0.200", n => n with { VlanId = 200 });
+        net.Add(11, "bond0", "24:8a:07:aa:bb:cc", NetdevKind.Bond);
+        net.Change("eth0.200", n => n with { MasterIfindex = 11 });
+        Assert.That(GidL2Fields.VlanIdOf(net, 11), Is.EqualTo(200), "a bond whose only slave is a VLAN: that VLAN's id");
+        net.Change("eth0.100", n => n with { MasterIfindex = 11 });
+        Assert.That(GidL2Fields.VlanIdOf(net, 11), Is.EqualTo(100), "two VLAN slaves: the lowest ifindex stands for the first enslaved");
     }
 
     [Test]

@@ -62,16 +62,20 @@ public class ShmNativeReaderTests
         string path;
         using (GidShmWriter w = GidShmWriter.Create(_dir.Path, "mlx4_0", 1, 16, 2, GidTypes.Roce))
             path = w.Path;
-        using (var f = new FileStream(path, FileMode.Open, FileAccess.Write))
+        // Version 1 (before the namespace fields) and version 2 (40-byte buckets, the hash that piled keys up).
+        foreach (uint old in new[] { 1u, 2u })
         {
-            f.Position = ShmLayout.HdrVersion;
-            f.Write(BitConverter.GetBytes(1u)); // as a version-1 daemon wrote it
+            using (var f = new FileStream(path, FileMode.Open, FileAccess.Write))
+            {
+                f.Position = ShmLayout.HdrVersion;
+                f.Write(BitConverter.GetBytes(old)); // as an older daemon wrote it
+            }
+            var show = Run("roceuio-gids", _dir.Path, "show");
+            Assert.That(show.Exit, Is.EqualTo(1));
+            Assert.That(show.Err, Does.Contain($"{path}: layout version {old}; this reader reads version 3 only"));
+            var e = Assert.Throws<InvalidDataException>(() => GidShmReader.Open(path).Dispose());
+            Assert.That(e!.Message, Does.Contain($"layout version {old}, this reader knows version 3 only"));
         }
-        var show = Run("roceuio-gids", _dir.Path, "show");
-        Assert.That(show.Exit, Is.EqualTo(1));
-        Assert.That(show.Err, Does.Contain($"{path}: layout version 1; this reader reads version 2 only"));
-        var e = Assert.Throws<InvalidDataException>(() => GidShmReader.Open(path).Dispose());
-        Assert.That(e!.Message, Does.Contain("layout version 1, this reader knows version 2 only"));
     }
 
     [Test]

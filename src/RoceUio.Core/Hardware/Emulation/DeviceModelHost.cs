@@ -13,9 +13,12 @@ namespace RoceUio.Hardware.Emulation;
 /// register change is handled, on every pass while stalled, and every 20 ms otherwise; <c>stall</c> and <c>delay_ms</c> are applied here, the rest
 /// (<c>error</c>, a family's keys) is the model's to use;</item>
 /// <item>DMA by device address (<see cref="TryDma"/>), an address outside the DMA memory being the model's error;</item>
-/// <item>the poll loop (<see cref="Run"/>) with an idle backoff: it spins (yielding) for 2000 idle passes after the last
-/// change, then sleeps 1 ms per pass, and after about a second with nothing to do 5 ms (so an idle model costs almost no
-/// CPU and the first command after a quiet second waits up to 5 ms longer; the commands of a burst do not).</item>
+/// <item>the poll loop (<see cref="Run"/>): on a device with a doorbell (<see cref="EmulatedDoorbell"/>, which
+/// <see cref="EmulatedDevice.Create"/> makes) it sleeps on it between passes, woken by the driver's next register write,
+/// each sleep ending after 1 ms, and after about a second with nothing to do 5 ms (an idle model costs almost no CPU; a
+/// command is taken as soon as the scheduler runs the woken thread). Without a doorbell it spins (yielding) for 2000
+/// idle passes after the last change, then naps 1 ms per pass, then 5 ms (the first command after a quiet second
+/// waits up to 5 ms longer).</item>
 /// </list>
 /// A watch or step that throws, or a bad fault file, ends <see cref="Run"/> with that exception: on a
 /// <see cref="DeviceModelThread"/> it is reported (<see cref="DeviceModelThread.Failure"/>), in <c>roceuio model</c> it is
@@ -25,7 +28,7 @@ namespace RoceUio.Hardware.Emulation;
 /// </summary>
 public sealed class DeviceModelHost : IDisposable
 {
-    /// <summary>Idle passes spent spinning, then napping 1 ms, before the loop naps 5 ms.</summary>
+    /// <summary>Idle passes spent spinning (only without a doorbell), then napping 1 ms, before the loop naps 5 ms.</summary>
     public const int IdleSpins = 2000, IdleNaps = 1000;
 
     private readonly Dictionary<int, MmioRegion> _bars = new();
@@ -52,6 +55,14 @@ public sealed class DeviceModelHost : IDisposable
     }
 
     public EmulatedDevice Device { get; }
+
+    /// <summary>How long an idle pass sleeps (on the doorbell, or plainly without one), in ms: <see cref="ShortNapMs"/>
+    /// for the first <see cref="IdleNaps"/> idle passes, then <see cref="LongNapMs"/>. Set before <see cref="Run"/>
+    /// (tests make them long to show that a write, not the nap's end, wakes the loop).</summary>
+    public int ShortNapMs { get; init; } = 1;
+
+    /// <inheritdoc cref="ShortNapMs"/>
+    public int LongNapMs { get; init; } = 5;
     public RegisterByteOrder ByteOrder { get; }
     public FaultInjection Faults { get; } = new();
 
@@ -155,6 +166,36 @@ public sealed class DeviceModelHost : IDisposable
     /// <summary>Polls until <paramref name="stop"/> is cancelled, backing off while idle (see the class remarks).</summary>
     public void Run(CancellationToken stop)
     {
+        EmulatedDoorbell? bell = Device.Doorbell;
+        if (bell is null)
+        {
+            RunPolling(stop);
+            return;
+        }
+        // Every register write rings the doorbell, so the loop sleeps on it at once instead of spinning: a spinning
+        // (yielding) thread on a loaded machine waits out the other processes' time slices before each command, while a
+        // woken sleeper runs at once. The naps still end after 1 ms (5 ms after a quiet second) for the fault file, the
+        // steps and a writer that does not ring. Cancellation rings it too, so Dispose does not wait out a nap.
+        using CancellationTokenRegistration wake = stop.Register(bell.Ring);
+        int idle = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            uint seen = bell.Count;   // before the registers are read: a write after this ends the sleep below
+            if (PollOnce() > 0)
+            {
+                idle = 0;
+                continue;
+            }
+            if (idle < IdleNaps)
+                idle++;
+            bell.Wait(seen, idle < IdleNaps ? ShortNapMs : LongNapMs);
+        }
+    }
+
+    /// <summary>The loop for a device without a doorbell: spins (yielding) for <see cref="IdleSpins"/> idle passes after
+    /// the last change, then naps as <see cref="Run"/> does.</summary>
+    private void RunPolling(CancellationToken stop)
+    {
         int idle = 0;
         while (!stop.IsCancellationRequested)
         {
@@ -168,7 +209,7 @@ public sealed class DeviceModelHost : IDisposable
             if (idle < IdleSpins)
                 Thread.Yield();
             else
-                stop.WaitHandle.WaitOne(idle < IdleSpins + IdleNaps ? 1 : 5);
+                stop.WaitHandle.WaitOne(idle < IdleSpins + IdleNaps ? ShortNapMs : LongNapMs);
         }
     }
 
