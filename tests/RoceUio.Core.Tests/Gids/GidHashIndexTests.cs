@@ -195,6 +195,54 @@ public class GidHashIndexTests
     }
 
     [Test]
+    public void AnEntryWhosePaddingBytesAreNotZero_IsStillFound()
+    {
+        // The lookup reads an entry's bytes 16..23 (type, 3 padding bytes, netdev) in one load and masks the
+        // padding off. An entry copied out of memory the caller filled with anything must still be found, and a
+        // miss must stay a miss.
+        var table = new GidTable(1, 16, GidTypes.Roce);
+        GidEntry e = Key(7), absent = Key(8);
+        int at = table.Add(e);
+        Span<byte> raw = stackalloc byte[2 * 24];
+        raw.Fill(0xA5);
+        System.Runtime.CompilerServices.Unsafe.As<byte, GidEntry>(ref raw[0]) = e;
+        raw[17] = 0xFF; raw[18] = 0x5A; raw[19] = 0xC3;          // the padding, whatever the copy left there
+        System.Runtime.CompilerServices.Unsafe.As<byte, GidEntry>(ref raw[24]) = absent;
+        raw[41] = 0xFF; raw[42] = 0xFF; raw[43] = 0xFF;
+        ref GidEntry dirty = ref System.Runtime.CompilerServices.Unsafe.As<byte, GidEntry>(ref raw[0]);
+        ref GidEntry dirtyAbsent = ref System.Runtime.CompilerServices.Unsafe.As<byte, GidEntry>(ref raw[24]);
+        Assert.That(dirty, Is.EqualTo(e), "the padding is not part of the entry's value");
+        Assert.That((table.TryFind(dirty, out int got), got), Is.EqualTo((true, at)));
+        Assert.That(table.TryFind(dirtyAbsent, out _), Is.False);
+    }
+
+    [Test]
+    public void EmptyAndHiddenPositions_MatchNoKey_WhateverItsNetdevOrType()
+    {
+        // An empty position's stored key is all zero but for a padding bit of its tail, and a hidden key's tail has
+        // that bit too: the hit path answers on a key match alone, so neither may ever match a reader's key. The
+        // all-zero key (zero GID, type Ib, netdev 0) is what an empty position would match without the bit.
+        var index = new GidHashIndex(4);
+        var zero = new GidEntry(Gid.Zero, GidType.Ib, 0);
+        Assert.That(Find(index, zero, out _), Is.False, "all-zero key in an empty index");
+        GidEntry hidden = Key(3);
+        index.Add(hidden, -1, 1);
+        for (int k = 0; k < 6; k++)
+            index.Add(Key(10 + k), k, 1);
+        foreach (int netdev in new[] { hidden.NetdevIfindex, 0, -1, int.MinValue, int.MaxValue, hidden.NetdevIfindex | 1 << 8 })
+            foreach (GidType type in new[] { GidType.Ib, GidType.RoceV1, GidType.RoceV2, (GidType)0xFF })
+            {
+                var probe = new GidEntry(hidden.Gid, type, netdev);
+                Assert.That(Find(index, probe, out _), Is.False, $"hidden key's GID with {type} on netdev {netdev}");
+            }
+        for (int k = 0; k < 6; k++)
+            index.RemoveAt(index.Find(Key(10 + k)));
+        Assert.That(Find(index, zero, out _), Is.False, "all-zero key after removes emptied positions");
+        index.SetReaderIndexAt(index.Find(hidden), 9);
+        Assert.That((Find(index, hidden, out int got), got), Is.EqualTo((true, 9)), "the key once shown");
+    }
+
+    [Test]
     public void Lookups_AllocateNothing_AndNeitherDoWrites()
     {
         var index = new GidHashIndex(4);
