@@ -201,6 +201,42 @@ public unsafe class ShmLookupBenchmarks
         return sum;
     }
 
+    /// <summary>The same open/read/close per question of a real sysfs attribute (kernfs and a driver's show
+    /// function, as /sys/class/infiniband/DEV/ports/P/gids/N is), /sys/class/net/lo/address: this VM has no RDMA
+    /// device, so it says whether the tmpfs file above makes the file read look cheaper than sysfs.</summary>
+    [Benchmark(OperationsPerInvoke = SlowOps)]
+    public int RealSysfsAttribute_OpenReadClosePerQuery()
+    {
+        int sum = 0;
+        byte* buf = stackalloc byte[64];
+        ReadOnlySpan<byte> path = "/sys/class/net/lo/address\0"u8;
+        fixed (byte* p = path)
+            for (int k = 0; k < SlowOps; k++)
+            {
+                int fd = open(p, O_RDONLY | O_CLOEXEC);
+                sum += (int)read(fd, buf, 64);
+                close(fd);
+            }
+        return sum;
+    }
+
+    /// <summary>Diagnostic, not a way to call the library: roceuio_gids_find through a SuppressGCTransition pointer
+    /// (the call skips the GC mode switch). Unsafe for real use, since a lookup that meets an open window may spin and
+    /// sched_yield for up to a second while the GC waits; with no writer here it never does, so the row shows what
+    /// the transition costs inside SharedMemory_CLibrary.</summary>
+    [Benchmark(OperationsPerInvoke = Keys)]
+    public int SharedMemory_CLibrary_NoGcTransition_Diagnostic()
+    {
+        int sum = 0;
+        GidEntry[] s = _stream;
+        const uint mask = (uint)(GidFindMask.Gid | GidFindMask.GidType | GidFindMask.Netdev);
+        var find = (delegate* unmanaged[SuppressGCTransition]<nint, byte*, uint, uint, uint, int, int>)_find;
+        fixed (byte* g = _gidBytes)
+            for (int k = 0; k < s.Length; k++)
+                sum += find(_handle, g + k * 16, (uint)s[k].Type, (uint)s[k].NetdevIfindex, mask, 0);
+        return sum;
+    }
+
     [Benchmark(OperationsPerInvoke = SlowOps)]
     public int ControlSocket_FindRequest()
     {
