@@ -47,4 +47,47 @@ public class EmulatedDoorbellTests
         Assert.That(dev.Doorbell!.Wait(dev.Doorbell.Count, 20), Is.False);
         Assert.That(sw.ElapsedMilliseconds, Is.GreaterThanOrEqualTo(15));
     }
+    [Test]
+    public void A_ring_racing_a_sleeper_never_leaves_the_next_write_unheard()
+    {
+        // Each round: a first ring races the sleeper's read of the count and its announcement, then a second ring
+        // comes. Whatever order the first one took, the second must end the sleeper's wait at once; a wake lost
+        // to the race leaves the sleeper in its 30 s wait and the round fails its 10 s limit.
+        using var dir = new TempDirectory();
+        using EmulatedDevice a = EchoModel.Create(dir.Path);
+        using EmulatedDevice b = EmulatedDevice.Open(dir.Path);
+        EmulatedDoorbell writer = a.Doorbell!, sleeper = b.Doorbell!;
+        int go = -1, done = -1;
+        var thread = new Thread(() =>
+        {
+            for (int r = 0; ; r++)
+            {
+                while (Volatile.Read(ref go) < r)
+                    Thread.SpinWait(1);
+                if (Volatile.Read(ref go) == int.MaxValue)
+                    return;
+                uint seen = sleeper.Count;
+                sleeper.Wait(seen, 30_000);
+                Volatile.Write(ref done, r);
+            }
+        }) { IsBackground = true };
+        thread.Start();
+        var rounds = System.Diagnostics.Stopwatch.StartNew();
+        int round = 0;
+        for (; round < 20_000 && rounds.ElapsedMilliseconds < 4_000; round++)
+        {
+            Volatile.Write(ref go, round);
+            Thread.SpinWait(round % 64);
+            writer.Ring();                                   // races the sleeper's read and announcement
+            long deadline = Environment.TickCount64 + 10_000;
+            while (Volatile.Read(ref done) < round && !sleeper.HasSleeper && Environment.TickCount64 < deadline)
+                Thread.SpinWait(1);
+            writer.Ring();                                   // the write the sleeper must hear
+            while (Volatile.Read(ref done) < round && Environment.TickCount64 < deadline)
+                Thread.Yield();
+            Assert.That(Volatile.Read(ref done), Is.EqualTo(round), $"round {round}: the second ring did not end the wait");
+        }
+        Volatile.Write(ref go, int.MaxValue);
+        Assert.That(round, Is.GreaterThan(100), "rounds run");
+    }
 }

@@ -10,13 +10,18 @@ namespace RoceUio.Hardware.Emulation;
 /// <list type="bullet">
 /// <item>0: <c>u32 count</c>, incremented (atomically, native byte order) after every register write through an
 /// <see cref="MmioRegion"/> of the device's BARs, by either side;</item>
-/// <item>4: <c>u32 sleepers</c>, set to 1 by a side about to sleep on <c>count</c>; a writer that finds it non-zero
-/// (atomic exchange with 0) wakes every sleeper with <c>FUTEX_WAKE</c> on <c>count</c>.</item>
+/// <item>4: <c>u32 sleepers</c>, the number of sides sleeping (or about to sleep) on <c>count</c>: a sleeper
+/// increments it before its last look at <c>count</c> and decrements it when it wakes; a writer that reads it
+/// non-zero wakes every sleeper with <c>FUTEX_WAKE</c> on <c>count</c>.</item>
 /// </list>
 /// The futex is a shared one (no FUTEX_PRIVATE_FLAG): the kernel keys it on the file's page, so the driver's and the
 /// model's mappings meet whether they are in one process or two. No lost wakeup: a sleeper reads <c>count</c> before it
-/// looks at the registers, sets <c>sleepers</c>, and FUTEX_WAIT sleeps only while <c>count</c> still has that value;
-/// a writer stores the register, then increments <c>count</c>, then exchanges <c>sleepers</c> (all full fences).
+/// looks at the registers, increments <c>sleepers</c>, reads <c>count</c> again, and FUTEX_WAIT sleeps only while
+/// <c>count</c> still has that value; a writer stores the register, increments <c>count</c>, then reads
+/// <c>sleepers</c> (full fences on both sides), so either the sleeper sees the new count or the writer sees the
+/// sleeper. (A flag that every ring cleared, the first version, lost one: a ring whose increment the sleeper had
+/// already seen cleared the flag the sleeper had just set, and the next write woke nobody.) A side that dies asleep
+/// leaves the count high: every later ring then makes one needless FUTEX_WAKE, never a missed one.
 /// A wake is a hint to look again, never an answer: the register is the truth, and every wait has a timeout, so a
 /// writer that does not ring (a model or driver in another language that ignores the file) only costs latency.
 /// Locking: lock-free; any thread of any process.
@@ -59,14 +64,14 @@ public sealed unsafe class EmulatedDoorbell : IDisposable
     /// <summary>The write count now. Read it before looking at the registers, then pass it to <see cref="Wait"/>.</summary>
     public uint Count => Volatile.Read(ref *_count);
 
-    /// <summary>True while a side has announced that it sleeps on the count (until the next ring clears it).</summary>
+    /// <summary>True while a side sleeps, or is about to sleep, on the count.</summary>
     public bool HasSleeper => Volatile.Read(ref *_sleepers) != 0;
 
     /// <summary>After a register write: counts it and wakes whoever sleeps on the count (a syscall only when someone does).</summary>
     public void Ring()
     {
         Interlocked.Increment(ref *_count);
-        if (Interlocked.Exchange(ref *_sleepers, 0) != 0)
+        if (Volatile.Read(ref *_sleepers) != 0)
             Futex.WakeAll(_count);
     }
 
@@ -77,10 +82,17 @@ public sealed unsafe class EmulatedDoorbell : IDisposable
     /// </summary>
     public bool Wait(uint seen, int timeoutMs)
     {
-        Interlocked.Exchange(ref *_sleepers, 1);
-        if (Volatile.Read(ref *_count) != seen)
-            return true;
-        return Futex.Wait(_count, seen, timeoutMs);
+        Interlocked.Increment(ref *_sleepers);
+        try
+        {
+            if (Volatile.Read(ref *_count) != seen)
+                return true;
+            return Futex.Wait(_count, seen, timeoutMs);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref *_sleepers);
+        }
     }
 
     /// <summary>
