@@ -20,6 +20,7 @@
  * Prints, per variant, the median and minimum ns per lookup and the mean probe length. */
 #define _GNU_SOURCE
 #include "roceuio_gids.h"
+#include "bench_timing.h"
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,28 +190,13 @@ static void build(struct variant *v, const struct roceuio_gid_entry *keys, int n
     }
 }
 
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "usage: roceuio-gids-ab PATH [ROUNDS]\n");
         return 2;
     }
-    int rounds = argc > 2 ? atoi(argv[2]) : 300;
-    if (rounds < 1 || rounds > 100000)
-        rounds = 300;
+    int rounds = bench_rounds(argc, argv, 300);
     roceuio_gids *t;
     int r = roceuio_gids_open_path(argv[1], &t);
     if (r != 0) {
@@ -281,11 +267,11 @@ int main(int argc, char **argv)
                 (w < 0 ? lib : vs[w].per)[rd] = (t1 - t0) / STREAM;
         }
     }
-    qsort(lib, (size_t)rounds, sizeof(double), cmp);
+    qsort(lib, (size_t)rounds, sizeof(double), cmp_double);
     printf("entries %d capacity %u buckets_per_stripe %u rounds %d\n", n, capacity, buckets, rounds);
     printf("%-12s median_ns %6.2f min_ns %6.2f probes %.3f\n", "library", lib[rounds / 2], lib[0], 0.0);
     for (int v = 0; v < nv; v++) {
-        qsort(vs[v].per, (size_t)rounds, sizeof(double), cmp);
+        qsort(vs[v].per, (size_t)rounds, sizeof(double), cmp_double);
         printf("%-12s median_ns %6.2f min_ns %6.2f probes %.3f\n", vs[v].name, vs[v].per[rounds / 2], vs[v].per[0],
                vs[v].probes_per_lookup);
     }

@@ -3,6 +3,7 @@
  * Prints "find_ns_min N" and "find_ns_median N" (per lookup, over ROUNDS rounds of 4096 lookups). */
 #define _GNU_SOURCE
 #include "roceuio_gids.h"
+#include "bench_timing.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,28 +11,13 @@
 
 #define STREAM 4096
 
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "usage: roceuio-gids-bench PATH [ROUNDS]\n");
         return 2;
     }
-    int rounds = argc > 2 ? atoi(argv[2]) : 200;
-    if (rounds < 1 || rounds > 100000)
-        rounds = 200;
+    int rounds = bench_rounds(argc, argv, 200);
     roceuio_gids *t;
     if (roceuio_gids_open_path(argv[1], &t) != 0) {
         fprintf(stderr, "roceuio-gids-bench: cannot open %s\n", argv[1]);
@@ -63,7 +49,7 @@ int main(int argc, char **argv)
         if (r >= 0)
             per[r] = (t1 - t0) / STREAM;
     }
-    qsort(per, (size_t)rounds, sizeof(double), cmp);
+    qsort(per, (size_t)rounds, sizeof(double), cmp_double);
     printf("entries %d\nfind_ns_min %.2f\nfind_ns_median %.2f\n", n, per[0], per[rounds / 2]);
     free(per);
     roceuio_gids_close(t);
