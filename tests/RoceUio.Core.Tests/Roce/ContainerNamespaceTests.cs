@@ -63,31 +63,10 @@ public class ContainerNamespaceTests
         });
     }
 
-    /// <summary>The port's entries as "gid ndev@here" or "gid ndev@pod", sorted (indexes left out: the kernel policy's
-    /// index choice is tested elsewhere; here it is which GIDs exist and on which netdev of which namespace).</summary>
-    private List<string> Gids()
-    {
-        var rows = new List<string>();
-        foreach (var (_, e) in _p.Port().Table.EnumerateValid())
-        {
-            NetdevInfo? nd = _p.Graph.Find(e.NetdevIfindex);
-            rows.Add($"{e.Gid.ToCompressedString()} {nd?.Name ?? "?"}@{(nd is null ? "?" : nd.NetNsId < 0 ? "here" : "pod")}");
-        }
-        rows.Sort(StringComparer.Ordinal);
-        return rows;
-    }
+    /// <summary>The port's entries as "gid ndev@namespace", sorted.</summary>
+    private List<string> Gids() => _p.GidRows(id => id < 0 ? "here" : "pod");
 
-    /// <summary>Pumps events (bounded: 30 s, for a busy machine) until the GIDs are <paramref name="want"/>.</summary>
-    private void AwaitGids(string what, params string[] want)
-    {
-        Array.Sort(want, StringComparer.Ordinal);
-        long deadline = Environment.TickCount64 + 30_000;
-        while (!Gids().SequenceEqual(want) && Environment.TickCount64 < deadline)
-            _p.Pump(20);
-        Assert.That(Gids(), Is.EqualTo(want), $"after '{what}' (log:\n{string.Join('\n', _p.Log)})");
-        _p.AssertDriverMatches(what);
-        Assert.That(_p.Errors, Is.Empty, $"after '{what}': manager errors");
-    }
+    private void AwaitGids(string what, params string[] want) => _p.AwaitGidRows(what, id => id < 0 ? "here" : "pod", want);
 
     private NetdevLink? PodLink(string name)
         => _p.Cache.Links.FirstOrDefault(l => !l.IsInOwnNamespace && l.Name == name);

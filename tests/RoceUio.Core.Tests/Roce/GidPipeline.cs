@@ -83,6 +83,34 @@ internal sealed class GidPipeline : IDisposable
     }
 
     /// <summary>The driver's add/del calls since the last call of this method (commits left out).</summary>
+    /// <summary>The port's entries as "gid ndev@namespace", sorted: the namespace named by <paramref name="where"/> from
+    /// the netdev's NetNsId (-1: the monitor's own). Indexes are left out: which GIDs exist on which netdev of which
+    /// namespace, for the container tests.</summary>
+    public List<string> GidRows(Func<int, string> where, int port = 1)
+    {
+        var rows = new List<string>();
+        foreach (var (_, e) in Port(port).Table.EnumerateValid())
+        {
+            NetdevInfo? nd = Graph.Find(e.NetdevIfindex);
+            rows.Add($"{e.Gid.ToCompressedString()} {nd?.Name ?? "?"}@{(nd is null ? "?" : where(nd.NetNsId))}");
+        }
+        rows.Sort(StringComparer.Ordinal);
+        return rows;
+    }
+
+    /// <summary>Pumps events (bounded: 30 s, for a busy machine) until <see cref="GidRows"/> is <paramref name="want"/>,
+    /// then asserts it, the driver's copy and no manager errors.</summary>
+    public void AwaitGidRows(string what, Func<int, string> where, params string[] want)
+    {
+        Array.Sort(want, StringComparer.Ordinal);
+        long deadline = Environment.TickCount64 + 30_000;
+        while (!GidRows(where).SequenceEqual(want) && Environment.TickCount64 < deadline)
+            Pump(20);
+        Assert.That(GidRows(where), Is.EqualTo(want), $"after '{what}' (log:\n{string.Join('\n', Log)})");
+        AssertDriverMatches(what);
+        Assert.That(Errors, Is.Empty, $"after '{what}': manager errors");
+    }
+
     public List<string> TakeCalls()
     {
         List<string> calls = Device.Calls.Skip(_callsSeen).Where(c => !c.StartsWith("commit", StringComparison.Ordinal)).ToList();

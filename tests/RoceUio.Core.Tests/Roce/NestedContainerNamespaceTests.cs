@@ -68,28 +68,9 @@ public class NestedContainerNamespaceTests
     }
 
     /// <summary>The port's entries as "gid ndev@namespace", sorted.</summary>
-    private List<string> Gids()
-    {
-        var rows = new List<string>();
-        foreach (var (_, e) in _p.Port().Table.EnumerateValid())
-        {
-            NetdevInfo? nd = _p.Graph.Find(e.NetdevIfindex);
-            rows.Add($"{e.Gid.ToCompressedString()} {nd?.Name ?? "?"}@{(nd is null ? "?" : Where(nd.NetNsId))}");
-        }
-        rows.Sort(StringComparer.Ordinal);
-        return rows;
-    }
+    private List<string> Gids() => _p.GidRows(Where);
 
-    private void AwaitGids(string what, params string[] want)
-    {
-        Array.Sort(want, StringComparer.Ordinal);
-        long deadline = Environment.TickCount64 + 30_000;
-        while (!Gids().SequenceEqual(want) && Environment.TickCount64 < deadline)
-            _p.Pump(20);
-        Assert.That(Gids(), Is.EqualTo(want), $"after '{what}' (log:\n{string.Join('\n', _p.Log)})");
-        _p.AssertDriverMatches(what);
-        Assert.That(_p.Errors, Is.Empty, $"after '{what}': manager errors");
-    }
+    private void AwaitGids(string what, params string[] want) => _p.AwaitGidRows(what, Where, want);
 
     // C: a bridge whose port is a macvlan over va; B: a macvlan over C's bridge, moved from C. How mvC gets to C:
     // moved from here (C gets an id here) or created straight into C (IFLA_NET_NS_FD: C gets none).
