@@ -68,8 +68,10 @@ threading.Thread(target=listener, daemon=True).start()
 ctl = f'/tmp/roceuio-evlat-{os.getpid()}.sock'
 state = f'/tmp/roceuio-evlat-{os.getpid()}.state'
 emul = f'{kind}:veth0'
+trace = os.environ.get('TRACE')
+denv = dict(os.environ, ROCEUIO_PUSH_TRACE=trace) if trace else None
 d = subprocess.Popen([bin_, 'run', '--emulate', emul, '--control', ctl, '--state-dir', state, '--no-shm',
-                      '--index-policy', 'kernel'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+                      '--index-policy', 'kernel'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, env=denv)
 started = threading.Event()
 def reader():
     for line in iter(d.stdout.readline, b''):
@@ -111,10 +113,11 @@ def pct(xs, p): xs = sorted(xs); return xs[min(len(xs) - 1, int(len(xs) * p))]
 
 # 1. single changes on the port
 lat_l, lat_d = [], []
+t0s = []
 for i in range(samples):
     ip = f'10.77.{i // 250}.{i % 250 + 1}'
     watch.add(ip)
-    t0 = now(); send(RTM_NEWADDR, port, ip)
+    t0 = now(); t0s.append(t0); send(RTM_NEWADDR, port, ip)
     wait_for([('L', RTM_NEWADDR, ip), ('D', RTM_NEWADDR, ip)])
     lat_l.append(seen[('L', RTM_NEWADDR, ip)] - t0); lat_d.append(seen[('D', RTM_NEWADDR, ip)] - t0)
     send(RTM_DELADDR, port, ip)
@@ -128,6 +131,11 @@ print(f'| {kind} | {n_other} | single add on the port, {samples} samples {gap} a
       f'{ms(pct(lat_l, .5)):.3f} / {ms(pct(lat_l, .99)):.3f} ms | daemon GID published p50 / p99 | '
       f'{ms(pct(lat_d, .5)):.3f} / {ms(pct(lat_d, .99)):.3f} ms | p99 ratio {pct(lat_d, .99) / pct(lat_l, .99):.2f} |')
 
+if trace:
+    import json
+    json.dump({'t0': t0s, 'l': lat_l, 'd': lat_d}, open(trace + '.json', 'w'))
+    if os.environ.get('ONLY_SINGLE'):
+        d.terminate(); d.wait(10); sys.exit(0)
 # CPU of one real change alone (the part to take off a burst's CPU)
 def real_change(tag):
     ip = f'10.78.{tag // 250}.{tag % 250 + 1}'; watch.add(ip)

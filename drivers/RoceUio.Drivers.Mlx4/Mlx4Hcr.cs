@@ -129,6 +129,8 @@ public sealed class Mlx4Hcr
         // "__raw_writel may not order writes."
         MmioRegion.WriteBarrier();
         _regs.Write32(Mlx4Layout.HcrStatus, EncodeDw6(_toggle, opModifier, opcode));
+        if (opcode == Mlx4Layout.CmdSetPort)
+            RoceUio.Roce.PushTrace.Mark(RoceUio.Roce.PushTrace.GoBit, (int)inModifier);
         Volatile.Write(ref _toggle, _toggle ^ 1);
     }
 

@@ -127,7 +127,10 @@ public sealed class RoceDaemon
             {
                 _publish = true;
                 if (_started && _o.Verbosity != Verbosity.Quiet)
+                {
+                    PushTrace.Mark(PushTrace.GidLine);
                     _o.Out.WriteLine(line);
+                }
             })
             .Errors(line =>
             {
@@ -210,7 +213,10 @@ public sealed class RoceDaemon
                 try
                 {
                     int waitMs = Math.Min(PollTimeoutMs, manager.MsUntilNextPush());
-                    if (_wakeup.WaitAlongside(monitor.EventSocket!.Handle, waitMs) && monitor.Poll(0) > 0)
+                    PushTrace.Mark(PushTrace.Wait, waitMs);
+                    bool readable = _wakeup.WaitAlongside(monitor.EventSocket!.Handle, waitMs);
+                    PushTrace.Mark(PushTrace.Woke, readable ? 1 : 0);
+                    if (readable && monitor.Poll(0) > 0)
                         _publish = true;
                 }
                 catch (NetlinkException) when (stop.IsCancellationRequested)
@@ -449,6 +455,7 @@ public sealed class RoceDaemon
 
     private void Save(StickyStateStore store, GidManager manager, NetlinkNetdevGraph graph)
     {
+        PushTrace.Mark(PushTrace.SaveStart);
         _saver?.TakeForSave();
         // Netdevs are saved by name, read from the cache (the one owner of netdev state). An index remembered for a
         // netdev that no longer exists is not saved: a netdev made again gets a new ifindex, and the running daemon
@@ -462,6 +469,7 @@ public sealed class RoceDaemon
         try
         {
             store.Save(list);
+            PushTrace.Mark(PushTrace.SaveEnd);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

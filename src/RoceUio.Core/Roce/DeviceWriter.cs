@@ -79,6 +79,7 @@ internal sealed class DeviceWriter(IRoceDevice device)
                 }
             }
             _work.Clear();
+            PushTrace.Mark(PushTrace.Commit, port);
             device.Commit(port);
             return new PushOutcome(port, seq, null, deleteErrors, deleteError);
         }

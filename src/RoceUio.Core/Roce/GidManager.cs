@@ -718,6 +718,7 @@ public sealed class GidManager : IGidTableListener
     /// device's own thread later (<see cref="CompletePushes"/>).</summary>
     private void Push(RocePort port, long now)
     {
+        PushTrace.Mark(PushTrace.Pushed, port.Port);
         port.Sync.Pushed(now);
         DeviceProgrammer programmer = _programmers[port.Device];
         if (programmer.StartPush(port.Port, out PushOutcome outcome))
@@ -727,6 +728,7 @@ public sealed class GidManager : IGidTableListener
     /// <summary>One push's outcome: publish what it carried, or report the failure and schedule the retry.</summary>
     private void Complete(RocePort port, DeviceProgrammer programmer, PushOutcome o)
     {
+        PushTrace.Mark(PushTrace.Answered, port.Port);
         long now = Clock();
         if (o.DeleteError is { } refusedDelete)
             Fail(port, $"{o.DeleteErrors} delete(s) the driver refused are not undone (the core table no longer has them): {refusedDelete}");

@@ -1,0 +1,38 @@
+using System.Diagnostics;
+
+namespace RoceUio.Roce;
+
+/// <summary>
+/// Diagnostic trace of one change's way through the daemon (ROCEUIO_PUSH_TRACE=FILE; off by default): 16-byte records
+/// [int64 CLOCK_MONOTONIC ns][int32 stage][int32 arg] written into a 16 MiB MAP_SHARED file, allocation-free.
+/// </summary>
+public static unsafe class PushTrace
+{
+    public const int Received = 1, Changed = 2, Pushed = 3, Commit = 4, GoBit = 5, Answered = 6, Woke = 7, Wait = 8,
+                     SaveStart = 9, SaveEnd = 10, GidLine = 11, Drained = 12;
+    private const int Records = 1 << 20;
+    private static readonly RoceUio.Hardware.MappedFile? File = Open();
+    private static readonly long* Base = File is null ? null : (long*)File.Address;
+    private static int _next = -1;
+
+    public static bool Enabled => Base != null;
+
+    private static RoceUio.Hardware.MappedFile? Open()
+    {
+        string? path = Environment.GetEnvironmentVariable("ROCEUIO_PUSH_TRACE");
+        return string.IsNullOrEmpty(path) ? null : RoceUio.Hardware.MappedFile.Open(path, Records * 16L, create: true);
+    }
+
+    public static void Mark(int stage, int arg = 0)
+    {
+        if (Base == null)
+            return;
+        int i = Interlocked.Increment(ref _next);
+        if ((uint)i >= Records)
+            return;
+        long* r = Base + 2 * i;
+        ((int*)r)[2] = stage;
+        ((int*)r)[3] = arg;
+        Volatile.Write(ref r[0], Stopwatch.GetTimestamp()); // ns on Linux (Frequency 1e9)
+    }
+}
