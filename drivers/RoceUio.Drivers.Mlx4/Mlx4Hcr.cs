@@ -130,7 +130,7 @@ public sealed class Mlx4Hcr
         MmioRegion.WriteBarrier();
         _regs.Write32(Mlx4Layout.HcrStatus, EncodeDw6(_toggle, opModifier, opcode));
         if (opcode == Mlx4Layout.CmdSetPort)
-            RoceUio.Roce.PushTrace.Mark(RoceUio.Roce.PushTrace.GoBit, (int)inModifier);
+            RoceUio.Diagnostics.PushTrace.Mark(RoceUio.Diagnostics.PushTrace.GoBit, (int)inModifier);
         Volatile.Write(ref _toggle, _toggle ^ 1);
     }
 

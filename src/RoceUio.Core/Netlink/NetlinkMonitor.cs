@@ -154,10 +154,10 @@ public sealed class NetlinkMonitor : IDisposable
             NetlinkReceiveStatus st = s.Receive(_buffer, wait: false, out int n, out int nsid);
             if (st == NetlinkReceiveStatus.WouldBlock)
             {
-                RoceUio.Roce.PushTrace.Mark(RoceUio.Roce.PushTrace.Drained);
+                RoceUio.Diagnostics.PushTrace.Mark(RoceUio.Diagnostics.PushTrace.Drained);
                 break;
             }
-            RoceUio.Roce.PushTrace.Mark(RoceUio.Roce.PushTrace.Received, n);
+            RoceUio.Diagnostics.PushTrace.Mark(RoceUio.Diagnostics.PushTrace.Received, n);
             if (st == NetlinkReceiveStatus.Overrun)
             {
                 Overruns++;

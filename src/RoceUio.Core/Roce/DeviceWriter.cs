@@ -1,3 +1,4 @@
+using RoceUio.Diagnostics;
 using RoceUio.Gids;
 
 namespace RoceUio.Roce;

@@ -1,3 +1,4 @@
+using RoceUio.Diagnostics;
 using System.Net;
 using RoceUio.Gids;
 

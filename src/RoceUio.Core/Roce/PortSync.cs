@@ -1,3 +1,5 @@
+using RoceUio.Diagnostics;
+
 namespace RoceUio.Roce;
 
 /// <summary>

@@ -110,6 +110,31 @@ public class PortSyncPacingTests
             Assert.That(CarrierOf(pushes, a).StartUs, Is.EqualTo(a), $"the add at {a} µs is pushed when it arrives");
     }
 
+    [TestCase(0)]
+    [TestCase(3000)]
+    public void SteadyAddDeletePairs_TheSpacingDoesNotRatchet(long answerUs)
+    {
+        // The shape the push trace caught (ROCEUIO_PUSH_TRACE, 1-3 ms apart): each delete arrives 0.4 ms after the
+        // previous push was answered and waits for the spacing; each add follows 1-3 ms after the delete's push. When
+        // every push that waited doubled the spacing, it climbed to 16 ms and the adds waited 13-14 ms (p99 15 ms).
+        var rnd = new Random(11);
+        var events = new List<long>();
+        var adds = new List<long>();
+        long t = 1000;
+        for (int i = 0; i < 200; i++)
+        {
+            adds.Add(t);
+            events.Add(t);
+            long del = t + answerUs + 400;
+            events.Add(del);
+            t = del + answerUs + rnd.Next(100, 301) * StepUs;
+        }
+        List<Push> pushes = Simulate(events, answerUs);
+        foreach (long a in adds.Skip(1))
+            Assert.That(CarrierOf(pushes, a).StartUs - a, Is.LessThanOrEqualTo(1000),
+                        $"the add at {a} µs reaches the hardware within 1 ms, not after a ratcheted spacing");
+    }
+
     [TestCase(0, 20)]      // the recording device: 1,000 changes over 20 ms
     [TestCase(0, 26)]
     [TestCase(3000, 20)]   // mlx4: each SET_PORT answered 3 ms later
