@@ -130,14 +130,14 @@ public sealed class OcrdmaDeviceModel : IDisposable
         {
             if (v == 0)
                 return;
-            _db.Write32(DbMqOffset, 0);
+            Answer(DbMqOffset, 0);
             HandleMqDoorbell(v);
         });
         _host.OnWrite(_db.Bar, DbCqOffset, v =>
         {
             if (v == 0)
                 return;
-            _db.Write32(DbCqOffset, 0);
+            Answer(DbCqOffset, 0);
             HandleCqDoorbell(v);
         });
         _host.OnPoll(FinishPost);
@@ -289,6 +289,14 @@ public sealed class OcrdmaDeviceModel : IDisposable
 
     // ---- bootstrap mailbox ----
 
+    // The model's write to a watched doorbell register from inside its handler (RDY set on the mailbox doorbell, a rung
+    // MQ/CQ doorbell cleared): through DeviceModelHost.Acknowledge, which remembers it as the register's value. With a
+    // plain write the host read the register back after the handler, and a driver quick enough to write its next value
+    // in between (the address-low write right after RDY came for the address-high one) had that value taken for the
+    // model's own answer: never handed over, the driver waited out its 10 s for RDY and failed with status 0 (seen
+    // once in a gate run as "the FUNCTION_RESET refusal test got status 0 instead of 3"; mlx4's HCR had the same).
+    private void Answer(long offset, uint value) => _host.Acknowledge(_db.Bar, offset, value);
+
     private void HandleMailboxWrite(uint value)
     {
         if (!PostReady)
@@ -301,13 +309,13 @@ public sealed class OcrdmaDeviceModel : IDisposable
         if ((value & MpuMailboxDbHi) != 0)
         {
             _mboxHi = value;
-            _db.Write32(MpuMailboxDbOffset, value | MpuMailboxDbReady);
+            Answer(MpuMailboxDbOffset, value | MpuMailboxDbReady);
             return;
         }
         if (_mboxHi is not uint hi)
         {
             Violation($"bootstrap mailbox: address-low write 0x{value:x} without an address-high write before it");
-            _db.Write32(MpuMailboxDbOffset, value | MpuMailboxDbReady);
+            Answer(MpuMailboxDbOffset, value | MpuMailboxDbReady);
             return;
         }
         _mboxHi = null;
@@ -316,7 +324,7 @@ public sealed class OcrdmaDeviceModel : IDisposable
             Violation($"bootstrap mailbox at 0x{addr:x} is outside DMA memory");
         else
             RunMailboxCommand(m);
-        _db.Write32(MpuMailboxDbOffset, value | MpuMailboxDbReady);
+        Answer(MpuMailboxDbOffset, value | MpuMailboxDbReady);
     }
 
     private void RunMailboxCommand(Span<byte> m)

@@ -25,6 +25,9 @@ public sealed class NetlinkMonitorOptions
     public IReadOnlyList<string> NamespacePaths { get; init; } = ["/run/netns"];
     /// <summary>With <see cref="FollowNamespaces"/>: also every process's namespace (/proc/PID/ns/net) at start.</summary>
     public bool ScanProcessNamespaces { get; init; } = true;
+    /// <summary>With <see cref="FollowNamespaces"/>: watch the directories among <see cref="NamespacePaths"/> (and those
+    /// not there yet) for namespaces made later, and give each an id here (<see cref="NetnsDirectoryWatcher"/>).</summary>
+    public bool WatchNamespacePaths { get; init; } = true;
 }
 
 /// <summary>
@@ -47,6 +50,7 @@ public sealed class NetlinkMonitor : IDisposable
     private NetlinkSocket? _requests;
     private NetlinkSocket? _targetRequests;    // strict-checked: IFA_TARGET_NETNSID is only read under GET_STRICT_CHK
     private NetnsFollower? _follower;
+    private NetnsDirectoryWatcher? _watcher;
     private readonly List<int> _namespacesToDump = new();
     private uint _seq;
     private int _rcvbuf;
@@ -127,8 +131,26 @@ public sealed class NetlinkMonitor : IDisposable
         Cache.LinkNetNsHere = _follower.LinkNetNsHere;
         _targetRequests = NetlinkSocket.Open();
         _targetRequests.EnableStrictCheck();
+        // The watcher first, so that a namespace made while the start-up scan runs is not missed by both.
+        if (_options.WatchNamespacePaths)
+            StartWatchingNamespacePaths();
         _follower.AssignIds(_options.NamespacePaths, _options.ScanProcessNamespaces);
     }
+
+    private void StartWatchingNamespacePaths()
+    {
+        var dirs = _options.NamespacePaths.Where(p => !File.Exists(p)).ToList(); // directories, or not there yet
+        if (dirs.Count == 0)
+            return;
+        try { _watcher = new NetnsDirectoryWatcher(dirs, Log); }
+        catch (IOException e)
+        {
+            Log($"netlink: cannot watch {string.Join(", ", dirs)} ({e.Message}); namespaces made later are followed only once they have an id here");
+        }
+    }
+
+    /// <summary>The watcher of the namespace directories; null when not watching.</summary>
+    public NetnsDirectoryWatcher? NamespaceWatcher => _watcher;
 
     /// <summary>Test hook: shrink the event socket's receive buffer (plain SO_RCVBUF) to provoke overruns.</summary>
     public int SetEventReceiveBuffer(int bytes, bool force)
@@ -386,6 +408,7 @@ public sealed class NetlinkMonitor : IDisposable
 
     public void Dispose()
     {
+        _watcher?.Dispose();
         _events?.Dispose();
         _requests?.Dispose();
         _targetRequests?.Dispose();

@@ -156,5 +156,81 @@ public class ContainerNamespaceTests
             $"{D1} va@here", $"{Mv} mv0@pod", "::ffff:10.2.0.9 mv0@pod", "::ffff:10.2.0.10 mv0@pod"]);
     }
 
+    [Test]
+    public void PodMadeAfterTheDaemonStarted_WithAMacvlanMadeStraightIntoIt_IsFollowed_ThroughTheNamespaceDirectory()
+    {
+        // `ip netns add` then a macvlan made straight into the new namespace (IFLA_NET_NS_FD): nothing moves from the
+        // host, so the kernel never gives the namespace an id there; the monitor must see it appear in /run/netns (a
+        // file first, the nsfs bind mount just after) and give it one itself. /run/netns is watched as a daemon does
+        // (it may hold other tests' namespaces: they get ids in this test's private host namespace only).
+        _p = new GidPipeline(new RecordingDevice("rxe0", 1, 64, GidTypes.RoceV2), IndexPolicy.Kernel, "va");
+        _p.StartMonitor(_host, new NetlinkMonitorOptions
+        {
+            FollowNamespaces = true, NamespacePaths = ["/run/netns"], ScanProcessNamespaces = false,
+        });
+        AwaitGids("the host's veth only", $"{D1} va@here");
+
+        NetworkNamespace late = NetworkNamespace.Create("roceuiolate");
+        try
+        {
+            NetworkNamespace.RunTool("ip", ["netns", "exec", late.Name, "sysctl", "-qw",
+                "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]);
+            _host.Ip($"link add mv0 link va address {MvMac} netns {late.Name} type macvlan mode bridge");
+            late.Ip("link set mv0 up");
+            late.Ip("addr add 10.2.0.9/24 dev mv0");
+            AwaitGids("addresses of the macvlan in the namespace made after start",
+                $"{D1} va@here", $"{Mv} mv0@pod", "::ffff:10.2.0.9 mv0@pod");
+            Assert.That(_host.Ip("netns list-id"), Does.Contain(late.Name), "the monitor gave the new namespace an id");
+            Assert.That(_p.Monitor!.NamespaceWatcher!.Assigned, Is.GreaterThanOrEqualTo(1));
+
+            late.Ip("addr del 10.2.0.9/24 dev mv0");
+            AwaitGids("address removed there", $"{D1} va@here", $"{Mv} mv0@pod");
+        }
+        finally
+        {
+            late.Dispose();
+        }
+        AwaitGids("the namespace made after start destroyed", $"{D1} va@here");
+    }
+
+    [Test]
+    public void NamespaceDirectoryMadeAfterTheDaemonStarted_IsWaitedFor_AndANamespaceMadeInItIsFollowed()
+    {
+        // As on a host where no `ip netns add` has run since boot: the directory does not exist when the monitor starts.
+        // A private directory (not /run/netns, which exists), two levels missing; the namespace is made the way `ip netns
+        // add` makes it (an empty file, then the nsfs bind mount onto it: unshare --net=FILE), and iproute2 takes the
+        // path as the macvlan's namespace (netns_get_fd opens a name with a '/' as a path).
+        string root = Path.Combine(Path.GetTempPath(), $"roceuio-netnsdir-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        string dir = Path.Combine(root, "run", "netns"), file = Path.Combine(dir, "late");
+        _p = new GidPipeline(new RecordingDevice("rxe0", 1, 64, GidTypes.RoceV2), IndexPolicy.Kernel, "va");
+        try
+        {
+            Directory.CreateDirectory(root);
+            _p.StartMonitor(_host, new NetlinkMonitorOptions
+            {
+                FollowNamespaces = true, NamespacePaths = [dir], ScanProcessNamespaces = false,
+            });
+            AwaitGids("the host's veth only", $"{D1} va@here");
+
+            Directory.CreateDirectory(dir);
+            File.WriteAllBytes(file, []);
+            NetworkNamespace.RunTool("unshare", [$"--net={file}", "sysctl", "-qw",
+                "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]);
+            _host.Ip($"link add mv0 link va address {MvMac} netns {file} type macvlan mode bridge");
+            NetworkNamespace.RunTool("nsenter", [$"--net={file}", "ip", "link", "set", "mv0", "up"]);
+            NetworkNamespace.RunTool("nsenter", [$"--net={file}", "ip", "addr", "add", "10.2.0.9/24", "dev", "mv0"]);
+            AwaitGids("addresses of the macvlan in the namespace made in the new directory",
+                $"{D1} va@here", $"{Mv} mv0@pod", "::ffff:10.2.0.9 mv0@pod");
+            Assert.That(_p.Monitor!.NamespaceWatcher!.Assigned, Is.EqualTo(1));
+        }
+        finally
+        {
+            try { NetworkNamespace.RunTool("umount", [file]); }
+            catch (AssertionException) { /* never mounted */ }
+            Directory.Delete(root, recursive: true);
+        }
+        AwaitGids("the namespace destroyed with its last mount", $"{D1} va@here");
+    }
+
     private bool PodHasLinkLocal() => _pod.Ip("-6 addr show dev mv0").Contains(IPAddress.Parse(Mv).ToString());
 }
